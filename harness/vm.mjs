@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+// npm run vm -- [--kernel 6.1|6.12] [--smp N] [--mem MB] [--timeout S]
+//               [--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...
+//
+// Boots a provisioned Debian kernel in qemu-system-x86_64 (TCG), loads the
+// freshly built kshm.ko, runs CMD inside the guest with the repository at the
+// same absolute path and the host's /usr (so node) shared by virtiofs, streams
+// its output and exits with CMD's exit code. It fails with the reason printed
+// when the module does not load or unload, when the kernel logs a BUG, WARNING,
+// Oops, panic, hung task or lockdep report, or on timeout. Every process it
+// starts (qemu, virtiofsd) is stopped by pid before it exits.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync,
+  rmSync, statSync, writeFileSync, chmodSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { cacheRoot, driverBuildDir, kernel, repoRoot } from './kernels.mjs';
+
+const KERNEL_TROUBLE = [
+  /\bBUG[: ]/, /WARNING:/, /\bOops\b/, /Kernel panic/, /blocked for more than \d+ seconds/,
+  /possible circular locking/, /possible recursive locking/, /inconsistent lock state/,
+  /lockdep/i, /general protection fault/, /UBSAN:/, /KASAN:/, /refcount_t:/, /list_(add|del) corruption/,
+  /soft lockup/, /hard LOCKUP/, /rcu_sched self-detected stall|rcu: INFO: rcu_.* stall/,
+];
+const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
+
+function usage(msg) {
+  if (msg) console.error(`vm: ${msg}`);
+  console.error('usage: npm run vm -- [--kernel 6.1|6.12] [--smp N] [--mem MB] [--timeout S] '
+    + '[--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { series: process.env.KSHM_KERNEL ?? '6.1', smp: 1, mem: 1024, timeout: 300,
+    params: [], module: true, build: true, cmd: [] };
+  let i = 0;
+  const value = (name) => {
+    if (i + 1 >= argv.length) usage(`${name} needs a value`);
+    return argv[++i];
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') { i++; break; }
+    if (!a.startsWith('--')) break;
+    if (a === '--kernel') o.series = value(a);
+    else if (a === '--smp') o.smp = Number(value(a));
+    else if (a === '--mem') o.mem = Number(value(a));
+    else if (a === '--timeout') o.timeout = Number(value(a));
+    else if (a === '--param') o.params.push(value(a));
+    else if (a === '--no-module') o.module = false;
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--help') usage();
+    else usage(`unknown option ${a}`);
+  }
+  o.cmd = argv.slice(i);
+  if (o.cmd.length === 0) usage('no command given');
+  for (const [k, v] of [['--smp', o.smp], ['--mem', o.mem], ['--timeout', o.timeout]]) {
+    if (!Number.isInteger(v) || v <= 0) usage(`${k} takes a positive whole number`);
+  }
+  for (const p of o.params) if (!/^\w+=[\w.,-]*$/.test(p)) usage(`bad --param '${p}' (NAME=VALUE)`);
+  return o;
+}
+
+const shq = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr ?? ''}`);
+  return r.stdout;
+}
+
+/** Module names (without .ko) needed for virtiofs, in load order, resolved with modinfo. */
+function virtiofsModules(k) {
+  const files = new Map();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else {
+        const m = /^(.*)\.ko(\.xz|\.zst)?$/.exec(e.name);
+        if (m) files.set(m[1].replaceAll('-', '_'), join(d, e.name));
+      }
+    }
+  };
+  walk(join(k.MODDIR, 'kernel'));
+  const order = [];
+  const visit = (name) => {
+    if (order.includes(name) || !files.has(name)) return;
+    const deps = run('modinfo', ['-F', 'depends', files.get(name)]).trim();
+    for (const d of deps ? deps.split(',') : []) visit(d.replaceAll('-', '_'));
+    order.push(name);
+  };
+  // Built-in on some kernels (then absent from MODDIR and skipped).
+  for (const m of ['virtio_pci', 'fuse', 'virtiofs']) visit(m);
+  return order.map((name) => ({ name, file: files.get(name) }));
+}
+
+/** The per-kernel base initramfs (busybox, virtio modules, /init), built once and cached. */
+function baseInitramfs(k) {
+  const init = readFileSync(join(repoRoot, 'harness', 'guest-init.sh'));
+  const busybox = '/bin/busybox';
+  const hash = createHash('sha256').update(init).update(k.KVER).update(readFileSync(busybox))
+    .digest('hex').slice(0, 16);
+  const dir = join(cacheRoot, 'initramfs');
+  const out = join(dir, `${k.KVER}-${hash}.cpio`);
+  if (existsSync(out)) return out;
+  mkdirSync(dir, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), 'kshm-initramfs-'));
+  try {
+    for (const d of ['kshm/modules', 'proc', 'sys', 'dev', 'tmp', 'run', 'usr', 'etc', 'root', 'mnt']) {
+      mkdirSync(join(root, d), { recursive: true });
+    }
+    // Debian 12 is merged-/usr: the top-level dirs are links into the shared /usr.
+    for (const l of ['bin', 'sbin', 'lib', 'lib64']) run('ln', ['-s', `usr/${l}`, join(root, l)]);
+    copyFileSync(busybox, join(root, 'kshm', 'busybox'));
+    chmodSync(join(root, 'kshm', 'busybox'), 0o755);
+    copyFileSync(join(repoRoot, 'harness', 'guest-init.sh'), join(root, 'init'));
+    chmodSync(join(root, 'init'), 0o755);
+    const mods = virtiofsModules(k);
+    for (const m of mods) {
+      const dst = join(root, 'kshm', 'modules', `${m.name}.ko`);
+      if (m.file.endsWith('.xz')) writeFileSync(dst, run('xz', ['-dc', m.file], { encoding: 'buffer', maxBuffer: 1 << 28 }));
+      else if (m.file.endsWith('.zst')) writeFileSync(dst, run('zstd', ['-dc', m.file], { encoding: 'buffer', maxBuffer: 1 << 28 }));
+      else copyFileSync(m.file, dst);
+    }
+    writeFileSync(join(root, 'kshm', 'modules.order'), mods.map((m) => m.name).join('\n') + '\n');
+    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n');
+    writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nkshm:x:990:\nnogroup:x:65534:\n');
+    writeFileSync(join(root, 'etc', 'hosts'), '127.0.0.1 localhost\n');
+    const tmp = `${out}.${process.pid}.tmp`;
+    run('sh', ['-c', `cd ${shq(root)} && find . | cpio -o -H newc --quiet > ${shq(tmp)}`]);
+    renameSync(tmp, out);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** A tiny uncompressed cpio with this run's command, appended to the base initramfs. */
+function runInitramfs(tmp, o, base) {
+  const root = join(tmp, 'runroot');
+  mkdirSync(join(root, 'kshm'), { recursive: true });
+  const cwd = relative(repoRoot, process.cwd()).startsWith('..') ? repoRoot : process.cwd();
+  const ko = o.module ? join(driverBuildDir(o.series), 'kshm.ko') : '';
+  const passEnv = Object.entries(process.env)
+    .filter(([k]) => /^(KSHM_\w+|CI|NO_COLOR|NODE_OPTIONS|UV_THREADPOOL_SIZE|SEED|DEBUG)$/.test(k))
+    .filter(([k]) => !['KSHM_KO', 'KSHM_KO_PARAMS', 'KSHM_REPO', 'KSHM_CWD'].includes(k));
+  const env = [
+    ['KSHM_REPO', repoRoot], ['KSHM_CWD', cwd], ['KSHM_KO', ko], ['KSHM_KO_PARAMS', o.params.join(' ')],
+  ];
+  const exported = [
+    ['PATH', '/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin'], ['HOME', '/root'], ['TERM', 'dumb'],
+    ['NODE_DISABLE_COLORS', '1'], ['NO_COLOR', '1'], ['KSHM_IN_GUEST', '1'], ['KSHM_KERNEL', o.series],
+    ...passEnv,
+  ];
+  writeFileSync(join(root, 'kshm', 'run.env'),
+    [...env.map(([k, v]) => `${k}=${shq(v)}`), ...exported.map(([k, v]) => `export ${k}=${shq(v)}`)].join('\n') + '\n');
+  writeFileSync(join(root, 'kshm', 'cmd.sh'), `exec ${o.cmd.map(shq).join(' ')}\n`);
+  const runCpio = join(tmp, 'run.cpio');
+  run('sh', ['-c', `cd ${shq(root)} && find kshm/run.env kshm/cmd.sh | cpio -o -H newc --quiet > ${shq(runCpio)}`]);
+  const initrd = join(tmp, 'initrd');
+  writeFileSync(initrd, Buffer.concat([readFileSync(base), readFileSync(runCpio)]));
+  return initrd;
+}
+
+function startVirtiofsd(tmp, tag, source, cache, children) {
+  const sock = join(tmp, `${tag}.sock`);
+  const child = spawn(VIRTIOFSD, [`--socket-path=${sock}`, '-o', `source=${source}`, '-o', `cache=${cache}`,
+    '-o', 'sandbox=chroot', '-o', 'log_level=err'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  return { sock, child, error: () => err };
+}
+
+async function waitFor(path, ms, what) {
+  const until = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`${what} did not start`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const k = kernel(o.series);
+  if (o.build) {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'harness', 'build-driver.mjs'), o.series],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) { console.error('vm: driver build failed'); process.exit(1); }
+  }
+  if (o.module && !existsSync(join(driverBuildDir(o.series), 'kshm.ko'))) {
+    console.error(`vm: no kshm.ko for ${o.series}: run npm run driver:build`);
+    process.exit(1);
+  }
+  if (!existsSync(VIRTIOFSD) || spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
+    console.error('vm: qemu is missing: apt-get install qemu-system-x86 qemu-system-common busybox-static cpio kmod');
+    process.exit(1);
+  }
+  const base = baseInitramfs(k);
+  const tmp = mkdtempSync(join(tmpdir(), 'kshm-vm-'));
+  const children = [];
+  let exitCode = 1;
+  let finished = false;
+  const cleanup = () => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        try { process.kill(c.pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => { cleanup(); process.exit(130); });
+  }
+  try {
+    const initrd = runInitramfs(tmp, o, base);
+    const usr = startVirtiofsd(tmp, 'usr', '/usr', 'always', children);
+    const repo = startVirtiofsd(tmp, 'repo', repoRoot, 'auto', children);
+    await waitFor(usr.sock, 5000, `virtiofsd for /usr (${usr.error()})`);
+    await waitFor(repo.sock, 5000, `virtiofsd for the repo (${repo.error()})`);
+    const klog = join(tmp, 'kernel.log');
+    writeFileSync(klog, '');
+    const accel = process.env.KSHM_ACCEL === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
+    const append = ['console=ttyS1', 'loglevel=7', 'panic=-1', 'oops=panic', 'tsc=reliable',
+      'nokaslr', 'rdinit=/init', 'random.trust_cpu=on'].join(' ');
+    const qemuArgs = [
+      ...accel, '-smp', String(o.smp), '-m', `${o.mem}M`,
+      '-object', `memory-backend-memfd,id=mem,size=${o.mem}M,share=on`, '-numa', 'node,memdev=mem',
+      '-kernel', k.VMLINUZ, '-initrd', initrd, '-append', append,
+      '-display', 'none', '-no-reboot', '-nodefaults',
+      '-serial', 'stdio', '-serial', `file:${klog}`,
+      '-chardev', `socket,id=usrfs,path=${usr.sock}`, '-device', 'vhost-user-fs-pci,chardev=usrfs,tag=usr',
+      '-chardev', `socket,id=repofs,path=${repo.sock}`, '-device', 'vhost-user-fs-pci,chardev=repofs,tag=repo',
+    ];
+    const qemu = spawn('timeout', ['--kill-after=5', String(o.timeout + 30), 'qemu-system-x86_64', ...qemuArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(qemu);
+    let failure = null;
+    let guestExit = null;
+    let ready = false;
+    let pending = '';
+    const onLine = (line) => {
+      const m = /@@KSHM-(READY|EXIT:(\d+)|FAIL:(.*))@@/.exec(line);
+      if (!m) {
+        process.stdout.write(`${line}\n`);
+        return;
+      }
+      if (m[1] === 'READY') ready = true;
+      else if (m[2] !== undefined) guestExit = Number(m[2]);
+      else failure = failure ?? m[3];
+    };
+    qemu.stdout.on('data', (d) => {
+      pending += d.toString('utf8').replaceAll('\r', '');
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      lines.forEach(onLine);
+    });
+    let qemuErr = '';
+    qemu.stderr.on('data', (d) => { qemuErr += d; });
+    const scanKernel = () => {
+      const log = readFileSync(klog, 'utf8');
+      const bad = log.split('\n').find((l) => KERNEL_TROUBLE.some((re) => re.test(l)));
+      return { log, bad };
+    };
+    const timer = setTimeout(() => {
+      failure = failure ?? `timeout after ${o.timeout} s${ready ? '' : ' (the guest never became ready)'}`;
+      try { process.kill(qemu.pid, 'SIGKILL'); } catch { /* gone */ }
+    }, o.timeout * 1000);
+    // Watch the kernel log while the command runs: a panic ends the guest
+    // anyway, but a WARNING is reported as soon as it appears.
+    const watch = setInterval(() => {
+      const { bad } = scanKernel();
+      if (bad) clearInterval(watch);
+    }, 500);
+    await new Promise((resolve) => qemu.on('close', resolve));
+    finished = true;
+    clearTimeout(timer);
+    clearInterval(watch);
+    if (pending) onLine(pending);
+    const { log, bad } = scanKernel();
+    if (bad) failure = `the kernel logged trouble: ${bad.trim()}`;
+    if (!failure && guestExit === null) failure = `the guest stopped without reporting an exit code${qemuErr ? `: ${qemuErr.trim()}` : ''}`;
+    if (failure) {
+      const tail = log.split('\n').filter(Boolean).slice(bad ? -60 : -25).join('\n');
+      console.error(`\nvm (${o.series}, ${k.KVER}): FAILED: ${failure}\n--- kernel log (last lines) ---\n${tail}\n---`);
+      exitCode = guestExit && guestExit !== 0 ? guestExit : 1;
+    } else {
+      exitCode = guestExit;
+    }
+  } catch (e) {
+    console.error(`vm: ${e.message}`);
+    exitCode = 1;
+  } finally {
+    if (!finished) { /* error before qemu ended */ }
+    cleanup();
+  }
+  process.exit(exitCode);
+}
+
+await main();
