@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { cacheRoot, driverBuildDir, kernel, repoRoot } from './kernels.mjs';
 
 const KERNEL_TROUBLE = [
@@ -253,8 +254,9 @@ async function main() {
       else if (m[2] !== undefined) guestExit = Number(m[2]);
       else failure = failure ?? m[3];
     };
+    const decoder = new StringDecoder('utf8');
     qemu.stdout.on('data', (d) => {
-      pending += d.toString('utf8').replaceAll('\r', '');
+      pending += decoder.write(d).replaceAll('\r', '');
       const lines = pending.split('\n');
       pending = lines.pop();
       lines.forEach(onLine);

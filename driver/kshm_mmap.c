@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mapping the region: the header page read-only, the data pages shared.
+ *
+ * Pages are inserted lazily by the fault handler (as tcmu does): each is an
+ * order-0 page allocated at load, so a get_page() per fault is all the VM
+ * needs to keep it alive while mapped. The mapping keeps a reference on the
+ * file, hence on the module: rmmod is refused while anything is mapped.
+ */
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include "kshm_compat.h"
+#include "kshm_internal.h"
+
+static vm_fault_t kshm_vm_fault(struct vm_fault *vmf)
+{
+	struct kshm_region *r = vmf->vma->vm_private_data;
+	struct page *page;
+
+	/* mremap() cannot grow us (VM_DONTEXPAND), but never trust pgoff. */
+	if (vmf->pgoff >= r->map_pages)
+		return VM_FAULT_SIGBUS;
+	page = r->pages[vmf->pgoff];
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct kshm_vm_ops = {
+	.fault = kshm_vm_fault,
+};
+
+int kshm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kshm_file *f = file->private_data;
+	struct kshm_region *r = f->region;
+	unsigned long pgoff = vma->vm_pgoff;
+	unsigned long npages = vma_pages(vma);
+
+	if (pgoff >= r->map_pages || npages > r->map_pages - pgoff)
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED)) {
+		/* A private writable copy of shared state makes no sense. */
+		if (vma->vm_flags & VM_WRITE)
+			return -EINVAL;
+		kshm_vm_flags_clear(vma, VM_MAYWRITE);
+	}
+	if (pgoff == 0) {
+		/* The header is the kernel's: never writable, not even later. */
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		kshm_vm_flags_clear(vma, VM_MAYWRITE);
+	}
+	kshm_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &kshm_vm_ops;
+	vma->vm_private_data = r;
+	return 0;
+}

@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kshm driver's behaviour through its raw ABI (no shim): mapping rules,
+ * the lock, robustness, seqcount snapshots, poll/read, the kernel party and
+ * bad input. Runs in the guest on every supported kernel (npm test).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include "../../driver/include/uapi/kshm.h"
+#include "ktest.h"
+
+static long page_size;
+
+static int kopen(int flags)
+{
+	int fd = open(KSHM_DEVICE_PATH, flags | O_CLOEXEC);
+
+	KT_CHECK(fd >= 0);
+	return fd;
+}
+
+static int lock_ex(int fd, unsigned int timeout_ms, unsigned int flags, unsigned int *result)
+{
+	struct kshm_lock_req req = { .timeout_ms = timeout_ms, .flags = flags };
+
+	if (ioctl(fd, KSHM_IOC_LOCK, &req))
+		return -errno;
+	if (result)
+		*result = req.result;
+	return 0;
+}
+
+static int unlock_ex(int fd, unsigned int flags)
+{
+	struct kshm_unlock_req req = { .flags = flags };
+
+	return ioctl(fd, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
+}
+
+static int kwrite(int fd, uint64_t off, const void *buf, uint32_t len, uint32_t timeout_ms)
+{
+	struct kshm_kwrite_req req = { .offset = off, .data = (uintptr_t)buf, .len = len,
+				       .timeout_ms = timeout_ms };
+
+	return ioctl(fd, KSHM_IOC_KWRITE, &req) ? -errno : 0;
+}
+
+static struct kshm_info info(int fd)
+{
+	struct kshm_info i;
+
+	KT_CHECK(ioctl(fd, KSHM_IOC_INFO, &i) == 0);
+	return i;
+}
+
+static volatile struct kshm_header *map_header(int fd)
+{
+	void *p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0);
+
+	KT_CHECK(p != MAP_FAILED);
+	return p;
+}
+
+static uint8_t *map_data(int fd, int prot)
+{
+	struct kshm_info i = info(fd);
+	void *p = mmap(NULL, (size_t)i.pages * page_size, prot, MAP_SHARED, fd, page_size);
+
+	KT_CHECK(p != MAP_FAILED);
+	return p;
+}
+
+static size_t data_size(int fd)
+{
+	return (size_t)info(fd).pages * page_size;
+}
+
+/* Wait until the header shows @n waiters (children queued in LOCK). */
+static void wait_waiters(volatile struct kshm_header *h, unsigned int n)
+{
+	double until = kt_now_ms() + 5000;
+
+	while (__atomic_load_n(&h->waiters, __ATOMIC_ACQUIRE) != n) {
+		if (kt_now_ms() > until)
+			KT_FAIL("waiters stayed %u, want %u", h->waiters, n);
+		kt_sleep_ms(1);
+	}
+}
+
+/* Seqcount read of @len bytes; returns 0, or -1 when a writer stayed in. */
+static int snapshot(volatile struct kshm_header *h, const uint8_t *data, void *dst, size_t len,
+		    uint64_t *gen)
+{
+	for (int tries = 0; tries < 100000; tries++) {
+		uint32_t s1 = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+
+		if (s1 & 1) {
+			sched_yield();
+			continue;
+		}
+		memcpy(dst, data, len);
+		if (gen)
+			*gen = h->generation;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&h->seq, __ATOMIC_RELAXED) == s1)
+			return 0;
+	}
+	return -1;
+}
+
+/* ---- header and mapping ------------------------------------------------ */
+
+static void test_header(void)
+{
+	int fd = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(fd);
+	struct kshm_info i = info(fd);
+
+	KT_EQ(h->magic, KSHM_MAGIC);
+	KT_EQ(h->abi_version, KSHM_ABI_VERSION);
+	KT_EQ(h->page_size, page_size);
+	KT_EQ(h->pages, i.pages);
+	KT_EQ(h->data_offset, page_size);
+	KT_EQ(h->data_size, (uint64_t)i.pages * page_size);
+	KT_EQ(h->tick_offset, h->data_size - 16);
+	KT_EQ(h->seq & 1, 0);
+	KT_EQ(h->flags & KSHM_HDR_LOCKED, 0);
+	KT_EQ(sizeof(struct kshm_header), 128);
+	KT_EQ(sizeof(struct kshm_lock_req), 24);
+	KT_EQ(sizeof(struct kshm_unlock_req), 16);
+	KT_EQ(sizeof(struct kshm_kwrite_req), 40);
+	KT_EQ(sizeof(struct kshm_info), 168);
+}
+
+static void test_header_never_writable(void)
+{
+	int fd = kopen(O_RDWR);
+	void *p;
+
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+	KT_EQ(errno, EACCES);
+	/* Header and data in one writable mapping: refused too. */
+	KT_CHECK(mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0);
+	KT_CHECK(p != MAP_FAILED);
+	errno = 0;
+	KT_CHECK(mprotect(p, page_size, PROT_READ | PROT_WRITE) != 0);
+	KT_EQ(errno, EACCES);
+}
+
+static void test_bad_mappings(void)
+{
+	int fd = kopen(O_RDWR);
+	size_t total = data_size(fd) + page_size;
+	void *p;
+
+	/* Offset past the end, length past the end. */
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, total) == MAP_FAILED);
+	KT_EQ(errno, EINVAL);
+	errno = 0;
+	KT_CHECK(mmap(NULL, total + page_size, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+	KT_EQ(errno, EINVAL);
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, (off_t)1 << 40) == MAP_FAILED);
+	KT_EQ(errno, EINVAL);
+	/* Writable private mapping. */
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, page_size) == MAP_FAILED);
+	KT_EQ(errno, EINVAL);
+	/* A read-only private mapping cannot be upgraded later either. */
+	p = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE, fd, page_size);
+	KT_CHECK(p != MAP_FAILED);
+	KT_CHECK(mprotect(p, page_size, PROT_READ | PROT_WRITE) != 0);
+	/* Mappings cannot grow. */
+	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page_size);
+	KT_CHECK(p != MAP_FAILED);
+	KT_CHECK(mremap(p, page_size, 2 * page_size, MREMAP_MAYMOVE) == MAP_FAILED);
+}
+
+static void test_data_shared_between_openers(void)
+{
+	int a = kopen(O_RDWR), b = kopen(O_RDWR);
+	uint8_t *pa = map_data(a, PROT_READ | PROT_WRITE);
+	uint8_t *pb = map_data(b, PROT_READ);
+	volatile struct kshm_header *h = map_header(b);
+
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	pa[7] = 0x5a;
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(pb[7], 0x5a);
+	/* Header + data in one read-only mapping also works. */
+	uint8_t *all = mmap(NULL, page_size + data_size(b), PROT_READ, MAP_SHARED, b, 0);
+
+	KT_CHECK(all != MAP_FAILED);
+	KT_EQ(all[page_size + 7], 0x5a);
+	KT_EQ(((struct kshm_header *)all)->magic, KSHM_MAGIC);
+	KT_EQ(h->generation, ((struct kshm_header *)all)->generation);
+}
+
+static void test_readonly_opener(void)
+{
+	int fd = kopen(O_RDONLY);
+	uint8_t buf[4] = { 1, 2, 3, 4 };
+
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page_size) == MAP_FAILED);
+	KT_EQ(errno, EACCES);
+	KT_CHECK(map_data(fd, PROT_READ) != NULL);
+	KT_EQ(lock_ex(fd, 0, 0, NULL), -EBADF);
+	KT_EQ(lock_ex(fd, 0, KSHM_LOCK_TRY, NULL), -EBADF);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_COMMIT), -EBADF);
+	KT_EQ(kwrite(fd, 0, buf, 4, 100), -EBADF);
+	KT_EQ(info(fd).abi_version, KSHM_ABI_VERSION);
+}
+
+/* ---- bad input --------------------------------------------------------- */
+
+static void test_bad_ioctls(void)
+{
+	int fd = kopen(O_RDWR);
+	struct kshm_lock_req lr = { 0 };
+	struct kshm_unlock_req ur = { 0 };
+	uint8_t buf[8] = { 0 };
+
+	errno = 0;
+	KT_CHECK(ioctl(fd, _IO(KSHM_IOC_MAGIC, 99)) == -1);
+	KT_EQ(errno, ENOTTY);
+	KT_CHECK(ioctl(fd, _IOR(KSHM_IOC_MAGIC, 1, int)) == -1);	/* right nr, wrong size */
+	KT_EQ(errno, ENOTTY);
+	KT_CHECK(ioctl(fd, KSHM_IOC_LOCK, (void *)16) == -1);
+	KT_EQ(errno, EFAULT);
+	KT_CHECK(ioctl(fd, KSHM_IOC_INFO, (void *)16) == -1);
+	KT_EQ(errno, EFAULT);
+	lr.flags = 0x80;
+	KT_CHECK(ioctl(fd, KSHM_IOC_LOCK, &lr) == -1);
+	KT_EQ(errno, EINVAL);
+	lr.flags = 0;
+	lr.reserved = 1;
+	KT_CHECK(ioctl(fd, KSHM_IOC_LOCK, &lr) == -1);
+	KT_EQ(errno, EINVAL);
+	KT_EQ(unlock_ex(fd, 0), -EINVAL);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_ABORT), -EINVAL);
+	ur.flags = KSHM_UNLOCK_COMMIT;
+	ur.reserved = 3;
+	KT_CHECK(ioctl(fd, KSHM_IOC_UNLOCK, &ur) == -1);
+	KT_EQ(errno, EINVAL);
+	/* KWRITE ranges, sizes and pointers. */
+	size_t n = data_size(fd);
+
+	KT_EQ(kwrite(fd, 0, buf, 0, 100), -EINVAL);
+	KT_EQ(kwrite(fd, n - 4, buf, 8, 100), -EINVAL);
+	KT_EQ(kwrite(fd, n, buf, 1, 100), -EINVAL);
+	KT_EQ(kwrite(fd, UINT64_MAX - 2, buf, 4, 100), -EINVAL);
+	KT_EQ(kwrite(fd, 0, buf, (uint32_t)n + 1, 100), -EINVAL);
+	KT_EQ(kwrite(fd, 0, (void *)16, 8, 100), -EFAULT);
+	/* read() needs room for the 8-byte generation. */
+	KT_CHECK(read(fd, buf, 4) == -1);
+	KT_EQ(errno, EINVAL);
+	/* The lock is free after all of that. */
+	KT_EQ(info(fd).holder_pid, 0);
+	KT_EQ(info(fd).flags & KSHM_HDR_LOCKED, 0);
+}
+
+/* ---- the lock ---------------------------------------------------------- */
+
+static void test_lock_basics(void)
+{
+	int a = kopen(O_RDWR), b = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(a);
+	struct kshm_lock_req req = { 0 };
+	uint64_t g0 = h->generation;
+	uint32_t seq0 = h->seq;
+
+	KT_CHECK(ioctl(a, KSHM_IOC_LOCK, &req) == 0);
+	KT_EQ(req.generation, g0);
+	KT_EQ(req.result, 0);
+	KT_EQ(h->seq & 1, 1);
+	KT_EQ(h->flags & KSHM_HDR_LOCKED, KSHM_HDR_LOCKED);
+	KT_EQ(h->holder_pid, getpid());
+	KT_EQ(lock_ex(a, 0, 0, NULL), -EDEADLK);
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), -EPERM);
+	KT_EQ(h->holder_pid, getpid());
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(h->generation, g0 + 1);
+	KT_EQ(h->seq, seq0 + 2);
+	KT_EQ(h->holder_pid, 0);
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), -EPERM);	/* not held */
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), 0);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(h->generation, g0 + 1);	/* abort: no new generation */
+	KT_EQ(h->seq & 1, 0);
+}
+
+static void test_timeout(void)
+{
+	int a = kopen(O_RDWR), b = kopen(O_RDWR);
+	struct kshm_info before, after;
+	double t0;
+
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	before = info(a);
+	t0 = kt_now_ms();
+	KT_EQ(lock_ex(b, 50, 0, NULL), -ETIMEDOUT);
+	KT_CHECK(kt_now_ms() - t0 >= 45);
+	after = info(a);
+	KT_EQ(after.lock_timeouts, before.lock_timeouts + 1);
+	KT_EQ(after.waiters, 0);
+	KT_EQ(after.holder_pid, getpid());
+	/* Huge timeouts are accepted (and bounded by the kernel). */
+	KT_EQ(lock_ex(b, UINT32_MAX, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_ABORT), 0);
+}
+
+struct locker {
+	int fd;
+	unsigned int timeout_ms;
+	int ret;
+	atomic_int done;
+};
+
+static void *locker_thread(void *arg)
+{
+	struct locker *l = arg;
+
+	l->ret = lock_ex(l->fd, l->timeout_ms, 0, NULL);
+	atomic_store(&l->done, 1);
+	return NULL;
+}
+
+static void test_cancel_wakes_only_its_file(void)
+{
+	int holder = kopen(O_RDWR);
+	struct locker x = { .fd = kopen(O_RDWR) }, y = { .fd = kopen(O_RDWR) };
+	volatile struct kshm_header *h = map_header(holder);
+	pthread_t tx, ty;
+	double t0;
+
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	pthread_create(&tx, NULL, locker_thread, &x);
+	wait_waiters(h, 1);
+	pthread_create(&ty, NULL, locker_thread, &y);
+	wait_waiters(h, 2);
+	t0 = kt_now_ms();
+	KT_CHECK(ioctl(x.fd, KSHM_IOC_CANCEL) == 0);
+	pthread_join(tx, NULL);
+	KT_EQ(x.ret, -ECANCELED);
+	KT_CHECK(kt_now_ms() - t0 < 1000);
+	kt_sleep_ms(20);
+	KT_EQ(atomic_load(&y.done), 0);	/* y still waits */
+	wait_waiters(h, 1);
+	/* Cancelling with no blocked call is harmless and not sticky. */
+	KT_CHECK(ioctl(x.fd, KSHM_IOC_CANCEL) == 0);
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_COMMIT), 0);
+	pthread_join(ty, NULL);
+	KT_EQ(y.ret, 0);
+	KT_EQ(h->holder_pid, getpid());
+	KT_EQ(unlock_ex(y.fd, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(lock_ex(x.fd, 100, 0, NULL), 0);
+	KT_EQ(unlock_ex(x.fd, KSHM_UNLOCK_ABORT), 0);
+}
+
+static void test_timeout_wakes_only_its_waiter(void)
+{
+	int holder = kopen(O_RDWR);
+	struct locker x = { .fd = kopen(O_RDWR), .timeout_ms = 60 }, y = { .fd = kopen(O_RDWR) };
+	volatile struct kshm_header *h = map_header(holder);
+	pthread_t tx, ty;
+
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	pthread_create(&ty, NULL, locker_thread, &y);
+	wait_waiters(h, 1);
+	pthread_create(&tx, NULL, locker_thread, &x);
+	pthread_join(tx, NULL);
+	KT_EQ(x.ret, -ETIMEDOUT);
+	KT_EQ(atomic_load(&y.done), 0);
+	KT_EQ(h->waiters, 1);
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_COMMIT), 0);
+	pthread_join(ty, NULL);
+	KT_EQ(y.ret, 0);
+	KT_EQ(unlock_ex(y.fd, KSHM_UNLOCK_COMMIT), 0);
+}
+
+static void test_signal_interrupts_wait(void)
+{
+	int holder = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(holder);
+	int status;
+	pid_t pid;
+
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		int fd = kopen(O_RDWR);
+
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGTERM, SIG_DFL);
+		lock_ex(fd, 0, 0, NULL);
+		_exit(0);
+	}
+	wait_waiters(h, 1);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	KT_CHECK(WIFSIGNALED(status));
+	KT_EQ(h->waiters, 0);
+	KT_EQ(h->holder_pid, getpid());
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), 0);
+}
+
+static void test_fifo_order(void)
+{
+	int holder = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(holder);
+	int pipefd[2];
+	pid_t pids[5];
+	char order[6] = { 0 };
+
+	KT_CHECK(pipe(pipefd) == 0);
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			int fd = kopen(O_RDWR);
+			char c = (char)('0' + i);
+
+			if (lock_ex(fd, 5000, 0, NULL))
+				_exit(2);
+			KT_CHECK(write(pipefd[1], &c, 1) == 1);
+			kt_sleep_ms(2);
+			unlock_ex(fd, KSHM_UNLOCK_COMMIT);
+			_exit(0);
+		}
+		wait_waiters(h, i + 1);
+	}
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_COMMIT), 0);
+	for (int i = 0; i < 5; i++) {
+		int status;
+
+		waitpid(pids[i], &status, 0);
+		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	KT_EQ(read(pipefd[0], order, 5), 5);
+	if (strcmp(order, "01234"))
+		KT_FAIL("grant order %s, want 01234", order);
+}
+
+static void test_owner_died_on_kill(void)
+{
+	int waiter = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(waiter);
+	uint8_t *d = map_data(waiter, PROT_READ | PROT_WRITE);
+	struct kshm_info before = info(waiter), after;
+	double worst = 0;
+
+	for (int round = 0; round < 200; round++) {
+		int ready[2];
+		unsigned int result = 0;
+		char c;
+		double t0;
+		pid_t pid;
+
+		KT_CHECK(pipe(ready) == 0);
+		pid = fork();
+		if (pid == 0) {
+			int fd = kopen(O_RDWR);
+			uint8_t *cd = map_data(fd, PROT_READ | PROT_WRITE);
+
+			if (lock_ex(fd, 0, 0, NULL))
+				_exit(2);
+			cd[0] = 0xee;	/* half a transaction */
+			KT_CHECK(write(ready[1], "x", 1) == 1);
+			pause();
+			_exit(0);
+		}
+		KT_EQ(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		close(ready[1]);
+		t0 = kt_now_ms();
+		kill(pid, SIGKILL);
+		KT_EQ(lock_ex(waiter, 2000, 0, &result), 0);
+		if (kt_now_ms() - t0 > worst)
+			worst = kt_now_ms() - t0;
+		waitpid(pid, NULL, 0);
+		KT_EQ(result & KSHM_LOCK_OWNER_DIED, KSHM_LOCK_OWNER_DIED);
+		KT_EQ(h->flags & KSHM_HDR_OWNER_DIED, KSHM_HDR_OWNER_DIED);
+		KT_EQ(d[0], 0xee);
+		d[0] = 0;	/* repair, then commit: the flag clears */
+		KT_EQ(unlock_ex(waiter, KSHM_UNLOCK_COMMIT), 0);
+		KT_EQ(h->flags & KSHM_HDR_OWNER_DIED, 0);
+	}
+	after = info(waiter);
+	KT_EQ(after.owner_died, before.owner_died + 200);
+	if (worst > 100)
+		KT_FAIL("OWNER_DIED took %.1f ms at worst, want < 100", worst);
+}
+
+static void test_owner_died_on_close_and_fork(void)
+{
+	int a = kopen(O_RDWR), b = kopen(O_RDWR);
+	unsigned int result = 0;
+	pid_t pid;
+
+	/* A forked child closing its copy of the fd does not release. */
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		close(a);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	/* Closing the holder's own descriptor releases with OWNER_DIED. */
+	close(a);
+	KT_EQ(lock_ex(b, 100, 0, &result), 0);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
+	/* A mapping alone keeps no lock alive either. */
+	a = kopen(O_RDWR);
+	uint8_t *p = map_data(a, PROT_READ | PROT_WRITE);
+
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	close(a);
+	p[1] = 1;	/* still mapped, no longer locked */
+	KT_EQ(lock_ex(b, 100, 0, &result), 0);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
+}
+
+/* ---- snapshots under contention ---------------------------------------- */
+
+#define WORDS 64	/* the invariant: the 64 words sum to zero */
+
+static void writer_loop(int id, int rounds)
+{
+	int fd = kopen(O_RDWR);
+	uint32_t *w = (uint32_t *)map_data(fd, PROT_READ | PROT_WRITE);
+	uint32_t x = 2463534242u ^ (uint32_t)id;
+
+	for (int r = 0; r < rounds; r++) {
+		uint32_t sum = 0;
+
+		if (lock_ex(fd, 10000, 0, NULL))
+			_exit(3);
+		for (int i = 0; i < WORDS - 1; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			w[i] = x;
+			sum += x;
+		}
+		w[WORDS - 1] = -sum;
+		if (unlock_ex(fd, KSHM_UNLOCK_COMMIT))
+			_exit(4);
+	}
+	_exit(0);
+}
+
+static void test_contention_checksum(void)
+{
+	const int procs = 8, rounds = 10000;
+	int fd = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(fd);
+	uint8_t *d = map_data(fd, PROT_READ);
+	uint64_t g0 = h->generation;
+	pid_t pids[8];
+	long snaps = 0, busy = 0;
+	int running = procs;
+
+	for (int p = 0; p < procs; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0)
+			writer_loop(p, rounds);
+	}
+	while (running > 0) {
+		uint32_t copy[WORDS], sum = 0;
+		int status;
+		pid_t done = waitpid(-1, &status, WNOHANG);
+
+		if (done > 0) {
+			KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			running--;
+		}
+		if (snapshot(h, d, copy, sizeof(copy), NULL)) {
+			busy++;
+			continue;
+		}
+		for (int i = 0; i < WORDS; i++)
+			sum += copy[i];
+		if (sum != 0)
+			KT_FAIL("torn snapshot after %ld good ones", snaps);
+		snaps++;
+	}
+	KT_EQ(h->generation - g0 >= (uint64_t)procs * rounds, 1);
+	KT_CHECK(snaps > 0);
+	printf("    %ld consistent snapshots, %ld gave up (writer in)\n", snaps, busy);
+}
+
+/* ---- change notification ------------------------------------------------ */
+
+static void test_poll_and_read(void)
+{
+	int w = kopen(O_RDWR), r = kopen(O_RDONLY | O_NONBLOCK);
+	struct pollfd pfd = { .fd = r, .events = POLLIN };
+	uint64_t g;
+
+	KT_EQ(poll(&pfd, 1, 0), 0);	/* nothing new since open */
+	KT_CHECK(read(r, &g, 8) == -1);
+	KT_EQ(errno, EAGAIN);
+	KT_EQ(lock_ex(w, 0, 0, NULL), 0);
+	KT_EQ(unlock_ex(w, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(poll(&pfd, 1, 0), 0);	/* an abort is no change */
+	KT_EQ(lock_ex(w, 0, 0, NULL), 0);
+	KT_EQ(unlock_ex(w, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(poll(&pfd, 1, 0), 1);
+	KT_EQ(pfd.revents & POLLIN, POLLIN);
+	KT_EQ(read(r, &g, 8), 8);
+	KT_EQ(g, info(w).generation);
+	KT_EQ(poll(&pfd, 1, 0), 0);	/* seen */
+}
+
+static void test_blocking_read_wakes_on_commit(void)
+{
+	int r = kopen(O_RDONLY);
+	pid_t pid = fork();
+	uint64_t g;
+
+	if (pid == 0) {
+		int w = kopen(O_RDWR);
+
+		kt_sleep_ms(50);
+		lock_ex(w, 0, 0, NULL);
+		unlock_ex(w, KSHM_UNLOCK_COMMIT);
+		_exit(0);
+	}
+	KT_EQ(read(r, &g, 8), 8);
+	KT_EQ(g, info(r).generation);
+	waitpid(pid, NULL, 0);
+}
+
+/* ---- the kernel party -------------------------------------------------- */
+
+static void test_kwrite(void)
+{
+	int fd = kopen(O_RDWR), r = kopen(O_RDONLY);
+	volatile struct kshm_header *h = map_header(fd);
+	uint8_t *d = map_data(r, PROT_READ);
+	struct kshm_kwrite_req req = { .offset = 100, .len = 5, .timeout_ms = 500 };
+	struct kshm_info before = info(fd);
+	struct pollfd pfd = { .fd = r, .events = POLLIN };
+
+	req.data = (uintptr_t)"hello";
+	KT_CHECK(ioctl(fd, KSHM_IOC_KWRITE, &req) == 0);
+	KT_EQ(memcmp(d + 100, "hello", 5), 0);
+	KT_EQ(req.generation, before.generation + 1);
+	KT_EQ(h->generation, req.generation);
+	KT_EQ(info(fd).kernel_writes, before.kernel_writes + 1);
+	KT_EQ(poll(&pfd, 1, 0), 1);
+	/* Holding the lock yourself: the kernel would wait for you forever. */
+	KT_EQ(lock_ex(fd, 0, 0, NULL), 0);
+	KT_EQ(kwrite(fd, 0, "x", 1, 100), -EDEADLK);
+	/* Someone else holds it: the kernel times out cleanly. */
+	KT_EQ(kwrite(r == fd ? fd : kopen(O_RDWR), 0, "x", 1, 50), -ETIMEDOUT);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_ABORT), 0);
+}
+
+static int write_param(const char *name, const char *value)
+{
+	char path[128];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/module/kshm/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static void test_ticker_with_contention(void)
+{
+	int fd = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(fd);
+	uint8_t *d = map_data(fd, PROT_READ);
+	volatile struct kshm_tick *t = (void *)(d + h->tick_offset);
+	struct kshm_info before = info(fd), after;
+	pid_t pids[2];
+
+	KT_EQ(write_param("tick_ms", "abc"), -EINVAL);
+	KT_EQ(write_param("tick_ms", "99999999"), -EINVAL);
+	KT_EQ(write_param("tick_ms", "5"), 0);
+	KT_EQ(info(fd).tick_ms, 5);
+	for (int p = 0; p < 2; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0)
+			writer_loop(p, 300);
+	}
+	for (int p = 0; p < 2; p++) {
+		int status;
+
+		waitpid(pids[p], &status, 0);
+		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	kt_sleep_ms(50);
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	after = info(fd);
+	KT_CHECK(after.ticks > before.ticks);
+	KT_EQ(t->count, after.ticks);
+	KT_CHECK(t->mono_ns > 0);
+	/* A user holding the lock makes ticks skip, not hang. */
+	KT_EQ(lock_ex(fd, 0, 0, NULL), 0);
+	KT_EQ(write_param("tick_ms", "2"), 0);
+	kt_sleep_ms(60);
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	KT_CHECK(info(fd).ticks_skipped > after.ticks_skipped);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_ABORT), 0);
+}
+
+static void test_info_counters(void)
+{
+	int a = kopen(O_RDWR), b = kopen(O_RDWR);
+	struct kshm_info i0 = info(a), i1;
+
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	KT_EQ(lock_ex(b, 10, 0, NULL), -ETIMEDOUT);
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(lock_ex(b, 0, 0, NULL), 0);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_ABORT), 0);
+	i1 = info(a);
+	KT_EQ(i1.abi_version, KSHM_ABI_VERSION);
+	KT_EQ(i1.page_size, page_size);
+	KT_EQ(i1.locks_granted - i0.locks_granted, 2);
+	KT_EQ(i1.locks_contended - i0.locks_contended, 1);
+	KT_EQ(i1.lock_timeouts - i0.lock_timeouts, 1);
+	KT_EQ(i1.commits - i0.commits, 1);
+	KT_EQ(i1.aborts - i0.aborts, 1);
+	KT_EQ(i1.generation - i0.generation, 1);
+	KT_EQ(i1.waiters, 0);
+	KT_EQ(i1.holder_pid, 0);
+}
+
+static void test_sysfs_stats(void)
+{
+	char buf[2048];
+	int fd = open("/sys/class/misc/kshm/stats", O_RDONLY);
+	ssize_t n;
+
+	KT_CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	KT_CHECK(n > 0);
+	buf[n] = 0;
+	KT_CHECK(strstr(buf, "generation ") != NULL);
+	KT_CHECK(strstr(buf, "owner_died ") != NULL);
+	KT_CHECK(strstr(buf, "ticks_skipped ") != NULL);
+}
+
+static const struct kt_test tests[] = {
+	{ "header page layout and ABI", test_header },
+	{ "header never writable (mmap, mprotect)", test_header_never_writable },
+	{ "bad mappings refused", test_bad_mappings },
+	{ "data shared between openers", test_data_shared_between_openers },
+	{ "O_RDONLY opener: read-only map, no lock", test_readonly_opener },
+	{ "bad ioctls: ENOTTY, EFAULT, EINVAL", test_bad_ioctls },
+	{ "lock: EDEADLK, EBUSY, EPERM, commit/abort, seq", test_lock_basics },
+	{ "lock timeout", test_timeout },
+	{ "cancel wakes only its file's waiters", test_cancel_wakes_only_its_file },
+	{ "timeout wakes only its waiter", test_timeout_wakes_only_its_waiter },
+	{ "signal interrupts a waiter", test_signal_interrupts_wait },
+	{ "FIFO order of 5 waiters", test_fifo_order },
+	{ "SIGKILL of holder x200: OWNER_DIED < 100 ms", test_owner_died_on_kill, 120 },
+	{ "close releases, fork child's close does not", test_owner_died_on_close_and_fork },
+	{ "8 procs x 10000 cycles, snapshots never torn", test_contention_checksum, 240 },
+	{ "poll and non-blocking read", test_poll_and_read },
+	{ "blocking read wakes on commit", test_blocking_read_wakes_on_commit },
+	{ "KWRITE from the kernel", test_kwrite },
+	{ "kernel ticker under contention", test_ticker_with_contention, 60 },
+	{ "INFO counters", test_info_counters },
+	{ "sysfs stats", test_sysfs_stats },
+};
+
+int main(int argc, char **argv)
+{
+	page_size = sysconf(_SC_PAGESIZE);
+	return KT_RUN("driver (raw ABI)", tests, argc, argv);
+}

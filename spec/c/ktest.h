@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A tiny test runner for kshm's C tests. Each test runs in its own forked
+ * process with an alarm, so a crash, a hang or a leaked lock fails that test
+ * only. The summary uses uvu's format (Total/Passed/Skipped) so the project's
+ * test runner can add C and JS results together.
+ */
+#ifndef KTEST_H
+#define KTEST_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KT_FAIL(...)                                                     \
+	do {                                                             \
+		fprintf(stderr, "    at %s:%d: ", __FILE__, __LINE__);       \
+		fprintf(stderr, __VA_ARGS__);                            \
+		fprintf(stderr, "\n");                                   \
+		exit(1);                                                 \
+	} while (0)
+
+#define KT_CHECK(cond)                                                   \
+	do {                                                             \
+		if (!(cond))                                             \
+			KT_FAIL("check failed: %s (errno %d: %s)", #cond,  \
+				errno, strerror(errno));                 \
+	} while (0)
+
+#define KT_EQ(a, b)                                                      \
+	do {                                                             \
+		long long _a = (long long)(a), _b = (long long)(b);      \
+		if (_a != _b)                                            \
+			KT_FAIL("%s == %s: got %lld, want %lld", #a, #b,   \
+				_a, _b);                                 \
+	} while (0)
+
+struct kt_test {
+	const char *name;
+	void (*fn)(void);
+	unsigned int timeout_s;
+};
+
+static inline double kt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static inline void kt_sleep_ms(double ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Runs every test whose name contains argv[1] (or all); returns the exit code. */
+static inline int kt_main(const char *suite, const struct kt_test *tests, size_t n,
+			  int argc, char **argv)
+{
+	const char *filter = argc > 1 ? argv[1] : NULL;
+	unsigned int total = 0, passed = 0, skipped = 0;
+	size_t i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("%s\n", suite);
+	for (i = 0; i < n; i++) {
+		const struct kt_test *t = &tests[i];
+		double t0;
+		pid_t pid;
+		int status;
+
+		if (filter && !strstr(t->name, filter)) {
+			skipped++;
+			continue;
+		}
+		total++;
+		fflush(NULL);
+		t0 = kt_now_ms();
+		pid = fork();
+		if (pid == 0) {
+			alarm(t->timeout_s ? t->timeout_s : 30);
+			t->fn();
+			exit(0);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			passed++;
+			printf("  ✔ %s (%.0f ms)\n", t->name, kt_now_ms() - t0);
+		} else if (WIFSIGNALED(status)) {
+			printf("  ✘ %s: killed by signal %d%s\n", t->name, WTERMSIG(status),
+			       WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+		} else {
+			printf("  ✘ %s\n", t->name);
+		}
+	}
+	printf("\n  Total:     %u\n  Passed:    %u\n  Skipped:   %u\n", total, passed, skipped);
+	return passed == total ? 0 : 1;
+}
+
+#define KT_RUN(suite, tests, argc, argv) \
+	kt_main(suite, tests, sizeof(tests) / sizeof(tests[0]), argc, argv)
+
+#endif /* KTEST_H */
