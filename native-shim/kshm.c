@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libkshm: see kshm.h. Handles index a table of open devices, each with a
+ * count of calls in flight, so that kshm_close() can cancel blocked calls and
+ * wait for them before it unmaps: no call ever touches freed or unmapped
+ * memory, whatever the interleaving of threads.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "kshm.h"
+
+#define MAX_HANDLES	1024		/* a power of two */
+#define SLOT_BITS	10
+#define CLOSE_WAIT_NS	(5LL * 1000 * 1000 * 1000)
+#define CANCEL_WAIT_NS	(2LL * 1000 * 1000 * 1000)
+
+struct kshm {
+	int fd;
+	bool writable;
+	size_t page_size;
+	const struct kshm_header *hdr;
+	uint8_t *data;
+	size_t data_size;
+	atomic_int users;		/* calls in flight */
+	atomic_int in_lock;		/* of which: kshm_lock calls */
+	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct kshm *k;
+	uint32_t gen;
+} table[MAX_HANDLES];
+
+static __thread char last_error[256];
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void nap_us(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Look a handle up and count a call in flight; NULL when closed or unknown. */
+static struct kshm *get(kshm_handle h)
+{
+	struct kshm *k = NULL;
+	uint32_t slot, gen;
+
+	if (h <= 0)
+		return NULL;
+	slot = (uint32_t)h & (MAX_HANDLES - 1);
+	gen = (uint32_t)h >> SLOT_BITS;
+	pthread_mutex_lock(&table_lock);
+	if (table[slot].k && table[slot].gen == gen) {
+		k = table[slot].k;
+		atomic_fetch_add(&k->users, 1);
+	}
+	pthread_mutex_unlock(&table_lock);
+	return k;
+}
+
+static void put(struct kshm *k)
+{
+	atomic_fetch_sub(&k->users, 1);
+}
+
+static kshm_handle table_insert(struct kshm *k)
+{
+	kshm_handle h = -KSHM_E_TOO_MANY;
+
+	pthread_mutex_lock(&table_lock);
+	for (uint32_t slot = 0; slot < MAX_HANDLES; slot++) {
+		if (table[slot].k)
+			continue;
+		/* gen never 0, so no handle is 0; stays positive in 31 bits */
+		table[slot].gen = table[slot].gen % ((1U << (31 - SLOT_BITS)) - 1) + 1;
+		table[slot].k = k;
+		h = (kshm_handle)(table[slot].gen << SLOT_BITS | slot);
+		break;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return h;
+}
+
+static struct kshm *table_remove(kshm_handle h)
+{
+	struct kshm *k = NULL;
+	uint32_t slot, gen;
+
+	if (h <= 0)
+		return NULL;
+	slot = (uint32_t)h & (MAX_HANDLES - 1);
+	gen = (uint32_t)h >> SLOT_BITS;
+	pthread_mutex_lock(&table_lock);
+	if (table[slot].k && table[slot].gen == gen) {
+		k = table[slot].k;
+		table[slot].k = NULL;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return k;
+}
+
+static int check_header(const struct kshm_header *hdr, size_t page_size)
+{
+	if (hdr->magic != KSHM_MAGIC) {
+		snprintf(last_error, sizeof(last_error),
+			 "not a kshm device (magic 0x%08x, want 0x%08x)", hdr->magic, KSHM_MAGIC);
+		return -KSHM_E_MAGIC;
+	}
+	if (hdr->abi_version != KSHM_ABI_VERSION) {
+		snprintf(last_error, sizeof(last_error),
+			 "kshm driver ABI version %u, but libkshm speaks ABI version %u: "
+			 "rebuild and reload the driver and the library from one source tree",
+			 hdr->abi_version, KSHM_ABI_VERSION);
+		return -KSHM_E_ABI;
+	}
+	if (hdr->page_size != page_size || hdr->pages < 1 || hdr->pages > KSHM_MAX_PAGES ||
+	    hdr->data_size != (uint64_t)hdr->pages * page_size || hdr->data_offset != page_size) {
+		snprintf(last_error, sizeof(last_error), "kshm header is inconsistent");
+		return -KSHM_E_MAGIC;
+	}
+	return 0;
+}
+
+kshm_handle kshm_open(const char *path, uint32_t flags)
+{
+	bool ro = flags & KSHM_OPEN_READONLY;
+	struct kshm *k;
+	void *p;
+	int ret;
+
+	last_error[0] = 0;
+	if (flags & ~KSHM_OPEN_READONLY)
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->writable = !ro;
+	k->page_size = (size_t)sysconf(_SC_PAGESIZE);
+	/* O_NONBLOCK: kshm_consume() must never block; LOCK ignores it. */
+	k->fd = open(path ? path : KSHM_DEVICE_PATH, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+	if (k->fd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	p = mmap(NULL, k->page_size, PROT_READ, MAP_SHARED, k->fd, 0);
+	if (p == MAP_FAILED) {
+		ret = errno == ENODEV ? -KSHM_E_MAGIC : -errno;
+		goto err_close;
+	}
+	k->hdr = p;
+	ret = check_header(k->hdr, k->page_size);
+	if (ret)
+		goto err_unmap_header;
+	k->data_size = k->hdr->data_size;
+	p = mmap(NULL, k->data_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, k->fd,
+		 (off_t)k->hdr->data_offset);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		goto err_unmap_header;
+	}
+	k->data = p;
+	ret = table_insert(k);
+	if (ret < 0)
+		goto err_unmap_data;
+	return ret;
+
+err_unmap_data:
+	munmap(k->data, k->data_size);
+err_unmap_header:
+	munmap((void *)k->hdr, k->page_size);
+err_close:
+	close(k->fd);
+err_free:
+	free(k);
+	return ret;
+}
+
+int kshm_close(kshm_handle h)
+{
+	struct kshm *k = table_remove(h);
+	long long deadline = now_ns() + CLOSE_WAIT_NS;
+
+	if (!k)
+		return -EBADF;
+	/* No new call can find it now; end the ones in flight. */
+	atomic_fetch_add(&k->epoch, 1);
+	while (atomic_load(&k->users) > 0) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;	/* leak rather than free under a caller */
+		if (atomic_load(&k->in_lock) > 0)
+			ioctl(k->fd, KSHM_IOC_CANCEL);
+		nap_us(100);
+	}
+	munmap(k->data, k->data_size);
+	munmap((void *)k->hdr, k->page_size);
+	close(k->fd);	/* a lock still held is released by the driver */
+	free(k);
+	return 0;
+}
+
+int64_t kshm_cancel_epoch(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	int64_t e;
+
+	if (!k)
+		return -EBADF;
+	e = atomic_load(&k->epoch);
+	put(k);
+	return e;
+}
+
+static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+		   uint32_t *result)
+{
+	struct kshm_lock_req req = { .timeout_ms = timeout_ms, .flags = flags };
+	long long deadline = now_ns() + (long long)timeout_ms * 1000000;
+	int ret = 0;
+
+	if (!k->writable)
+		return -EBADF;
+	atomic_fetch_add(&k->in_lock, 1);
+	/* Pairs with kshm_cancel: it bumps epoch, then kicks while in_lock > 0. */
+	while (atomic_load(&k->epoch) == epoch) {
+		if (ioctl(k->fd, KSHM_IOC_LOCK, &req) == 0) {
+			ret = 0;
+			if (result)
+				*result = req.result;
+			goto out;
+		}
+		ret = -errno;
+		if (ret != -EINTR)
+			goto out;
+		/* A signal, not a cancel: wait again for what is left. */
+		if (timeout_ms) {
+			long long left = deadline - now_ns();
+
+			if (left <= 0) {
+				ret = -ETIMEDOUT;
+				goto out;
+			}
+			req.timeout_ms = (uint32_t)((left + 999999) / 1000000);
+		}
+	}
+	ret = -ECANCELED;
+out:
+	atomic_fetch_sub(&k->in_lock, 1);
+	return ret;
+}
+
+int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+		    uint32_t *result)
+{
+	struct kshm *k = get(h);
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	ret = do_lock(k, epoch, timeout_ms, flags, result);
+	put(k);
+	return ret;
+}
+
+int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
+{
+	struct kshm *k = get(h);
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	ret = do_lock(k, atomic_load(&k->epoch), timeout_ms, flags, result);
+	put(k);
+	return ret;
+}
+
+int kshm_trylock(kshm_handle h, uint32_t *result)
+{
+	return kshm_lock(h, 0, KSHM_LOCK_TRY, result);
+}
+
+int kshm_unlock(kshm_handle h, uint32_t flags)
+{
+	struct kshm *k = get(h);
+	struct kshm_unlock_req req = { .flags = flags };
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	if (!k->writable)
+		ret = -EBADF;
+	else if (ioctl(k->fd, KSHM_IOC_UNLOCK, &req))
+		ret = -errno;
+	put(k);
+	return ret;
+}
+
+int kshm_cancel(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	long long deadline = now_ns() + CANCEL_WAIT_NS;
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	atomic_fetch_add(&k->epoch, 1);
+	while (atomic_load(&k->in_lock) > 0) {
+		if (now_ns() > deadline) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		ioctl(k->fd, KSHM_IOC_CANCEL);
+		nap_us(50);
+	}
+	put(k);
+	return ret;
+}
+
+static int seq_copy(struct kshm *k, void *dst, uint64_t offset, uint64_t len,
+		    uint64_t *generation, uint32_t max_wait_us)
+{
+	const uint32_t *seq = &k->hdr->seq;
+	long long deadline = 0;
+
+	for (unsigned int tries = 0;; tries++) {
+		uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+
+		if (!(s1 & 1)) {
+			uint64_t g;
+
+			memcpy(dst, k->data + offset, len);
+			g = __atomic_load_n(&k->hdr->generation, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1) {
+				if (generation)
+					*generation = g;
+				return 0;
+			}
+		}
+		if (tries < 64)
+			continue;
+		if (!deadline)
+			deadline = now_ns() + (long long)max_wait_us * 1000;
+		if (now_ns() >= deadline)
+			return -EAGAIN;
+		sched_yield();
+	}
+}
+
+int kshm_snapshot(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
+		  uint64_t *generation, uint32_t max_wait_us)
+{
+	struct kshm *k = get(h);
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	if (offset > k->data_size || len > k->data_size - offset || (len && !dst))
+		ret = -EINVAL;
+	else
+		ret = seq_copy(k, dst, offset, len, generation, max_wait_us);
+	put(k);
+	return ret;
+}
+
+uint64_t kshm_generation(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	uint64_t g;
+
+	if (!k)
+		return 0;
+	g = __atomic_load_n(&k->hdr->generation, __ATOMIC_ACQUIRE);
+	put(k);
+	return g;
+}
+
+int kshm_consume(kshm_handle h, uint64_t *generation)
+{
+	struct kshm *k = get(h);
+	uint64_t g;
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	if (read(k->fd, &g, sizeof(g)) == (ssize_t)sizeof(g)) {
+		if (generation)
+			*generation = g;
+		ret = 1;
+	} else {
+		ret = errno == EAGAIN ? 0 : -errno;
+	}
+	put(k);
+	return ret;
+}
+
+int kshm_fd(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	int fd;
+
+	if (!k)
+		return -EBADF;
+	fd = k->fd;
+	put(k);
+	return fd;
+}
+
+int kshm_info(kshm_handle h, struct kshm_info *info)
+{
+	struct kshm *k = get(h);
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	if (ioctl(k->fd, KSHM_IOC_INFO, info))
+		ret = -errno;
+	put(k);
+	return ret;
+}
+
+int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
+		uint32_t timeout_ms, uint64_t *generation)
+{
+	struct kshm *k = get(h);
+	struct kshm_kwrite_req req = {
+		.offset = offset, .data = (uintptr_t)src, .len = len, .timeout_ms = timeout_ms,
+	};
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	if (ioctl(k->fd, KSHM_IOC_KWRITE, &req))
+		ret = -errno;
+	else if (generation)
+		*generation = req.generation;
+	put(k);
+	return ret;
+}
+
+const struct kshm_header *kshm_header_ptr(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	const struct kshm_header *p;
+
+	if (!k)
+		return NULL;
+	p = k->hdr;
+	put(k);
+	return p;
+}
+
+void *kshm_data_ptr(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	void *p;
+
+	if (!k)
+		return NULL;
+	p = k->data;
+	put(k);
+	return p;
+}
+
+uint64_t kshm_data_size(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	uint64_t n;
+
+	if (!k)
+		return 0;
+	n = k->data_size;
+	put(k);
+	return n;
+}
+
+const char *kshm_last_error(void)
+{
+	return last_error;
+}
+
+const char *kshm_strerror(int err)
+{
+	const char *s;
+
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "success";
+	case KSHM_E_ABI:
+		return "kshm driver and libkshm ABI versions differ";
+	case KSHM_E_MAGIC:
+		return "not a kshm device";
+	case KSHM_E_TOO_MANY:
+		return "too many open kshm handles";
+	}
+	s = strerrordesc_np(err);
+	return s ? s : "unknown error";
+}
+
+uint32_t kshm_abi_version(void)
+{
+	return KSHM_ABI_VERSION;
+}

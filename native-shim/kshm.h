@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkshm: a thin C library over /dev/kshm (see driver/include/uapi/kshm.h).
+ * It is what the TypeScript layer calls through koffi, and a usable C
+ * library in its own right.
+ *
+ * Conventions
+ * - Every function returning int returns 0 (or a count) on success and a
+ *   negative errno value on failure; kshm_strerror() describes both errno
+ *   values and libkshm's own codes. Nothing in the library aborts or exits.
+ * - Handles are small integers, never pointers: a closed or unknown handle
+ *   gives -EBADF, so closing twice, or using a handle after closing it, is
+ *   harmless.
+ * - Only non-variadic entry points (koffi runs them on worker threads).
+ *
+ * Thread safety
+ * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot,
+ *   kshm_generation, kshm_fd: safe from any thread, on any handle.
+ * - kshm_lock blocks: call it from a worker thread (koffi's .async). Another
+ *   thread may kshm_cancel() or kshm_close() the handle meanwhile; the blocked
+ *   call then returns -ECANCELED promptly.
+ * - kshm_trylock, kshm_unlock: any thread; the lock belongs to the handle
+ *   (the open file), not to a thread.
+ */
+#ifndef LIBKSHM_H
+#define LIBKSHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../driver/include/uapi/kshm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* libkshm's own error codes (negative, beyond errno's range). */
+#define KSHM_E_ABI	4096	/* driver ABI version differs from libkshm's */
+#define KSHM_E_MAGIC	4097	/* not a kshm device */
+#define KSHM_E_TOO_MANY	4098	/* too many open handles */
+
+/* kshm_open flags */
+#define KSHM_OPEN_READONLY	(1U << 0)
+
+typedef int32_t kshm_handle;
+
+/**
+ * kshm_open() - open a kshm device, check it, map its header and data
+ * @path: device path, NULL for KSHM_DEVICE_PATH
+ * @flags: KSHM_OPEN_READONLY, or 0 to read and write
+ *
+ * Return: a handle (> 0) or a negative error: -ENOENT (no device: the module
+ * is not loaded), -EACCES (permission), -KSHM_E_ABI, -KSHM_E_MAGIC, ...
+ */
+kshm_handle kshm_open(const char *path, uint32_t flags);
+
+/**
+ * kshm_close() - cancel the handle's blocked calls, then unmap and close
+ *
+ * Waits (briefly) for calls of this handle running in other threads to
+ * return. A lock still held is released by the driver with OWNER_DIED.
+ * Return: 0, or -EBADF when already closed.
+ */
+int kshm_close(kshm_handle h);
+
+/**
+ * kshm_cancel_epoch() - the handle's cancel epoch, for kshm_lock_epoch()
+ *
+ * A lock call started with an epoch that kshm_cancel() has since moved on
+ * returns -ECANCELED without blocking, even if it had not started yet when
+ * kshm_cancel() ran (a call queued on a worker pool, for instance).
+ */
+int64_t kshm_cancel_epoch(kshm_handle h);
+
+/**
+ * kshm_lock() - take the lock, blocking up to @timeout_ms (0: no limit)
+ * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting
+ * @result: out, KSHM_LOCK_OWNER_DIED when the previous holder died
+ *
+ * Return: 0, -ETIMEDOUT, -ECANCELED, -EBUSY, -EDEADLK, -EINTR, -EBADF.
+ */
+int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
+
+/* kshm_lock(), cancelled by any kshm_cancel() after @epoch was read. */
+int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+		    uint32_t *result);
+
+/* kshm_lock() with KSHM_LOCK_TRY: never blocks. */
+int kshm_trylock(kshm_handle h, uint32_t *result);
+
+/**
+ * kshm_unlock() - release the lock
+ * @flags: KSHM_UNLOCK_COMMIT (new generation, pollers wake) or
+ *	KSHM_UNLOCK_ABORT
+ * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL, -EBADF.
+ */
+int kshm_unlock(kshm_handle h, uint32_t flags);
+
+/**
+ * kshm_cancel() - make the handle's blocked kshm_lock calls return -ECANCELED
+ *
+ * Callable from any thread; returns once no lock call of the handle is
+ * blocked any more (bounded: -ETIMEDOUT after about 2 s).
+ */
+int kshm_cancel(kshm_handle h);
+
+/**
+ * kshm_snapshot() - seqcount-consistent copy of data bytes
+ * @dst: @len bytes
+ * @offset: data offset
+ * @generation: out (may be NULL), the generation the copy belongs to
+ * @max_wait_us: how long to wait for a writer to leave
+ *
+ * Never returns a torn copy. Return: 0, -EAGAIN (a writer stayed in longer
+ * than @max_wait_us), -EINVAL (range), -EBADF.
+ */
+int kshm_snapshot(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
+		  uint64_t *generation, uint32_t max_wait_us);
+
+/* The generation in the header (no syscall); 0 for a bad handle. */
+uint64_t kshm_generation(kshm_handle h);
+
+/*
+ * Mark the current generation seen, so the fd polls readable only after
+ * the next commit. Return: 1 when a new generation was seen, 0 when there
+ * was none, or a negative error. Never blocks.
+ */
+int kshm_consume(kshm_handle h, uint64_t *generation);
+
+/* The device fd, for poll/epoll (readable: a commit happened). */
+int kshm_fd(kshm_handle h);
+
+/* The driver's INFO figures. */
+int kshm_info(kshm_handle h, struct kshm_info *info);
+
+/* Ask the kernel to write @len bytes at @offset under the lock and commit. */
+int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
+		uint32_t timeout_ms, uint64_t *generation);
+
+/*
+ * The mapped memory, valid until kshm_close(): the read-only header and the
+ * data (writable unless opened read-only). NULL for a bad handle.
+ */
+const struct kshm_header *kshm_header_ptr(kshm_handle h);
+void *kshm_data_ptr(kshm_handle h);
+uint64_t kshm_data_size(kshm_handle h);
+
+/*
+ * Details of the last kshm_open() failure in this thread (for instance both
+ * ABI versions on a mismatch); "" when there are none.
+ */
+const char *kshm_last_error(void);
+
+/* A message for a (negative or positive) errno or libkshm code. */
+const char *kshm_strerror(int err);
+
+/* The ABI version libkshm was built for. */
+uint32_t kshm_abi_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBKSHM_H */

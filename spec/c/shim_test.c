@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libkshm's tests. Those marked "device" need /dev/kshm (the guest); the
+ * others run anywhere, and also under valgrind and ASan on the host.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include "kshm.h"
+#include "ktest.h"
+
+static int has_device(void)
+{
+	return access(KSHM_DEVICE_PATH, F_OK) == 0;
+}
+
+#define NEEDS_DEVICE()                                          \
+	do {                                                    \
+		if (!has_device())                              \
+			KT_FAIL("needs " KSHM_DEVICE_PATH);     \
+	} while (0)
+
+static kshm_handle must_open(uint32_t flags)
+{
+	kshm_handle h = kshm_open(NULL, flags);
+
+	if (h <= 0)
+		KT_FAIL("kshm_open: %s", kshm_strerror(h));
+	return h;
+}
+
+/* ---- anywhere ---------------------------------------------------------- */
+
+static void write_fake(const char *path, uint32_t magic, uint32_t abi)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	struct kshm_header h = {
+		.magic = magic, .abi_version = abi, .page_size = (uint32_t)ps, .pages = 1,
+		.data_offset = (uint64_t)ps, .data_size = (uint64_t)ps,
+	};
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	KT_CHECK(fd >= 0);
+	KT_CHECK(ftruncate(fd, 2 * ps) == 0);
+	KT_CHECK(pwrite(fd, &h, sizeof(h), 0) == sizeof(h));
+	close(fd);
+}
+
+static void test_abi_mismatch(void)
+{
+	char path[] = "/tmp/kshm-fake-XXXXXX";
+	int fd = mkstemp(path);
+	kshm_handle h;
+
+	KT_CHECK(fd >= 0);
+	close(fd);
+	write_fake(path, KSHM_MAGIC, KSHM_ABI_VERSION + 41);
+	h = kshm_open(path, 0);
+	KT_EQ(h, -KSHM_E_ABI);
+	KT_CHECK(strstr(kshm_last_error(), "ABI version 42") != NULL);
+	KT_CHECK(strstr(kshm_last_error(), "ABI version 1") != NULL);
+	KT_CHECK(strstr(kshm_strerror(h), "ABI") != NULL);
+	write_fake(path, 0x12345678, KSHM_ABI_VERSION);
+	KT_EQ(kshm_open(path, 0), -KSHM_E_MAGIC);
+	KT_CHECK(strstr(kshm_last_error(), "not a kshm device") != NULL);
+	/* A well-formed fake opens: the checks are on content, not on paths. */
+	write_fake(path, KSHM_MAGIC, KSHM_ABI_VERSION);
+	h = kshm_open(path, KSHM_OPEN_READONLY);
+	KT_CHECK(h > 0);
+	KT_EQ(kshm_data_size(h), sysconf(_SC_PAGESIZE));
+	KT_EQ(kshm_close(h), 0);
+	unlink(path);
+}
+
+static void test_missing_device(void)
+{
+	KT_EQ(kshm_open("/nonexistent/kshm", 0), -ENOENT);
+	KT_EQ(kshm_open("/dev/null", 0), -KSHM_E_MAGIC);
+	KT_EQ(kshm_open(NULL, 0x80), -EINVAL);
+}
+
+static void test_bad_handles(void)
+{
+	uint32_t r;
+	uint8_t buf[4];
+	struct kshm_info info;
+
+	KT_EQ(kshm_close(0), -EBADF);
+	KT_EQ(kshm_close(-3), -EBADF);
+	KT_EQ(kshm_close(12345), -EBADF);
+	KT_EQ(kshm_lock(77, 0, 0, &r), -EBADF);
+	KT_EQ(kshm_trylock(77, &r), -EBADF);
+	KT_EQ(kshm_unlock(77, KSHM_UNLOCK_COMMIT), -EBADF);
+	KT_EQ(kshm_cancel(77), -EBADF);
+	KT_EQ(kshm_snapshot(77, buf, 0, 4, NULL, 0), -EBADF);
+	KT_EQ(kshm_info(77, &info), -EBADF);
+	KT_EQ(kshm_fd(77), -EBADF);
+	KT_EQ(kshm_generation(77), 0);
+	KT_CHECK(kshm_data_ptr(77) == NULL);
+	KT_CHECK(kshm_header_ptr(77) == NULL);
+}
+
+static void test_strerror(void)
+{
+	KT_CHECK(strcmp(kshm_strerror(-ETIMEDOUT), kshm_strerror(ETIMEDOUT)) == 0);
+	KT_CHECK(strstr(kshm_strerror(-ECANCELED), "anceled") != NULL);
+	KT_CHECK(strlen(kshm_strerror(-99999)) > 0);
+	KT_EQ(kshm_abi_version(), KSHM_ABI_VERSION);
+}
+
+/* ---- with the device --------------------------------------------------- */
+
+static void test_open_close_twice(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle h = must_open(0), h2;
+
+	KT_CHECK(kshm_data_ptr(h) != NULL);
+	KT_EQ(kshm_header_ptr(h)->magic, KSHM_MAGIC);
+	KT_EQ(kshm_close(h), 0);
+	KT_EQ(kshm_close(h), -EBADF);
+	KT_EQ(kshm_trylock(h, NULL), -EBADF);
+	/* A new handle in the same slot is a different handle. */
+	h2 = must_open(0);
+	KT_CHECK(h2 != h);
+	KT_EQ(kshm_close(h), -EBADF);
+	KT_EQ(kshm_close(h2), 0);
+}
+
+static void test_trylock_and_timeout(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle a = must_open(0), b = must_open(0), ro = must_open(KSHM_OPEN_READONLY);
+	uint32_t r = 99;
+	double t0;
+
+	KT_EQ(kshm_trylock(a, &r), 0);
+	KT_EQ(r, 0);
+	KT_EQ(kshm_trylock(b, &r), -EBUSY);
+	KT_EQ(kshm_trylock(a, &r), -EDEADLK);
+	t0 = kt_now_ms();
+	KT_EQ(kshm_lock(b, 40, 0, &r), -ETIMEDOUT);
+	KT_CHECK(kt_now_ms() - t0 >= 35);
+	KT_EQ(kshm_unlock(b, KSHM_UNLOCK_COMMIT), -EPERM);
+	KT_EQ(kshm_unlock(a, 0), -EINVAL);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(kshm_trylock(ro, &r), -EBADF);
+	KT_EQ(kshm_unlock(ro, KSHM_UNLOCK_ABORT), -EBADF);
+	kshm_close(a);
+	kshm_close(b);
+	kshm_close(ro);
+}
+
+struct blocked {
+	kshm_handle h;
+	int64_t epoch;
+	int ret;
+	atomic_int done;
+};
+
+static void *lock_thread(void *arg)
+{
+	struct blocked *b = arg;
+
+	b->ret = b->epoch >= 0 ? kshm_lock_epoch(b->h, b->epoch, 0, 0, NULL)
+			       : kshm_lock(b->h, 0, 0, NULL);
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+static void wait_waiters(kshm_handle h, unsigned int n)
+{
+	double until = kt_now_ms() + 5000;
+
+	while (__atomic_load_n(&kshm_header_ptr(h)->waiters, __ATOMIC_ACQUIRE) != n) {
+		if (kt_now_ms() > until)
+			KT_FAIL("waiters did not reach %u", n);
+		kt_sleep_ms(1);
+	}
+}
+
+static void test_cancel_from_other_thread(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle holder = must_open(0);
+	struct blocked b = { .h = must_open(0), .epoch = -1 };
+	pthread_t t;
+	double t0;
+
+	KT_EQ(kshm_trylock(holder, NULL), 0);
+	pthread_create(&t, NULL, lock_thread, &b);
+	wait_waiters(holder, 1);
+	t0 = kt_now_ms();
+	KT_EQ(kshm_cancel(b.h), 0);
+	pthread_join(t, NULL);
+	KT_EQ(b.ret, -ECANCELED);
+	KT_CHECK(kt_now_ms() - t0 < 500);
+	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	/* The handle still works after a cancel. */
+	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(kshm_lock(b.h, 100, 0, NULL), 0);
+	KT_EQ(kshm_unlock(b.h, KSHM_UNLOCK_ABORT), 0);
+	kshm_close(holder);
+	kshm_close(b.h);
+}
+
+static void test_cancel_before_start(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle holder = must_open(0);
+	struct blocked b = { .h = must_open(0) };
+	pthread_t t;
+
+	KT_EQ(kshm_trylock(holder, NULL), 0);
+	/* As with a call queued on a worker pool: epoch read, then cancel, then start. */
+	b.epoch = kshm_cancel_epoch(b.h);
+	KT_EQ(kshm_cancel(b.h), 0);
+	pthread_create(&t, NULL, lock_thread, &b);
+	pthread_join(t, NULL);
+	KT_EQ(b.ret, -ECANCELED);
+	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_ABORT), 0);
+	kshm_close(holder);
+	kshm_close(b.h);
+}
+
+static void test_close_while_blocked(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle holder = must_open(0);
+	struct blocked b = { .h = must_open(0), .epoch = -1 };
+	pthread_t t;
+
+	KT_EQ(kshm_trylock(holder, NULL), 0);
+	pthread_create(&t, NULL, lock_thread, &b);
+	wait_waiters(holder, 1);
+	KT_EQ(kshm_close(b.h), 0);
+	pthread_join(t, NULL);
+	KT_EQ(b.ret, -ECANCELED);
+	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	KT_EQ(kshm_header_ptr(holder)->holder_pid, getpid());
+	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_COMMIT), 0);
+	kshm_close(holder);
+}
+
+static void test_close_releases_held_lock(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle a = must_open(0), b = must_open(0);
+	uint32_t r = 0;
+
+	KT_EQ(kshm_trylock(a, NULL), 0);
+	KT_EQ(kshm_close(a), 0);
+	KT_EQ(kshm_lock(b, 100, 0, &r), 0);
+	KT_EQ(r, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(kshm_unlock(b, KSHM_UNLOCK_COMMIT), 0);
+	kshm_close(b);
+}
+
+#define WORDS 256
+
+static void *writer_thread(void *arg)
+{
+	kshm_handle h = must_open(0);
+	uint32_t *w = kshm_data_ptr(h);
+	atomic_int *stop = arg;
+	uint32_t x = 88172645u;
+
+	while (!atomic_load(stop)) {
+		uint32_t sum = 0;
+
+		if (kshm_lock(h, 5000, 0, NULL))
+			KT_FAIL("writer lock");
+		for (int i = 0; i < WORDS - 1; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			w[i] = x;
+			sum += x;
+		}
+		w[WORDS - 1] = -sum;
+		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
+	}
+	kshm_close(h);
+	return NULL;
+}
+
+static void test_snapshot_never_torn(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle h = must_open(KSHM_OPEN_READONLY);
+	atomic_int stop = 0;
+	pthread_t t[2];
+	long good = 0, again = 0;
+	uint64_t last_gen = 0;
+	double until = kt_now_ms() + 1500;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, writer_thread, &stop);
+	while (kt_now_ms() < until) {
+		uint32_t copy[WORDS], sum = 0;
+		uint64_t gen;
+		int ret = kshm_snapshot(h, copy, 0, sizeof(copy), &gen, 2000);
+
+		if (ret == -EAGAIN) {
+			again++;
+			continue;
+		}
+		KT_EQ(ret, 0);
+		for (int i = 0; i < WORDS; i++)
+			sum += copy[i];
+		if (sum)
+			KT_FAIL("torn snapshot after %ld good ones", good);
+		KT_CHECK(gen >= last_gen);
+		last_gen = gen;
+		good++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	KT_CHECK(good > 0);
+	printf("    %ld consistent snapshots, %ld EAGAIN\n", good, again);
+	/* Range checks. */
+	uint8_t b[8];
+
+	KT_EQ(kshm_snapshot(h, b, kshm_data_size(h) - 4, 8, NULL, 0), -EINVAL);
+	KT_EQ(kshm_snapshot(h, b, UINT64_MAX, 1, NULL, 0), -EINVAL);
+	KT_EQ(kshm_snapshot(h, b, 0, 0, NULL, 0), 0);
+	kshm_close(h);
+}
+
+static void test_snapshot_waits_bounded(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle w = must_open(0), r = must_open(KSHM_OPEN_READONLY);
+	uint8_t b[16];
+	double t0;
+
+	KT_EQ(kshm_trylock(w, NULL), 0);
+	t0 = kt_now_ms();
+	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL, 20000), -EAGAIN);
+	KT_CHECK(kt_now_ms() - t0 >= 15);
+	KT_CHECK(kt_now_ms() - t0 < 2000);
+	KT_EQ(kshm_unlock(w, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL, 0), 0);
+	kshm_close(w);
+	kshm_close(r);
+}
+
+static void test_consume_poll_kwrite(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle w = must_open(0), r = must_open(KSHM_OPEN_READONLY);
+	struct pollfd pfd = { .fd = kshm_fd(r), .events = POLLIN };
+	uint64_t g = 0, g2 = 0;
+	struct kshm_info info;
+	uint8_t back[3];
+
+	KT_CHECK(pfd.fd >= 0);
+	KT_EQ(kshm_consume(r, &g), 0);
+	KT_EQ(kshm_kwrite(w, 10, "abc", 3, 500, &g2), 0);
+	KT_EQ(poll(&pfd, 1, 1000), 1);
+	KT_EQ(kshm_consume(r, &g), 1);
+	KT_EQ(g, g2);
+	KT_EQ(kshm_generation(r), g2);
+	KT_EQ(poll(&pfd, 1, 0), 0);
+	KT_EQ(kshm_snapshot(r, back, 10, 3, &g, 0), 0);
+	KT_EQ(memcmp(back, "abc", 3), 0);
+	KT_EQ(kshm_info(r, &info), 0);
+	KT_EQ(info.generation, g2);
+	KT_EQ(kshm_kwrite(w, kshm_data_size(w), "x", 1, 10, NULL), -EINVAL);
+	kshm_close(w);
+	kshm_close(r);
+}
+
+static const struct kt_test tests[] = {
+	{ "ABI mismatch names both versions", test_abi_mismatch },
+	{ "missing or wrong device", test_missing_device },
+	{ "bad handles give EBADF", test_bad_handles },
+	{ "strerror", test_strerror },
+	{ "device: close twice is harmless", test_open_close_twice },
+	{ "device: trylock, timeout, EPERM, read-only", test_trylock_and_timeout },
+	{ "device: cancel from another thread", test_cancel_from_other_thread },
+	{ "device: cancel before the call starts", test_cancel_before_start },
+	{ "device: close while another thread is blocked", test_close_while_blocked },
+	{ "device: close releases a held lock", test_close_releases_held_lock },
+	{ "device: snapshot under writers never torn", test_snapshot_never_torn },
+	{ "device: snapshot waits a bounded time", test_snapshot_waits_bounded },
+	{ "device: consume, poll, kwrite, info", test_consume_poll_kwrite },
+};
+
+int main(int argc, char **argv)
+{
+	/* Without the device: run the tests that need none (argv filter "device" skipped). */
+	if (!has_device() && argc < 2) {
+		char *args[] = { argv[0], "", NULL };
+		const struct kt_test *t = tests;
+		size_t n = 0;
+
+		while (n < sizeof(tests) / sizeof(tests[0]) && strncmp(t[n].name, "device:", 7))
+			n++;
+		return kt_main("libkshm (host, no device)", tests, n, 2, args);
+	}
+	return KT_RUN("libkshm", tests, argc, argv);
+}
