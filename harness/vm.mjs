@@ -209,6 +209,8 @@ async function main() {
   const cleanup = () => {
     for (const c of children) {
       if (c.exitCode === null && c.signalCode === null) {
+        // `timeout` runs qemu in a process group of its own: kill the group.
+        try { process.kill(-c.pid, 'SIGKILL'); } catch { /* not a group leader */ }
         try { process.kill(c.pid, 'SIGKILL'); } catch { /* already gone */ }
       }
     }
@@ -270,6 +272,7 @@ async function main() {
     };
     const timer = setTimeout(() => {
       failure = failure ?? `timeout after ${o.timeout} s${ready ? '' : ' (the guest never became ready)'}`;
+      try { process.kill(-qemu.pid, 'SIGKILL'); } catch { /* gone */ }
       try { process.kill(qemu.pid, 'SIGKILL'); } catch { /* gone */ }
     }, o.timeout * 1000);
     // Watch the kernel log while the command runs: a panic ends the guest

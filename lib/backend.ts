@@ -1,0 +1,85 @@
+/**
+ * The interface every kshm backend implements: the real driver through
+ * libkshm ({@link NativeBackend}) and the pure TypeScript fake of
+ * `kshm/testing`. {@link KshmDevice} builds the whole RxJS API on top of it,
+ * so both behave the same, and one contract suite (spec/contract) checks
+ * both. Errors cross this interface as positive errno values.
+ * @module
+ */
+
+/** What the driver's INFO ioctl reports, typed. */
+export interface DeviceInfo {
+  abiVersion: number;
+  pages: number;
+  pageSize: number;
+  /** Bytes of shared data (pages × pageSize). */
+  size: number;
+  generation: bigint;
+  /** Process id of the holder; 0 when free or held by the kernel. */
+  holderPid: number;
+  locked: boolean;
+  kernelHolds: boolean;
+  /** A holder died and nobody has committed a repair since. */
+  ownerDied: boolean;
+  waiters: number;
+  /** The kernel ticker's period, 0 when off. */
+  tickMs: number;
+  counters: {
+    locksGranted: number;
+    locksContended: number;
+    lockTimeouts: number;
+    lockCancels: number;
+    ownerDied: number;
+    commits: number;
+    aborts: number;
+    kernelWrites: number;
+    ticks: number;
+    ticksSkipped: number;
+  };
+}
+
+/** A consistent copy of the data and the generation it belongs to. */
+export interface RawSnapshot {
+  bytes: Uint8Array;
+  generation: bigint;
+  /** The seqcount value the copy was validated against. */
+  seq: number;
+}
+
+export type LockAttempt = { ok: true; ownerDied: boolean; generation: bigint } | { ok: false; errno: number };
+
+export interface Backend {
+  readonly path: string;
+  readonly readOnly: boolean;
+  /** Bytes of shared data. */
+  readonly size: number;
+  /** A live view of the shared data. Only valid until close(); write only under the lock. */
+  readonly data: Uint8Array;
+  /** Takes the lock if it is free; never blocks. */
+  tryLock(): LockAttempt;
+  /**
+   * Waits for the lock without blocking the event loop (timeoutMs 0: no
+   * limit) and calls `done` exactly once, asynchronously. The returned
+   * function cancels the wait; `done` then reports ECANCELED, or success if
+   * the grant won the race.
+   */
+  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void;
+  /** Releases the lock: 0 or an errno (EPERM: not the holder). */
+  unlock(commit: boolean): number;
+  /** The current seqcount value (odd while a writer is in). */
+  seq(): number;
+  /** A seqcount-validated copy, or undefined when a writer stayed in. */
+  snapshot(): RawSnapshot | undefined;
+  /**
+   * Calls `onCommit` after commits (several commits may be reported once),
+   * driven by the device's readiness, without a timer or worker thread.
+   * Returns the function that stops watching.
+   */
+  watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void;
+  info(): DeviceInfo;
+  /** Asks the kernel to write and commit (async); `done(errno, generation)`. */
+  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,
+    done: (errno: number, generation: bigint) => void): void;
+  /** Cancels blocked calls, unmaps, closes. Idempotent. */
+  close(): void;
+}

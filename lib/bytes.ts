@@ -1,0 +1,65 @@
+/**
+ * Bounds-checked typed access to shared bytes, little-endian (the byte order
+ * of the machines kshm runs on; the driver writes native-endian values).
+ * Shared by {@link Snapshot} (reads) and {@link Page} (reads and writes).
+ * @module
+ */
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Throws RangeError unless [offset, offset + width) lies within `size`. */
+export function checkRange(offset: number, width: number, size: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(width) || offset < 0 || width < 0 || offset + width > size) {
+    throw new RangeError(`bytes [${offset}, ${offset} + ${width}) are outside the ${size}-byte region`);
+  }
+}
+
+/** Typed reads over a byte array. */
+export class ByteReader {
+  /** Bytes in the region. */
+  readonly size: number;
+  protected readonly bytesView: Uint8Array;
+  protected readonly dataView: DataView;
+
+  constructor(bytes: Uint8Array) {
+    this.bytesView = bytes;
+    this.dataView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.size = bytes.byteLength;
+  }
+
+  /** Overridden by views that can expire (a page after its transaction). */
+  protected assertUsable(): void {}
+
+  #at(offset: number, width: number): void {
+    this.assertUsable();
+    checkRange(offset, width, this.size);
+  }
+
+  u8(offset: number): number { this.#at(offset, 1); return this.dataView.getUint8(offset); }
+  u16(offset: number): number { this.#at(offset, 2); return this.dataView.getUint16(offset, true); }
+  u32(offset: number): number { this.#at(offset, 4); return this.dataView.getUint32(offset, true); }
+  u64(offset: number): bigint { this.#at(offset, 8); return this.dataView.getBigUint64(offset, true); }
+  i8(offset: number): number { this.#at(offset, 1); return this.dataView.getInt8(offset); }
+  i16(offset: number): number { this.#at(offset, 2); return this.dataView.getInt16(offset, true); }
+  i32(offset: number): number { this.#at(offset, 4); return this.dataView.getInt32(offset, true); }
+  i64(offset: number): bigint { this.#at(offset, 8); return this.dataView.getBigInt64(offset, true); }
+  f32(offset: number): number { this.#at(offset, 4); return this.dataView.getFloat32(offset, true); }
+  f64(offset: number): number { this.#at(offset, 8); return this.dataView.getFloat64(offset, true); }
+
+  /**
+   * UTF-8 text in `length` bytes at `offset`, ending at the first NUL byte
+   * if there is one (the C string convention of fixed-size fields).
+   */
+  utf8(offset: number, length: number): string {
+    this.#at(offset, length);
+    const field = this.bytesView.subarray(offset, offset + length);
+    const nul = field.indexOf(0);
+    return decoder.decode(nul === -1 ? field : field.subarray(0, nul));
+  }
+
+  /** A copy of `length` bytes at `offset`. */
+  slice(offset: number, length: number): Uint8Array {
+    this.#at(offset, length);
+    return this.bytesView.slice(offset, offset + length);
+  }
+}

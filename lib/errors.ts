@@ -1,0 +1,118 @@
+/**
+ * Typed errors of kshm. Every error the library raises is a {@link KshmError}
+ * with a stable `code`, so apps can branch on `instanceof` or on `code`.
+ *
+ * @example
+ * ```ts
+ * device.transaction(fn, { timeoutMs: 50 }).subscribe({
+ *   error: (e) => { if (e instanceof LockTimeoutError) retryLater(); else throw e; },
+ * });
+ * ```
+ * @module
+ */
+import { constants } from 'node:os';
+
+const E = constants.errno;
+
+/** Base class of every kshm error. */
+export class KshmError extends Error {
+  /** A stable identifier, e.g. `'KSHM_TIMEOUT'`. */
+  readonly code: string;
+  /** The errno behind the error, when it came from the driver or libkshm. */
+  readonly errno: number | undefined;
+
+  constructor(code: string, message: string, options?: { errno?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.errno = options?.errno;
+  }
+}
+
+/**
+ * There is no kshm device at the path: the module is not loaded, or this is
+ * not a machine where it can be.
+ */
+export class DeviceNotFoundError extends KshmError {
+  constructor(readonly path: string) {
+    super('KSHM_NO_DEVICE',
+      `${path} does not exist: load the driver (make -C driver && sudo insmod driver/kshm.ko, `
+      + 'or sudo modprobe kshm once installed with dkms), or run inside a test guest: '
+      + 'npm run vm -- node your-app.js', { errno: E.ENOENT });
+  }
+}
+
+/** The device exists but this user may not open it. */
+export class PermissionDeniedError extends KshmError {
+  constructor(readonly path: string, errno: number) {
+    super('KSHM_PERMISSION',
+      `permission denied opening ${path}: join the kshm group (sudo usermod -aG kshm $USER, `
+      + 'then log in again) and install driver/99-kshm.rules into /etc/udev/rules.d', { errno });
+  }
+}
+
+/** The driver speaks another ABI version than this library. */
+export class AbiMismatchError extends KshmError {
+  constructor(message: string) {
+    super('KSHM_ABI', message);
+  }
+}
+
+/** The device was closed: nothing can be done with it any more. */
+export class DeviceClosedError extends KshmError {
+  constructor() {
+    super('KSHM_CLOSED', 'the kshm device is closed');
+  }
+}
+
+/** The lock was not granted within `timeoutMs`. */
+export class LockTimeoutError extends KshmError {
+  constructor(readonly timeoutMs: number) {
+    super('KSHM_TIMEOUT', `the kshm lock was not granted within ${timeoutMs} ms`, { errno: E.ETIMEDOUT });
+  }
+}
+
+/** The wait for the lock was cancelled (an AbortSignal, or the device closing). */
+export class LockCancelledError extends KshmError {
+  constructor(reason?: unknown) {
+    super('KSHM_CANCELLED', 'the wait for the kshm lock was cancelled',
+      { errno: E.ECANCELED, cause: reason });
+  }
+}
+
+/** The device was opened read-only: no lock, no writes. */
+export class ReadOnlyDeviceError extends KshmError {
+  constructor() {
+    super('KSHM_READ_ONLY', 'the kshm device was opened read-only: it cannot take the lock or write',
+      { errno: E.EBADF });
+  }
+}
+
+/** A page or lease was used after its transaction or lease ended. */
+export class LeaseEndedError extends KshmError {
+  constructor() {
+    super('KSHM_LEASE_ENDED', 'this page belongs to a transaction or lease that has ended');
+  }
+}
+
+/** Any other failure reported by the driver or libkshm. */
+export class KshmSystemError extends KshmError {
+  constructor(operation: string, errno: number, detail?: string) {
+    super('KSHM_SYSTEM', `${operation} failed: ${detail ?? errnoName(errno)}`, { errno });
+  }
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(E)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+/** Maps a positive errno from a lock or unlock call to a typed error. */
+export function lockError(errno: number, operation: string, timeoutMs: number): KshmError {
+  switch (errno) {
+    case E.ETIMEDOUT: return new LockTimeoutError(timeoutMs);
+    case E.ECANCELED: return new LockCancelledError();
+    case E.EBADF: return new ReadOnlyDeviceError();
+    default: return new KshmSystemError(operation, errno);
+  }
+}

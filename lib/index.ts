@@ -1,0 +1,19 @@
+/**
+ * kshm: pages shared between the Linux kernel and user space, as RxJS
+ * streams. See README.md for the API tour and ARCHITECTURE.md for the design.
+ * @module
+ */
+export { openDevice, type OpenDeviceOptions } from './open-device.js';
+export {
+  KshmDevice, type Device, type KernelWriteOptions, type Lease, type TransactionOptions,
+} from './device.js';
+export type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from './backend.js';
+export { Snapshot } from './snapshot.js';
+export { Page } from './page.js';
+export { ByteReader } from './bytes.js';
+export { transact } from './operators/transact.js';
+export { select } from './operators/select.js';
+export {
+  AbiMismatchError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
+  LeaseEndedError, LockCancelledError, LockTimeoutError, PermissionDeniedError, ReadOnlyDeviceError,
+} from './errors.js';

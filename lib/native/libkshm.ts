@@ -1,0 +1,73 @@
+/**
+ * koffi bindings of libkshm (native-shim/kshm.h), loaded once, lazily, by
+ * absolute path so that the package works from any working directory.
+ * `KSHM_LIBRARY` names another build of the library (the benchmarks use a
+ * stand-in build over anonymous memory).
+ * @module
+ */
+import koffi from 'koffi';
+import type * as K from 'koffi';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Where libkshm.so is: native-shim/ at the package root. */
+export function libraryPath(): string {
+  const fromEnv = process.env['KSHM_LIBRARY'];
+  if (fromEnv) return fromEnv;
+  // dist/lib/native/libkshm.js -> <root>/native-shim/libkshm.so
+  return fileURLToPath(new URL('../../../native-shim/libkshm.so', import.meta.url));
+}
+
+export const KSHM_E_ABI = 4096;
+export const KSHM_E_MAGIC = 4097;
+export const KSHM_E_TOO_MANY = 4098;
+export const OPEN_READONLY = 1;
+
+type Fn = ReturnType<K.LibraryHandle['func']>;
+
+export interface LibKshm {
+  open: Fn; close: Fn; cancelEpoch: Fn; lockEpoch: Fn; trylock: Fn; unlock: Fn; cancel: Fn;
+  snapshot: Fn; consume: Fn; fd: Fn; info: Fn; kwrite: Fn; headerPtr: Fn; dataPtr: Fn;
+  dataSize: Fn; strerror: Fn; lastError: Fn; abiVersion: Fn;
+}
+
+let loaded: LibKshm | undefined;
+
+/** The bound functions; throws an Error saying how to build the library when it is missing. */
+export function libkshm(): LibKshm {
+  if (loaded) return loaded;
+  const path = libraryPath();
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: build it with "make -C native-shim" (npm install does this)`);
+  }
+  const lib = koffi.load(path);
+  koffi.struct('kshm_info', {
+    abi_version: 'uint32_t', pages: 'uint32_t', page_size: 'uint32_t', flags: 'uint32_t',
+    generation: 'uint64_t', holder_pid: 'int32_t', waiters: 'uint32_t', tick_ms: 'uint32_t',
+    features: 'uint32_t', locks_granted: 'uint64_t', locks_contended: 'uint64_t',
+    lock_timeouts: 'uint64_t', lock_cancels: 'uint64_t', owner_died: 'uint64_t',
+    commits: 'uint64_t', aborts: 'uint64_t', kernel_writes: 'uint64_t', ticks: 'uint64_t',
+    ticks_skipped: 'uint64_t', reserved: koffi.array('uint64_t', 6),
+  });
+  loaded = {
+    open: lib.func('int32_t kshm_open(const char *path, uint32_t flags)'),
+    close: lib.func('int kshm_close(int32_t h)'),
+    cancelEpoch: lib.func('int64_t kshm_cancel_epoch(int32_t h)'),
+    lockEpoch: lib.func('int kshm_lock_epoch(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
+    trylock: lib.func('int kshm_trylock(int32_t h, _Out_ uint32_t *result)'),
+    unlock: lib.func('int kshm_unlock(int32_t h, uint32_t flags)'),
+    cancel: lib.func('int kshm_cancel(int32_t h)'),
+    snapshot: lib.func('int kshm_snapshot(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),
+    consume: lib.func('int kshm_consume(int32_t h, _Out_ uint64_t *generation)'),
+    fd: lib.func('int kshm_fd(int32_t h)'),
+    info: lib.func('int kshm_info(int32_t h, _Out_ kshm_info *info)'),
+    kwrite: lib.func('int kshm_kwrite(int32_t h, uint64_t offset, const uint8_t *src, uint32_t len, uint32_t timeout_ms, _Out_ uint64_t *generation)'),
+    headerPtr: lib.func('const void *kshm_header_ptr(int32_t h)'),
+    dataPtr: lib.func('void *kshm_data_ptr(int32_t h)'),
+    dataSize: lib.func('uint64_t kshm_data_size(int32_t h)'),
+    strerror: lib.func('const char *kshm_strerror(int err)'),
+    lastError: lib.func('const char *kshm_last_error(void)'),
+    abiVersion: lib.func('uint32_t kshm_abi_version(void)'),
+  };
+  return loaded;
+}

@@ -1,0 +1,29 @@
+import type { SchedulerLike } from 'rxjs';
+import { KshmDevice, type Device } from './device.js';
+import { openNativeBackend } from './native/native-backend.js';
+
+/** Options of {@link openDevice}. */
+export interface OpenDeviceOptions {
+  /** Map the data read-only: snapshots only, no lock, no writes. */
+  readOnly?: boolean;
+  /** @internal the scheduler for timeouts and retries (tests) */
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * Opens the kshm device. Fails with a typed error that says what to do:
+ * {@link DeviceNotFoundError} (load the module, or run in a guest with
+ * `npm run vm`), {@link PermissionDeniedError} (which group to join),
+ * {@link AbiMismatchError}.
+ *
+ * @example
+ * ```ts
+ * import { openDevice } from 'kshm';
+ * const device = await openDevice();
+ * device.snapshots$.subscribe((s) => console.log(s.generation, s.u64(0)));
+ * ```
+ */
+export async function openDevice(path = '/dev/kshm', options: OpenDeviceOptions = {}): Promise<Device> {
+  const backend = openNativeBackend(path, options.readOnly ?? false);
+  return new KshmDevice(backend, options.scheduler ? { scheduler: options.scheduler } : {});
+}

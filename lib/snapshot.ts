@@ -1,0 +1,37 @@
+import { ByteReader } from './bytes.js';
+
+/**
+ * A consistent copy of the shared data at one generation: what
+ * `device.snapshots$` emits. It is never torn (seqcount-validated) and never
+ * changes: the typed readers read its private copy, and `bytes` hands out a
+ * fresh copy each time it is read.
+ *
+ * @example
+ * ```ts
+ * device.snapshots$.subscribe((s) => console.log(s.generation, s.u32(0), s.utf8(16, 32)));
+ * ```
+ */
+export class Snapshot extends ByteReader {
+  /** The commit generation this copy belongs to. */
+  readonly generation: bigint;
+  /** @internal the seqcount value the copy was validated against */
+  readonly seq: number;
+
+  /** @internal snapshots are made by devices */
+  constructor(bytes: Uint8Array, generation: bigint, seq: number) {
+    super(bytes);
+    this.generation = generation;
+    this.seq = seq;
+  }
+
+  /** A copy of all the bytes (yours to keep or change: the snapshot stays as it was). */
+  get bytes(): Uint8Array {
+    return this.bytesView.slice();
+  }
+
+  /** Whether `other` holds the same bytes. */
+  sameBytes(other: Snapshot): boolean {
+    if (other.size !== this.size) return false;
+    return Buffer.compare(this.bytesView, other.bytesView) === 0;
+  }
+}
