@@ -29,6 +29,11 @@ export class Snapshot extends ByteReader {
     return this.bytesView.slice();
   }
 
+  /** The kernel ticker's record (struct kshm_tick) in the last 16 bytes of the data. */
+  tick(): { count: bigint; monoNs: bigint } {
+    return { count: this.u64(this.size - 16), monoNs: this.u64(this.size - 8) };
+  }
+
   /** Whether `other` holds the same bytes. */
   sameBytes(other: Snapshot): boolean {
     if (other.size !== this.size) return false;

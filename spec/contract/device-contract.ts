@@ -1,0 +1,336 @@
+/**
+ * The Device contract: written once against the public Device interface and
+ * run against the fake (host) and the real driver (guest, both kernels). A
+ * behaviour that differs between the two is a bug in one of them.
+ *
+ * Tests share one region (the driver's state lives as long as the module),
+ * so they assert on deltas and use their own offsets.
+ */
+import { firstValueFrom, from, lastValueFrom, Subscription, take, toArray } from 'rxjs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  DeviceClosedError, LeaseEndedError, LockCancelledError, LockTimeoutError, ReadOnlyDeviceError,
+  transact, type Device, type Lease, type Snapshot,
+} from '../../lib/index.js';
+
+export interface ContractTarget {
+  /** Opens one more device on the same shared region (another open file). */
+  open(options?: { readOnly?: boolean }): Promise<Device>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with the lease once granted; unsubscribe to abort it. */
+function takeLease(device: Device): Promise<{ lease: Lease; sub: Subscription }> {
+  return new Promise((resolve, reject) => {
+    let sub: Subscription | undefined;
+    sub = device.lock$().subscribe({
+      next: (lease) => queueMicrotask(() => resolve({ lease, sub: sub as Subscription })),
+      error: reject,
+    });
+  });
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+export function deviceContract(name: string, target: ContractTarget): void {
+  const test = suite(`Device contract: ${name}`);
+  const opened: Device[] = [];
+  const open = async (options?: { readOnly?: boolean }): Promise<Device> => {
+    const d = await target.open(options);
+    opened.push(d);
+    return d;
+  };
+  test.after.each(() => {
+    for (const d of opened.splice(0)) d.close();
+  });
+
+  test('snapshots$ emits the current snapshot on subscribe', async () => {
+    const d = await open();
+    const s = await firstValueFrom(d.snapshots$);
+    assert.is(s.generation, d.info().generation);
+    assert.is(s.size, d.size);
+    assert.ok(d.size >= 4096);
+  });
+
+  test('a transaction commits, emits its result, and a new snapshot follows', async () => {
+    const d = await open();
+    const g0 = d.info().generation;
+    const seen = lastValueFrom(d.snapshots$.pipe(take(2), toArray()));
+    const result = await lastValueFrom(d.transaction((page) => {
+      page.setU32(64, 0xdeadbeef);
+      page.setUtf8(68, 'kshm', 12);
+      return page.u32(64);
+    }));
+    assert.is(result, 0xdeadbeef);
+    const [first, second] = (await seen) as [Snapshot, Snapshot];
+    assert.is(first.generation, g0);
+    assert.is(second.generation, g0 + 1n);
+    assert.is(second.u32(64), 0xdeadbeef);
+    assert.is(second.utf8(68, 12), 'kshm');
+    assert.is(d.info().generation, g0 + 1n);
+  });
+
+  test('a throwing transaction restores every byte and releases with ABORT', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.fill(7, 128, 32)));
+    const g0 = d.info().generation;
+    const boom = new Error('boom');
+    let caught: unknown;
+    try {
+      await lastValueFrom(d.transaction((p) => {
+        p.fill(1, 128, 32);
+        p.setU64(136, 12345n);
+        p.setF64(144, Math.PI);
+        throw boom;
+      }));
+    } catch (e) {
+      caught = e;
+    }
+    assert.is(caught, boom);
+    const s = await firstValueFrom(d.snapshots$);
+    assert.equal([...s.slice(128, 32)], new Array(32).fill(7));
+    assert.is(d.info().generation, g0);
+    assert.is(d.info().locked, false);
+  });
+
+  test('out-of-bounds access is a RangeError and writes nothing', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.setU32(0, 1)));
+    const before = (await firstValueFrom(d.snapshots$)).bytes;
+    for (const bad of [
+      (p: import('../../lib/index.js').Page) => p.setU32(d.size - 2, 1),
+      (p: import('../../lib/index.js').Page) => p.setU8(-1, 1),
+      (p: import('../../lib/index.js').Page) => p.setU8(0, 256),
+      (p: import('../../lib/index.js').Page) => p.setU16(0, 1.5),
+      (p: import('../../lib/index.js').Page) => p.u64(d.size - 7),
+      (p: import('../../lib/index.js').Page) => p.set(d.size - 1, [1, 2]),
+      (p: import('../../lib/index.js').Page) => p.setUtf8(0, 'too long', 4),
+    ]) {
+      let err: unknown;
+      try {
+        await lastValueFrom(d.transaction(bad));
+      } catch (e) {
+        err = e;
+      }
+      assert.instance(err, RangeError);
+    }
+    const after = (await firstValueFrom(d.snapshots$)).bytes;
+    assert.equal(after, before);
+  });
+
+  test('transact applies each value in order', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.setU32(200, 0)));
+    const out = await lastValueFrom(from([1, 2, 3, 4]).pipe(
+      transact(d, (p, n: number) => {
+        p.setU32(200, p.u32(200) * 10 + n);
+        return p.u32(200);
+      }),
+      toArray(),
+    ));
+    assert.equal(out, [1, 12, 123, 1234]);
+  });
+
+  test('a contended transaction waits for the holder, then sees its commit', async () => {
+    const a = await open();
+    const b = await open();
+    const { lease } = await takeLease(a);
+    let ran = false;
+    const pending = lastValueFrom(b.transaction((p) => {
+      ran = true;
+      return p.u32(300);
+    }));
+    await sleep(30);
+    assert.is(ran, false);
+    lease.page.setU32(300, 4242);
+    lease.commit();
+    assert.is(await pending, 4242);
+    assert.is(lease.active, false);
+  });
+
+  test('timeoutMs gives LockTimeoutError, and the lock stays with its holder', async () => {
+    const a = await open();
+    const b = await open();
+    const { lease, sub } = await takeLease(a);
+    const t0 = Date.now();
+    let err: unknown;
+    try {
+      await lastValueFrom(b.transaction(() => 1, { timeoutMs: 40 }));
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, LockTimeoutError);
+    assert.ok(Date.now() - t0 >= 35);
+    assert.ok(lease.active);
+    assert.is(a.info().locked, true);
+    sub.unsubscribe();
+    assert.is(await lastValueFrom(b.transaction(() => 'free', { timeoutMs: 1000 })), 'free');
+  });
+
+  test('unsubscribing while waiting takes no lock and leaves nothing waiting', async () => {
+    const a = await open();
+    const b = await open();
+    const { sub } = await takeLease(a);
+    let ran = false;
+    const waiting = b.transaction(() => { ran = true; }).subscribe();
+    await waitFor('b to wait', () => a.info().waiters === 1);
+    waiting.unsubscribe();
+    await waitFor('the waiter to leave', () => a.info().waiters === 0);
+    sub.unsubscribe();
+    await sleep(20);
+    assert.is(ran, false);
+    const info = a.info();
+    assert.is(info.locked, false);
+    assert.is(await lastValueFrom(b.transaction(() => 'ok', { timeoutMs: 1000 })), 'ok');
+  });
+
+  test('an AbortSignal cancels the wait with LockCancelledError', async () => {
+    const a = await open();
+    const b = await open();
+    const { sub } = await takeLease(a);
+    const ac = new AbortController();
+    const result = lastValueFrom(b.transaction(() => 1, { signal: ac.signal })).catch((e: unknown) => e);
+    await waitFor('b to wait', () => a.info().waiters === 1);
+    ac.abort(new Error('user gave up'));
+    const err = await result;
+    assert.instance(err, LockCancelledError);
+    await waitFor('the waiter to leave', () => a.info().waiters === 0);
+    sub.unsubscribe();
+    const early = await lastValueFrom(b.transaction(() => 1, { signal: AbortSignal.abort() })).catch((e: unknown) => e);
+    assert.instance(early, LockCancelledError);
+    assert.is(a.info().locked, false);
+  });
+
+  test('lock$: commit publishes, unsubscribe restores, a dead page throws', async () => {
+    const d = await open();
+    const { lease } = await takeLease(d);
+    assert.is(lease.ownerDied, false);
+    lease.page.setU16(500, 777);
+    const g = d.info().generation;
+    lease.commit();
+    assert.is(d.info().generation, g + 1n);
+    assert.throws(() => lease.page.u16(500), (e: unknown) => e instanceof LeaseEndedError);
+    assert.throws(() => lease.commit(), (e: unknown) => e instanceof LeaseEndedError);
+    const second = await takeLease(d);
+    second.lease.page.setU16(500, 1);
+    second.sub.unsubscribe();
+    assert.is(second.lease.active, false);
+    const s = await firstValueFrom(d.snapshots$);
+    assert.is(s.u16(500), 777);
+    assert.is(d.info().generation, g + 1n);
+    assert.is(d.info().locked, false);
+  });
+
+  test('kernelWrite commits from the kernel side', async () => {
+    const d = await open();
+    const g0 = d.info().generation;
+    const kw0 = d.info().counters.kernelWrites;
+    const g = await lastValueFrom(d.kernelWrite(600, [9, 8, 7]));
+    assert.is(g, g0 + 1n);
+    const s = await firstValueFrom(d.snapshots$);
+    assert.equal([...s.slice(600, 3)], [9, 8, 7]);
+    assert.is(d.info().counters.kernelWrites, kw0 + 1);
+    const bad = await lastValueFrom(d.kernelWrite(d.size - 1, [1, 2])).catch((e: unknown) => e);
+    assert.instance(bad, RangeError);
+  });
+
+  test('a read-only device reads but cannot lock or write', async () => {
+    const w = await open();
+    const r = await open({ readOnly: true });
+    await lastValueFrom(w.transaction((p) => p.setU8(700, 5)));
+    assert.is((await firstValueFrom(r.snapshots$)).u8(700), 5);
+    const e1 = await lastValueFrom(r.transaction(() => 1)).catch((e: unknown) => e);
+    assert.instance(e1, ReadOnlyDeviceError);
+    const e2 = await lastValueFrom(r.kernelWrite(0, [1])).catch((e: unknown) => e);
+    assert.instance(e2, ReadOnlyDeviceError);
+    assert.is(r.readOnly, true);
+  });
+
+  test('close: idempotent, streams complete, calls fail with DeviceClosedError', async () => {
+    const a = await open();
+    const b = await open();
+    const { lease } = await takeLease(a);
+    let completed = false;
+    b.snapshots$.subscribe({ complete: () => { completed = true; } });
+    const queued = lastValueFrom(b.transaction(() => 1)).catch((e: unknown) => e);
+    await waitFor('b to wait', () => a.info().waiters === 1);
+    b.close();
+    b.close();
+    assert.is(b.closed, true);
+    assert.is(completed, true);
+    assert.instance(await queued, DeviceClosedError);
+    assert.instance(await lastValueFrom(b.transaction(() => 1)).catch((e: unknown) => e), DeviceClosedError);
+    assert.instance(await firstValueFrom(b.snapshots$).catch((e: unknown) => e), DeviceClosedError);
+    assert.throws(() => b.info(), (e: unknown) => e instanceof DeviceClosedError);
+    // Closing the holder aborts its lease: its writes are undone, the lock freed.
+    lease.page.setU8(800, 42);
+    a.close();
+    assert.is(lease.active, false);
+    const c = await open();
+    assert.is(c.info().locked, false);
+    assert.is((await firstValueFrom(c.snapshots$)).u8(800), 0);
+  });
+
+  test('one device waits with at most one blocking call', async () => {
+    const a = await open();
+    const b = await open();
+    const { sub } = await takeLease(a);
+    const results = Promise.all(Array.from({ length: 20 }, (_, i) =>
+      lastValueFrom(b.transaction((p) => { p.setU32(900, i); return i; }))));
+    await waitFor('b to wait', () => a.info().waiters === 1);
+    await sleep(20);
+    assert.is(a.info().waiters, 1);
+    sub.unsubscribe();
+    assert.equal(await results, Array.from({ length: 20 }, (_, i) => i));
+    assert.is((await firstValueFrom(a.snapshots$)).u32(900), 19);
+  });
+
+  test('select$ emits derived values only when they change', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.setU8(1000, 0)));
+    const values: number[] = [];
+    const sub = d.select$((s) => s.u8(1000)).subscribe((v) => values.push(v));
+    for (const v of [0, 1, 1, 2]) {
+      await lastValueFrom(d.transaction((p) => p.setU8(1000, v)));
+      await sleep(15);
+    }
+    sub.unsubscribe();
+    assert.equal(values, [0, 1, 2]);
+  });
+
+  test('snapshots are immutable and conflated', async () => {
+    const d = await open();
+    const got: Snapshot[] = [];
+    const sub = d.snapshots$.subscribe((s) => got.push(s));
+    const first = got[0] ?? (await firstValueFrom(d.snapshots$));
+    const copy = first.bytes;
+    copy[0] = (copy[0] as number) ^ 0xff;
+    assert.is.not(first.bytes[0], copy[0]);
+    const g0 = d.info().generation;
+    await lastValueFrom(from(Array.from({ length: 50 }, (_, i) => i)).pipe(transact(d, (p, i) => p.setU32(1100, i))));
+    await waitFor('the last commit', () => got.at(-1)?.generation === g0 + 50n);
+    sub.unsubscribe();
+    assert.ok(got.length <= 51);
+    assert.is(got.at(-1)?.u32(1100), 49);
+    const gens = got.map((s) => s.generation);
+    assert.equal(gens, [...gens].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+  });
+
+  test('a transaction cannot return a promise', async () => {
+    const d = await open();
+    const g0 = d.info().generation;
+    const err = await lastValueFrom(d.transaction(async (p) => { p.setU8(1200, 1); })).catch((e: unknown) => e);
+    assert.instance(err, TypeError);
+    assert.is(d.info().generation, g0);
+  });
+
+  test.run();
+}
