@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Runs inside a test guest (npm test boots one per kernel): every suite that
+// needs the real driver, one after another, each under a time limit. Prints
+// each suite's totals (uvu's format); exits non-zero if any suite failed.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './kernels.mjs';
+
+const quick = process.env.KSHM_QUICK === '1';
+const suites = [
+  ['driver (C, raw ABI)', [join(repoRoot, 'build/spec-c/driver_test')], 300],
+  ['libkshm (C)', [join(repoRoot, 'build/spec-c/shim_test')], 120],
+  ['lib specs (uvu)', [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/guest', '\\.spec\\.js$'], 300],
+];
+if (!quick) {
+  suites.push(['fault suite', [process.execPath, join(repoRoot, 'dist/spec/fault/run.js')], 300]);
+}
+
+let failed = 0;
+for (const [name, cmd, limit] of suites) {
+  console.log(`\n### ${name}`);
+  const script = cmd.find((c) => c.endsWith('.js'));
+  if (script && !existsSync(script)) {
+    console.log(`### ${name}: not built (${script}), skipped`);
+    continue;
+  }
+  const r = spawnSync('timeout', ['--kill-after=5', String(limit), ...cmd], {
+    cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' },
+  });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`### ${name}: FAILED (exit ${r.status ?? r.signal}${r.status === 124 ? ', timed out' : ''})`);
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// npm test [-- --host-only] [-- --kernel 6.1|6.12]...
+//
+// 1. checks the machine has what guests need (installs it as root with apt),
+// 2. type-checks and compiles (tsc), builds libkshm and the C tests,
+// 3. provisions the kernels and builds the driver for each (W=1, sparse),
+// 4. runs the host specs (fake device, units, libkshm without a device under
+//    valgrind and ASan, the harness's own spec),
+// 5. runs the guest suites on every kernel, two guests in parallel,
+// then prints every run's output, and last one line "N passed, N failed"
+// summed over all runs. Exits non-zero on any failure.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, supportedSeries } from './kernels.mjs';
+
+const args = process.argv.slice(2);
+const hostOnly = args.includes('--host-only');
+const kernels = args.flatMap((a, i) => (args[i - 1] === '--kernel' ? [a] : []));
+const series = kernels.length > 0 ? kernels : supportedSeries;
+const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
+const uvu = join(repoRoot, 'node_modules', 'uvu', 'bin.js');
+
+const runs = [];
+
+function step(title, cmd, cmdArgs, opts = {}) {
+  console.log(`\n== ${title}`);
+  const r = spawnSync(cmd, cmdArgs, { cwd: repoRoot, stdio: 'inherit', env, ...opts });
+  if (r.status !== 0) {
+    console.error(`\n${title} failed: stopping here.`);
+    console.log('\n0 passed, 1 failed');
+    process.exit(1);
+  }
+}
+
+/** Runs a test command, capturing its output for the totals. */
+function runSuite(title, cmd, cmdArgs, { limit = 600, stream = true } = {}) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn('timeout', ['--kill-after=10', String(limit), cmd, ...cmdArgs],
+      { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d) => {
+      out += d;
+      if (stream) process.stdout.write(d);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    if (stream) console.log(`\n== ${title}`);
+    child.on('close', (code, signal) => {
+      const run = { title, out, code: code ?? 128, signal, seconds: (Date.now() - started) / 1000 };
+      runs.push(run);
+      if (!stream) console.log(`\n== ${title}\n${out}`);
+      resolve(run);
+    });
+  });
+}
+
+/** Sums every uvu-style totals block in an output. */
+function totals(out) {
+  let total = 0;
+  let passed = 0;
+  let skipped = 0;
+  const re = /Total:\s+(\d+)\s*\n\s*Passed:\s+(\d+)\s*\n\s*Skipped:\s+(\d+)/g;
+  for (const m of out.matchAll(re)) {
+    total += Number(m[1]);
+    passed += Number(m[2]);
+    skipped += Number(m[3]);
+  }
+  return { total, passed, skipped };
+}
+
+function ensureGuestTools() {
+  const missing = [
+    ['qemu-system-x86_64', 'qemu-system-x86'], ['/usr/lib/qemu/virtiofsd', 'qemu-system-common'],
+    ['busybox', 'busybox-static'], ['cpio', 'cpio'], ['modinfo', 'kmod'], ['pahole', 'pahole'],
+    ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'],
+  ].filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin} || test -x ${bin}`], { stdio: 'ignore' }).status !== 0)
+    .map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  const canApt = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  if (!canApt) {
+    console.error(`npm test needs: ${missing.join(' ')}\nrun: sudo ${cmd}`);
+    process.exit(1);
+  }
+  step(`installing ${missing.join(' ')}`, 'sh', ['-c', `(apt-get update -q >/dev/null) && DEBIAN_FRONTEND=noninteractive ${cmd} -q >/dev/null`]);
+}
+
+async function main() {
+  const t0 = Date.now();
+  if (!hostOnly) ensureGuestTools();
+  step('type-check and compile (tsc)', process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', '.']);
+  step('libkshm and C tests', 'sh', ['-c', 'make -s -C native-shim && make -s -C spec/c']);
+  if (!hostOnly) {
+    step('kernels', 'bash', [join(repoRoot, 'harness/provision-kernels.sh'), ...series]);
+    step('driver build (W=1, sparse)', process.execPath, [join(repoRoot, 'harness/build-driver.mjs'), ...series]);
+  }
+
+  await runSuite('host specs (uvu)', process.execPath, [uvu, 'dist/spec/host', '\\.spec\\.js$'], { limit: 300 });
+  await runSuite('libkshm without a device (valgrind)', 'valgrind',
+    ['-q', '--error-exitcode=9', '--leak-check=full', '--errors-for-leak-kinds=definite', 'build/spec-c/shim_test']);
+  await runSuite('libkshm without a device (ASan, UBSan)', 'sh', ['-c',
+    'make -s -C spec/c asan && ASAN_OPTIONS=detect_leaks=1 build/spec-c/asan/shim_test']);
+
+  if (!hostOnly) {
+    // Two guests at once: the 2 host cores run one TCG guest each.
+    const guests = series.map((s) => runSuite(`guest ${s}`, process.execPath,
+      [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', '900',
+        process.execPath, 'harness/guest-suite.mjs'], { limit: 960, stream: false }));
+    await Promise.all(guests);
+    if (existsSync(join(repoRoot, 'dist/spec/harness'))) {
+      await runSuite('harness specs (boots its own guests)', process.execPath,
+        [uvu, 'dist/spec/harness', '\\.spec\\.js$'], { limit: 300 });
+    }
+  }
+
+  let passed = 0;
+  let failed = 0;
+  console.log('\n== summary');
+  for (const r of runs) {
+    const t = totals(r.out);
+    let f = t.total - t.passed;
+    // A run that failed without a failing test (a crash, a timeout, a
+    // kernel warning) still counts as one failure.
+    if (r.code !== 0 && f === 0) f = 1;
+    passed += t.passed;
+    failed += f;
+    console.log(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${r.title}: ${t.passed} passed, ${f} failed (${r.seconds.toFixed(1)} s)`);
+  }
+  console.log(`total time ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`\n${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 && passed > 0 ? 0 : 1);
+}
+
+await main();
