@@ -103,7 +103,7 @@ function virtiofsModules(k) {
 function baseInitramfs(k) {
   const init = readFileSync(join(repoRoot, 'harness', 'guest-init.sh'));
   const busybox = '/bin/busybox';
-  const hash = createHash('sha256').update(init).update(k.KVER).update(readFileSync(busybox))
+  const hash = createHash('sha256').update('layout-2').update(init).update(k.KVER).update(readFileSync(busybox))
     .digest('hex').slice(0, 16);
   const dir = join(cacheRoot, 'initramfs');
   const out = join(dir, `${k.KVER}-${hash}.cpio`);
@@ -111,6 +111,7 @@ function baseInitramfs(k) {
   mkdirSync(dir, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'kshm-initramfs-'));
   try {
+    chmodSync(root, 0o755); // the guest's / (mkdtemp made it 0700)
     for (const d of ['kshm/modules', 'proc', 'sys', 'dev', 'tmp', 'run', 'usr', 'etc', 'root', 'mnt']) {
       mkdirSync(join(root, d), { recursive: true });
     }

@@ -158,6 +158,13 @@ export class KshmDevice implements Device {
   /** The latest consistent snapshot, reused (no copy) while nothing changed. */
   #takeSnapshot(): Snapshot | undefined {
     const last = this.#lastSnapshot;
+    const held = this.#holder?.page;
+    if (held?.live) {
+      // We are the writer: show the committed state, not our work in progress.
+      if (last?.generation === held.generation) return last;
+      this.#lastSnapshot = new Snapshot(held.committedBytes(), held.generation, -1);
+      return this.#lastSnapshot;
+    }
     if (last && this.#backend.seq() === last.seq) return last;
     const raw = this.#backend.snapshot();
     if (!raw) return undefined;

@@ -137,6 +137,16 @@ export class Page extends ByteReader {
     return encoded.length;
   }
 
+  /** @internal the bytes as they were when the lock was granted (the committed state) */
+  committedBytes(): Uint8Array {
+    const copy = this.bytesView.slice();
+    for (let i = this.#undo.length - 1; i >= 0; i--) {
+      const [offset, old] = this.#undo[i] as [number, Uint8Array];
+      copy.set(old, offset);
+    }
+    return copy;
+  }
+
   /** @internal puts back every byte written through this page, newest first */
   rollback(): void {
     for (let i = this.#undo.length - 1; i >= 0; i--) {

@@ -229,6 +229,17 @@ export function deviceContract(name: string, target: ContractTarget): void {
     assert.is(d.info().locked, false);
   });
 
+  test('snapshots$ while this device holds a lease shows the committed state', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.setU32(1300, 1)));
+    const { lease, sub } = await takeLease(d);
+    lease.page.setU32(1300, 2);
+    const s = await firstValueFrom(d.snapshots$);
+    assert.is(s.u32(1300), 1);
+    assert.is(s.generation, d.info().generation);
+    sub.unsubscribe();
+  });
+
   test('kernelWrite commits from the kernel side', async () => {
     const d = await open();
     const g0 = d.info().generation;

@@ -1,0 +1,171 @@
+// The RxJS API against the real driver: what only a kernel can show
+// (the ticker, other processes, SIGKILL, the libuv pool, process exit).
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { filter, firstValueFrom, lastValueFrom, take, toArray, type Subscription } from 'rxjs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  DeviceClosedError, DeviceNotFoundError, LeaseEndedError, openDevice, type Device, type Lease,
+} from '../../lib/index.js';
+
+const test = suite('lib against the driver');
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const opened: Device[] = [];
+const open = async (): Promise<Device> => {
+  const d = await openDevice();
+  opened.push(d);
+  return d;
+};
+test.after.each(async () => {
+  for (const d of opened.splice(0)) d.close();
+  await writeFile('/sys/module/kshm/parameters/tick_ms', '0');
+});
+
+interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; ms: number }
+
+function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; limitMs?: number } = {}):
+  Promise<Child> & { child: ReturnType<typeof spawn> } {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout?.on('data', (d) => { out += d; });
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.limitMs ?? 60000);
+  const p = new Promise<Child>((resolve) => child.on('close', (code, signal) => {
+    clearTimeout(killer);
+    resolve({ code, signal, out, ms: Date.now() - t0 });
+  }));
+  return Object.assign(p, { child });
+}
+
+function holdLease(device: Device): Promise<{ lease: Lease; sub: Subscription }> {
+  return new Promise((resolve, reject) => {
+    let sub: Subscription | undefined;
+    sub = device.lock$().subscribe({ next: (lease) => queueMicrotask(() => resolve({ lease, sub: sub as Subscription })), error: reject });
+  });
+}
+
+test('the kernel ticker is seen through snapshots$', async () => {
+  const d = await open();
+  await writeFile('/sys/module/kshm/parameters/tick_ms', '10');
+  const ticks = await lastValueFrom(d.snapshots$.pipe(
+    filter((s) => s.tick().count > 0n), take(4), toArray()));
+  const counts = ticks.map((s) => s.tick().count);
+  for (let i = 1; i < counts.length; i++) assert.ok((counts[i] as bigint) > (counts[i - 1] as bigint), `${counts}`);
+  assert.ok((ticks.at(-1) as { tick(): { monoNs: bigint } }).tick().monoNs > 0n);
+  assert.is(d.info().tickMs, 10);
+});
+
+test('a kernel write wakes snapshots$ with the bytes', async () => {
+  const d = await open();
+  const next = firstValueFrom(d.snapshots$.pipe(filter((s) => s.utf8(1500, 16) === 'from the kernel')));
+  await lastValueFrom(d.kernelWrite(1500, new TextEncoder().encode('from the kernel\0')));
+  const s = await next;
+  assert.is(s.generation, d.info().generation);
+});
+
+test('two processes transact concurrently; every snapshot holds the checksum', async () => {
+  const d = await open();
+  let checked = 0;
+  let torn = 0;
+  const sub = d.snapshots$.subscribe((s) => {
+    let sum = 0;
+    for (let i = 0; i < 64; i++) sum = (sum + s.u32(2048 + i * 4)) >>> 0;
+    if (sum !== 0) torn++;
+    checked++;
+  });
+  const g0 = d.info().generation;
+  const [a, b] = await Promise.all([
+    runNode(fixture('checksum-writer'), ['2048', '300', '7']),
+    runNode(fixture('checksum-writer'), ['2048', '300', '99']),
+  ]);
+  sub.unsubscribe();
+  assert.is(a.code, 0);
+  assert.is(b.code, 0);
+  assert.is(torn, 0);
+  assert.ok(checked > 1, `only ${checked} snapshots`);
+  assert.ok(d.info().generation - g0 >= 600n);
+});
+
+test('SIGKILL of a process holding the lock: the next page says ownerDied', async () => {
+  const d = await open();
+  const holder = runNode(fixture('hold-and-wait'));
+  await new Promise<void>((resolve) => holder.child.stdout?.on('data', (chunk: Buffer) => {
+    if (chunk.toString().includes('held')) resolve();
+  }));
+  const next = lastValueFrom(d.transaction((p) => ({ died: p.ownerDied, value: p.u32(3000) }), { timeoutMs: 5000 }));
+  await sleep(20);
+  holder.child.kill('SIGKILL');
+  const seen = await next;
+  await holder;
+  assert.is(seen.died, true);
+  assert.is(seen.value, 0xbad);
+  assert.is(await lastValueFrom(d.transaction((p) => p.ownerDied)), false);
+});
+
+test('1,000 unsubscribes at random points: the lock is free and the process exits', async () => {
+  const r = await runNode(fixture('random-unsubscribes'), [], { limitMs: 120000 });
+  const seed = /seed (\d+)/.exec(r.out)?.[1];
+  assert.is(r.code, 0, `exit ${r.code} ${r.signal} (seed ${seed}: rerun with SEED=${seed})\n${r.out}`);
+  const result = JSON.parse(r.out.trim().split('\n').at(-1) ?? '{}') as { locked: boolean; waiters: number };
+  assert.is(result.locked, false, `seed ${seed}`);
+  assert.is(result.waiters, 0, `seed ${seed}`);
+  const d = await open();
+  assert.is(d.info().locked, false);
+});
+
+test('blocked calls never starve the libuv pool: 3 devices x 20 waiting, readFile still runs', async () => {
+  const holder = await open();
+  const { sub } = await holdLease(holder);
+  const devices = [await open(), await open(), await open()];
+  const pending = devices.flatMap((d) => Array.from({ length: 20 }, () => lastValueFrom(d.transaction(() => 1))));
+  await sleep(50);
+  assert.is(holder.info().waiters, 3);
+  const t0 = Date.now();
+  const text = await readFile('/proc/self/status', 'utf8');
+  const readMs = Date.now() - t0;
+  assert.ok(text.includes('Name:'));
+  assert.ok(readMs < 5000, `readFile took ${readMs} ms`);
+  sub.unsubscribe();
+  assert.is((await Promise.all(pending)).length, 60);
+});
+
+for (const mode of ['unsubscribe', 'close', 'exit']) {
+  test(`a process with snapshots$ and a blocked transaction exits by itself (${mode})`, async () => {
+    const holder = await open();
+    const { sub } = await holdLease(holder);
+    const r = await runNode(fixture('exits-by-itself'), [mode], { limitMs: 20000 });
+    sub.unsubscribe();
+    assert.is(r.signal, null, `killed: it did not exit by itself (${r.ms} ms)`);
+    assert.is(r.code, 0);
+    assert.ok(r.out.includes(`${mode} done`));
+    assert.is(holder.info().waiters, 0);
+  });
+}
+
+test('typed errors: no device, no permission', async () => {
+  const err = await openDevice('/dev/kshm-missing').catch((e: unknown) => e);
+  assert.instance(err, DeviceNotFoundError);
+  assert.match((err as Error).message, /npm run vm/);
+  const r = await runNode(fixture('no-permission'));
+  const out = JSON.parse(r.out) as { name: string; message: string };
+  assert.is(out.name, 'PermissionDeniedError');
+  assert.match(out.message, /kshm group/);
+});
+
+test('after close, a page or lease of the device cannot reach the unmapped memory', async () => {
+  const d = await openDevice();
+  const { lease } = await holdLease(d);
+  const snap = await firstValueFrom(d.snapshots$);
+  d.close();
+  assert.throws(() => lease.page.u8(0), (e: unknown) => e instanceof LeaseEndedError);
+  assert.throws(() => lease.page.setU8(0, 1), (e: unknown) => e instanceof LeaseEndedError);
+  assert.is(snap.u8(0), snap.bytes[0]); // snapshots are copies: still readable
+  assert.throws(() => d.info(), (e: unknown) => e instanceof DeviceClosedError);
+  const other = await open();
+  assert.is(other.info().locked, false);
+});
+
+test.run();
