@@ -188,7 +188,12 @@ async function waitFor(path, ms, what) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const k = kernel(o.series);
+  let k;
+  try {
+    k = kernel(o.series);
+  } catch (e) {
+    usage(e.message);
+  }
   if (o.build) {
     const r = spawnSync(process.execPath, [join(repoRoot, 'harness', 'build-driver.mjs'), o.series],
       { stdio: ['ignore', 'ignore', 'inherit'] });

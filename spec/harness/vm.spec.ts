@@ -1,0 +1,63 @@
+// The test harness itself: exit codes, kernel-trouble detection, timeouts,
+// and that nothing is left running. Boots its own guests.
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const test = suite('harness: npm run vm');
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const vm = `${root}harness/vm.mjs`;
+
+function runVm(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [vm, '--no-build', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+function guestProcesses(): string[] {
+  const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
+}
+
+test('the exit code of the command comes back (6.12)', async () => {
+  const r = await runVm(['--kernel', '6.12', 'node', '-e', 'process.exit(3)']);
+  assert.is(r.code, 3, r.out);
+});
+
+test('a command that succeeds exits 0 (6.1), in the repo, with node on PATH and the driver loaded', async () => {
+  const r = await runVm(['--kernel', '6.1', 'sh', '-c', 'pwd; test -c /dev/kshm && echo has-device; node -p "1+1"']);
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, root.replace(/\/$/, ''));
+  assert.match(r.out, 'has-device');
+  assert.match(r.out, /^2$/m);
+});
+
+test('a kernel WARNING fails the run and shows the kernel message', async () => {
+  const r = await runVm(['--kernel', '6.1', 'insmod', `${root}build/testmod/6.1/kshm_warn.ko`]);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /FAILED: the kernel logged trouble/);
+  assert.match(r.out, /deliberate warning/);
+});
+
+test('a timeout fails the run, and no qemu or virtiofsd is left behind', async () => {
+  const r = await runVm(['--kernel', '6.1', '--timeout', '8', 'sleep', '60']);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /timeout after 8 s/);
+  assert.equal(guestProcesses(), []);
+});
+
+test('bad arguments are refused with usage', async () => {
+  const r = await runVm(['--smp', 'x', 'true']);
+  assert.is(r.code, 2);
+  assert.match(r.out, /usage/);
+  const r2 = await runVm(['--kernel', '5.10', 'true']);
+  assert.is.not(r2.code, 0);
+  assert.match(r2.out, /unknown kernel series/);
+});
+
+test.run();
