@@ -39,8 +39,14 @@ if [ -n "$KSHM_KO" ]; then
 fi
 mark READY
 cd "$KSHM_CWD" || die "FAIL:cd $KSHM_CWD"
-/bin/sh /kshm/cmd.sh < /dev/null > $out 2>&1
-rc=$?
+if [ "$KSHM_HOST_TTY" = 1 ]; then
+	/bin/sh /kshm/cmd.sh < /dev/null > $out 2>&1
+	rc=$?
+else
+	# The host's output is not a terminal: neither is the command's.
+	{ /bin/sh /kshm/cmd.sh; echo $? > /run/kshm-rc; } < /dev/null 2>&1 | $B cat > $out
+	rc=$($B cat /run/kshm-rc)
+fi
 cd /
 # Stop what the command left behind, then prove the module unloads cleanly.
 $B kill -9 -1 2>/dev/null

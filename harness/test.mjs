@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, supportedSeries } from './kernels.mjs';
+import { ensureGuestTools } from './tools.mjs';
 
 const args = process.argv.slice(2);
 const hostOnly = args.includes('--host-only');
@@ -68,23 +69,6 @@ function totals(out) {
     skipped += Number(m[3]);
   }
   return { total, passed, skipped };
-}
-
-function ensureGuestTools() {
-  const missing = [
-    ['qemu-system-x86_64', 'qemu-system-x86'], ['/usr/lib/qemu/virtiofsd', 'qemu-system-common'],
-    ['busybox', 'busybox-static'], ['cpio', 'cpio'], ['modinfo', 'kmod'], ['pahole', 'pahole'],
-    ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'],
-  ].filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin} || test -x ${bin}`], { stdio: 'ignore' }).status !== 0)
-    .map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
-  const canApt = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
-  if (!canApt) {
-    console.error(`npm test needs: ${missing.join(' ')}\nrun: sudo ${cmd}`);
-    process.exit(1);
-  }
-  step(`installing ${missing.join(' ')}`, 'sh', ['-c', `(apt-get update -q >/dev/null) && DEBIAN_FRONTEND=noninteractive ${cmd} -q >/dev/null`]);
 }
 
 async function main() {

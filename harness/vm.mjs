@@ -156,6 +156,7 @@ function runInitramfs(tmp, o, base) {
   const exported = [
     ['PATH', '/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin'], ['HOME', '/root'], ['TERM', 'dumb'],
     ['NODE_DISABLE_COLORS', '1'], ['NO_COLOR', '1'], ['KSHM_IN_GUEST', '1'], ['KSHM_KERNEL', o.series],
+    ['KSHM_HOST_TTY', process.stdout.isTTY ? '1' : '0'],
     ...passEnv,
   ];
   writeFileSync(join(root, 'kshm', 'run.env'),

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// The npm start dashboard: a small reactive app built only on kshm's public
+// API. The kernel ticker commits, two writers (two open devices, as two
+// processes would be) move money between two accounts under the lock, and a
+// reader checks on every snapshot that no money appears or vanishes.
+//
+// Data layout: 0 u32 alpha's transfers, 4 u32 beta's, 8 i64 account A,
+// 16 i64 account B (A + B = 1000 always), 24 utf8[24] last writer.
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { auditTime, interval, map, scan, type Subscription } from 'rxjs';
+import { openDevice, transact, type Device, type Page, type Snapshot } from '../lib/index.js';
+import { holderText } from './format.js';
+
+const TICK_PARAM = '/sys/module/kshm/parameters/tick_ms';
+const TOTAL = 1000n;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { duration: { type: 'string' }, device: { type: 'string' }, 'tick-ms': { type: 'string' } },
+});
+const durationS = values.duration === undefined ? Infinity : Number(values.duration);
+if (!(durationS > 0)) {
+  process.stderr.write(`demo: --duration must be a positive number of seconds, got ${values.duration}\n`);
+  process.exit(2);
+}
+const path = values.device ?? '/dev/kshm';
+const tty = process.stdout.isTTY === true;
+
+function transfer(name: string, from: number, to: number, counter: number) {
+  return (page: Page, amount: number): bigint => {
+    if (page.i64(8) + page.i64(16) !== TOTAL) {
+      // First run, or a writer died mid-transfer: repair the books.
+      page.setI64(8, TOTAL);
+      page.setI64(16, 0n);
+    }
+    const move = BigInt(amount) > page.i64(from) ? page.i64(from) : BigInt(amount);
+    page.setI64(from, page.i64(from) - move);
+    page.setI64(to, page.i64(to) + move);
+    page.setU32(counter, (page.u32(counter) + 1) >>> 0);
+    page.setUtf8(24, name, 24);
+    return move;
+  };
+}
+
+interface Stats { snapshots: number; balanced: number; broken: number; last?: Snapshot; times: number[] }
+
+function render(device: Device, st: Stats, tickOn: boolean, started: number): string {
+  const s = st.last;
+  const info = device.info();
+  const now = Date.now();
+  const rate = st.times.filter((t) => t > now - 1000).length;
+  if (!s) return 'waiting for the first snapshot...';
+  const rows = [
+    `kshm demo on ${path}   ${((now - started) / 1000).toFixed(1)} s   (Ctrl-C to stop)`,
+    '',
+    `generation        ${s.generation}   (${rate} commits/s seen)`,
+    `kernel ticker     ${tickOn ? `tick ${s.tick().count}` : 'off (writing tick_ms needs root)'}`,
+    `alpha transfers   ${s.u32(0)}`,
+    `beta transfers    ${s.u32(4)}`,
+    `accounts          A ${s.i64(8)}  B ${s.i64(16)}  sum ${s.i64(8) + s.i64(16)}`,
+    `last writer       ${s.utf8(24, 24) || '-'}`,
+    `snapshots         ${st.snapshots} checked, ${st.balanced} balanced, ${st.broken} broken`,
+    `lock              ${holderText(info)}, ${info.waiters} waiting`,
+    `lock statistics   ${info.counters.locksGranted} granted, ${info.counters.locksContended} contended, `
+      + `${info.counters.lockTimeouts} timeouts, ${info.counters.ownerDied} owner-died`,
+    `kernel            ${info.counters.ticks} ticks, ${info.counters.ticksSkipped} skipped, ${info.counters.kernelWrites} kernel writes`,
+  ];
+  return rows.join('\n');
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const reader = await openDevice(path, { readOnly: true });
+  const alpha = await openDevice(path);
+  const beta = await openDevice(path);
+  let oldTick: string | undefined;
+  let tickOn = false;
+  try {
+    oldTick = (await readFile(TICK_PARAM, 'utf8')).trim();
+    await writeFile(TICK_PARAM, values['tick-ms'] ?? '50');
+    tickOn = true;
+  } catch {
+    tickOn = false;
+  }
+  console.log(`kshm demo on ${path}${Number.isFinite(durationS) ? ` for ${durationS} s` : ''} (Ctrl-C to stop)`);
+  const subs: Subscription[] = [];
+  const amounts = (ms: number) => interval(ms).pipe(map(() => 1 + Math.floor(Math.random() * 50)));
+  subs.push(amounts(37).pipe(transact(alpha, transfer('alpha', 8, 16, 0))).subscribe());
+  subs.push(amounts(53).pipe(transact(beta, transfer('beta', 16, 8, 4))).subscribe());
+  const stats$ = reader.snapshots$.pipe(scan((st: Stats, s: Snapshot) => {
+    const sum = s.i64(8) + s.i64(16);
+    const fresh = sum === 0n && s.u32(0) + s.u32(4) === 0; // before the first transfer
+    st.snapshots++;
+    if (sum === TOTAL) st.balanced++;
+    else if (!fresh) st.broken++;
+    st.last = s;
+    st.times.push(Date.now());
+    if (st.times.length > 2000) st.times.splice(0, 1000);
+    return st;
+  }, { snapshots: 0, balanced: 0, broken: 0, times: [] }));
+  let final: Stats | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    subs.push(stats$.pipe(auditTime(tty ? 100 : 1000)).subscribe({
+      next: (st) => {
+        final = st;
+        if (tty) process.stdout.write(`\x1b[H\x1b[2J${render(reader, st, tickOn, started)}\n`);
+        else {
+          const s = st.last as Snapshot;
+          console.log(`generation ${s.generation} alpha ${s.u32(0)} beta ${s.u32(4)} A ${s.i64(8)} B ${s.i64(16)} `
+            + `snapshots ${st.snapshots} broken ${st.broken}${tickOn ? ` tick ${s.tick().count}` : ''}`);
+        }
+      },
+      error: reject,
+    }));
+    if (Number.isFinite(durationS)) setTimeout(resolve, durationS * 1000);
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  try {
+    await done;
+  } finally {
+    for (const s of subs) s.unsubscribe();
+    if (tickOn && oldTick !== undefined) await writeFile(TICK_PARAM, oldTick).catch(() => {});
+    const last = final?.last;
+    alpha.close();
+    beta.close();
+    reader.close();
+    console.log(`\nstopped: ${final?.snapshots ?? 0} snapshots checked, ${final?.broken ?? 0} broken`
+      + `${last ? `, generation ${last.generation}` : ''}`);
+  }
+  return final && final.broken > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The kshm command (package bin). Everything is in main.ts.
+import { main } from './main.js';
+
+process.exitCode = await main(process.argv.slice(2));

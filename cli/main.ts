@@ -1,0 +1,256 @@
+// kshm: the command-line tool for operators and developers, like ipcs for
+// SysV memory. Built only on the public API. Run `kshm help`.
+import { parseArgs } from 'node:util';
+import { lastValueFrom, map, pairwise, startWith, take, type Subscription } from 'rxjs';
+import { KshmError, openDevice, type Device, type Snapshot } from '../lib/index.js';
+import { encodeValue, FORMATS, infoText, readValues, render, toJson, WIDTH, type Format } from './format.js';
+
+const USAGE = `usage: kshm [--device PATH] [--json] COMMAND ...
+
+commands:
+  info                          ABI, pages, generation, holder, waiters, counters
+  watch [--offset N] [--length N] [--as FMT] [--count N]
+                                a live view, redrawn on each commit (changed bytes highlighted)
+  dump  [--offset N] [--length N] [--as FMT]
+                                the current snapshot
+  write OFFSET VALUE [--as FMT] [--timeout MS]
+                                write under the lock and commit
+  kwrite OFFSET VALUE [--as FMT] [--timeout MS]
+                                ask the kernel to write and commit
+  lock --hold MS [--timeout MS] hold the lock for MS milliseconds, then release (abort)
+  help                          this text
+
+FMT: ${FORMATS.join(' ')} (default: hex; write/kwrite default: u32)
+A negative VALUE goes after --, e.g. kshm write 8 --as i32 -- -5
+--json: machine-readable output (one JSON object per line for watch)
+Ctrl-C stops cleanly and releases anything held.`;
+
+class UsageError extends Error {}
+
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+const EXIT_INTERRUPTED = 130;
+
+/** Where the CLI writes; the real process by default, a capture in specs. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  isTTY: boolean;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  isTTY: process.stdout.isTTY === true,
+};
+
+function parseNumber(name: string, text: string | undefined, fallback?: number): number {
+  if (text === undefined) {
+    if (fallback === undefined) throw new UsageError(`${name} is required`);
+    return fallback;
+  }
+  const v = Number(text);
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text) || !Number.isSafeInteger(v)) {
+    throw new UsageError(`${name} must be a whole number >= 0, got "${text}"`);
+  }
+  return v;
+}
+
+function parseFormat(text: string | undefined, fallback: Format): Format {
+  if (text === undefined) return fallback;
+  if (!(FORMATS as readonly string[]).includes(text)) {
+    throw new UsageError(`--as must be one of ${FORMATS.join(', ')}, got "${text}"`);
+  }
+  return text as Format;
+}
+
+function checkRange(device: Device, offset: number, length: number, format: Format): void {
+  if (length === 0 || offset + length > device.size) {
+    throw new UsageError(`bytes ${offset}..${offset + length} are outside the ${device.size}-byte region`);
+  }
+  if (length % WIDTH[format] !== 0) throw new UsageError(`--length must be a multiple of ${WIDTH[format]} for ${format}`);
+}
+
+interface Ctx {
+  device: Device;
+  json: boolean;
+  tty: boolean;
+  out: (line: string) => void;
+  raw: (text: string) => void;
+  /** Resolves on Ctrl-C. */
+  interrupted: Promise<void>;
+}
+
+async function cmdInfo(ctx: Ctx): Promise<void> {
+  const info = ctx.device.info();
+  ctx.out(ctx.json ? toJson({ device: ctx.device.path, ...info }) : infoText(ctx.device.path, info));
+}
+
+async function cmdDump(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+  const format = parseFormat(opts['as'], 'hex');
+  const offset = parseNumber('--offset', opts['offset'], 0);
+  const length = parseNumber('--length', opts['length'], Math.max(0, ctx.device.size - offset));
+  checkRange(ctx.device, offset, length, format);
+  const s = await lastValueFrom(ctx.device.snapshots$.pipe(take(1)));
+  if (ctx.json) ctx.out(toJson({ generation: s.generation, offset, length, as: format, values: readValues(s, offset, length, format) }));
+  else ctx.out(`generation ${s.generation}\n${render(s, offset, length, format)}`);
+}
+
+async function cmdWatch(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+  const format = parseFormat(opts['as'], 'hex');
+  const offset = parseNumber('--offset', opts['offset'], 0);
+  const length = parseNumber('--length', opts['length'], Math.max(0, Math.min(256, ctx.device.size - offset)));
+  const count = opts['count'] === undefined ? Infinity : parseNumber('--count', opts['count']);
+  checkRange(ctx.device, offset, length, format);
+  const commits: number[] = [];
+  const rate = (): number => {
+    const now = Date.now();
+    while (commits.length > 0 && (commits[0] as number) < now - 1000) commits.shift();
+    return commits.length;
+  };
+  let sub: Subscription | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    sub = ctx.device.snapshots$.pipe(
+      startWith(undefined),
+      pairwise(),
+      map(([prev, s]) => [prev, s as Snapshot] as const),
+      take(count),
+    ).subscribe({
+      next: ([prev, s]) => {
+        commits.push(Date.now());
+        if (ctx.json) {
+          ctx.out(toJson({ generation: s.generation, rate: rate(), values: readValues(s, offset, length, format) }));
+        } else if (ctx.tty) {
+          const head = `kshm watch ${ctx.device.path}  generation ${s.generation}  ${rate()} commits/s  (Ctrl-C to stop)`;
+          ctx.raw(`\x1b[H\x1b[2J${head}\n\n${render(s, offset, length, format, prev, ['\x1b[7m', '\x1b[0m'])}\n`);
+        } else {
+          ctx.out(`generation ${s.generation} rate ${rate()}/s ${render(s, offset, length, format).replace(/\n/g, ' | ')}`);
+        }
+      },
+      error: reject,
+      complete: resolve,
+    });
+  });
+  await Promise.race([done, ctx.interrupted]);
+  sub?.unsubscribe();
+}
+
+async function cmdWrite(ctx: Ctx, positionals: string[], opts: Record<string, string | undefined>, kernel: boolean): Promise<void> {
+  const [offsetText, value] = positionals;
+  if (offsetText === undefined || value === undefined) throw new UsageError(`${kernel ? 'kwrite' : 'write'} needs OFFSET and VALUE`);
+  const format = parseFormat(opts['as'], 'u32');
+  const offset = parseNumber('OFFSET', offsetText);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeValue(value, format);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  checkRange(ctx.device, offset, bytes.length, 'hex');
+  const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
+  if (timeoutMs === 0) throw new UsageError('--timeout must be at least 1 ms');
+  const options = timeoutMs === undefined ? {} : { timeoutMs };
+  const generation = kernel
+    ? await lastValueFrom(ctx.device.kernelWrite(offset, bytes, options))
+    : await lastValueFrom(ctx.device.transaction((page) => {
+      page.set(offset, bytes);
+      return page.generation + 1n; // the commit that follows, under this lock
+    }, options));
+  if (ctx.json) ctx.out(toJson({ offset, bytes: bytes.length, generation, by: kernel ? 'kernel' : 'user' }));
+  else ctx.out(`wrote ${bytes.length} bytes at ${offset}${kernel ? ' from the kernel' : ''}: generation ${generation}`);
+}
+
+async function cmdLock(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+  const holdMs = parseNumber('--hold', opts['hold']);
+  const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
+  if (timeoutMs === 0) throw new UsageError('--timeout must be at least 1 ms');
+  let sub: Subscription | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const held = new Promise<void>((resolve, reject) => {
+    sub = ctx.device.lock$(timeoutMs === undefined ? {} : { timeoutMs }).subscribe({
+      next: (lease) => {
+        ctx.out(ctx.json ? toJson({ held: true, ownerDied: lease.ownerDied, pid: process.pid })
+          : `holding the lock for ${holdMs} ms (pid ${process.pid})${lease.ownerDied ? ', previous holder died' : ''}`);
+        timer = setTimeout(resolve, holdMs);
+      },
+      error: reject,
+    });
+  });
+  const interrupted = await Promise.race([held.then(() => false), ctx.interrupted.then(() => true)]);
+  clearTimeout(timer);
+  sub?.unsubscribe(); // aborts the lease: the lock is released, nothing changed
+  if (!interrupted) ctx.out(ctx.json ? toJson({ released: true }) : 'released');
+}
+
+/** Runs one kshm command; returns the exit code (0, 1 failure, 2 usage, 130 interrupted). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        device: { type: 'string' }, json: { type: 'boolean' }, offset: { type: 'string' },
+        length: { type: 'string' }, as: { type: 'string' }, count: { type: 'string' },
+        timeout: { type: 'string' }, hold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    io.err(`kshm: ${(e as Error).message}\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help') {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === undefined) {
+    io.err(`${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (!['info', 'watch', 'dump', 'write', 'kwrite', 'lock'].includes(command)) {
+    io.err(`kshm: unknown command "${command}"\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (command === 'lock' && values.hold === undefined) {
+    io.err('kshm: lock needs --hold MS\n');
+    return EXIT_USAGE;
+  }
+  const opts = values as Record<string, string | undefined>;
+  let device: Device | undefined;
+  let wasInterrupted = false;
+  let onSignal: () => void = () => {};
+  const interrupted = new Promise<void>((resolve) => {
+    onSignal = () => {
+      wasInterrupted = true;
+      resolve();
+    };
+  });
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    device = await openDevice(values.device ?? '/dev/kshm', { readOnly: ['info', 'watch', 'dump'].includes(command) });
+    const ctx: Ctx = {
+      device, json: values.json ?? false, tty: io.isTTY,
+      out: (line) => io.out(`${line}\n`), raw: (text) => io.out(text), interrupted,
+    };
+    if (command === 'info') await cmdInfo(ctx);
+    else if (command === 'dump') await cmdDump(ctx, opts);
+    else if (command === 'watch') await cmdWatch(ctx, opts);
+    else if (command === 'write' || command === 'kwrite') await cmdWrite(ctx, rest, opts, command === 'kwrite');
+    else await cmdLock(ctx, opts);
+    return wasInterrupted ? EXIT_INTERRUPTED : 0;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof RangeError) {
+      io.err(`kshm: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    io.err(`kshm: ${e instanceof KshmError ? e.message : (e as Error).stack ?? String(e)}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    device?.close();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

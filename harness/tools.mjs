@@ -1,0 +1,30 @@
+// The host tools that guests and driver builds need; installed with apt when
+// running as root on Debian, else the one command to run is printed.
+import { spawnSync } from 'node:child_process';
+
+const NEEDED = [
+  ['qemu-system-x86_64', 'qemu-system-x86'], ['/usr/lib/qemu/virtiofsd', 'qemu-system-common'],
+  ['busybox', 'busybox-static'], ['cpio', 'cpio'], ['modinfo', 'kmod'], ['pahole', 'pahole'],
+  ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'], ['make', 'make'], ['gcc', 'gcc'],
+];
+
+export function ensureGuestTools() {
+  const missing = NEEDED
+    .filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin} || test -x ${bin}`], { stdio: 'ignore' }).status !== 0)
+    .map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  const canApt = process.getuid?.() === 0
+    && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  if (!canApt) {
+    console.error(`kshm needs these packages to boot test guests: ${missing.join(' ')}\nrun: sudo ${cmd}`);
+    process.exit(1);
+  }
+  console.log(`installing ${missing.join(' ')} (apt-get)`);
+  const r = spawnSync('sh', ['-c', `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive ${cmd} -q >/dev/null`],
+    { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`installing failed: run ${cmd}`);
+    process.exit(1);
+  }
+}
