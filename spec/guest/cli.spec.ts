@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { main } from '../../cli/main.js';
 import { openDevice } from '../../lib/index.js';
 
 const test = suite('kshm CLI');
@@ -35,14 +36,26 @@ function run(args: string[], opts: { script?: string; killAfterMs?: number; sign
   });
 }
 
-test('info: plain text and --json', async () => {
+/** The CLI in this process (fast: no node start-up in the guest). */
+async function kshm(args: string[], onOut?: (s: string) => void): Promise<Result> {
+  let out = '';
+  let err = '';
+  const code = await main(args, {
+    out: (t) => { out += t; onOut?.(out); },
+    err: (t) => { err += t; },
+    isTTY: false,
+  });
+  return { code, out, err };
+}
+
+test('info: plain text (the real bin, not a TTY) and --json', async () => {
   const plain = await run(['info']);
   assert.is(plain.code, 0, plain.err);
   assert.match(plain.out, /abi version\s+1/);
   assert.match(plain.out, /generation\s+\d+/);
   assert.match(plain.out, /ticks skipped\s+\d+/);
   assert.not.match(plain.out, /\x1b\[/); // no ANSI when stdout is not a TTY
-  const json = await run(['info', '--json']);
+  const json = await kshm(['info', '--json']);
   assert.is(json.code, 0);
   const info = JSON.parse(json.out) as { abiVersion: number; pages: number; generation: number; counters: { commits: number } };
   assert.is(info.abiVersion, 1);
@@ -52,45 +65,43 @@ test('info: plain text and --json', async () => {
 });
 
 test('write under the lock, then dump it back in every format', async () => {
-  const w = await run(['write', '100', '0xdeadbeef', '--as', 'u32', '--json']);
+  const w = await kshm(['write', '100', '0xdeadbeef', '--as', 'u32', '--json']);
   assert.is(w.code, 0, w.err);
   const wrote = JSON.parse(w.out) as { generation: number; by: string };
   assert.is(wrote.by, 'user');
-  const d = await run(['dump', '--offset', '100', '--length', '4', '--as', 'u32', '--json']);
+  const d = await kshm(['dump', '--offset', '100', '--length', '4', '--as', 'u32', '--json']);
   const dumped = JSON.parse(d.out) as { values: number[]; generation: number };
   assert.equal(dumped.values, [0xdeadbeef]);
   assert.ok(dumped.generation >= wrote.generation);
-  assert.is((await run(['write', '104', '--as', 'i16', '--', '-2'])).code, 0);
-  assert.equal((JSON.parse((await run(['dump', '--offset', '104', '--length', '2', '--as', 'i16', '--json'])).out) as { values: number[] }).values, [-2]);
-  assert.is((await run(['write', '112', '2.5', '--as', 'f64'])).code, 0);
-  assert.equal((JSON.parse((await run(['dump', '--offset', '112', '--length', '8', '--as', 'f64', '--json'])).out) as { values: number[] }).values, [2.5]);
-  assert.is((await run(['write', '120', '18446744073709551615', '--as', 'u64'])).code, 0);
-  assert.equal((JSON.parse((await run(['dump', '--offset', '120', '--length', '8', '--as', 'u64', '--json'])).out) as { values: string[] }).values, ['18446744073709551615']);
-  const hex = await run(['dump', '--offset', '96', '--length', '32']);
+  assert.is((await kshm(['write', '104', '--as', 'i16', '--', '-2'])).code, 0);
+  assert.equal((JSON.parse((await kshm(['dump', '--offset', '104', '--length', '2', '--as', 'i16', '--json'])).out) as { values: number[] }).values, [-2]);
+  assert.is((await kshm(['write', '112', '2.5', '--as', 'f64'])).code, 0);
+  assert.equal((JSON.parse((await kshm(['dump', '--offset', '112', '--length', '8', '--as', 'f64', '--json'])).out) as { values: number[] }).values, [2.5]);
+  assert.is((await kshm(['write', '120', '18446744073709551615', '--as', 'u64'])).code, 0);
+  assert.equal((JSON.parse((await kshm(['dump', '--offset', '120', '--length', '8', '--as', 'u64', '--json'])).out) as { values: string[] }).values, ['18446744073709551615']);
+  const hex = await kshm(['dump', '--offset', '96', '--length', '32']);
   assert.match(hex.out, /^generation \d+/);
   assert.match(hex.out, /000060  00 00 00 00 ef be ad de/);
 });
 
 test('kwrite asks the kernel', async () => {
-  const k = await run(['kwrite', '200', 'hello kernel', '--as', 'utf8', '--json']);
+  const k = await kshm(['kwrite', '200', 'hello kernel', '--as', 'utf8', '--json']);
   assert.is(k.code, 0, k.err);
   assert.is((JSON.parse(k.out) as { by: string }).by, 'kernel');
-  const d = await run(['dump', '--offset', '200', '--length', '12', '--as', 'utf8', '--json']);
+  const d = await kshm(['dump', '--offset', '200', '--length', '12', '--as', 'utf8', '--json']);
   assert.equal((JSON.parse(d.out) as { values: string[] }).values, ['hello kernel']);
 });
 
 test('watch prints one line per commit (plain, not a TTY) and --count stops it', async () => {
   const device = await openDevice();
   let kicks: Promise<void> | undefined;
-  const r = run(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '3'], {
-    onOut: () => {
+  const r = kshm(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '3'], () => {
       kicks ??= (async () => {
         for (let i = 1; i <= 2; i++) {
           await lastValueFrom(device.transaction((p) => p.setU32(300, i)));
           await new Promise((res) => setTimeout(res, 100));
         }
       })();
-    },
   });
   const res = await r;
   await kicks;
@@ -99,7 +110,7 @@ test('watch prints one line per commit (plain, not a TTY) and --count stops it',
   const lines = res.out.trim().split('\n');
   assert.is(lines.length, 3);
   for (const l of lines) assert.match(l, /^generation \d+ rate \d+\/s \d+$/);
-  const json = await run(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '1', '--json']);
+  const json = await kshm(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '1', '--json']);
   assert.type((JSON.parse(json.out) as { generation: number }).generation, 'number');
 });
 
@@ -110,7 +121,7 @@ test('lock --hold makes other writers time out; Ctrl-C releases', async () => {
     onOut: (s) => { if (s.includes('holding')) started(); },
   });
   await holding;
-  const blocked = await run(['write', '0', '1', '--timeout', '50']);
+  const blocked = await kshm(['write', '0', '1', '--timeout', '50']);
   assert.is(blocked.code, 1);
   assert.match(blocked.err, /not granted within 50 ms/);
   const device = await openDevice();
@@ -122,7 +133,7 @@ test('lock --hold makes other writers time out; Ctrl-C releases', async () => {
   assert.is(device.info().locked, false);
   assert.is(device.info().waiters, 0);
   device.close();
-  const short = await run(['lock', '--hold', '10', '--json']);
+  const short = await kshm(['lock', '--hold', '10', '--json']);
   assert.is(short.code, 0);
   assert.equal(short.out.trim().split('\n').map((l) => Object.keys(JSON.parse(l) as object)[0]), ['held', 'released']);
 });
@@ -133,17 +144,17 @@ test('bad arguments: exit 2 with a message', async () => {
     ['write', '0', '1', '--as', 'u7'], ['dump', '--offset', '999999'], ['dump', '--length', '3', '--as', 'u32'],
     ['lock'], ['lock', '--hold', 'soon'], ['info', '--bogus'], ['write', '0', 'zz', '--as', 'hex'],
   ]) {
-    const r = await run(args);
+    const r = await kshm(args);
     assert.is(r.code, 2, `kshm ${args.join(' ')}: exit ${r.code}`);
     assert.ok(r.err.length > 0, `kshm ${args.join(' ')}: no message`);
   }
-  const help = await run(['help']);
+  const help = await kshm(['help']);
   assert.is(help.code, 0);
   assert.match(help.out, /usage: kshm/);
 });
 
 test('no device: exit 1 and how to get one', async () => {
-  const r = await run(['info', '--device', '/dev/kshm-nope']);
+  const r = await kshm(['info', '--device', '/dev/kshm-nope']);
   assert.is(r.code, 1);
   assert.match(r.err, /does not exist/);
   assert.match(r.err, /npm run vm/);
