@@ -28,6 +28,7 @@
 
 struct kshm {
 	int fd;
+	struct kshm_header *whdr;	/* stand-in build only: a writable header */
 	bool writable;
 	size_t page_size;
 	const struct kshm_header *hdr;
@@ -37,6 +38,27 @@ struct kshm {
 	atomic_int in_lock;		/* of which: kshm_lock calls */
 	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
 };
+
+#ifdef KSHM_STANDIN
+#include "standin.h"
+#else
+/* The device, directly. The bench build swaps these for a stand-in. */
+static int dev_open(const char *path, int flags, struct kshm *k)
+{
+	(void)k;
+	return open(path, flags);
+}
+
+static int dev_ioctl(struct kshm *k, unsigned long cmd, void *arg)
+{
+	return ioctl(k->fd, cmd, arg);
+}
+
+static ssize_t dev_read(struct kshm *k, void *buf, size_t len)
+{
+	return read(k->fd, buf, len);
+}
+#endif
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -159,7 +181,7 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	k->writable = !ro;
 	k->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	/* O_NONBLOCK: kshm_consume() must never block; LOCK ignores it. */
-	k->fd = open(path ? path : KSHM_DEVICE_PATH, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+	k->fd = dev_open(path ? path : KSHM_DEVICE_PATH, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, k);
 	if (k->fd < 0) {
 		ret = -errno;
 		goto err_free;
@@ -210,7 +232,7 @@ int kshm_close(kshm_handle h)
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;	/* leak rather than free under a caller */
 		if (atomic_load(&k->in_lock) > 0)
-			ioctl(k->fd, KSHM_IOC_CANCEL);
+			dev_ioctl(k, KSHM_IOC_CANCEL, NULL);
 		nap_us(100);
 	}
 	munmap(k->data, k->data_size);
@@ -244,7 +266,7 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	atomic_fetch_add(&k->in_lock, 1);
 	/* Pairs with kshm_cancel: it bumps epoch, then kicks while in_lock > 0. */
 	while (atomic_load(&k->epoch) == epoch) {
-		if (ioctl(k->fd, KSHM_IOC_LOCK, &req) == 0) {
+		if (dev_ioctl(k, KSHM_IOC_LOCK, &req) == 0) {
 			ret = 0;
 			if (result)
 				*result = req.result;
@@ -310,7 +332,7 @@ int kshm_unlock(kshm_handle h, uint32_t flags)
 		return -EBADF;
 	if (!k->writable)
 		ret = -EBADF;
-	else if (ioctl(k->fd, KSHM_IOC_UNLOCK, &req))
+	else if (dev_ioctl(k, KSHM_IOC_UNLOCK, &req))
 		ret = -errno;
 	put(k);
 	return ret;
@@ -330,7 +352,7 @@ int kshm_cancel(kshm_handle h)
 			ret = -ETIMEDOUT;
 			break;
 		}
-		ioctl(k->fd, KSHM_IOC_CANCEL);
+		dev_ioctl(k, KSHM_IOC_CANCEL, NULL);
 		nap_us(50);
 	}
 	put(k);
@@ -404,7 +426,7 @@ int kshm_consume(kshm_handle h, uint64_t *generation)
 
 	if (!k)
 		return -EBADF;
-	if (read(k->fd, &g, sizeof(g)) == (ssize_t)sizeof(g)) {
+	if (dev_read(k, &g, sizeof(g)) == (ssize_t)sizeof(g)) {
 		if (generation)
 			*generation = g;
 		ret = 1;
@@ -434,7 +456,7 @@ int kshm_info(kshm_handle h, struct kshm_info *info)
 
 	if (!k)
 		return -EBADF;
-	if (ioctl(k->fd, KSHM_IOC_INFO, info))
+	if (dev_ioctl(k, KSHM_IOC_INFO, info))
 		ret = -errno;
 	put(k);
 	return ret;
@@ -451,7 +473,7 @@ int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 
 	if (!k)
 		return -EBADF;
-	if (ioctl(k->fd, KSHM_IOC_KWRITE, &req))
+	if (dev_ioctl(k, KSHM_IOC_KWRITE, &req))
 		ret = -errno;
 	else if (generation)
 		*generation = req.generation;

@@ -88,11 +88,16 @@ static inline int kt_main(const char *suite, const struct kt_test *tests, size_t
 		t0 = kt_now_ms();
 		pid = fork();
 		if (pid == 0) {
+			setpgid(0, 0);	/* so whatever it forks can be stopped with it */
 			alarm(t->timeout_s ? t->timeout_s : 30);
 			t->fn();
 			exit(0);
 		}
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		/* A failed test may leave children running: stop them all. */
+		kill(-pid, SIGKILL);
+		while (waitpid(-pid, NULL, 0) > 0 || errno == EINTR)
 			;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			passed++;

@@ -79,6 +79,7 @@ test('write under the lock, then dump it back in every format', async () => {
   assert.equal((JSON.parse((await kshm(['dump', '--offset', '112', '--length', '8', '--as', 'f64', '--json'])).out) as { values: number[] }).values, [2.5]);
   assert.is((await kshm(['write', '120', '18446744073709551615', '--as', 'u64'])).code, 0);
   assert.equal((JSON.parse((await kshm(['dump', '--offset', '120', '--length', '8', '--as', 'u64', '--json'])).out) as { values: string[] }).values, ['18446744073709551615']);
+  assert.is((await kshm(['write', '96', '0', '--as', 'u32'])).code, 0);
   const hex = await kshm(['dump', '--offset', '96', '--length', '32']);
   assert.match(hex.out, /^generation \d+/);
   assert.match(hex.out, /000060  00 00 00 00 ef be ad de/);

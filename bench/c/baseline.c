@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Plain C baselines for bench/: the same jobs as the library, done the
+ * shortest way in C. Each run prints one JSON object on stdout.
+ *
+ *   baseline txn-standin N        host: lock/write 64 B/unlock with a stand-in syscall
+ *   baseline snapshot N           host: seqcount-validated 4 KiB copy
+ *   baseline txn N                guest: real LOCK, 64 B write, UNLOCK COMMIT
+ *   baseline contend SECONDS ID   guest: contended transactions for SECONDS
+ *   baseline writer N GAP_US OFF  guest: N commits of CLOCK_MONOTONIC at OFF
+ *   baseline poll-latency N OFF   guest: poll() wake latency of N commits
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "../../driver/include/uapi/kshm.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "baseline: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+struct region {
+	int fd;
+	volatile struct kshm_header *hdr;
+	uint8_t *data;
+	size_t size;
+};
+
+static struct region open_device(void)
+{
+	struct region r;
+	long ps = sysconf(_SC_PAGESIZE);
+
+	r.fd = open(KSHM_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (r.fd < 0)
+		die("open");
+	r.hdr = mmap(NULL, ps, PROT_READ, MAP_SHARED, r.fd, 0);
+	if (r.hdr == MAP_FAILED)
+		die("mmap header");
+	r.size = r.hdr->data_size;
+	r.data = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, ps);
+	if (r.data == MAP_FAILED)
+		die("mmap data");
+	return r;
+}
+
+static void lock(struct region *r)
+{
+	struct kshm_lock_req req = { 0 };
+
+	while (ioctl(r->fd, KSHM_IOC_LOCK, &req))
+		if (errno != EINTR)
+			die("LOCK");
+}
+
+static void unlock(struct region *r)
+{
+	struct kshm_unlock_req req = { .flags = KSHM_UNLOCK_COMMIT };
+
+	if (ioctl(r->fd, KSHM_IOC_UNLOCK, &req))
+		die("UNLOCK");
+}
+
+/* The same header work the stand-in library does, with the same syscall. */
+static void txn_standin(long n)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	int fd = (int)syscall(SYS_memfd_create, "baseline", 0), p[2], avail;
+	struct kshm_header *h;
+	uint8_t *data, src[64];
+	uint64_t t0;
+
+	if (fd < 0 || ftruncate(fd, 2 * ps) || pipe(p))
+		die("setup");
+	h = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		die("mmap");
+	data = (uint8_t *)h + ps;
+	memset(src, 7, sizeof(src));
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		ioctl(p[0], FIONREAD, &avail);		/* LOCK */
+		h->flags = KSHM_HDR_LOCKED;
+		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
+		src[0] = (uint8_t)i;
+		memcpy(data, src, sizeof(src));
+		ioctl(p[0], FIONREAD, &avail);		/* UNLOCK */
+		h->generation++;
+		h->flags = 0;
+		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
+	}
+	printf("{\"mode\":\"txn-standin\",\"n\":%ld,\"nsPerOp\":%.1f}\n", n, (double)(now_ns() - t0) / n);
+}
+
+static void snapshot(long n)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uint8_t *mem = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kshm_header *h = (struct kshm_header *)mem;
+	static uint8_t dst[4096];
+	uint64_t t0, sink = 0;
+
+	if (mem == MAP_FAILED)
+		die("mmap");
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t s1, s2;
+
+		do {
+			s1 = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+			memcpy(dst, mem + ps, sizeof(dst));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			s2 = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+		} while (s1 != s2 || (s1 & 1));
+		sink += dst[i & 4095];
+		__asm__ volatile("" : : "r"(dst) : "memory");
+	}
+	printf("{\"mode\":\"snapshot\",\"n\":%ld,\"nsPerOp\":%.1f,\"sink\":%llu}\n", n,
+	       (double)(now_ns() - t0) / n, (unsigned long long)sink);
+}
+
+static void txn(long n)
+{
+	struct region r = open_device();
+	uint8_t src[64];
+	uint64_t t0;
+
+	memset(src, 3, sizeof(src));
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		lock(&r);
+		src[0] = (uint8_t)i;
+		memcpy(r.data, src, sizeof(src));
+		unlock(&r);
+	}
+	printf("{\"mode\":\"txn\",\"n\":%ld,\"nsPerOp\":%.1f}\n", n, (double)(now_ns() - t0) / n);
+}
+
+static void contend(double seconds, int id)
+{
+	struct region r = open_device();
+	uint64_t until, count = 0;
+
+	/* Start together: wait for the go byte the orchestrator sets. */
+	while (__atomic_load_n(&r.data[4000], __ATOMIC_ACQUIRE) == 0)
+		usleep(100);
+	until = now_ns() + (uint64_t)(seconds * 1e9);
+	while (now_ns() < until) {
+		lock(&r);
+		memset(r.data + 64 * (id % 8), (int)count, 64);
+		unlock(&r);
+		count++;
+	}
+	printf("{\"mode\":\"contend\",\"id\":%d,\"count\":%llu}\n", id, (unsigned long long)count);
+}
+
+static void writer(long n, long gap_us, long off)
+{
+	struct region r = open_device();
+
+	for (long i = 0; i < n; i++) {
+		uint64_t t;
+
+		usleep((useconds_t)gap_us);
+		lock(&r);
+		t = now_ns();
+		memcpy(r.data + off, &t, sizeof(t));
+		unlock(&r);
+	}
+	printf("{\"mode\":\"writer\",\"n\":%ld}\n", n);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void poll_latency(long n, long off)
+{
+	struct region r = open_device();
+	struct pollfd pfd = { .fd = r.fd, .events = POLLIN };
+	uint64_t *lat = calloc((size_t)n, sizeof(*lat));
+	long got = 0;
+
+	while (got < n) {
+		uint64_t g, ts, t;
+		uint32_t s1;
+
+		if (poll(&pfd, 1, 5000) <= 0)
+			break;
+		t = now_ns();
+		if (read(r.fd, &g, sizeof(g)) != sizeof(g))
+			die("read");
+		do {
+			s1 = __atomic_load_n(&r.hdr->seq, __ATOMIC_ACQUIRE);
+			memcpy(&ts, r.data + off, sizeof(ts));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		} while ((s1 & 1) || s1 != __atomic_load_n(&r.hdr->seq, __ATOMIC_RELAXED));
+		if (ts && t >= ts)
+			lat[got++] = t - ts;
+	}
+	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
+	printf("{\"mode\":\"poll-latency\",\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f}\n", got,
+	       got ? lat[got / 2] / 1e3 : 0, got ? lat[(got * 99) / 100] / 1e3 : 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0;
+	long c = argc > 4 ? atol(argv[4]) : 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "txn-standin"))
+		txn_standin(a);
+	else if (!strcmp(mode, "snapshot"))
+		snapshot(a);
+	else if (!strcmp(mode, "txn"))
+		txn(a);
+	else if (!strcmp(mode, "contend"))
+		contend(atof(argv[2]), (int)b);
+	else if (!strcmp(mode, "writer"))
+		writer(a, b, c);
+	else if (!strcmp(mode, "poll-latency"))
+		poll_latency(a, b);
+	else {
+		fprintf(stderr, "usage: baseline txn-standin|snapshot|txn|contend|writer|poll-latency ...\n");
+		return 2;
+	}
+	return 0;
+}
