@@ -1,0 +1,78 @@
+// Host benchmarks: the library's own cost, over libkshm's stand-in build
+// (an anonymous shared mapping; each LOCK/UNLOCK is one ioctl FIONREAD on a
+// pipe, a syscall of about the driver's weight). Run by bench/run.mjs with
+// KSHM_LIBRARY pointing at native-shim/libkshm-standin.so. Prints one JSON object.
+import { openDevice } from '../lib/index.js';
+import { openNativeBackend } from '../lib/native/native-backend.js';
+import { Page } from '../lib/page.js';
+
+const n = Number(process.argv[2] ?? 200000);
+const src = new Uint8Array(64).fill(7);
+
+function time(label: string, ops: number, fn: () => void): number {
+  fn(); // warm-up pass, same size: lets the JIT settle
+  const t0 = process.hrtime.bigint();
+  fn();
+  const ns = Number(process.hrtime.bigint() - t0) / ops;
+  process.stderr.write(`${label}: ${ns.toFixed(1)} ns/op\n`);
+  return ns;
+}
+
+const device = await openDevice('standin:1');
+const backend = openNativeBackend('standin:1', false);
+
+const transaction = time('device.transaction().subscribe()', n, () => {
+  for (let i = 0; i < n; i++) {
+    device.transaction((page) => {
+      src[0] = i & 0xff;
+      page.set(0, src);
+    }).subscribe();
+  }
+});
+
+const ffiOnly = time('trylock + unlock through koffi', n, () => {
+  for (let i = 0; i < n; i++) {
+    backend.tryLock();
+    backend.unlock(true);
+  }
+});
+
+const ffiPage = time('trylock + Page + 64 B write + unlock', n, () => {
+  for (let i = 0; i < n; i++) {
+    const a = backend.tryLock();
+    const page = new Page(backend.data, a.ok && a.ownerDied, 0n);
+    src[0] = i & 0xff;
+    page.set(0, src);
+    page.end();
+    backend.unlock(true);
+  }
+});
+
+const snaps = n * 5;
+const snapshot = time('4 KiB seqcount snapshot (backend)', snaps, () => {
+  let sink = 0;
+  for (let i = 0; i < snaps; i++) sink += backend.snapshot()?.bytes[i & 4095] ?? 0;
+  if (sink < 0) console.log(sink);
+});
+
+// Memory: RSS before and after 100k transactions and 100k snapshots.
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+gc();
+const rss0 = process.memoryUsage().rss;
+for (let round = 0; round < 2; round++) {
+  for (let i = 0; i < 100000; i++) device.transaction((page) => page.set(64, src)).subscribe();
+  for (let i = 0; i < 100000; i++) backend.snapshot();
+  gc();
+}
+const rss1 = process.memoryUsage().rss;
+
+device.close();
+backend.close();
+console.log(JSON.stringify({
+  n,
+  transactionNs: transaction,
+  breakdown: { ffiNs: ffiOnly, pageNs: ffiPage - ffiOnly, rxjsNs: transaction - ffiPage },
+  snapshotNs: snapshot,
+  rssBeforeMiB: rss0 / 2 ** 20,
+  rssAfterMiB: rss1 / 2 ** 20,
+}));
