@@ -258,8 +258,12 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		   uint32_t *result)
 {
 	struct kshm_lock_req req = { .timeout_ms = timeout_ms, .flags = flags };
-	long long deadline = now_ns() + (long long)timeout_ms * 1000000;
+	long long deadline = 0;
 	int ret = 0;
+
+	/* Only a call that may sleep needs its deadline: keep trylock cheap. */
+	if (timeout_ms && !(flags & KSHM_LOCK_TRY))
+		deadline = now_ns() + (long long)timeout_ms * 1000000;
 
 	if (!k->writable)
 		return -EBADF;
@@ -320,6 +324,14 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 int kshm_trylock(kshm_handle h, uint32_t *result)
 {
 	return kshm_lock(h, 0, KSHM_LOCK_TRY, result);
+}
+
+int kshm_try(kshm_handle h)
+{
+	uint32_t result = 0;
+	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
+
+	return ret ? ret : (int)(result & KSHM_LOCK_OWNER_DIED);
 }
 
 int kshm_unlock(kshm_handle h, uint32_t flags)

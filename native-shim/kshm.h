@@ -87,6 +87,13 @@ int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t 
 /* kshm_lock() with KSHM_LOCK_TRY: never blocks. */
 int kshm_trylock(kshm_handle h, uint32_t *result);
 
+/*
+ * kshm_trylock() with the result in the return value (no out parameter, for
+ * the cheapest FFI call): KSHM_LOCK_OWNER_DIED or 0 when granted, else a
+ * negative error.
+ */
+int kshm_try(kshm_handle h);
+
 /**
  * kshm_unlock() - release the lock
  * @flags: KSHM_UNLOCK_COMMIT (new generation, pollers wake) or

@@ -26,7 +26,7 @@ export const OPEN_READONLY = 1;
 type Fn = ReturnType<K.LibraryHandle['func']>;
 
 export interface LibKshm {
-  open: Fn; close: Fn; cancelEpoch: Fn; lockEpoch: Fn; trylock: Fn; unlock: Fn; cancel: Fn;
+  open: Fn; close: Fn; cancelEpoch: Fn; lockEpoch: Fn; trylock: Fn; try: Fn; unlock: Fn; cancel: Fn;
   snapshot: Fn; consume: Fn; fd: Fn; info: Fn; kwrite: Fn; headerPtr: Fn; dataPtr: Fn;
   dataSize: Fn; strerror: Fn; lastError: Fn; abiVersion: Fn;
 }
@@ -55,6 +55,7 @@ export function libkshm(): LibKshm {
     cancelEpoch: lib.func('int64_t kshm_cancel_epoch(int32_t h)'),
     lockEpoch: lib.func('int kshm_lock_epoch(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
     trylock: lib.func('int kshm_trylock(int32_t h, _Out_ uint32_t *result)'),
+    try: lib.func('int kshm_try(int32_t h)'),
     unlock: lib.func('int kshm_unlock(int32_t h, uint32_t flags)'),
     cancel: lib.func('int kshm_cancel(int32_t h)'),
     snapshot: lib.func('int kshm_snapshot(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),

@@ -24,6 +24,7 @@ import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_READONLY, type LibKshm } from '
 const E = constants.errno;
 const SEQ = HEADER.seq / 4;
 const GENERATION = HEADER.generation / 8;
+const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 
 type PollHandle = { close(): void };
@@ -67,6 +68,8 @@ export class NativeBackend implements Backend {
   readonly #hdr32: Uint32Array;
   readonly #hdr64: BigUint64Array;
   readonly #polls = new Set<PollHandle>();
+  #slab = new ArrayBuffer(0);
+  #slabUsed = 0;
   #closed = false;
 
   constructor(lib: LibKshm, handle: number, readonly path: string, readonly readOnly: boolean) {
@@ -86,10 +89,9 @@ export class NativeBackend implements Backend {
   }
 
   tryLock(): LockAttempt {
-    const out = [0];
-    const ret = this.#lib.trylock(this.#h, out) as number;
+    const ret = this.#lib.try(this.#h) as number;
     if (ret < 0) return { ok: false, errno: -ret };
-    return { ok: true, ownerDied: ((out[0] as number) & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
+    return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
   }
 
   lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void {
@@ -122,11 +124,27 @@ export class NativeBackend implements Backend {
     for (let tries = 0; tries < 256; tries++) {
       const s1 = Atomics.load(hdr, SEQ);
       if (s1 & 1) continue;
-      const bytes = this.data.slice();
+      const bytes = this.#allocate();
+      bytes.set(this.data);
       const generation = this.#hdr64[GENERATION] as bigint;
       if (Atomics.load(hdr, SEQ) === s1) return { bytes, generation, seq: s1 };
     }
     return undefined;
+  }
+
+  /**
+   * Memory for one snapshot, carved from a 1 MiB slab: a fresh 4 KiB typed
+   * array costs ~20x the copy itself (off-heap allocation); a slab lives
+   * until every snapshot cut from it is garbage.
+   */
+  #allocate(): Uint8Array {
+    if (this.#slabUsed + this.size > this.#slab.byteLength) {
+      this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, this.size));
+      this.#slabUsed = 0;
+    }
+    const view = new Uint8Array(this.#slab, this.#slabUsed, this.size);
+    this.#slabUsed += this.size;
+    return view;
   }
 
   #snapshotNative(): RawSnapshot | undefined {
