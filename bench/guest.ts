@@ -61,17 +61,20 @@ async function roleSnapshots(n: number): Promise<void> {
   d.close();
 }
 
-async function roleContend(seconds: number, id: number): Promise<void> {
+async function roleContend(id: number): Promise<void> {
   const d = await openDevice();
+  await lastValueFrom(d.transaction((page) => page.setU8(4002, (page.u8(4002) + 1) & 0xff)));
   await lastValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4000) !== 0), take(1)));
-  const until = Date.now() + seconds * 1000;
   let count = 0;
   const fill = new Uint8Array(64);
-  while (Date.now() < until) {
-    await lastValueFrom(d.transaction((page) => {
+  for (;;) {
+    const stop = await lastValueFrom(d.transaction((page) => {
+      if (page.u8(4001) !== 0) return true;
       fill.fill(count & 0xff);
       page.set(64 * (id % 8), fill);
+      return false;
     }));
+    if (stop) break;
     count++;
   }
   console.log(JSON.stringify({ id, count }));
@@ -103,12 +106,15 @@ async function setGo(device: Device, value: number): Promise<void> {
 
 async function contended(lib: boolean, seconds: number): Promise<{ throughput: number; fairness: number }> {
   const d = await openDevice();
-  await setGo(d, 0);
+  await lastValueFrom(d.transaction((p) => { p.setU8(4000, 0); p.setU8(4001, 0); p.setU8(4002, 0); }));
   const procs = [0, 1, 2, 3].map((id) => (lib
-    ? run(process.execPath, [self, 'contend', String(seconds), String(id)])
-    : run(baseline, ['contend', String(seconds), String(id)])));
-  await sleep(lib ? 2500 : 300); // node starts slowly under TCG
+    ? run(process.execPath, [self, 'contend', String(id)])
+    : run(baseline, ['contend', '0', String(id)])));
+  // Everybody ready (node starts slowly under TCG), then one common window.
+  await lastValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4002) === 4), take(1)));
   await setGo(d, 1);
+  await sleep(seconds * 1000);
+  await lastValueFrom(d.transaction((p) => p.setU8(4001, 1)));
   const counts = (await Promise.all(procs)).map((o) => json(o)['count'] ?? 0);
   d.close();
   const total = counts.reduce((a, b) => a + b, 0);
@@ -164,6 +170,6 @@ async function orchestrate(): Promise<void> {
 
 if (role === 'txn') await roleTxn(Number(process.argv[3]));
 else if (role === 'snapshots') await roleSnapshots(Number(process.argv[3]));
-else if (role === 'contend') await roleContend(Number(process.argv[3]), Number(process.argv[4]));
+else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
 else await orchestrate();

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 const NEEDED = [
   ['qemu-system-x86_64', 'qemu-system-x86'], ['/usr/lib/qemu/virtiofsd', 'qemu-system-common'],
   ['busybox', 'busybox-static'], ['cpio', 'cpio'], ['modinfo', 'kmod'], ['pahole', 'pahole'],
-  ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'], ['make', 'make'], ['gcc', 'gcc'],
+  ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'], ['make', 'make'], ['gcc', 'gcc'], ['strace', 'strace'],
 ];
 
 export function ensureGuestTools() {

@@ -161,16 +161,25 @@ static void contend(double seconds, int id)
 	struct region r = open_device();
 	uint64_t until, count = 0;
 
-	/* Start together: wait for the go byte the orchestrator sets. */
+	/* Say ready (byte 4002), start on the go byte (4000), stop on 4001. */
+	(void)seconds;
+	lock(&r);
+	r.data[4002]++;
+	unlock(&r);
 	while (__atomic_load_n(&r.data[4000], __ATOMIC_ACQUIRE) == 0)
 		usleep(100);
-	until = now_ns() + (uint64_t)(seconds * 1e9);
-	while (now_ns() < until) {
+	for (;;) {
 		lock(&r);
+		if (r.data[4001]) {
+			unlock(&r);
+			break;
+		}
 		memset(r.data + 64 * (id % 8), (int)count, 64);
 		unlock(&r);
 		count++;
 	}
+	until = 0;
+	(void)until;
 	printf("{\"mode\":\"contend\",\"id\":%d,\"count\":%llu}\n", id, (unsigned long long)count);
 }
 
