@@ -84,11 +84,13 @@ export class NativeBackend implements Backend {
     installExitHook();
   }
 
+  /** The mapped header and data are gone after close(): never read them then. */
   #generation(): bigint {
-    return this.#hdr64[GENERATION] as bigint;
+    return this.#closed ? 0n : this.#hdr64[GENERATION] as bigint;
   }
 
   tryLock(): LockAttempt {
+    if (this.#closed) return { ok: false, errno: E.EBADF };
     const ret = this.#lib.try(this.#h) as number;
     if (ret < 0) return { ok: false, errno: -ret };
     return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
@@ -100,6 +102,7 @@ export class NativeBackend implements Backend {
     const epoch = this.#lib.cancelEpoch(this.#h);
     const out = [0];
     this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, 0, out, (err: unknown, ret: number) => {
+      // This may run after close() (the wait ended as the handle closed).
       if (err) done(E.EIO, false, 0n);
       else if (ret < 0) done(-ret, false, 0n);
       else done(0, ((out[0] as number) & LOCK_OWNER_DIED) !== 0, this.#generation());
@@ -115,10 +118,11 @@ export class NativeBackend implements Backend {
   }
 
   seq(): number {
-    return Atomics.load(this.#hdr32, SEQ);
+    return this.#closed ? -1 : Atomics.load(this.#hdr32, SEQ);
   }
 
   snapshot(): RawSnapshot | undefined {
+    if (this.#closed) return undefined;
     if (!FENCED_JS_SNAPSHOT) return this.#snapshotNative();
     const hdr = this.#hdr32;
     for (let tries = 0; tries < 256; tries++) {
