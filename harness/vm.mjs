@@ -297,8 +297,14 @@ async function main() {
     if (bad) failure = `the kernel logged trouble: ${bad.trim()}`;
     if (!failure && guestExit === null) failure = `the guest stopped without reporting an exit code${qemuErr ? `: ${qemuErr.trim()}` : ''}`;
     if (failure) {
-      const tail = log.split('\n').filter(Boolean).slice(bad ? -60 : -25).join('\n');
-      console.error(`\nvm (${o.series}, ${k.KVER}): FAILED: ${failure}\n--- kernel log (last lines) ---\n${tail}\n---`);
+      const lines = log.split('\n').filter(Boolean);
+      const at = bad ? lines.findIndex((l) => l === bad) : -1;
+      const shown = at >= 0 ? lines.slice(Math.max(0, at - 5), at + 40) : lines.slice(-25);
+      const keep = join(repoRoot, 'build', 'vm-failures', `${new Date().toISOString().replace(/[:.]/g, '-')}-${o.series}.log`);
+      mkdirSync(join(repoRoot, 'build', 'vm-failures'), { recursive: true });
+      writeFileSync(keep, log);
+      console.error(`\nvm (${o.series}, ${k.KVER}): FAILED: ${failure}\n--- kernel log ${at >= 0 ? 'around it' : '(last lines)'} ---\n`
+        + `${shown.join('\n')}\n--- whole kernel log: ${keep}`);
       exitCode = guestExit && guestExit !== 0 ? guestExit : 1;
     } else {
       exitCode = guestExit;
