@@ -19,6 +19,14 @@ export interface TransactionOptions {
   timeoutMs?: number;
   /** Aborting works like unsubscribing, and errors with {@link LockCancelledError}. */
   signal?: AbortSignal;
+  /**
+   * Take the lock through the shared lock word, with no syscall when
+   * uncontended, when the driver offers it (`KSHM_FEAT_LOCKWORD`); `false`
+   * always uses the driver's LOCK ioctl. Default true. Today's driver (ABI 1)
+   * has no lock word, so both take the ioctl path: see issue "Lock-word fast
+   * path".
+   */
+  fastPath?: boolean;
 }
 
 /** Options of a kernel write. */
