@@ -21,9 +21,10 @@ export class ByteReader {
   protected readonly bytesView: Uint8Array;
   protected readonly dataView: DataView;
 
-  constructor(bytes: Uint8Array) {
+  /** `view` may be passed when the caller already has a DataView over `bytes`. */
+  constructor(bytes: Uint8Array, view?: DataView) {
     this.bytesView = bytes;
-    this.dataView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.dataView = view ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.size = bytes.byteLength;
   }
 

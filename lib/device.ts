@@ -1,6 +1,6 @@
 import {
   asyncScheduler, defer, distinctUntilChanged, map, Observable, ReplaySubject, share, Subject,
-  throwError, using, type SchedulerLike, type Subscription, type Unsubscribable,
+  throwError, using, type SchedulerLike, type Subscriber, type Subscription, type Unsubscribable,
 } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, DeviceInfo } from './backend.js';
@@ -388,39 +388,65 @@ export class KshmDevice implements Device {
 
   /* ---- transactions and leases ------------------------------------------ */
 
+  #dataView: DataView | undefined;
+
+  /** A page over the shared data (one DataView per device, not per page). */
+  #page(ownerDied: boolean, generation: bigint): Page {
+    const data = this.#backend.data;
+    this.#dataView ??= new DataView(data.buffer, data.byteOffset, data.byteLength);
+    return new Page(data, ownerDied, generation, this.#dataView);
+  }
+
   transaction<R>(fn: (page: Page) => R, options: TransactionOptions = {}): Observable<R> {
-    return new Observable<R>((subscriber) => this.#acquire(subscriber, options, (r, ownerDied, generation) => {
-      const page = new Page(this.#backend.data, ownerDied, generation);
-      r.page = page;
-      let result: R;
-      try {
-        result = fn(page);
-        if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
-          throw new TypeError('a transaction function runs synchronously and cannot return a promise: '
-            + 'use device.lock$() for work across async boundaries');
+    return new Observable<R>((subscriber) => {
+      // Fast path: nothing queued here, so try the lock right now, with no
+      // request bookkeeping. Everything else goes through the queue.
+      if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
+        && options.signal?.aborted !== true && (options.timeoutMs === undefined || options.timeoutMs >= 1)) {
+        const attempt = this.#backend.tryLock();
+        if (attempt.ok) {
+          this.#runTransaction(fn, subscriber, { state: 'done' } as Request, attempt.ownerDied, attempt.generation);
+          return undefined;
         }
-      } catch (e) {
-        page.rollback();
-        page.end();
-        const errno = this.#release(r, false);
-        subscriber.error(this.#closed ? new DeviceClosedError() : e);
-        void errno;
-        return;
       }
+      return this.#acquire(subscriber, options, (r, ownerDied, generation) =>
+        this.#runTransaction(fn, subscriber, r, ownerDied, generation));
+    });
+  }
+
+  /** Runs fn under the lock just granted for `r`, then commits, or restores and aborts. */
+  #runTransaction<R>(fn: (page: Page) => R, subscriber: Subscriber<R>, r: Request, ownerDied: boolean,
+    generation: bigint): void {
+    this.#holder = r;
+    const page = this.#page(ownerDied, generation);
+    r.page = page;
+    let result: R;
+    try {
+      result = fn(page);
+      if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
+        throw new TypeError('a transaction function runs synchronously and cannot return a promise: '
+          + 'use device.lock$() for work across async boundaries');
+      }
+    } catch (e) {
+      page.rollback();
       page.end();
-      if (this.#closed) {
-        // fn closed the device: close() already restored its writes.
-        subscriber.error(new DeviceClosedError());
-        return;
-      }
-      const errno = this.#release(r, true);
-      if (errno) {
-        subscriber.error(new KshmSystemError('UNLOCK', errno));
-        return;
-      }
-      subscriber.next(result);
-      subscriber.complete();
-    }));
+      this.#release(r, false); // an abort; fn's error is what the subscriber needs
+      subscriber.error(this.#closed ? new DeviceClosedError() : e);
+      return;
+    }
+    page.end();
+    if (this.#closed) {
+      // fn closed the device: close() already restored its writes.
+      subscriber.error(new DeviceClosedError());
+      return;
+    }
+    const errno = this.#release(r, true);
+    if (errno) {
+      subscriber.error(new KshmSystemError('UNLOCK', errno));
+      return;
+    }
+    subscriber.next(result);
+    subscriber.complete();
   }
 
   lock$(options: TransactionOptions = {}): Observable<Lease> {
@@ -429,7 +455,7 @@ export class KshmDevice implements Device {
       return using(() => holder, () => new Observable<Lease>((subscriber) => {
         const closing = this.#closed$.subscribe(() => subscriber.complete());
         const teardown = this.#acquire(subscriber, options, (r, ownerDied, generation) => {
-          const page = new Page(this.#backend.data, ownerDied, generation);
+          const page = this.#page(ownerDied, generation);
           r.page = page;
           const end = (commit: boolean): void => {
             if (!page.live) throw new LeaseEndedError();

@@ -48,8 +48,8 @@ export class Page extends ByteReader {
   #undo: Array<[number, Uint8Array]> = [];
 
   /** @internal pages are made by devices */
-  constructor(data: Uint8Array, ownerDied: boolean, generation: bigint) {
-    super(data);
+  constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView) {
+    super(data, view);
     this.ownerDied = ownerDied;
     this.generation = generation;
   }
