@@ -55,6 +55,11 @@ const snapshot = time('4 KiB seqcount snapshot (backend)', snaps, () => {
   if (sink < 0) console.log(sink);
 });
 
+const into = new Uint8Array(backend.size);
+const copyOnly = time('4 KiB seqcount copy into a reused buffer', snaps, () => {
+  for (let i = 0; i < snaps; i++) backend.copyInto(into);
+});
+
 // Memory: RSS before and after 100k transactions and 100k snapshots.
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 gc();
@@ -73,6 +78,7 @@ console.log(JSON.stringify({
   transactionNs: transaction,
   breakdown: { ffiNs: ffiOnly, pageNs: ffiPage - ffiOnly, rxjsNs: transaction - ffiPage },
   snapshotNs: snapshot,
+  snapshotCopyOnlyNs: copyOnly,
   rssBeforeMiB: rss0 / 2 ** 20,
   rssAfterMiB: rss1 / 2 ** 20,
 }));

@@ -124,14 +124,24 @@ export class NativeBackend implements Backend {
   snapshot(): RawSnapshot | undefined {
     if (this.#closed) return undefined;
     if (!FENCED_JS_SNAPSHOT) return this.#snapshotNative();
+    const bytes = this.#allocate();
+    const r = this.copyInto(bytes);
+    return r ? { bytes, generation: r.generation, seq: r.seq } : undefined;
+  }
+
+  /**
+   * The seqcount-validated copy itself, into memory the caller owns (the
+   * snapshot above adds only the allocation). undefined: a writer stayed in.
+   */
+  copyInto(dst: Uint8Array): { generation: bigint; seq: number } | undefined {
+    if (this.#closed) return undefined;
     const hdr = this.#hdr32;
     for (let tries = 0; tries < 256; tries++) {
       const s1 = Atomics.load(hdr, SEQ);
       if (s1 & 1) continue;
-      const bytes = this.#allocate();
-      bytes.set(this.data);
+      dst.set(this.data);
       const generation = this.#hdr64[GENERATION] as bigint;
-      if (Atomics.load(hdr, SEQ) === s1) return { bytes, generation, seq: s1 };
+      if (Atomics.load(hdr, SEQ) === s1) return { generation, seq: s1 };
     }
     return undefined;
   }
