@@ -84,14 +84,16 @@ async function roleContend(id: number): Promise<void> {
 async function roleLatency(n: number, offset: number): Promise<void> {
   const d = await openDevice('/dev/kshm', { readOnly: true });
   const lat: number[] = [];
+  const DONE = (1n << 64n) - 1n;
   await lastValueFrom(d.snapshots$.pipe(
     filter((s) => {
-      const ts = s.u64(offset);
       const now = process.hrtime.bigint();
-      if (ts > 0n && now >= ts) lat.push(Number(now - ts) / 1e3);
-      return true;
+      if (s.u64(offset + 8) === DONE) return true; // the writer finished
+      const ts = s.u64(offset);
+      if (ts > 0n && now >= ts && lat.length < n) lat.push(Number(now - ts) / 1e3);
+      return false;
     }),
-    take(n + 1),
+    take(1),
   ));
   lat.sort((a, b) => a - b);
   console.log(JSON.stringify({ n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)] }));
@@ -123,6 +125,9 @@ async function contended(lib: boolean, seconds: number): Promise<{ throughput: n
 
 async function latency(lib: boolean, n: number): Promise<Record<string, number>> {
   const offset = 3800;
+  const d = await openDevice();
+  await lastValueFrom(d.transaction((p) => p.fill(0, offset, 16))); // no stale done marker
+  d.close();
   const reader = lib ? run(process.execPath, [self, 'latency', String(n), String(offset)])
     : run(baseline, ['poll-latency', String(n), String(offset)]);
   await sleep(lib ? 2500 : 300);

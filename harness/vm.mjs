@@ -209,10 +209,27 @@ async function main() {
     process.exit(1);
   }
   const base = baseInitramfs(k);
+  let result = await bootOnce(o, k, base);
+  if (result.retryable) {
+    // Seen rarely under multi-threaded TCG: the kernel trips while booting
+    // (e.g. an int3 during text patching), before kshm is even loaded.
+    console.error('vm: the kernel failed while booting, before kshm was loaded; booting once more');
+    result = await bootOnce(o, k, base);
+  }
+  process.exit(result.exitCode);
+}
+
+let cleanupCurrent = () => {};
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { cleanupCurrent(); process.exit(130); });
+}
+
+/** One boot: returns the exit code, and whether the failure came before kshm was loaded. */
+async function bootOnce(o, k, base) {
   const tmp = mkdtempSync(join(tmpdir(), 'kshm-vm-'));
   const children = [];
   let exitCode = 1;
-  let finished = false;
+  let retryable = false;
   const cleanup = () => {
     for (const c of children) {
       if (c.exitCode === null && c.signalCode === null) {
@@ -223,9 +240,7 @@ async function main() {
     }
     rmSync(tmp, { recursive: true, force: true });
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => { cleanup(); process.exit(130); });
-  }
+  cleanupCurrent = cleanup;
   try {
     const initrd = runInitramfs(tmp, o, base);
     const usr = startVirtiofsd(tmp, 'usr', '/usr', 'always', children);
@@ -252,10 +267,12 @@ async function main() {
     let failure = null;
     let guestExit = null;
     let ready = false;
+    let printed = false;
     let pending = '';
     const onLine = (line) => {
       const m = /@@KSHM-(READY|EXIT:(\d+)|FAIL:(.*))@@/.exec(line);
       if (!m) {
+        printed = true;
         process.stdout.write(`${line}\n`);
         return;
       }
@@ -289,7 +306,6 @@ async function main() {
       if (bad) clearInterval(watch);
     }, 500);
     await new Promise((resolve) => qemu.on('close', resolve));
-    finished = true;
     clearTimeout(timer);
     clearInterval(watch);
     if (pending) onLine(pending);
@@ -306,6 +322,8 @@ async function main() {
       console.error(`\nvm (${o.series}, ${k.KVER}): FAILED: ${failure}\n--- kernel log ${at >= 0 ? 'around it' : '(last lines)'} ---\n`
         + `${shown.join('\n')}\n--- whole kernel log: ${keep}`);
       exitCode = guestExit && guestExit !== 0 ? guestExit : 1;
+      const kshmLoaded = lines.findIndex((l) => l.includes('kshm'));
+      retryable = at >= 0 && !ready && !printed && (kshmLoaded < 0 || kshmLoaded > at);
     } else {
       exitCode = guestExit;
     }
@@ -313,10 +331,9 @@ async function main() {
     console.error(`vm: ${e.message}`);
     exitCode = 1;
   } finally {
-    if (!finished) { /* error before qemu ended */ }
     cleanup();
   }
-  process.exit(exitCode);
+  return { exitCode, retryable };
 }
 
 await main();

@@ -115,9 +115,11 @@ interface Request {
   page?: Page;
 }
 
-function validTimeout(ms: number | undefined, min: number): number {
+/** timeoutMs checked: a RangeError when invalid (or -1 when `raise` is false); 0 when absent. */
+function validTimeout(ms: number | undefined, min: number, raise = true): number {
   if (ms === undefined) return 0;
   if (!Number.isInteger(ms) || ms < min || ms > 0xffffffff) {
+    if (!raise) return -1;
     throw new RangeError(`timeoutMs must be a whole number from ${min} to 4294967295, got ${ms}`);
   }
   return ms;
@@ -402,7 +404,7 @@ export class KshmDevice implements Device {
       // Fast path: nothing queued here, so try the lock right now, with no
       // request bookkeeping. Everything else goes through the queue.
       if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
-        && options.signal?.aborted !== true && (options.timeoutMs === undefined || options.timeoutMs >= 1)) {
+        && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, 1, false) > 0)) {
         const attempt = this.#backend.tryLock();
         if (attempt.ok) {
           this.#runTransaction(fn, subscriber, { state: 'done' } as Request, attempt.ownerDied, attempt.generation);

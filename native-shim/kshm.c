@@ -83,8 +83,11 @@ static void nap_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* Look a handle up and count a call in flight; NULL when closed or unknown. */
-static struct kshm *get(kshm_handle h)
+/*
+ * The open device behind @h, or NULL when closed or unknown. @remove takes
+ * it out of the table (close); otherwise it is counted as a call in flight.
+ */
+static struct kshm *table_lookup(kshm_handle h, bool remove)
 {
 	struct kshm *k = NULL;
 	uint32_t slot, gen;
@@ -96,10 +99,18 @@ static struct kshm *get(kshm_handle h)
 	pthread_mutex_lock(&table_lock);
 	if (table[slot].k && table[slot].gen == gen) {
 		k = table[slot].k;
-		atomic_fetch_add(&k->users, 1);
+		if (remove)
+			table[slot].k = NULL;
+		else
+			atomic_fetch_add(&k->users, 1);
 	}
 	pthread_mutex_unlock(&table_lock);
 	return k;
+}
+
+static struct kshm *get(kshm_handle h)
+{
+	return table_lookup(h, false);
 }
 
 static void put(struct kshm *k)
@@ -123,24 +134,6 @@ static kshm_handle table_insert(struct kshm *k)
 	}
 	pthread_mutex_unlock(&table_lock);
 	return h;
-}
-
-static struct kshm *table_remove(kshm_handle h)
-{
-	struct kshm *k = NULL;
-	uint32_t slot, gen;
-
-	if (h <= 0)
-		return NULL;
-	slot = (uint32_t)h & (MAX_HANDLES - 1);
-	gen = (uint32_t)h >> SLOT_BITS;
-	pthread_mutex_lock(&table_lock);
-	if (table[slot].k && table[slot].gen == gen) {
-		k = table[slot].k;
-		table[slot].k = NULL;
-	}
-	pthread_mutex_unlock(&table_lock);
-	return k;
 }
 
 static int check_header(const struct kshm_header *hdr, size_t page_size)
@@ -221,7 +214,7 @@ err_free:
 
 int kshm_close(kshm_handle h)
 {
-	struct kshm *k = table_remove(h);
+	struct kshm *k = table_lookup(h, true);
 	long long deadline = now_ns() + CLOSE_WAIT_NS;
 
 	if (!k)
@@ -267,6 +260,14 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 
 	if (!k->writable)
 		return -EBADF;
+	if (flags & KSHM_LOCK_TRY) {
+		/* Never sleeps, so nothing to cancel: skip the accounting. */
+		if (dev_ioctl(k, KSHM_IOC_LOCK, &req))
+			return -errno;
+		if (result)
+			*result = req.result;
+		return 0;
+	}
 	atomic_fetch_add(&k->in_lock, 1);
 	/* Pairs with kshm_cancel: it bumps epoch, then kicks while in_lock > 0. */
 	while (atomic_load(&k->epoch) == epoch) {

@@ -187,6 +187,10 @@ static void writer(long n, long gap_us, long off)
 {
 	struct region r = open_device();
 
+	lock(&r);
+	memset(r.data + off, 0, 16);
+	unlock(&r);
+
 	for (long i = 0; i < n; i++) {
 		uint64_t t;
 
@@ -196,6 +200,10 @@ static void writer(long n, long gap_us, long off)
 		memcpy(r.data + off, &t, sizeof(t));
 		unlock(&r);
 	}
+	/* Done marker at OFF + 8: readers that missed conflated commits stop here. */
+	lock(&r);
+	memset(r.data + off + 8, 0xff, 8);
+	unlock(&r);
 	printf("{\"mode\":\"writer\",\"n\":%ld}\n", n);
 }
 
@@ -213,8 +221,8 @@ static void poll_latency(long n, long off)
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat));
 	long got = 0;
 
-	while (got < n) {
-		uint64_t g, ts, t;
+	for (;;) {
+		uint64_t g, ts, t, done;
 		uint32_t s1;
 
 		if (poll(&pfd, 1, 5000) <= 0)
@@ -225,9 +233,12 @@ static void poll_latency(long n, long off)
 		do {
 			s1 = __atomic_load_n(&r.hdr->seq, __ATOMIC_ACQUIRE);
 			memcpy(&ts, r.data + off, sizeof(ts));
+			memcpy(&done, r.data + off + 8, sizeof(done));
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		} while ((s1 & 1) || s1 != __atomic_load_n(&r.hdr->seq, __ATOMIC_RELAXED));
-		if (ts && t >= ts)
+		if (done == UINT64_MAX)
+			break;
+		if (ts && t >= ts && got < n)
 			lat[got++] = t - ts;
 	}
 	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);

@@ -545,18 +545,9 @@ static void writer_loop(int id, int rounds)
 	uint32_t x = 2463534242u ^ (uint32_t)id;
 
 	for (int r = 0; r < rounds; r++) {
-		uint32_t sum = 0;
-
 		if (lock_ex(fd, 10000, 0, NULL))
 			_exit(3);
-		for (int i = 0; i < WORDS - 1; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			w[i] = x;
-			sum += x;
-		}
-		w[WORDS - 1] = -sum;
+		kt_fill_checksummed(w, WORDS, &x);
 		if (unlock_ex(fd, KSHM_UNLOCK_COMMIT))
 			_exit(4);
 	}

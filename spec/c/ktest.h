@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,24 @@ static inline void kt_sleep_ms(double ms)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/*
+ * Fills @words u32 with xorshift values from *@x whose sum is 0 (mod 2^32):
+ * the invariant that no consistent snapshot may break.
+ */
+static inline void kt_fill_checksummed(uint32_t *w, int words, uint32_t *x)
+{
+	uint32_t sum = 0;
+
+	for (int i = 0; i < words - 1; i++) {
+		*x ^= *x << 13;
+		*x ^= *x >> 17;
+		*x ^= *x << 5;
+		w[i] = *x;
+		sum += *x;
+	}
+	w[words - 1] = -sum;
 }
 
 /* Runs every test whose name contains argv[1] (or all); returns the exit code. */

@@ -271,18 +271,9 @@ static void *writer_thread(void *arg)
 	uint32_t x = 88172645u;
 
 	while (!atomic_load(stop)) {
-		uint32_t sum = 0;
-
 		if (kshm_lock(h, 5000, 0, NULL))
 			KT_FAIL("writer lock");
-		for (int i = 0; i < WORDS - 1; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			w[i] = x;
-			sum += x;
-		}
-		w[WORDS - 1] = -sum;
+		kt_fill_checksummed(w, WORDS, &x);
 		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
 	}
 	kshm_close(h);
