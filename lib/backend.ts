@@ -7,7 +7,14 @@
  * @module
  */
 
-/** What the driver's INFO ioctl reports, typed. */
+/**
+ * What the driver's INFO ioctl reports, typed.
+ *
+ * @example
+ * ```ts
+ * const { generation, holderPid, waiters, counters } = device.info();
+ * ```
+ */
 export interface DeviceInfo {
   abiVersion: number;
   pages: number;
@@ -48,6 +55,16 @@ export interface RawSnapshot {
 
 export type LockAttempt = { ok: true; ownerDied: boolean; generation: bigint } | { ok: false; errno: number };
 
+/**
+ * What a backend provides to {@link KshmDevice}. Implement it to put the
+ * RxJS API over another transport; run spec/contract against it.
+ *
+ * @example
+ * ```ts
+ * class MyBackend implements Backend { ... }
+ * const device = new KshmDevice(new MyBackend());
+ * ```
+ */
 export interface Backend {
   readonly path: string;
   readonly readOnly: boolean;

@@ -14,7 +14,17 @@ export function checkRange(offset: number, width: number, size: number): void {
   }
 }
 
-/** Typed reads over a byte array. */
+/**
+ * Typed, bounds-checked reads over a byte array: the readers that
+ * {@link Snapshot} and {@link Page} share.
+ *
+ * @example
+ * ```ts
+ * const r = new ByteReader(Uint8Array.of(1, 0, 0, 0));
+ * r.u32(0); // 1
+ * r.u8(9);  // RangeError
+ * ```
+ */
 export class ByteReader {
   /** Bytes in the region. */
   readonly size: number;

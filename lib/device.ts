@@ -13,7 +13,15 @@ import { Snapshot } from './snapshot.js';
 
 const E = constants.errno;
 
-/** Options of a transaction or lease. */
+/**
+ * Options of a transaction or lease.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * device.transaction(fn, { timeoutMs: 100, signal: ac.signal }).subscribe();
+ * ```
+ */
 export interface TransactionOptions {
   /** Give up with {@link LockTimeoutError} after this many ms of waiting (default: wait). */
   timeoutMs?: number;
@@ -29,7 +37,14 @@ export interface TransactionOptions {
   fastPath?: boolean;
 }
 
-/** Options of a kernel write. */
+/**
+ * Options of a kernel write.
+ *
+ * @example
+ * ```ts
+ * device.kernelWrite(0, [1, 2, 3], { timeoutMs: 50 }).subscribe((generation) => console.log(generation));
+ * ```
+ */
 export interface KernelWriteOptions {
   /** How long the kernel may wait for the lock, 1 ms or more (default 1000). */
   timeoutMs?: number;
@@ -41,6 +56,16 @@ export interface KernelWriteOptions {
  * `commit()`; ending the lease any other way (unsubscribe, `abort()`, an
  * error, the device closing) restores every byte written and releases the
  * lock with ABORT.
+ *
+ * @example
+ * ```ts
+ * device.lock$({ timeoutMs: 500 }).pipe(
+ *   switchMap(async (lease) => {
+ *     lease.page.setU32(0, await fetchNextValue());
+ *     lease.commit();
+ *   }),
+ * ).subscribe();
+ * ```
  */
 export interface Lease {
   /** The shared data, writable until the lease ends. */
@@ -59,6 +84,13 @@ export interface Lease {
  * An open kshm device: the shared pages as RxJS streams, and transactions
  * under the lock that the kernel owns. Made by `openDevice` (the driver) or
  * `createFakeDevice` (kshm/testing); both behave the same.
+ *
+ * @example
+ * ```ts
+ * const device = await openDevice();
+ * device.select$((s) => s.u32(0)).subscribe((n) => console.log('now', n));
+ * device.transaction((page) => page.setU32(0, page.u32(0) + 1)).subscribe();
+ * ```
  */
 export interface Device {
   readonly path: string;
@@ -129,6 +161,12 @@ function validTimeout(ms: number | undefined, min: number, raise = true): number
  * The {@link Device} implementation shared by every backend. It keeps a FIFO
  * queue of this device's lock requests in JS, so that at most one call per
  * device waits on the libuv pool at any time.
+ *
+ * @example
+ * ```ts
+ * // A custom backend (see Backend) gets the whole API:
+ * const device: Device = new KshmDevice(myBackend);
+ * ```
  */
 export class KshmDevice implements Device {
   readonly snapshots$: Observable<Snapshot>;
