@@ -72,8 +72,10 @@ const round = (): void => {
 };
 round();
 const rss0 = process.memoryUsage().rss;
+const heap0 = process.memoryUsage().heapUsed;
 for (let r = 0; r < 3; r++) round();
 const rss1 = process.memoryUsage().rss;
+const heap1 = process.memoryUsage().heapUsed;
 
 device.close();
 backend.close();
@@ -85,4 +87,6 @@ console.log(JSON.stringify({
   snapshotCopyOnlyNs: copyOnly,
   rssBeforeMiB: rss0 / 2 ** 20,
   rssAfterMiB: rss1 / 2 ** 20,
+  heapBeforeMiB: heap0 / 2 ** 20,
+  heapAfterMiB: heap1 / 2 ** 20,
 }));
