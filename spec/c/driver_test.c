@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include "../../driver/include/uapi/kshm.h"
 #include "ktest.h"
 
@@ -759,6 +760,24 @@ static void test_sysfs_stats(void)
 	KT_CHECK(strstr(buf, "ticks_skipped ") != NULL);
 }
 
+/* rmmod is refused while a file is open, and while only a mapping is left. */
+static void test_unload_refused_while_in_use(void)
+{
+	int fd = kopen(O_RDWR);
+	uint8_t *p = map_data(fd, PROT_READ);
+
+	errno = 0;
+	KT_CHECK(syscall(SYS_delete_module, "kshm", O_NONBLOCK) != 0);
+	KT_CHECK(errno == EBUSY || errno == EWOULDBLOCK);
+	close(fd);
+	KT_EQ(p[0], p[0]);	/* still mapped, still readable */
+	errno = 0;
+	KT_CHECK(syscall(SYS_delete_module, "kshm", O_NONBLOCK) != 0);
+	KT_CHECK(errno == EBUSY || errno == EWOULDBLOCK);
+	munmap(p, page_size);
+	/* The harness unloads it for real after the run, and fails if it cannot. */
+}
+
 static const struct kt_test tests[] = {
 	{ "header page layout and ABI", test_header },
 	{ "header never writable (mmap, mprotect)", test_header_never_writable },
@@ -781,6 +800,7 @@ static const struct kt_test tests[] = {
 	{ "kernel ticker under contention", test_ticker_with_contention, 60 },
 	{ "INFO counters", test_info_counters },
 	{ "sysfs stats", test_sysfs_stats },
+	{ "rmmod refused while open or mapped", test_unload_refused_while_in_use },
 };
 
 int main(int argc, char **argv)

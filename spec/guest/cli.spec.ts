@@ -154,6 +154,35 @@ test('bad arguments: exit 2 with a message', async () => {
   assert.match(help.out, /usage: kshm/);
 });
 
+test('works from any working directory; watch on a TTY highlights changed bytes', async () => {
+  const anywhere = await new Promise<Result>((resolve) => {
+    const child = spawn(process.execPath, [cli, 'info', '--json'], { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('close', (code) => resolve({ code, out, err: '' }));
+  });
+  assert.is(anywhere.code, 0);
+  assert.is((JSON.parse(anywhere.out) as { abiVersion: number }).abiVersion, 1);
+  const device = await openDevice();
+  let screen = '';
+  let kicked = false;
+  const watching = main(['watch', '--offset', '320', '--length', '8', '--count', '2'], {
+    out: (t) => {
+      screen += t;
+      if (!kicked) {
+        kicked = true;
+        device.transaction((p) => p.setU8(321, (p.u8(321) + 1) & 0xff)).subscribe();
+      }
+    },
+    err: () => {},
+    isTTY: true,
+  });
+  assert.is(await watching, 0);
+  device.close();
+  assert.match(screen, /\x1b\[H\x1b\[2J/); // redraws
+  assert.match(screen, /\x1b\[7m[0-9a-f]{2}\x1b\[0m/); // the changed byte, inverse
+});
+
 test('no device: exit 1 and how to get one', async () => {
   const r = await kshm(['info', '--device', '/dev/kshm-nope']);
   assert.is(r.code, 1);
