@@ -75,6 +75,12 @@ export interface Backend {
   /** Takes the lock if it is free; never blocks. */
   tryLock(): LockAttempt;
   /**
+   * Optional hint, free to call (no syscall): true when the lock is surely
+   * taken right now, so a tryLock would only fail. Contended waiters then go
+   * straight to lock().
+   */
+  surelyTaken?(): boolean;
+  /**
    * Waits for the lock without blocking the event loop (timeoutMs 0: no
    * limit) and calls `done` exactly once, asynchronously. The returned
    * function cancels the wait; `done` then reports ECANCELED, or success if

@@ -3,7 +3,7 @@ import {
   throwError, using, type SchedulerLike, type Subscriber, type Subscription, type Unsubscribable,
 } from 'rxjs';
 import { constants } from 'node:os';
-import type { Backend, DeviceInfo } from './backend.js';
+import type { Backend, DeviceInfo, LockAttempt } from './backend.js';
 import {
   DeviceClosedError, KshmError, KshmSystemError, LeaseEndedError, LockCancelledError,
   LockTimeoutError, lockError, ReadOnlyDeviceError,
@@ -314,7 +314,7 @@ export class KshmDevice implements Device {
         r.start?.();
         return;
       }
-      const attempt = this.#backend.tryLock();
+      const attempt: LockAttempt = this.#backend.surelyTaken?.() ? { ok: false, errno: E.EBUSY } : this.#backend.tryLock();
       if (attempt.ok) {
         this.#queue.shift();
         this.#granted(r, attempt.ownerDied, attempt.generation);
@@ -442,7 +442,8 @@ export class KshmDevice implements Device {
       // Fast path: nothing queued here, so try the lock right now, with no
       // request bookkeeping. Everything else goes through the queue.
       if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
-        && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, 1, false) > 0)) {
+        && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, 1, false) > 0)
+        && this.#backend.surelyTaken?.() !== true) {
         const attempt = this.#backend.tryLock();
         if (attempt.ok) {
           this.#runTransaction(fn, subscriber, { state: 'done' } as Request, attempt.ownerDied, attempt.generation);

@@ -23,6 +23,7 @@ import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_READONLY, type LibKshm } from '
 
 const E = constants.errno;
 const SEQ = HEADER.seq / 4;
+const FLAGS = HEADER.flags / 4;
 const GENERATION = HEADER.generation / 8;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
@@ -87,6 +88,10 @@ export class NativeBackend implements Backend {
   /** The mapped header and data are gone after close(): never read them then. */
   #generation(): bigint {
     return this.#closed ? 0n : this.#hdr64[GENERATION] as bigint;
+  }
+
+  surelyTaken(): boolean {
+    return !this.#closed && (Atomics.load(this.#hdr32, FLAGS) & HDR_LOCKED) !== 0;
   }
 
   tryLock(): LockAttempt {
