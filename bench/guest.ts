@@ -39,6 +39,23 @@ const run = (cmd: string, args: string[]): Promise<string> => new Promise((resol
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Starts a reader; `ready` resolves once it printed "ready" (subscribed), `done` with its output. */
+function startReader(cmd: string, args: string[]): { ready: Promise<void>; done: Promise<string> } {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((r) => { onReady = r; });
+  c.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('ready')) onReady();
+  });
+  const done = new Promise<string>((resolve) => c.on('close', () => {
+    onReady();
+    resolve(out);
+  }));
+  return { ready, done };
+}
+
 // ---- roles run as child processes ---------------------------------------
 
 async function roleTxn(n: number): Promise<void> {
@@ -85,6 +102,7 @@ async function roleLatency(n: number, offset: number): Promise<void> {
   const d = await openDevice('/dev/kshm', { readOnly: true });
   const lat: number[] = [];
   const DONE = (1n << 64n) - 1n;
+  setImmediate(() => console.log('ready')); // subscribed below, synchronously
   await lastValueFrom(d.snapshots$.pipe(
     filter((s) => {
       const now = process.hrtime.bigint();
@@ -128,11 +146,11 @@ async function latency(lib: boolean, n: number): Promise<Record<string, number>>
   const d = await openDevice();
   await lastValueFrom(d.transaction((p) => p.fill(0, offset, 16))); // no stale done marker
   d.close();
-  const reader = lib ? run(process.execPath, [self, 'latency', String(n), String(offset)])
-    : run(baseline, ['poll-latency', String(n), String(offset)]);
-  await sleep(lib ? 2500 : 300);
+  const reader = lib ? startReader(process.execPath, [self, 'latency', String(n), String(offset)])
+    : startReader(baseline, ['poll-latency', String(n), String(offset)]);
+  await reader.ready;
   await run(baseline, ['writer', String(n + 5), '3000', String(offset)]);
-  return json(await reader);
+  return json(await reader.done);
 }
 
 async function poolThreads(): Promise<number> {

@@ -221,6 +221,8 @@ static void poll_latency(long n, long off)
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat));
 	long got = 0;
 
+	printf("ready\n");	/* the orchestrator starts the writer now */
+
 	for (;;) {
 		uint64_t g, ts, t, done;
 		uint32_t s1;

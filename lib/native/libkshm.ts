@@ -59,7 +59,8 @@ export function libkshm(): LibKshm {
     unlock: lib.func('int kshm_unlock(int32_t h, uint32_t flags)'),
     cancel: lib.func('int kshm_cancel(int32_t h)'),
     snapshot: lib.func('int kshm_snapshot(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),
-    consume: lib.func('int kshm_consume(int32_t h, _Out_ uint64_t *generation)'),
+    // The generation is read from the mapped header; NULL skips the out-parameter marshalling.
+    consume: lib.func('int kshm_consume(int32_t h, void *generation)'),
     fd: lib.func('int kshm_fd(int32_t h)'),
     info: lib.func('int kshm_info(int32_t h, _Out_ kshm_info *info)'),
     kwrite: lib.func('int kshm_kwrite(int32_t h, uint64_t offset, const uint8_t *src, uint32_t len, uint32_t timeout_ms, _Out_ uint64_t *generation)'),

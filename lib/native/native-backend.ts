@@ -176,7 +176,6 @@ export class NativeBackend implements Backend {
 
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     const fd = this.#lib.fd(this.#h) as number;
-    const out = [0n];
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(fd, { readable: true }, (status) => {
       if (status < 0) {
@@ -184,7 +183,7 @@ export class NativeBackend implements Backend {
         return;
       }
       // Mark the generation seen, or the fd stays readable.
-      this.#lib.consume(this.#h, out);
+      this.#lib.consume(this.#h, null);
       onCommit();
     });
     this.#polls.add(handle);
