@@ -1,6 +1,6 @@
 import {
-  asyncScheduler, defer, distinctUntilChanged, map, Observable, ReplaySubject, share, Subject,
-  throwError, using, type SchedulerLike, type Subscriber, type Subscription, type Unsubscribable,
+  asyncScheduler, concatMap, defer, distinctUntilChanged, map, Observable, ReplaySubject, share, Subject,
+  throwError, using, type OperatorFunction, type SchedulerLike, type Subscriber, type Subscription, type Unsubscribable,
 } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, DeviceInfo, LockAttempt } from './backend.js';
@@ -115,6 +115,11 @@ export interface Device {
    * cancels the wait.
    */
   transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
+  /**
+   * The {@link transact} operator bound to this device: one transaction per
+   * source value, in order, emitting each result.
+   */
+  transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R>;
   /** Holds the lock while subscribed; see {@link Lease}. */
   lock$(options?: TransactionOptions): Observable<Lease>;
   /**
@@ -488,6 +493,10 @@ export class KshmDevice implements Device {
     }
     subscriber.next(result);
     subscriber.complete();
+  }
+
+  transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R> {
+    return (source) => source.pipe(concatMap((value) => this.transaction((page) => fn(page, value), options)));
   }
 
   lock$(options: TransactionOptions = {}): Observable<Lease> {

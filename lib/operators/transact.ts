@@ -1,4 +1,4 @@
-import { concatMap, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { Device, TransactionOptions } from '../device.js';
 import type { Page } from '../page.js';
 
@@ -19,5 +19,5 @@ import type { Page } from '../page.js';
  */
 export function transact<T, R>(device: Device, fn: (page: Page, value: T) => R,
   options?: TransactionOptions): OperatorFunction<T, R> {
-  return (source) => source.pipe(concatMap((value) => device.transaction((page) => fn(page, value), options)));
+  return device.transact(fn, options);
 }

@@ -3,11 +3,11 @@
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AbiMismatchError, DeviceNotFoundError, KshmError, openDevice, Snapshot } from '../../lib/index.js';
-import { createFakeDevice } from '../../lib/testing/index.js';
+import { AbiMismatchError, DeviceNotFoundError, KshmDevice, KshmError, openDevice, Snapshot } from '../../lib/index.js';
+import { createFakeDevice, FakeBackend, FakeRegion } from '../../lib/testing/index.js';
 
 const test = suite('units');
 const dir = mkdtempSync(join(tmpdir(), 'kshm-units-'));
@@ -98,6 +98,37 @@ test('bad options are RangeErrors before anything waits', async () => {
     assert.instance(err, RangeError, `timeoutMs ${timeoutMs}`);
   }
   assert.is(fake.info().locked, false);
+});
+
+test('snapshots$: one commit watcher however many subscribers, torn down at zero', async () => {
+  let watches = 0;
+  let stops = 0;
+  const region = new FakeRegion(1, asyncScheduler);
+  const backend = new FakeBackend(region, 'fake', false);
+  const watch = backend.watchCommits.bind(backend);
+  backend.watchCommits = (onCommit: () => void) => {
+    watches++;
+    const stop = watch(onCommit);
+    return () => { stops++; stop(); };
+  };
+  const device = new KshmDevice(backend);
+  const subs = [device.snapshots$.subscribe(), device.snapshots$.subscribe(), device.select$((s) => s.u8(0)).subscribe()];
+  assert.is(watches, 1);
+  await lastValueFrom(device.transaction((p) => p.setU8(0, 1)));
+  for (const sub of subs) sub.unsubscribe();
+  assert.is(stops, 1);
+  device.snapshots$.subscribe().unsubscribe();
+  assert.is(watches, 2);
+  assert.is(stops, 2);
+});
+
+test('device.transact is the transact operator bound to the device', async () => {
+  const fake = createFakeDevice();
+  const out = await lastValueFrom(from([5, 6]).pipe(fake.transact((p, n: number) => {
+    p.setU8(0, p.u8(0) + n);
+    return p.u8(0);
+  }), toArray()));
+  assert.equal(out, [5, 11]);
 });
 
 test.run();
