@@ -6,7 +6,7 @@
  * Tests share one region (the driver's state lives as long as the module),
  * so they assert on deltas and use their own offsets.
  */
-import { firstValueFrom, from, lastValueFrom, Subscription, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, from, lastValueFrom, Subscription, take, toArray } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -334,6 +334,18 @@ export function deviceContract(name: string, target: ContractTarget): void {
     assert.is(got.at(-1)?.u32(1100), 49);
     const gens = got.map((s) => s.generation);
     assert.equal(gens, [...gens].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+  });
+
+  test('no copy when nothing changed: the same snapshot object is handed out again', async () => {
+    const d = await open();
+    const e = await open();
+    const a = await firstValueFrom(d.snapshots$);
+    const b = await firstValueFrom(d.snapshots$);
+    assert.is(b, a);
+    await lastValueFrom(e.transaction((p) => p.setU8(1400, (p.u8(1400) + 1) & 0xff)));
+    const c = await firstValueFrom(d.snapshots$.pipe(filter((s) => s.generation > a.generation)));
+    assert.is.not(c, a);
+    assert.is(await firstValueFrom(d.snapshots$), c);
   });
 
   test('a transaction cannot return a promise', async () => {
