@@ -153,11 +153,11 @@ interface Request {
 }
 
 /** timeoutMs checked: a RangeError when invalid (or -1 when `raise` is false); 0 when absent. */
-function validTimeout(ms: number | undefined, min: number, raise = true): number {
+function validTimeout(ms: number | undefined, raise = true): number {
   if (ms === undefined) return 0;
-  if (!Number.isInteger(ms) || ms < min || ms > 0xffffffff) {
+  if (!Number.isInteger(ms) || ms < 1 || ms > 0xffffffff) {
     if (!raise) return -1;
-    throw new RangeError(`timeoutMs must be a whole number from ${min} to 4294967295, got ${ms}`);
+    throw new RangeError(`timeoutMs must be a whole number from 1 to 4294967295, got ${ms}`);
   }
   return ms;
 }
@@ -382,13 +382,19 @@ export class KshmDevice implements Device {
     return errno;
   }
 
-  #request(kind: Request['kind'], options: TransactionOptions, minTimeout: number,
-    grant: Grant, fail: (e: Error) => void): Request {
-    const timeoutMs = validTimeout(options.timeoutMs, minTimeout);
+  #request(kind: Request['kind'], options: TransactionOptions, grant: Grant, fail: (e: Error) => void): Request {
+    const timeoutMs = validTimeout(options.timeoutMs);
     return {
       kind, timeoutMs, deadline: this.#scheduler.now() + timeoutMs, state: 'queued', cancelled: false,
       grant, fail,
     };
+  }
+
+  /** Why nothing can take the lock or write through this device, if anything. */
+  #unusableForWrites(): KshmError | undefined {
+    if (this.#closed) return new DeviceClosedError();
+    if (this.readOnly) return new ReadOnlyDeviceError();
+    return undefined;
   }
 
   /**
@@ -397,12 +403,9 @@ export class KshmDevice implements Device {
    */
   #acquire(subscriber: { error(e: unknown): void }, options: TransactionOptions,
     whenGranted: (r: Request, ownerDied: boolean, generation: bigint) => void): () => void {
-    if (this.#closed) {
-      subscriber.error(new DeviceClosedError());
-      return () => {};
-    }
-    if (this.readOnly) {
-      subscriber.error(new ReadOnlyDeviceError());
+    const unusable = this.#unusableForWrites();
+    if (unusable) {
+      subscriber.error(unusable);
       return () => {};
     }
     const { signal } = options;
@@ -412,7 +415,7 @@ export class KshmDevice implements Device {
     }
     let r: Request;
     try {
-      r = this.#request('lock', options, 1, (ownerDied, generation) => whenGranted(r, ownerDied, generation),
+      r = this.#request('lock', options, (ownerDied, generation) => whenGranted(r, ownerDied, generation),
         (e) => subscriber.error(e));
     } catch (e) {
       subscriber.error(e);
@@ -447,7 +450,7 @@ export class KshmDevice implements Device {
       // Fast path: nothing queued here, so try the lock right now, with no
       // request bookkeeping. Everything else goes through the queue.
       if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
-        && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, 1, false) > 0)
+        && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, false) > 0)
         && this.#backend.surelyTaken?.() !== true) {
         const attempt = this.#backend.tryLock();
         if (attempt.ok) {
@@ -535,12 +538,9 @@ export class KshmDevice implements Device {
 
   kernelWrite(offset: number, bytes: ArrayLike<number>, options: KernelWriteOptions = {}): Observable<bigint> {
     return new Observable<bigint>((subscriber) => {
-      if (this.#closed) {
-        subscriber.error(new DeviceClosedError());
-        return undefined;
-      }
-      if (this.readOnly) {
-        subscriber.error(new ReadOnlyDeviceError());
+      const unusable = this.#unusableForWrites();
+      if (unusable) {
+        subscriber.error(unusable);
         return undefined;
       }
       const data = Uint8Array.from(bytes);
@@ -550,7 +550,7 @@ export class KshmDevice implements Device {
       }
       let r: Request;
       try {
-        r = this.#request('kwrite', { timeoutMs: options.timeoutMs ?? 1000 }, 1, () => {}, (e) => subscriber.error(e));
+        r = this.#request('kwrite', { timeoutMs: options.timeoutMs ?? 1000 }, () => {}, (e) => subscriber.error(e));
       } catch (e) {
         subscriber.error(e);
         return undefined;
