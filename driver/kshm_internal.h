@@ -9,6 +9,7 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <linux/xarray.h>
 #include "include/uapi/kshm.h"
 
 struct kshm_stats {
@@ -25,27 +26,26 @@ struct kshm_stats {
 };
 
 /*
- * The one shared region. The lock state lives here, private to the kernel;
- * the header page only mirrors it for readers, and is never read back.
+ * The one shared region. Who holds the lock is the word in the control page
+ * (users take it there without a syscall); the kernel keeps the queue of
+ * waiters, the ids of the open files and the statistics. The header page
+ * mirrors what the kernel saw last, and is never read back.
  */
 struct kshm_region {
-	spinlock_t lock;		/* owner, waiters, seq, generation, stats */
-	const void *owner;		/* struct kshm_file *, &kshm_kernel_owner, NULL */
-	pid_t owner_tgid;		/* 0 for the kernel */
+	spinlock_t lock;		/* waiters, stats, kernel writes of ctrl */
 	struct list_head waiters;	/* struct kshm_waiter, FIFO */
 	unsigned int nr_waiters;
-	bool owner_died;		/* a holder died: tell the next ones */
-	u32 seq;
-	u64 generation;
+	struct xarray files;		/* file id -> struct kshm_file */
 	struct kshm_stats stats;
 
 	struct mutex kernel_mutex;	/* serialises kernel-side holders */
 	wait_queue_head_t commit_wq;	/* poll() and read() */
 
 	unsigned int nr_pages;		/* data pages */
-	unsigned long map_pages;	/* header + data: the mappable range */
-	struct page **pages;		/* [0] header, [1..] data */
+	unsigned long map_pages;	/* header + data + ctrl: the mappable range */
+	struct page **pages;		/* [0] header, [1..nr_pages] data, then ctrl */
 	struct kshm_header *hdr;	/* kernel address of the header page */
+	struct kshm_ctrl *ctrl;		/* ...of the control page: user-writable */
 	void *data;			/* vmap of the data pages */
 	size_t data_size;
 };
@@ -53,25 +53,31 @@ struct kshm_region {
 /* Per open file description. The lock belongs to one of these. */
 struct kshm_file {
 	struct kshm_region *region;
+	u32 id;				/* its value in ctrl->lock */
+	pid_t lock_tgid;		/* opener, then last KSHM_IOC_LOCK caller */
 	u64 seen_generation;		/* for poll() and read() */
 	bool writable;			/* opened with write access */
 };
 
-/* The kernel's identity as a lock holder. */
-extern const int kshm_kernel_owner;
-
 extern struct kshm_region kshm_region;
 
-/* kshm_lock.c */
-int kshm_region_lock(struct kshm_region *r, const void *owner, long timeout,
+/*
+ * kshm_lock.c. A NULL struct kshm_file * stands for the kernel as a holder.
+ * unlock flags: KSHM_UNLOCK_COMMIT or _ABORT, maybe with _PUBLISHED.
+ */
+int kshm_region_lock(struct kshm_region *r, struct kshm_file *f, long timeout,
 		     bool try, u32 *result, u64 *generation);
-int kshm_region_unlock(struct kshm_region *r, const void *owner, bool commit,
+int kshm_region_unlock(struct kshm_region *r, struct kshm_file *f, u32 flags,
 		       u64 *generation);
-void kshm_region_cancel(struct kshm_region *r, const void *owner);
-void kshm_region_owner_gone(struct kshm_region *r, const void *owner,
-			    bool any_process);
-bool kshm_region_holds(struct kshm_region *r, const void *owner);
-void kshm_region_info(struct kshm_region *r, struct kshm_info *info);
+void kshm_region_cancel(struct kshm_region *r, struct kshm_file *f);
+void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f,
+			    bool last_close);
+bool kshm_region_holds(struct kshm_region *r, struct kshm_file *f);
+void kshm_region_info(struct kshm_region *r, struct kshm_file *f,
+		      struct kshm_info *info);
+u64 kshm_region_generation(struct kshm_region *r);
+bool kshm_region_changed(struct kshm_region *r, struct kshm_file *f);
+void kshm_region_wake(struct kshm_region *r);
 long kshm_timeout_jiffies(u32 timeout_ms);
 
 /* kshm_mmap.c */

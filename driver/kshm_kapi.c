@@ -11,8 +11,6 @@
 #include "include/linux/kshm.h"
 #include "kshm_internal.h"
 
-const int kshm_kernel_owner;
-
 int kshm_lock_timeout(unsigned int timeout_ms)
 {
 	struct kshm_region *r = &kshm_region;
@@ -22,7 +20,7 @@ int kshm_lock_timeout(unsigned int timeout_ms)
 
 	if (mutex_lock_interruptible(&r->kernel_mutex))
 		return -EINTR;
-	ret = kshm_region_lock(r, &kshm_kernel_owner, kshm_timeout_jiffies(timeout_ms),
+	ret = kshm_region_lock(r, NULL, kshm_timeout_jiffies(timeout_ms),
 			       false, &result, &generation);
 	if (ret) {
 		mutex_unlock(&r->kernel_mutex);
@@ -43,7 +41,8 @@ void kshm_unlock(bool commit)
 	struct kshm_region *r = &kshm_region;
 	u64 generation;
 
-	WARN_ON_ONCE(kshm_region_unlock(r, &kshm_kernel_owner, commit, &generation));
+	WARN_ON_ONCE(kshm_region_unlock(r, NULL, commit ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT,
+					&generation));
 	mutex_unlock(&r->kernel_mutex);
 }
 EXPORT_SYMBOL_GPL(kshm_unlock);
@@ -78,7 +77,7 @@ int kshm_kwrite(struct kshm_region *r, u64 offset, const void *src, u32 len,
 	spin_lock(&r->lock);
 	r->stats.kernel_writes++;
 	spin_unlock(&r->lock);
-	ret = kshm_region_unlock(r, &kshm_kernel_owner, true, generation);
+	ret = kshm_region_unlock(r, NULL, KSHM_UNLOCK_COMMIT, generation);
 	mutex_unlock(&r->kernel_mutex);
 	return ret;
 }

@@ -32,11 +32,12 @@ static void kshm_region_free(struct kshm_region *r)
 
 	if (r->data)
 		vunmap(r->data);
-	for (i = 0; r->pages && i <= r->nr_pages; i++) {
+	for (i = 0; r->pages && i < r->map_pages; i++) {
 		if (r->pages[i])
 			__free_page(r->pages[i]);
 	}
 	kfree(r->pages);
+	xa_destroy(&r->files);
 	r->pages = NULL;
 	r->data = NULL;
 }
@@ -48,16 +49,17 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 
 	spin_lock_init(&r->lock);
 	INIT_LIST_HEAD(&r->waiters);
+	xa_init_flags(&r->files, XA_FLAGS_ALLOC);
 	mutex_init(&r->kernel_mutex);
 	init_waitqueue_head(&r->commit_wq);
 	r->nr_pages = nr_pages;
-	r->map_pages = nr_pages + 1;
+	r->map_pages = nr_pages + 2;	/* header, data, control page */
 	r->data_size = (size_t)nr_pages * PAGE_SIZE;
 
-	r->pages = kcalloc(nr_pages + 1, sizeof(*r->pages), GFP_KERNEL);
+	r->pages = kcalloc(r->map_pages, sizeof(*r->pages), GFP_KERNEL);
 	if (!r->pages)
 		return -ENOMEM;
-	for (i = 0; i <= nr_pages; i++) {
+	for (i = 0; i < r->map_pages; i++) {
 		r->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
 		if (!r->pages[i])
 			goto err_free;
@@ -67,6 +69,7 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	if (!r->data)
 		goto err_free;
 
+	r->ctrl = page_address(r->pages[nr_pages + 1]);
 	h = page_address(r->pages[0]);
 	r->hdr = h;
 	h->magic = KSHM_MAGIC;
@@ -75,9 +78,9 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	h->pages = nr_pages;
 	h->data_offset = PAGE_SIZE;
 	h->data_size = r->data_size;
-	h->ctrl_offset = 0;
+	h->ctrl_offset = (u64)(nr_pages + 1) * PAGE_SIZE;
 	h->tick_offset = KSHM_TICK_OFFSET(r->data_size);
-	h->features = 0;
+	h->features = KSHM_FEAT_LOCKWORD;
 	return 0;
 
 err_free:
@@ -91,17 +94,25 @@ static int kshm_open(struct inode *inode, struct file *file)
 {
 	struct kshm_region *r = &kshm_region;
 	struct kshm_file *f;
+	int ret;
 
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
 	f->region = r;
 	f->writable = file->f_mode & FMODE_WRITE;
-	spin_lock(&r->lock);
-	f->seen_generation = r->generation;
-	spin_unlock(&r->lock);
+	f->lock_tgid = task_tgid_nr(current);
+	f->seen_generation = kshm_region_generation(r);
+	/* Ids fit the lock word's owner field; KSHM_LW_KERNEL is the kernel's. */
+	ret = xa_alloc(&r->files, &f->id, f, XA_LIMIT(1, KSHM_LW_KERNEL - 1), GFP_KERNEL);
+	if (ret)
+		goto err_free;
 	file->private_data = f;
 	return stream_open(inode, file);
+
+err_free:
+	kfree(f);
+	return ret == -EBUSY ? -EMFILE : ret;
 }
 
 /*
@@ -126,16 +137,6 @@ static int kshm_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static u64 kshm_generation(struct kshm_region *r)
-{
-	u64 g;
-
-	spin_lock(&r->lock);
-	g = r->generation;
-	spin_unlock(&r->lock);
-	return g;
-}
-
 static ssize_t kshm_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
 {
 	struct kshm_file *f = file->private_data;
@@ -145,13 +146,12 @@ static ssize_t kshm_read(struct file *file, char __user *buf, size_t count, loff
 	if (count < sizeof(g))
 		return -EINVAL;
 	if (file->f_flags & O_NONBLOCK) {
-		if (kshm_generation(r) == READ_ONCE(f->seen_generation))
+		if (kshm_region_generation(r) == READ_ONCE(f->seen_generation))
 			return -EAGAIN;
-	} else if (wait_event_interruptible(r->commit_wq,
-					    kshm_generation(r) != READ_ONCE(f->seen_generation))) {
+	} else if (wait_event_interruptible(r->commit_wq, kshm_region_changed(r, f))) {
 		return -ERESTARTSYS;
 	}
-	g = kshm_generation(r);
+	g = kshm_region_generation(r);
 	if (copy_to_user(buf, &g, sizeof(g)))
 		return -EFAULT;
 	WRITE_ONCE(f->seen_generation, g);
@@ -164,7 +164,7 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 	struct kshm_region *r = f->region;
 
 	poll_wait(file, &r->commit_wq, wait);
-	if (kshm_generation(r) != READ_ONCE(f->seen_generation))
+	if (kshm_region_changed(r, f))
 		return EPOLLIN | EPOLLRDNORM;
 	return 0;
 }
@@ -175,7 +175,7 @@ static long kshm_ioctl_info(struct kshm_file *f, void __user *uarg)
 {
 	struct kshm_info info;
 
-	kshm_region_info(f->region, &info);
+	kshm_region_info(f->region, f, &info);
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
@@ -198,7 +198,7 @@ static long kshm_ioctl_lock(struct kshm_file *f, void __user *uarg)
 		return ret;
 	if (copy_to_user(uarg, &req, sizeof(req))) {
 		/* The caller cannot learn it holds the lock: give it back. */
-		kshm_region_unlock(r, f, false, &generation);
+		kshm_region_unlock(r, f, KSHM_UNLOCK_ABORT, &generation);
 		return -EFAULT;
 	}
 	return 0;
@@ -207,17 +207,17 @@ static long kshm_ioctl_lock(struct kshm_file *f, void __user *uarg)
 static long kshm_ioctl_unlock(struct kshm_file *f, void __user *uarg)
 {
 	struct kshm_unlock_req req;
+	u32 how;
 	int ret;
 
 	if (!f->writable)
 		return -EBADF;
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (req.reserved ||
-	    (req.flags != KSHM_UNLOCK_COMMIT && req.flags != KSHM_UNLOCK_ABORT))
+	how = req.flags & ~KSHM_UNLOCK_PUBLISHED;
+	if (req.reserved || (how != KSHM_UNLOCK_COMMIT && how != KSHM_UNLOCK_ABORT))
 		return -EINVAL;
-	ret = kshm_region_unlock(f->region, f, req.flags == KSHM_UNLOCK_COMMIT,
-				 &req.generation);
+	ret = kshm_region_unlock(f->region, f, req.flags, &req.generation);
 	if (ret)
 		return ret;
 	/* Unlocked either way; the generation is only informative. */
@@ -271,6 +271,11 @@ static long kshm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case KSHM_IOC_KWRITE:
 		return kshm_ioctl_kwrite(f, uarg);
+	case KSHM_IOC_WAKE:
+		if (!f->writable)
+			return -EBADF;
+		kshm_region_wake(f->region);
+		return 0;
 	default:
 		return -ENOTTY;
 	}
@@ -295,7 +300,7 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr, cha
 {
 	struct kshm_info i;
 
-	kshm_region_info(&kshm_region, &i);
+	kshm_region_info(&kshm_region, NULL, &i);
 	return sysfs_emit(buf,
 			  "abi_version %u\npages %u\npage_size %u\nflags %u\ngeneration %llu\n"
 			  "holder_pid %d\nwaiters %u\ntick_ms %u\nlocks_granted %llu\n"

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Mapping the region: the header page read-only, the data pages shared.
+ * Mapping the region: the header page read-only, the data pages and the
+ * control page (the lock word) shared; the VFS already refuses a writable
+ * shared mapping to an opener without write access.
  *
  * Pages are inserted lazily by the fault handler (as tcmu does): each is an
  * order-0 page allocated at load, so a get_page() per fault is all the VM

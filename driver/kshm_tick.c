@@ -29,7 +29,7 @@ static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 	/* Another kernel writer is busy (perhaps waiting on a user): skip. */
 	skipped = !mutex_trylock(&r->kernel_mutex);
 	if (!skipped) {
-		skipped = kshm_region_lock(r, &kshm_kernel_owner, kshm_timeout_jiffies(ms),
+		skipped = kshm_region_lock(r, NULL, kshm_timeout_jiffies(ms),
 					   false, &result, &generation) != 0;
 		if (!skipped) {
 			WRITE_ONCE(t->count, ++kshm_tick_count);
@@ -37,7 +37,7 @@ static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 			spin_lock(&r->lock);
 			r->stats.ticks++;
 			spin_unlock(&r->lock);
-			kshm_region_unlock(r, &kshm_kernel_owner, true, &generation);
+			kshm_region_unlock(r, NULL, KSHM_UNLOCK_COMMIT, &generation);
 		}
 		mutex_unlock(&r->kernel_mutex);
 	}

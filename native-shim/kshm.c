@@ -4,6 +4,10 @@
  * count of calls in flight, so that kshm_close() can cancel blocked calls and
  * wait for them before it unmaps: no call ever touches freed or unmapped
  * memory, whatever the interleaving of threads.
+ *
+ * Locking takes the fast path of the ABI (a CAS on the control page's lock
+ * word, no syscall) when the lock is free, and the driver's FIFO queue
+ * otherwise; a lock is released the way it was taken.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +38,10 @@ struct kshm {
 	const struct kshm_header *hdr;
 	uint8_t *data;
 	size_t data_size;
+	struct kshm_ctrl *ctrl;		/* read-only unless writable */
+	uint32_t id;			/* this open file's id in ctrl->lock */
+	bool fast;			/* may take the lock without a syscall */
+	atomic_bool held_fast;		/* holds a lock taken on the fast path */
 	atomic_int users;		/* calls in flight */
 	atomic_int in_lock;		/* of which: kshm_lock calls */
 	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
@@ -151,10 +159,33 @@ static int check_header(const struct kshm_header *hdr, size_t page_size)
 		return -KSHM_E_ABI;
 	}
 	if (hdr->page_size != page_size || hdr->pages < 1 || hdr->pages > KSHM_MAX_PAGES ||
-	    hdr->data_size != (uint64_t)hdr->pages * page_size || hdr->data_offset != page_size) {
+	    hdr->data_size != (uint64_t)hdr->pages * page_size || hdr->data_offset != page_size ||
+	    !(hdr->features & KSHM_FEAT_LOCKWORD) ||
+	    hdr->ctrl_offset != (uint64_t)(hdr->pages + 1) * page_size) {
 		snprintf(last_error, sizeof(last_error), "kshm header is inconsistent");
 		return -KSHM_E_MAGIC;
 	}
+	return 0;
+}
+
+/* The control page, and this file's id in the lock word (from INFO). */
+static int map_ctrl(struct kshm *k)
+{
+	struct kshm_info info;
+	void *p;
+
+	p = mmap(NULL, k->page_size, k->writable ? PROT_READ | PROT_WRITE : PROT_READ,
+		 MAP_SHARED, k->fd, (off_t)k->hdr->ctrl_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	k->ctrl = p;
+	if (dev_ioctl(k, KSHM_IOC_INFO, &info)) {
+		int ret = -errno;
+
+		munmap(p, k->page_size);
+		return ret;
+	}
+	k->id = info.file_id;
 	return 0;
 }
 
@@ -166,12 +197,13 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	int ret;
 
 	last_error[0] = 0;
-	if (flags & ~KSHM_OPEN_READONLY)
+	if (flags & ~(KSHM_OPEN_READONLY | KSHM_OPEN_NO_FASTPATH))
 		return -EINVAL;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	k->writable = !ro;
+	k->fast = !ro && !(flags & KSHM_OPEN_NO_FASTPATH);
 	k->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	/* O_NONBLOCK: kshm_consume() must never block; LOCK ignores it. */
 	k->fd = dev_open(path ? path : KSHM_DEVICE_PATH, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, k);
@@ -196,11 +228,16 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 		goto err_unmap_header;
 	}
 	k->data = p;
+	ret = map_ctrl(k);
+	if (ret)
+		goto err_unmap_data;
 	ret = table_insert(k);
 	if (ret < 0)
-		goto err_unmap_data;
+		goto err_unmap_ctrl;
 	return ret;
 
+err_unmap_ctrl:
+	munmap(k->ctrl, k->page_size);
 err_unmap_data:
 	munmap(k->data, k->data_size);
 err_unmap_header:
@@ -228,6 +265,7 @@ int kshm_close(kshm_handle h)
 			dev_ioctl(k, KSHM_IOC_CANCEL, NULL);
 		nap_us(100);
 	}
+	munmap(k->ctrl, k->page_size);
 	munmap(k->data, k->data_size);
 	munmap((void *)k->hdr, k->page_size);
 	close(k->fd);	/* a lock still held is released by the driver */
@@ -247,6 +285,66 @@ int64_t kshm_cancel_epoch(kshm_handle h)
 	return e;
 }
 
+/*
+ * The fast path: CAS the free word to our id and open the write section.
+ * Returns 0 or KSHM_LOCK_OWNER_DIED when taken, -EBUSY when someone holds it,
+ * -EDEADLK when we do, -EAGAIN when only the driver can tell (waiters
+ * queued, or a word no cooperating party writes).
+ */
+static int fast_acquire(struct kshm *k)
+{
+	uint32_t *word = &k->ctrl->lock;
+	uint32_t *seq = &k->ctrl->seq;
+	uint32_t seen = 0, died = 0;
+
+	if (!__atomic_compare_exchange_n(word, &seen, k->id, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		if ((seen & KSHM_LW_OWNER_MASK) == k->id)
+			return -EDEADLK;
+		if (seen != KSHM_LW_DIED)
+			return (seen & KSHM_LW_OWNER_MASK) ? -EBUSY : -EAGAIN;
+		if (!__atomic_compare_exchange_n(word, &seen, k->id | KSHM_LW_DIED, false,
+						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return -EAGAIN;
+		died = KSHM_LOCK_OWNER_DIED;
+	}
+	__atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before our writes */
+	atomic_store(&k->held_fast, true);
+	return (int)died;
+}
+
+/* Ends a fast-path hold: publish, free the word, or let the driver hand over. */
+static int fast_release(struct kshm *k, uint32_t flags)
+{
+	bool commit = flags & KSHM_UNLOCK_COMMIT;
+	struct kshm_ctrl *c = k->ctrl;
+	uint32_t word = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+	uint32_t mine = k->id | (word & KSHM_LW_DIED);
+	struct kshm_unlock_req req = { .flags = flags | KSHM_UNLOCK_PUBLISHED };
+
+	if ((word & KSHM_LW_OWNER_MASK) != k->id)
+		return -EPERM;	/* the driver took it back: our file was closed */
+	if (commit)
+		__atomic_store_n(&c->generation,
+				 __atomic_load_n(&c->generation, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+	/* Our writes and the generation before seq turns even. */
+	__atomic_store_n(&c->seq, (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1) + 1,
+			 __ATOMIC_RELEASE);
+	atomic_store(&k->held_fast, false);
+	if (__atomic_compare_exchange_n(&c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED, false,
+					__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+		/* The generation store before the pollers load (Dekker with poll()). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (commit && __atomic_load_n(&c->pollers, __ATOMIC_RELAXED))
+			dev_ioctl(k, KSHM_IOC_WAKE, NULL);
+		return 0;
+	}
+	/* WAITERS is set: the driver hands the lock to the longest waiter. */
+	return dev_ioctl(k, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
+}
+
 static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
 		   uint32_t *result)
 {
@@ -254,12 +352,21 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	long long deadline = 0;
 	int ret = 0;
 
+	if (!k->writable)
+		return -EBADF;
+	if (k->fast) {
+		ret = fast_acquire(k);
+		if (ret >= 0) {
+			if (result)
+				*result = (uint32_t)ret;
+			return 0;
+		}
+		if (ret == -EDEADLK || (ret == -EBUSY && (flags & KSHM_LOCK_TRY)))
+			return ret;
+	}
 	/* Only a call that may sleep needs its deadline: keep trylock cheap. */
 	if (timeout_ms && !(flags & KSHM_LOCK_TRY))
 		deadline = now_ns() + (long long)timeout_ms * 1000000;
-
-	if (!k->writable)
-		return -EBADF;
 	if (flags & KSHM_LOCK_TRY) {
 		/* Never sleeps, so nothing to cancel: skip the accounting. */
 		if (dev_ioctl(k, KSHM_IOC_LOCK, &req))
@@ -345,7 +452,26 @@ int kshm_unlock(kshm_handle h, uint32_t flags)
 		return -EBADF;
 	if (!k->writable)
 		ret = -EBADF;
+	else if (flags != KSHM_UNLOCK_COMMIT && flags != KSHM_UNLOCK_ABORT &&
+		 flags != (KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED) &&
+		 flags != (KSHM_UNLOCK_ABORT | KSHM_UNLOCK_PUBLISHED))
+		ret = -EINVAL;
+	else if (atomic_load(&k->held_fast) && !(flags & KSHM_UNLOCK_PUBLISHED))
+		ret = fast_release(k, flags);
 	else if (dev_ioctl(k, KSHM_IOC_UNLOCK, &req))
+		ret = -errno;
+	put(k);
+	return ret;
+}
+
+int kshm_wake(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	if (dev_ioctl(k, KSHM_IOC_WAKE, NULL))
 		ret = -errno;
 	put(k);
 	return ret;
@@ -375,7 +501,7 @@ int kshm_cancel(kshm_handle h)
 static int seq_copy(struct kshm *k, void *dst, uint64_t offset, uint64_t len,
 		    uint64_t *generation, uint32_t max_wait_us)
 {
-	const uint32_t *seq = &k->hdr->seq;
+	const uint32_t *seq = &k->ctrl->seq;
 	long long deadline = 0;
 
 	for (unsigned int tries = 0;; tries++) {
@@ -385,7 +511,7 @@ static int seq_copy(struct kshm *k, void *dst, uint64_t offset, uint64_t len,
 			uint64_t g;
 
 			memcpy(dst, k->data + offset, len);
-			g = __atomic_load_n(&k->hdr->generation, __ATOMIC_RELAXED);
+			g = __atomic_load_n(&k->ctrl->generation, __ATOMIC_RELAXED);
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 			if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1) {
 				if (generation)
@@ -426,7 +552,7 @@ uint64_t kshm_generation(kshm_handle h)
 
 	if (!k)
 		return 0;
-	g = __atomic_load_n(&k->hdr->generation, __ATOMIC_ACQUIRE);
+	g = __atomic_load_n(&k->ctrl->generation, __ATOMIC_ACQUIRE);
 	put(k);
 	return g;
 }
@@ -504,6 +630,30 @@ const struct kshm_header *kshm_header_ptr(kshm_handle h)
 	p = k->hdr;
 	put(k);
 	return p;
+}
+
+struct kshm_ctrl *kshm_ctrl_ptr(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	struct kshm_ctrl *p;
+
+	if (!k)
+		return NULL;
+	p = k->ctrl;
+	put(k);
+	return p;
+}
+
+uint32_t kshm_file_id(kshm_handle h)
+{
+	struct kshm *k = get(h);
+	uint32_t id;
+
+	if (!k)
+		return 0;
+	id = k->id;
+	put(k);
+	return id;
 }
 
 void *kshm_data_ptr(kshm_handle h)

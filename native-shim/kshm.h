@@ -40,6 +40,8 @@ extern "C" {
 
 /* kshm_open flags */
 #define KSHM_OPEN_READONLY	(1U << 0)
+/* Always lock through the driver's ioctl (the ABI's slow path). */
+#define KSHM_OPEN_NO_FASTPATH	(1U << 1)
 
 typedef int32_t kshm_handle;
 
@@ -73,6 +75,10 @@ int64_t kshm_cancel_epoch(kshm_handle h);
 
 /**
  * kshm_lock() - take the lock, blocking up to @timeout_ms (0: no limit)
+ *
+ * A free lock is taken with a compare-and-swap on the control page (no
+ * syscall) unless the handle was opened with KSHM_OPEN_NO_FASTPATH; a taken
+ * one is waited for in the driver's FIFO queue.
  * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting
  * @result: out, KSHM_LOCK_OWNER_DIED when the previous holder died
  *
@@ -97,10 +103,16 @@ int kshm_try(kshm_handle h);
 /**
  * kshm_unlock() - release the lock
  * @flags: KSHM_UNLOCK_COMMIT (new generation, pollers wake) or
- *	KSHM_UNLOCK_ABORT
+ *	KSHM_UNLOCK_ABORT. A lock taken on the fast path is released there (no
+ *	syscall unless someone waits or polls). With KSHM_UNLOCK_PUBLISHED the
+ *	call goes to the driver as it is: for callers that ran the fast path
+ *	themselves on kshm_ctrl_ptr() (the TypeScript layer does).
  * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL, -EBADF.
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
+
+/* KSHM_IOC_WAKE: wake pollers after a fast-path commit. */
+int kshm_wake(kshm_handle h);
 
 /**
  * kshm_cancel() - make the handle's blocked kshm_lock calls return -ECANCELED
@@ -123,7 +135,7 @@ int kshm_cancel(kshm_handle h);
 int kshm_snapshot(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
 		  uint64_t *generation, uint32_t max_wait_us);
 
-/* The generation in the header (no syscall); 0 for a bad handle. */
+/* The generation in the control page (no syscall); 0 for a bad handle. */
 uint64_t kshm_generation(kshm_handle h);
 
 /*
@@ -148,6 +160,10 @@ int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
  * data (writable unless opened read-only). NULL for a bad handle.
  */
 const struct kshm_header *kshm_header_ptr(kshm_handle h);
+/* The control page (lock word, seqcount, generation); read-only if opened so. */
+struct kshm_ctrl *kshm_ctrl_ptr(kshm_handle h);
+/* This handle's id in the lock word (KSHM_IOC_INFO's file_id). */
+uint32_t kshm_file_id(kshm_handle h);
 void *kshm_data_ptr(kshm_handle h);
 uint64_t kshm_data_size(kshm_handle h);
 

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -68,6 +69,15 @@ static volatile struct kshm_header *map_header(int fd)
 	return p;
 }
 
+static volatile struct kshm_ctrl *map_ctrl(int fd)
+{
+	struct kshm_info i = info(fd);
+	void *p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, (off_t)(i.pages + 1) * page_size);
+
+	KT_CHECK(p != MAP_FAILED);
+	return p;
+}
+
 static uint8_t *map_data(int fd, int prot)
 {
 	struct kshm_info i = info(fd);
@@ -95,7 +105,7 @@ static void wait_waiters(volatile struct kshm_header *h, unsigned int n)
 }
 
 /* Seqcount read of @len bytes; returns 0, or -1 when a writer stayed in. */
-static int snapshot(volatile struct kshm_header *h, const uint8_t *data, void *dst, size_t len,
+static int snapshot(volatile struct kshm_ctrl *h, const uint8_t *data, void *dst, size_t len,
 		    uint64_t *gen)
 {
 	for (int tries = 0; tries < 100000; tries++) {
@@ -121,6 +131,7 @@ static void test_header(void)
 {
 	int fd = kopen(O_RDWR);
 	volatile struct kshm_header *h = map_header(fd);
+	volatile struct kshm_ctrl *c = map_ctrl(fd);
 	struct kshm_info i = info(fd);
 
 	KT_EQ(h->magic, KSHM_MAGIC);
@@ -130,13 +141,17 @@ static void test_header(void)
 	KT_EQ(h->data_offset, page_size);
 	KT_EQ(h->data_size, (uint64_t)i.pages * page_size);
 	KT_EQ(h->tick_offset, h->data_size - 16);
-	KT_EQ(h->seq & 1, 0);
+	KT_EQ(c->seq & 1, 0);
 	KT_EQ(h->flags & KSHM_HDR_LOCKED, 0);
 	KT_EQ(sizeof(struct kshm_header), 128);
 	KT_EQ(sizeof(struct kshm_lock_req), 24);
 	KT_EQ(sizeof(struct kshm_unlock_req), 16);
 	KT_EQ(sizeof(struct kshm_kwrite_req), 40);
 	KT_EQ(sizeof(struct kshm_info), 168);
+	KT_EQ(sizeof(struct kshm_ctrl), 64);
+	KT_EQ(h->features & KSHM_FEAT_LOCKWORD, KSHM_FEAT_LOCKWORD);
+	KT_EQ(h->ctrl_offset, (uint64_t)(i.pages + 1) * page_size);
+	KT_EQ(h->abi1_seq, 0);
 }
 
 static void test_header_never_writable(void)
@@ -159,7 +174,7 @@ static void test_header_never_writable(void)
 static void test_bad_mappings(void)
 {
 	int fd = kopen(O_RDWR);
-	size_t total = data_size(fd) + page_size;
+	size_t total = data_size(fd) + 2 * page_size;	/* header, data, control */
 	void *p;
 
 	/* Offset past the end, length past the end. */
@@ -191,19 +206,26 @@ static void test_data_shared_between_openers(void)
 	int a = kopen(O_RDWR), b = kopen(O_RDWR);
 	uint8_t *pa = map_data(a, PROT_READ | PROT_WRITE);
 	uint8_t *pb = map_data(b, PROT_READ);
-	volatile struct kshm_header *h = map_header(b);
+	volatile struct kshm_ctrl *c = map_ctrl(b);
 
 	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
 	pa[7] = 0x5a;
 	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
 	KT_EQ(pb[7], 0x5a);
-	/* Header + data in one read-only mapping also works. */
-	uint8_t *all = mmap(NULL, page_size + data_size(b), PROT_READ, MAP_SHARED, b, 0);
+	/* Header + data + control page in one read-only mapping also works. */
+	size_t len = 2 * page_size + data_size(b);
+	uint8_t *all = mmap(NULL, len, PROT_READ, MAP_SHARED, b, 0);
+	const struct kshm_header *ah = (const void *)all;
 
 	KT_CHECK(all != MAP_FAILED);
 	KT_EQ(all[page_size + 7], 0x5a);
-	KT_EQ(((struct kshm_header *)all)->magic, KSHM_MAGIC);
-	KT_EQ(h->generation, ((struct kshm_header *)all)->generation);
+	KT_EQ(ah->magic, KSHM_MAGIC);
+	KT_EQ(ah->ctrl_offset, len - page_size);
+	KT_EQ(ah->features & KSHM_FEAT_LOCKWORD, KSHM_FEAT_LOCKWORD);
+	KT_EQ(ah->abi1_generation, 0);	/* ABI 1's place: the truth is in ctrl */
+	KT_EQ(((const struct kshm_ctrl *)(all + ah->ctrl_offset))->generation, c->generation);
+	/* Nothing beyond the control page. */
+	KT_CHECK(mmap(NULL, len + page_size, PROT_READ, MAP_SHARED, b, 0) == MAP_FAILED);
 }
 
 static void test_readonly_opener(void)
@@ -276,14 +298,15 @@ static void test_lock_basics(void)
 {
 	int a = kopen(O_RDWR), b = kopen(O_RDWR);
 	volatile struct kshm_header *h = map_header(a);
+	volatile struct kshm_ctrl *c = map_ctrl(a);
 	struct kshm_lock_req req = { 0 };
-	uint64_t g0 = h->generation;
-	uint32_t seq0 = h->seq;
+	uint64_t g0 = c->generation;
+	uint32_t seq0 = c->seq;
 
 	KT_CHECK(ioctl(a, KSHM_IOC_LOCK, &req) == 0);
 	KT_EQ(req.generation, g0);
 	KT_EQ(req.result, 0);
-	KT_EQ(h->seq & 1, 1);
+	KT_EQ(c->seq & 1, 1);
 	KT_EQ(h->flags & KSHM_HDR_LOCKED, KSHM_HDR_LOCKED);
 	KT_EQ(h->holder_pid, getpid());
 	KT_EQ(lock_ex(a, 0, 0, NULL), -EDEADLK);
@@ -291,14 +314,14 @@ static void test_lock_basics(void)
 	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), -EPERM);
 	KT_EQ(h->holder_pid, getpid());
 	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
-	KT_EQ(h->generation, g0 + 1);
-	KT_EQ(h->seq, seq0 + 2);
+	KT_EQ(c->generation, g0 + 1);
+	KT_EQ(c->seq, seq0 + 2);
 	KT_EQ(h->holder_pid, 0);
 	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), -EPERM);	/* not held */
 	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), 0);
 	KT_EQ(unlock_ex(b, KSHM_UNLOCK_ABORT), 0);
-	KT_EQ(h->generation, g0 + 1);	/* abort: no new generation */
-	KT_EQ(h->seq & 1, 0);
+	KT_EQ(c->generation, g0 + 1);	/* abort: no new generation */
+	KT_EQ(c->seq & 1, 0);
 }
 
 static void test_timeout(void)
@@ -535,6 +558,403 @@ static void test_owner_died_on_close_and_fork(void)
 	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
 }
 
+/* ---- the lock word (fast path), as the ABI describes it --------------- */
+
+struct fast {
+	int fd;
+	volatile struct kshm_ctrl *c;	/* mapped writable */
+	uint32_t id;
+};
+
+static struct fast fast_open(void)
+{
+	struct fast f = { .fd = kopen(O_RDWR) };
+	struct kshm_info i = info(f.fd);
+	void *p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd,
+		       (off_t)(i.pages + 1) * page_size);
+
+	KT_CHECK(p != MAP_FAILED);
+	f.c = p;
+	f.id = i.file_id;
+	return f;
+}
+
+/* 0 or KSHM_LOCK_OWNER_DIED when taken; -EBUSY when taken or waited for. */
+static int fast_lock(struct fast *f)
+{
+	uint32_t seen = 0, died = 0;
+
+	if (!__atomic_compare_exchange_n(&f->c->lock, &seen, f->id, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		if (seen != KSHM_LW_DIED ||
+		    !__atomic_compare_exchange_n(&f->c->lock, &seen, f->id | KSHM_LW_DIED, false,
+						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return -EBUSY;
+		died = KSHM_LOCK_OWNER_DIED;
+	}
+	__atomic_store_n(&f->c->seq, f->c->seq | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return (int)died;
+}
+
+/*
+ * 0: released with the CAS alone; 1: the driver had to hand over (UNLOCK
+ * with PUBLISHED); negative: that UNLOCK failed. @wake: call KSHM_IOC_WAKE
+ * after a commit when pollers is set, as the ABI asks.
+ */
+static int fast_unlock(struct fast *f, bool commit, bool wake)
+{
+	uint32_t word = f->c->lock, mine = f->id | (word & KSHM_LW_DIED);
+	struct kshm_unlock_req req = {
+		.flags = (commit ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT) | KSHM_UNLOCK_PUBLISHED,
+	};
+
+	if (commit)
+		f->c->generation = f->c->generation + 1;
+	__atomic_store_n(&f->c->seq, (f->c->seq | 1) + 1, __ATOMIC_RELEASE);
+	if (__atomic_compare_exchange_n(&f->c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED,
+					false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (commit && wake && f->c->pollers)
+			KT_EQ(ioctl(f->fd, KSHM_IOC_WAKE), 0);
+		return 0;
+	}
+	return ioctl(f->fd, KSHM_IOC_UNLOCK, &req) ? -errno : 1;
+}
+
+static void test_fast_path_basics(void)
+{
+	struct fast a = fast_open();
+	int b = kopen(O_RDWR), r = kopen(O_RDONLY);
+	volatile struct kshm_header *h = map_header(b);
+	uint64_t g0 = a.c->generation;
+	uint32_t s0 = a.c->seq;
+	struct kshm_info i;
+
+	KT_CHECK(a.id >= 1 && a.id < KSHM_LW_KERNEL);
+	KT_CHECK(info(b).file_id != a.id);
+	KT_EQ(s0 & 1, 0);
+	KT_EQ(fast_lock(&a), 0);
+	KT_EQ(a.c->seq, s0 + 1);
+	i = info(b);
+	KT_EQ(i.flags & KSHM_HDR_LOCKED, KSHM_HDR_LOCKED);
+	KT_EQ(i.holder_pid, getpid());
+	KT_EQ(i.lock_word, a.id);
+	KT_EQ(h->flags & KSHM_HDR_LOCKED, 0);	/* the mirror never saw it */
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(lock_ex(b, 30, 0, NULL), -ETIMEDOUT);
+	KT_EQ(lock_ex(a.fd, 0, 0, NULL), -EDEADLK);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), -EPERM);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED), -EPERM);
+	KT_EQ(kwrite(a.fd, 0, "x", 1, 100), -EDEADLK);
+	KT_EQ(a.c->lock, a.id);	/* nothing above changed the word */
+	KT_EQ(fast_unlock(&a, true, true), 0);
+	KT_EQ(a.c->generation, g0 + 1);
+	KT_EQ(a.c->seq, s0 + 2);
+	KT_EQ(a.c->lock, 0);
+	/* Abort: no new generation, seq moves on. */
+	KT_EQ(fast_lock(&a), 0);
+	KT_EQ(fast_unlock(&a, false, true), 0);
+	KT_EQ(a.c->generation, g0 + 1);
+	KT_EQ(a.c->seq, s0 + 4);
+	/* Taken on the fast path, released through the driver: it publishes. */
+	KT_EQ(fast_lock(&a), 0);
+	KT_EQ(unlock_ex(a.fd, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(a.c->generation, g0 + 2);
+	KT_EQ(a.c->seq, s0 + 6);
+	KT_EQ(a.c->lock, 0);
+	/* Taken through the driver: the word names the file, the CAS fails. */
+	KT_EQ(lock_ex(b, 0, 0, NULL), 0);
+	KT_EQ(a.c->lock, info(b).file_id);
+	KT_EQ(a.c->seq & 1, 1);
+	KT_EQ(fast_lock(&a), -EBUSY);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(a.c->lock, 0);
+	/* Bad unlock flags and the wake ioctl. */
+	KT_EQ(unlock_ex(a.fd, KSHM_UNLOCK_PUBLISHED), -EINVAL);
+	KT_EQ(unlock_ex(a.fd, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_ABORT | KSHM_UNLOCK_PUBLISHED), -EINVAL);
+	KT_EQ(unlock_ex(a.fd, 1U << 3), -EINVAL);
+	KT_EQ(ioctl(a.fd, KSHM_IOC_WAKE), 0);
+	KT_CHECK(ioctl(r, KSHM_IOC_WAKE) == -1 && errno == EBADF);
+	/* Readers cannot write the control page, ever. */
+	errno = 0;
+	KT_CHECK(mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, r,
+		      (off_t)(info(r).pages + 1) * page_size) == MAP_FAILED);
+	KT_EQ(errno, EACCES);
+	KT_CHECK(map_ctrl(r) != NULL);
+}
+
+static void test_fast_holder_hands_over_fifo(void)
+{
+	struct fast a = fast_open(), d = fast_open();
+	volatile struct kshm_header *h = map_header(a.fd);
+	uint64_t g0 = a.c->generation;
+	int pipefd[2];
+	pid_t pids[3];
+	char order[4] = { 0 };
+
+	KT_CHECK(pipe(pipefd) == 0);
+	KT_EQ(fast_lock(&a), 0);
+	for (int i = 0; i < 3; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			int fd = kopen(O_RDWR);
+			char c = (char)('0' + i);
+
+			if (lock_ex(fd, 5000, 0, NULL))
+				_exit(2);
+			KT_CHECK(write(pipefd[1], &c, 1) == 1);
+			kt_sleep_ms(2);
+			unlock_ex(fd, KSHM_UNLOCK_COMMIT);
+			_exit(0);
+		}
+		wait_waiters(h, i + 1);
+	}
+	KT_EQ(a.c->lock, a.id | KSHM_LW_WAITERS);
+	KT_EQ(h->holder_pid, getpid());	/* the driver saw who holds it */
+	/* No barging: with waiters queued, a free-looking CAS still fails. */
+	KT_EQ(fast_lock(&d), -EBUSY);
+	KT_EQ(fast_unlock(&a, true, true), 1);	/* the CAS saw WAITERS */
+	for (int i = 0; i < 3; i++) {
+		int status;
+
+		waitpid(pids[i], &status, 0);
+		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	KT_EQ(read(pipefd[0], order, 3), 3);
+	if (strcmp(order, "012"))
+		KT_FAIL("grant order %s, want 012", order);
+	KT_EQ(a.c->generation, g0 + 4);
+	KT_EQ(a.c->lock, 0);
+	KT_EQ(a.c->seq & 1, 0);
+	KT_EQ(h->waiters, 0);
+	KT_EQ(fast_lock(&d), 0);
+	KT_EQ(fast_unlock(&d, false, true), 0);
+}
+
+static void test_fast_holder_dies(void)
+{
+	struct fast w = fast_open();
+	uint8_t *d = map_data(w.fd, PROT_READ | PROT_WRITE);
+	struct kshm_info before = info(w.fd);
+
+	for (int round = 0; round < 60; round++) {
+		unsigned int result = 0;
+		int ready[2];
+		char c;
+		pid_t pid;
+
+		KT_CHECK(pipe(ready) == 0);
+		pid = fork();
+		if (pid == 0) {
+			struct fast f = fast_open();
+			uint8_t *cd = map_data(f.fd, PROT_READ | PROT_WRITE);
+
+			if (fast_lock(&f) < 0)
+				_exit(2);
+			cd[0] = 0xee;	/* half a transaction */
+			KT_CHECK(write(ready[1], "x", 1) == 1);
+			pause();
+			_exit(0);
+		}
+		KT_EQ(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		close(ready[1]);
+		KT_EQ(w.c->seq & 1, 1);		/* the child is writing */
+		kill(pid, SIGKILL);
+		if (round & 1) {
+			/* Waiting in the driver: woken by the release on exit. */
+			KT_EQ(lock_ex(w.fd, 2000, 0, &result), 0);
+			waitpid(pid, NULL, 0);
+		} else {
+			/* After the exit, the fast path sees DIED in the word. */
+			waitpid(pid, NULL, 0);
+			KT_EQ(w.c->lock, KSHM_LW_DIED);
+			KT_EQ(w.c->seq & 1, 0);		/* the driver closed the write section */
+			result = (unsigned int)fast_lock(&w);
+		}
+		KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+		KT_EQ(w.c->lock, w.id | KSHM_LW_DIED);
+		KT_EQ(d[0], 0xee);
+		d[0] = 0;	/* repair, then commit: DIED clears */
+		if (round & 1)
+			KT_EQ(unlock_ex(w.fd, KSHM_UNLOCK_COMMIT), 0);
+		else
+			KT_EQ(fast_unlock(&w, true, true), 0);
+		KT_EQ(w.c->lock, 0);
+	}
+	KT_EQ(info(w.fd).owner_died, before.owner_died + 60);
+	/* An abort keeps DIED for the next holder. */
+	KT_EQ(fast_lock(&w), 0);
+	w.c->lock = w.id | KSHM_LW_DIED;	/* as if it had died before us */
+	KT_EQ(fast_unlock(&w, false, true), 0);
+	KT_EQ(w.c->lock, KSHM_LW_DIED);
+	KT_EQ(fast_lock(&w), KSHM_LOCK_OWNER_DIED);
+	KT_EQ(fast_unlock(&w, true, true), 0);
+	KT_EQ(w.c->lock, 0);
+}
+
+static void test_fast_close_and_fork(void)
+{
+	struct fast a = fast_open();
+	int b = kopen(O_RDWR);
+	unsigned int result = 0;
+	pid_t pid;
+
+	KT_EQ(fast_lock(&a), 0);
+	/* A forked child closing its copy of the fd does not release. */
+	pid = fork();
+	if (pid == 0) {
+		close(a.fd);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	/* Closing the opener's descriptor releases with OWNER_DIED. */
+	close(a.fd);
+	KT_EQ(a.c->lock, KSHM_LW_DIED);
+	KT_EQ(lock_ex(b, 100, 0, &result), 0);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
+}
+
+static volatile bool storm_stop;
+
+static void *storm(void *arg)
+{
+	volatile struct kshm_ctrl *c = arg;
+	uint32_t x = 88172645u;
+
+	while (!storm_stop) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		c->lock = x;
+		if (x & 1)
+			c->seq = x;
+		if (x & 2)
+			c->pollers = x;
+	}
+	return NULL;
+}
+
+static void test_forged_lock_word(void)
+{
+	struct fast a = fast_open();
+	int b = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(b);
+	pthread_t t;
+	double t0;
+	pid_t pid;
+	int status, calls = 0;
+
+	/* An owner that does not exist: waiters and kernel writers time out. */
+	a.c->lock = KSHM_LW_OWNER_MASK - 1;
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(lock_ex(b, 60, 0, NULL), -ETIMEDOUT);
+	KT_EQ(kwrite(b, 0, "k", 1, 60), -ETIMEDOUT);
+	KT_EQ(info(b).holder_pid, 0);
+	KT_EQ(info(b).flags & KSHM_HDR_LOCKED, KSHM_HDR_LOCKED);
+	/* A wiped word (WAITERS lost): the queued waiter still gets the lock. */
+	pid = fork();
+	if (pid == 0) {
+		int fd = kopen(O_RDWR);
+
+		if (lock_ex(fd, 3000, 0, NULL))
+			_exit(2);
+		_exit(unlock_ex(fd, KSHM_UNLOCK_COMMIT) ? 3 : 0);
+	}
+	wait_waiters(h, 1);
+	t0 = kt_now_ms();
+	a.c->lock = 0;
+	waitpid(pid, &status, 0);
+	KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (kt_now_ms() - t0 > 1000)
+		KT_FAIL("the recheck took %.0f ms", kt_now_ms() - t0);
+	/* A storm of garbage words: every call returns within its time limit. */
+	storm_stop = false;
+	KT_EQ(pthread_create(&t, NULL, storm, (void *)a.c), 0);
+	for (t0 = kt_now_ms(); kt_now_ms() - t0 < 300; calls++) {
+		double c0 = kt_now_ms();
+		int ret = lock_ex(b, 20, (calls & 1) ? KSHM_LOCK_TRY : 0, NULL);
+
+		KT_CHECK(ret == 0 || ret == -ETIMEDOUT || ret == -EBUSY || ret == -EDEADLK);
+		if (ret == 0) {
+			ret = unlock_ex(b, (calls & 2) ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT);
+			KT_CHECK(ret == 0 || ret == -EPERM);
+		}
+		ret = kwrite(b, 8, "s", 1, 20);
+		KT_CHECK(ret == 0 || ret == -ETIMEDOUT);
+		if (kt_now_ms() - c0 > 1000)
+			KT_FAIL("a call took %.0f ms under the storm", kt_now_ms() - c0);
+	}
+	storm_stop = true;
+	pthread_join(t, NULL);
+	/* Put the word right: the region works as before. */
+	a.c->lock = 0;
+	a.c->seq = (a.c->seq | 1) + 1;
+	KT_EQ(lock_ex(b, 100, 0, NULL), 0);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(fast_lock(&a), 0);
+	KT_EQ(fast_unlock(&a, true, true), 0);
+	printf("    %d lock/kwrite rounds under a storm of forged words\n", calls);
+}
+
+static void test_fast_commit_wakes_pollers(void)
+{
+	struct fast a = fast_open();
+	int r = kopen(O_RDONLY | O_NONBLOCK);
+	struct pollfd pfd = { .fd = r, .events = POLLIN };
+	uint64_t g;
+	pid_t pid;
+	double t0;
+
+	KT_EQ(poll(&pfd, 1, 0), 0);
+	KT_EQ(a.c->pollers, 1);		/* the poll said it is watching */
+	KT_EQ(fast_lock(&a), 0);
+	KT_EQ(fast_unlock(&a, true, true), 0);
+	KT_EQ(a.c->pollers, 0);		/* ...and the commit's WAKE cleared it */
+	KT_EQ(poll(&pfd, 1, 0), 1);
+	KT_EQ(read(r, &g, 8), 8);
+	KT_EQ(g, a.c->generation);
+	/*
+	 * A commit that skips WAKE does not wake a sleeper, but is not lost:
+	 * poll() looks once more when its time is up.
+	 */
+	KT_EQ(poll(&pfd, 1, 0), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct fast f = fast_open();
+
+		kt_sleep_ms(30);
+		fast_lock(&f);
+		fast_unlock(&f, true, false);
+		_exit(0);
+	}
+	t0 = kt_now_ms();
+	KT_EQ(poll(&pfd, 1, 300), 1);
+	if (kt_now_ms() - t0 < 250)
+		KT_FAIL("woken after %.0f ms without a WAKE", kt_now_ms() - t0);
+	waitpid(pid, NULL, 0);
+	KT_EQ(read(r, &g, 8), 8);
+	/* A sleeper is woken by another process's fast commit with WAKE. */
+	pid = fork();
+	if (pid == 0) {
+		struct fast f = fast_open();
+
+		kt_sleep_ms(50);
+		fast_lock(&f);
+		_exit(fast_unlock(&f, true, true) ? 2 : 0);
+	}
+	t0 = kt_now_ms();
+	KT_EQ(poll(&pfd, 1, 3000), 1);
+	if (kt_now_ms() - t0 > 1500)
+		KT_FAIL("woken after %.0f ms", kt_now_ms() - t0);
+	waitpid(pid, NULL, 0);
+	KT_EQ(read(r, &g, 8), 8);
+	KT_EQ(g, a.c->generation);
+}
+
 /* ---- snapshots under contention ---------------------------------------- */
 
 #define WORDS 64	/* the invariant: the 64 words sum to zero */
@@ -559,9 +979,9 @@ static void test_contention_checksum(void)
 {
 	const int procs = 8, rounds = 10000;
 	int fd = kopen(O_RDWR);
-	volatile struct kshm_header *h = map_header(fd);
+	volatile struct kshm_ctrl *c = map_ctrl(fd);
 	uint8_t *d = map_data(fd, PROT_READ);
-	uint64_t g0 = h->generation;
+	uint64_t g0 = c->generation;
 	pid_t pids[8];
 	long snaps = 0, busy = 0;
 	int running = procs;
@@ -586,7 +1006,7 @@ static void test_contention_checksum(void)
 			KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 			running--;
 		}
-		if (snapshot(h, d, copy, sizeof(copy), NULL)) {
+		if (snapshot(c, d, copy, sizeof(copy), NULL)) {
 			busy++;
 			continue;
 		}
@@ -596,7 +1016,7 @@ static void test_contention_checksum(void)
 			KT_FAIL("torn snapshot after %ld good ones", snaps);
 		snaps++;
 	}
-	KT_EQ(h->generation - g0 >= (uint64_t)procs * rounds, 1);
+	KT_EQ(c->generation - g0 >= (uint64_t)procs * rounds, 1);
 	KT_CHECK(snaps > 0);
 	printf("    %ld consistent snapshots, %ld gave up (writer in)\n", snaps, busy);
 }
@@ -648,7 +1068,7 @@ static void test_blocking_read_wakes_on_commit(void)
 static void test_kwrite(void)
 {
 	int fd = kopen(O_RDWR), r = kopen(O_RDONLY);
-	volatile struct kshm_header *h = map_header(fd);
+	volatile struct kshm_ctrl *c = map_ctrl(fd);
 	uint8_t *d = map_data(r, PROT_READ);
 	struct kshm_kwrite_req req = { .offset = 100, .len = 5, .timeout_ms = 500 };
 	struct kshm_info before = info(fd);
@@ -658,7 +1078,7 @@ static void test_kwrite(void)
 	KT_CHECK(ioctl(fd, KSHM_IOC_KWRITE, &req) == 0);
 	KT_EQ(memcmp(d + 100, "hello", 5), 0);
 	KT_EQ(req.generation, before.generation + 1);
-	KT_EQ(h->generation, req.generation);
+	KT_EQ(c->generation, req.generation);
 	KT_EQ(info(fd).kernel_writes, before.kernel_writes + 1);
 	KT_EQ(poll(&pfd, 1, 0), 1);
 	/* Holding the lock yourself: the kernel would wait for you forever. */
@@ -793,6 +1213,12 @@ static const struct kt_test tests[] = {
 	{ "FIFO order of 5 waiters", test_fifo_order },
 	{ "SIGKILL of holder x200: OWNER_DIED < 100 ms", test_owner_died_on_kill, 120 },
 	{ "close releases, fork child's close does not", test_owner_died_on_close_and_fork },
+	{ "fast path: CAS lock, seqcount, generation, flags", test_fast_path_basics },
+	{ "fast holder hands over to ioctl waiters in FIFO order", test_fast_holder_hands_over_fifo },
+	{ "fast holder killed: DIED in the word x60", test_fast_holder_dies },
+	{ "fast holder's close releases, a forked child's does not", test_fast_close_and_fork },
+	{ "forged lock words: timeouts only, recheck, storm", test_forged_lock_word },
+	{ "fast commit wakes pollers through pollers + WAKE", test_fast_commit_wakes_pollers },
 	{ "8 procs x 10000 cycles, snapshots never torn", test_contention_checksum, 240 },
 	{ "poll and non-blocking read", test_poll_and_read },
 	{ "blocking read wakes on commit", test_blocking_read_wakes_on_commit },

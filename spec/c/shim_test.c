@@ -58,21 +58,19 @@ static void test_abi_mismatch(void)
 
 	KT_CHECK(fd >= 0);
 	close(fd);
-	write_fake(path, KSHM_MAGIC, KSHM_ABI_VERSION + 41);
+	write_fake(path, KSHM_MAGIC, 42);
 	h = kshm_open(path, 0);
 	KT_EQ(h, -KSHM_E_ABI);
 	KT_CHECK(strstr(kshm_last_error(), "ABI version 42") != NULL);
-	KT_CHECK(strstr(kshm_last_error(), "ABI version 1") != NULL);
+	KT_CHECK(strstr(kshm_last_error(), "ABI version 2") != NULL);
 	KT_CHECK(strstr(kshm_strerror(h), "ABI") != NULL);
 	write_fake(path, 0x12345678, KSHM_ABI_VERSION);
 	KT_EQ(kshm_open(path, 0), -KSHM_E_MAGIC);
 	KT_CHECK(strstr(kshm_last_error(), "not a kshm device") != NULL);
-	/* A well-formed fake opens: the checks are on content, not on paths. */
+	/* A well-formed header in a plain file: no control page, no INFO. */
 	write_fake(path, KSHM_MAGIC, KSHM_ABI_VERSION);
-	h = kshm_open(path, KSHM_OPEN_READONLY);
-	KT_CHECK(h > 0);
-	KT_EQ(kshm_data_size(h), sysconf(_SC_PAGESIZE));
-	KT_EQ(kshm_close(h), 0);
+	KT_EQ(kshm_open(path, KSHM_OPEN_READONLY), -KSHM_E_MAGIC);
+	KT_CHECK(strstr(kshm_last_error(), "inconsistent") != NULL);
 	unlink(path);
 }
 
@@ -247,6 +245,92 @@ static void test_close_while_blocked(void)
 	kshm_close(holder);
 }
 
+static uint64_t slow_grants(kshm_handle h)
+{
+	struct kshm_info i;
+
+	KT_EQ(kshm_info(h, &i), 0);
+	return i.locks_granted;
+}
+
+static void test_fast_path(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle a = must_open(0), s = must_open(KSHM_OPEN_NO_FASTPATH);
+	kshm_handle ro = must_open(KSHM_OPEN_READONLY);
+	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
+	uint64_t grants = slow_grants(a), g = kshm_generation(a);
+	uint32_t r = 99;
+
+	KT_CHECK(c != NULL && kshm_file_id(a) != 0 && kshm_file_id(a) != kshm_file_id(s));
+	KT_EQ(kshm_ctrl_ptr(0), NULL);
+	KT_EQ(kshm_file_id(0), 0);
+	KT_EQ(kshm_open(NULL, 1U << 7), -EINVAL);
+	/* Fast: the driver grants nothing, yet the word, seq and generation move. */
+	KT_EQ(kshm_trylock(a, &r), 0);
+	KT_EQ(r, 0);
+	KT_EQ(c->lock, kshm_file_id(a));
+	KT_EQ(c->seq & 1, 1);
+	KT_EQ(kshm_trylock(s, NULL), -EBUSY);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(c->lock, 0);
+	KT_EQ(c->seq & 1, 0);
+	KT_EQ(kshm_generation(a), g + 1);
+	KT_EQ(slow_grants(a), grants);
+	KT_EQ(kshm_lock(a, 100, 0, NULL), 0);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(kshm_generation(a), g + 1);
+	KT_EQ(slow_grants(a), grants);
+	/* NO_FASTPATH: every lock goes through the driver. */
+	KT_EQ(kshm_lock(s, 100, 0, NULL), 0);
+	KT_EQ(c->lock, kshm_file_id(s));
+	KT_EQ(kshm_unlock(s, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(slow_grants(a), grants + 1);
+	KT_EQ(kshm_generation(a), g + 2);
+	/* Read-only handles see the control page but cannot lock or wake. */
+	KT_CHECK(kshm_ctrl_ptr(ro) != NULL);
+	KT_EQ(kshm_trylock(ro, NULL), -EBADF);
+	KT_EQ(kshm_wake(ro), -EBADF);
+	KT_EQ(kshm_wake(a), 0);
+	KT_EQ(kshm_wake(0), -EBADF);
+	/* Unlock flags are checked before anything moves. */
+	KT_EQ(kshm_trylock(a, NULL), 0);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_PUBLISHED), -EINVAL);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_ABORT), -EINVAL);
+	KT_EQ(c->lock, kshm_file_id(a));
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), -EPERM);
+	kshm_close(a);
+	kshm_close(s);
+	kshm_close(ro);
+}
+
+/* A fast holder hands over to a thread blocked in the driver. */
+static void test_fast_holder_hands_over(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle a = must_open(0);
+	struct blocked b = { .h = must_open(0), .epoch = -1 };
+	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
+	pthread_t t;
+
+	KT_EQ(kshm_trylock(a, NULL), 0);
+	pthread_create(&t, NULL, lock_thread, &b);
+	wait_waiters(a, 1);
+	KT_EQ(c->lock, kshm_file_id(a) | KSHM_LW_WAITERS);
+	kt_sleep_ms(5);
+	KT_EQ(atomic_load(&b.done), 0);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
+	pthread_join(t, NULL);
+	KT_EQ(b.ret, 0);
+	KT_EQ(c->lock, kshm_file_id(b.h));	/* no WAITERS left */
+	KT_EQ(kshm_trylock(a, NULL), -EBUSY);
+	KT_EQ(kshm_unlock(b.h, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(c->lock, 0);
+	kshm_close(a);
+	kshm_close(b.h);
+}
+
 static void test_close_releases_held_lock(void)
 {
 	NEEDS_DEVICE();
@@ -263,9 +347,12 @@ static void test_close_releases_held_lock(void)
 
 #define WORDS 256
 
+static atomic_int writer_serial;
+
+/* Every other writer locks through the driver only: both paths interleave. */
 static void *writer_thread(void *arg)
 {
-	kshm_handle h = must_open(0);
+	kshm_handle h = must_open(atomic_fetch_add(&writer_serial, 1) & 1 ? KSHM_OPEN_NO_FASTPATH : 0);
 	uint32_t *w = kshm_data_ptr(h);
 	atomic_int *stop = arg;
 	uint32_t x = 88172645u;
@@ -285,7 +372,7 @@ static void test_snapshot_never_torn(void)
 	NEEDS_DEVICE();
 	kshm_handle h = must_open(KSHM_OPEN_READONLY);
 	atomic_int stop = 0;
-	pthread_t t[2];
+	pthread_t t[4];
 	long good = 0, again = 0;
 	uint64_t last_gen = 0;
 	double until = kt_now_ms() + 1500;
@@ -296,7 +383,7 @@ static void test_snapshot_never_torn(void)
 	memset(kshm_data_ptr(w), 0, WORDS * 4);
 	KT_EQ(kshm_unlock(w, KSHM_UNLOCK_COMMIT), 0);
 	kshm_close(w);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, writer_thread, &stop);
 	while (kt_now_ms() < until) {
 		uint32_t copy[WORDS], sum = 0;
@@ -317,7 +404,7 @@ static void test_snapshot_never_torn(void)
 		good++;
 	}
 	atomic_store(&stop, 1);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	KT_CHECK(good > 0);
 	printf("    %ld consistent snapshots, %ld EAGAIN\n", good, again);
@@ -385,6 +472,8 @@ static const struct kt_test tests[] = {
 	{ "device: cancel before the call starts", test_cancel_before_start },
 	{ "device: close while another thread is blocked", test_close_while_blocked },
 	{ "device: close releases a held lock", test_close_releases_held_lock },
+	{ "device: fast path (no driver grant), NO_FASTPATH, flags", test_fast_path },
+	{ "device: fast holder hands over to a blocked thread", test_fast_holder_hands_over },
 	{ "device: snapshot under writers never torn", test_snapshot_never_torn },
 	{ "device: snapshot waits a bounded time", test_snapshot_waits_bounded },
 	{ "device: consume, poll, kwrite, info", test_consume_poll_kwrite },

@@ -13,46 +13,75 @@
  *   data_offset       hdr->pages data pages (hdr->data_size bytes) that the
  *                     kernel and every opener share. data_offset is one
  *                     page: the data follows the header.
- *   ctrl_offset       reserved for the lock-word fast path (a user-writable
- *                     control page after the data); 0 while the driver does
- *                     not offer it (see KSHM_FEAT_LOCKWORD).
+ *   ctrl_offset       the control page (struct kshm_ctrl): the lock word,
+ *                     the reader seqcount and the generation. Writable by
+ *                     openers with write access (MAP_SHARED), read-only to
+ *                     the others. It follows the data: (1 + pages) pages.
  *
  * The mapping must be MAP_SHARED to be writable; mappings never grow.
  *
  * THE LOCK
  *
- * KSHM_IOC_LOCK blocks until the lock is granted, in FIFO order (no
- * barging; exactly one waiter is woken per hand-off). The lock belongs to the
- * open file description that took it. When its holder closes that file or
- * dies, the lock passes on and the next holder is told KSHM_LOCK_OWNER_DIED:
- * the data may be half-written. KSHM_IOC_UNLOCK with KSHM_UNLOCK_COMMIT
- * advances the generation and wakes pollers; KSHM_UNLOCK_ABORT does not.
+ * One lock guards the data. It belongs to the open file description that
+ * took it (ctrl->lock holds that file's id, KSHM_IOC_INFO's file_id) or to
+ * the kernel (KSHM_LW_KERNEL). It is taken in one of two ways:
+ *
+ * - Slow path: KSHM_IOC_LOCK blocks until the lock is granted, in FIFO order
+ *   (no barging; exactly one waiter is woken per hand-off).
+ * - Fast path (futex-like, no syscall when uncontended):
+ *	acquire: CAS(ctrl->lock, 0 -> id), or CAS(KSHM_LW_DIED -> id|DIED) (the
+ *	         previous holder died); then make ctrl->seq odd (seq | 1).
+ *	         Any other value: the lock is taken or has waiters: use the slow
+ *	         path, which queues behind the waiters.
+ *	release: on commit, ctrl->generation += 1; then ctrl->seq = (seq | 1) + 1
+ *	         (even: readers may copy); then CAS(lock, id[|DIED] -> 0) on
+ *	         commit (a commit repairs OWNER_DIED) or -> lock & DIED on abort.
+ *	         If that CAS fails, KSHM_LW_WAITERS is set: call KSHM_IOC_UNLOCK
+ *	         with KSHM_UNLOCK_PUBLISHED and the kernel hands the lock to the
+ *	         longest waiter. After a commit that needed no UNLOCK, call
+ *	         KSHM_IOC_WAKE if ctrl->pollers is non-zero (a full barrier between
+ *	         the generation store and the pollers load).
+ *
+ * A lock is released the way it was taken: a lock granted by KSHM_IOC_LOCK is
+ * released by KSHM_IOC_UNLOCK (without KSHM_UNLOCK_PUBLISHED: the kernel then
+ * advances the generation and ends the seqcount write section itself).
+ *
+ * When its holder closes the file or dies, the driver frees the lock with
+ * KSHM_LW_DIED set and hands it on: the next holder is told
+ * KSHM_LOCK_OWNER_DIED (the data may be half-written) until a user commit.
+ * A close counts when the closing process is the one that opened the file or
+ * last took the lock through KSHM_IOC_LOCK; the last close always counts.
+ *
+ * The control page is writable by every writer, so the driver treats every
+ * value in it as untrusted input: a forged lock word can make cooperating
+ * users wait or time out, never crash or hang the kernel. Waiters recheck a
+ * lock word they were not woken for every 50 ms.
  *
  * READER PROTOCOL (consistent snapshots without a syscall)
  *
- * hdr->seq is odd while the region is locked (or being handed over by the
- * kernel) and even otherwise. A reader:
+ * ctrl->seq is odd while a holder may write and even otherwise. A reader:
  *
  *	do {
- *		s1 = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+ *		s1 = __atomic_load_n(&ctrl->seq, __ATOMIC_ACQUIRE);
  *		if (s1 & 1)
  *			continue;	(a writer is in: wait, or give up: EAGAIN)
- *		copy the data (and hdr->generation) it needs;
+ *		copy the data (and ctrl->generation) it needs;
  *		__atomic_thread_fence(__ATOMIC_ACQUIRE);    (smp_rmb)
- *		s2 = __atomic_load_n(&hdr->seq, __ATOMIC_RELAXED);
+ *		s2 = __atomic_load_n(&ctrl->seq, __ATOMIC_RELAXED);
  *	} while (s1 != s2 || (s1 & 1));
  *
- * The writer side (the kernel) makes seq odd with a store followed by
- * smp_wmb() before the holder can write, and even again after smp_wmb() once
- * the holder has unlocked. The copy is consistent when s1 == s2 and even.
- * Users who ignore the lock can still scribble on the data pages; the kernel
- * never trusts what the data pages contain.
+ * Holders make seq odd with a store followed by a write barrier before they
+ * write, and even again after a write barrier once done (for the slow path
+ * the kernel does both). Users who ignore the lock can still scribble on the
+ * data pages; the kernel never trusts what the data pages contain.
  *
  * CHANGE NOTIFICATION
  *
- * poll()/select()/epoll report EPOLLIN when the generation has advanced since
- * this open file last read it. read() of 8 bytes returns the current
+ * poll()/select()/epoll report EPOLLIN when ctrl->generation has advanced
+ * since this open file last read it. read() of 8 bytes returns the current
  * generation (__u64) and marks it seen; it blocks unless O_NONBLOCK (EAGAIN).
+ * A poller sets ctrl->pollers before it checks the generation, so that
+ * fast-path committers know to call KSHM_IOC_WAKE; the wake clears it.
  */
 #ifndef _UAPI_LINUX_KSHM_H
 #define _UAPI_LINUX_KSHM_H
@@ -62,10 +91,15 @@
 
 #define KSHM_DEVICE_PATH	"/dev/kshm"
 #define KSHM_MAGIC		0x4d48534bU	/* "KSHM" in memory order */
-#define KSHM_ABI_VERSION	1
+#define KSHM_ABI_VERSION	2
 #define KSHM_MAX_PAGES		1024
 
-/* struct kshm_header.flags */
+/*
+ * struct kshm_header.flags, holder_pid and waiters mirror the lock as of the
+ * driver's last slow-path event (LOCK, UNLOCK, a hand-off, a waiter); a lock
+ * taken and released on the fast path never shows there. KSHM_IOC_INFO and
+ * ctrl->lock are always current. waiters is exact: only the slow path waits.
+ */
 #define KSHM_HDR_LOCKED		(1U << 0)	/* someone holds the lock */
 #define KSHM_HDR_KERNEL_HOLDER	(1U << 1)	/* ...and it is the kernel */
 #define KSHM_HDR_OWNER_DIED	(1U << 2)	/* a holder died; not repaired yet */
@@ -73,24 +107,44 @@
 /* struct kshm_header.features */
 #define KSHM_FEAT_LOCKWORD	(1U << 0)	/* ctrl page with a lock word */
 
+/* struct kshm_ctrl.lock */
+#define KSHM_LW_OWNER_MASK	0x3fffffffU	/* holder: a file id, or ... */
+#define KSHM_LW_KERNEL		KSHM_LW_OWNER_MASK	/* ...the kernel */
+#define KSHM_LW_WAITERS		(1U << 30)	/* KSHM_IOC_LOCK callers queued */
+#define KSHM_LW_DIED		(1U << 31)	/* a holder died; not repaired */
+
 /* The header page. Only the kernel writes it; users map it read-only. */
 struct kshm_header {
 	__u32 magic;		/* KSHM_MAGIC */
 	__u32 abi_version;	/* KSHM_ABI_VERSION */
 	__u32 page_size;	/* bytes in a page */
 	__u32 pages;		/* data pages */
-	__u32 seq;		/* seqcount: odd while locked */
+	__u32 abi1_seq;		/* ABI 1's seqcount: 0, see kshm_ctrl */
 	__u32 flags;		/* KSHM_HDR_* */
-	__u64 generation;	/* commits so far */
+	__u64 abi1_generation;	/* ABI 1's generation: 0, see kshm_ctrl */
 	__s32 holder_pid;	/* tgid of the holder, 0: free or kernel */
 	__u32 waiters;		/* blocked in KSHM_IOC_LOCK */
 	__u64 data_offset;	/* mmap offset of the data pages */
 	__u64 data_size;	/* pages * page_size */
 	__u64 ctrl_offset;	/* mmap offset of the control page, or 0 */
-	__u64 commit_ns;	/* CLOCK_MONOTONIC of the last commit */
+	__u64 commit_ns;	/* CLOCK_MONOTONIC of the last commit that went
+				 * through the kernel (slow path, kernel writers) */
 	__u32 tick_offset;	/* data offset of struct kshm_tick */
 	__u32 features;		/* KSHM_FEAT_* */
 	__u64 reserved[6];
+};
+
+/*
+ * The control page, at hdr->ctrl_offset: what a fast-path holder must be able
+ * to write. Only the first 64 bytes are used; the rest of the page is 0.
+ */
+struct kshm_ctrl {
+	__u32 lock;		/* owner id | KSHM_LW_WAITERS | KSHM_LW_DIED; 0: free */
+	__u32 seq;		/* reader seqcount: odd while a holder writes */
+	__u64 generation;	/* commits so far */
+	__u32 pollers;		/* non-zero: a fast commit must KSHM_IOC_WAKE */
+	__u32 reserved0;
+	__u64 reserved[5];
 };
 
 /*
@@ -120,6 +174,8 @@ struct kshm_lock_req {
 /* struct kshm_unlock_req.flags: exactly one of */
 #define KSHM_UNLOCK_COMMIT	(1U << 0)
 #define KSHM_UNLOCK_ABORT	(1U << 1)
+/* ...optionally with: the caller already ended the write section (fast path) */
+#define KSHM_UNLOCK_PUBLISHED	(1U << 2)
 
 struct kshm_unlock_req {
 	__u32 flags;		/* in: KSHM_UNLOCK_COMMIT or _ABORT */
@@ -158,7 +214,9 @@ struct kshm_info {
 	__u64 kernel_writes;	/* KWRITEs committed */
 	__u64 ticks;		/* ticks committed */
 	__u64 ticks_skipped;	/* ticks skipped: lock not had in time */
-	__u64 reserved[6];
+	__u32 file_id;		/* this open file's id in ctrl->lock */
+	__u32 lock_word;	/* ctrl->lock when INFO ran */
+	__u64 reserved[5];
 };
 
 #define KSHM_IOC_MAGIC	0xb9
@@ -169,6 +227,8 @@ struct kshm_info {
 /* Wake this open file's blocked KSHM_IOC_LOCK calls with ECANCELED. */
 #define KSHM_IOC_CANCEL	_IO(KSHM_IOC_MAGIC, 3)
 #define KSHM_IOC_KWRITE	_IOWR(KSHM_IOC_MAGIC, 4, struct kshm_kwrite_req)
-/* Numbers 5 to 15 are reserved for the lock-word fast path. */
+/* Wake pollers after a fast-path commit (when ctrl->pollers was set). */
+#define KSHM_IOC_WAKE	_IO(KSHM_IOC_MAGIC, 5)
+/* Numbers 6 to 15 are reserved. */
 
 #endif /* _UAPI_LINUX_KSHM_H */
