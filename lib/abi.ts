@@ -3,7 +3,7 @@
  * TypeScript layer needs. Offsets are byte offsets into struct kshm_header.
  * @module
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const MAGIC = 0x4d48534b;
 
 export const HEADER = {
@@ -11,9 +11,7 @@ export const HEADER = {
   abiVersion: 4,
   pageSize: 8,
   pages: 12,
-  seq: 16,
   flags: 20,
-  generation: 24,
   holderPid: 32,
   waiters: 36,
   dataOffset: 40,
@@ -24,6 +22,23 @@ export const HEADER = {
   features: 76,
 } as const;
 
+/** Offsets into struct kshm_ctrl, the control page (user-writable). */
+export const CTRL = {
+  lock: 0,
+  seq: 4,
+  generation: 8,
+  pollers: 16,
+} as const;
+
+/** Bytes of struct kshm_ctrl. */
+export const CTRL_SIZE = 64;
+
+/** struct kshm_ctrl.lock: the holder's id, the kernel, and two flags. */
+export const LW_OWNER_MASK = 0x3fffffff;
+export const LW_KERNEL = LW_OWNER_MASK;
+export const LW_WAITERS = 0x40000000;
+export const LW_DIED = 0x80000000;
+
 export const HDR_LOCKED = 1 << 0;
 export const HDR_KERNEL_HOLDER = 1 << 1;
 export const HDR_OWNER_DIED = 1 << 2;
@@ -32,6 +47,7 @@ export const LOCK_TRY = 1 << 0;
 export const LOCK_OWNER_DIED = 1 << 0;
 export const UNLOCK_COMMIT = 1 << 0;
 export const UNLOCK_ABORT = 1 << 1;
+export const UNLOCK_PUBLISHED = 1 << 2;
 
 /** Bytes of struct kshm_tick, which the kernel ticker writes at the end of the data. */
 export const TICK_SIZE = 16;

@@ -72,8 +72,13 @@ export interface Backend {
   readonly size: number;
   /** A live view of the shared data. Only valid until close(); write only under the lock. */
   readonly data: Uint8Array;
-  /** Takes the lock if it is free; never blocks. */
-  tryLock(): LockAttempt;
+  /**
+   * Takes the lock if it is free; never blocks. `fastPath` (default true):
+   * a backend with a user-space lock word may take it there without a
+   * syscall; false asks for the driver's own path. A lock is released by
+   * unlock() the same way it was taken.
+   */
+  tryLock(fastPath?: boolean): LockAttempt;
   /**
    * Optional hint, free to call (no syscall): true when the lock is surely
    * taken right now, so a tryLock would only fail. Contended waiters then go

@@ -28,11 +28,12 @@ export interface TransactionOptions {
   /** Aborting works like unsubscribing, and errors with {@link LockCancelledError}. */
   signal?: AbortSignal;
   /**
-   * Take the lock through the shared lock word, with no syscall when
-   * uncontended, when the driver offers it (`KSHM_FEAT_LOCKWORD`); `false`
-   * always uses the driver's LOCK ioctl. Default true. Today's driver (ABI 1)
-   * has no lock word, so both take the ioctl path: see issue "Lock-word fast
-   * path".
+   * Take a free lock through the shared lock word (a compare-and-swap on the
+   * mapped control page: no syscall, no native call), and release it there
+   * (a syscall only when someone waits or a subscriber sleeps). `false`
+   * always uses the driver's LOCK and UNLOCK ioctls. Default true. A taken
+   * lock is waited for in the driver's FIFO queue either way, so both paths
+   * are equally fair and robust (a holder that dies is detected the same).
    */
   fastPath?: boolean;
 }
@@ -141,6 +142,7 @@ type Grant = (ownerDied: boolean, generation: bigint) => void;
 interface Request {
   kind: 'lock' | 'kwrite';
   timeoutMs: number;
+  fastPath: boolean;
   deadline: number;
   state: 'queued' | 'waiting' | 'done';
   cancelled: boolean;
@@ -186,9 +188,13 @@ export class KshmDevice implements Device {
   #closed = false;
   #lastSnapshot: Snapshot | undefined;
 
-  constructor(backend: Backend, options: { scheduler?: SchedulerLike } = {}) {
+  /** The default of {@link TransactionOptions.fastPath} for this device. */
+  readonly #fastPath: boolean;
+
+  constructor(backend: Backend, options: { scheduler?: SchedulerLike; fastPath?: boolean } = {}) {
     this.#backend = backend;
     this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#fastPath = options.fastPath !== false;
     const shared$ = this.#snapshotSource().pipe(
       distinctUntilChanged((a, b) => a.generation === b.generation),
       share({
@@ -319,7 +325,9 @@ export class KshmDevice implements Device {
         r.start?.();
         return;
       }
-      const attempt: LockAttempt = this.#backend.surelyTaken?.() ? { ok: false, errno: E.EBUSY } : this.#backend.tryLock();
+      const attempt: LockAttempt = this.#backend.surelyTaken?.()
+        ? { ok: false, errno: E.EBUSY }
+        : this.#backend.tryLock(r.fastPath);
       if (attempt.ok) {
         this.#queue.shift();
         this.#granted(r, attempt.ownerDied, attempt.generation);
@@ -385,8 +393,8 @@ export class KshmDevice implements Device {
   #request(kind: Request['kind'], options: TransactionOptions, grant: Grant, fail: (e: Error) => void): Request {
     const timeoutMs = validTimeout(options.timeoutMs);
     return {
-      kind, timeoutMs, deadline: this.#scheduler.now() + timeoutMs, state: 'queued', cancelled: false,
-      grant, fail,
+      kind, timeoutMs, fastPath: options.fastPath ?? this.#fastPath, deadline: this.#scheduler.now() + timeoutMs,
+      state: 'queued', cancelled: false, grant, fail,
     };
   }
 
@@ -452,7 +460,7 @@ export class KshmDevice implements Device {
       if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
         && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, false) > 0)
         && this.#backend.surelyTaken?.() !== true) {
-        const attempt = this.#backend.tryLock();
+        const attempt = this.#backend.tryLock(options.fastPath ?? this.#fastPath);
         if (attempt.ok) {
           this.#runTransaction(fn, subscriber, { state: 'done' } as Request, attempt.ownerDied, attempt.generation);
           return undefined;

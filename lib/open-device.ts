@@ -6,6 +6,11 @@ import { openNativeBackend } from './native/native-backend.js';
 export interface OpenDeviceOptions {
   /** Map the data read-only: snapshots only, no lock, no writes. */
   readOnly?: boolean;
+  /**
+   * The default of `fastPath` for this device's transactions and leases
+   * (see {@link TransactionOptions.fastPath}); default true.
+   */
+  fastPath?: boolean;
   /** @internal the scheduler for timeouts and retries (tests) */
   scheduler?: SchedulerLike;
 }
@@ -25,5 +30,8 @@ export interface OpenDeviceOptions {
  */
 export async function openDevice(path = '/dev/kshm', options: OpenDeviceOptions = {}): Promise<Device> {
   const backend = openNativeBackend(path, options.readOnly ?? false);
-  return new KshmDevice(backend, options.scheduler ? { scheduler: options.scheduler } : {});
+  return new KshmDevice(backend, {
+    ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+    ...(options.fastPath !== undefined ? { fastPath: options.fastPath } : {}),
+  });
 }

@@ -22,13 +22,15 @@ export const KSHM_E_ABI = 4096;
 export const KSHM_E_MAGIC = 4097;
 export const KSHM_E_TOO_MANY = 4098;
 export const OPEN_READONLY = 1;
+/** libkshm's calls always go to the driver: the fast path runs in JS, on the mapped word. */
+export const OPEN_NO_FASTPATH = 2;
 
 type Fn = ReturnType<K.LibraryHandle['func']>;
 
 export interface LibKshm {
   open: Fn; close: Fn; cancelEpoch: Fn; lockEpoch: Fn; trylock: Fn; try: Fn; unlock: Fn; cancel: Fn;
   snapshot: Fn; consume: Fn; fd: Fn; info: Fn; kwrite: Fn; headerPtr: Fn; dataPtr: Fn;
-  dataSize: Fn; strerror: Fn; lastError: Fn; abiVersion: Fn;
+  dataSize: Fn; strerror: Fn; lastError: Fn; abiVersion: Fn; ctrlPtr: Fn; fileId: Fn; wake: Fn;
 }
 
 let loaded: LibKshm | undefined;
@@ -47,7 +49,8 @@ export function libkshm(): LibKshm {
     features: 'uint32_t', locks_granted: 'uint64_t', locks_contended: 'uint64_t',
     lock_timeouts: 'uint64_t', lock_cancels: 'uint64_t', owner_died: 'uint64_t',
     commits: 'uint64_t', aborts: 'uint64_t', kernel_writes: 'uint64_t', ticks: 'uint64_t',
-    ticks_skipped: 'uint64_t', reserved: koffi.array('uint64_t', 6),
+    ticks_skipped: 'uint64_t', file_id: 'uint32_t', lock_word: 'uint32_t',
+    reserved: koffi.array('uint64_t', 5),
   });
   loaded = {
     open: lib.func('int32_t kshm_open(const char *path, uint32_t flags)'),
@@ -59,13 +62,16 @@ export function libkshm(): LibKshm {
     unlock: lib.func('int kshm_unlock(int32_t h, uint32_t flags)'),
     cancel: lib.func('int kshm_cancel(int32_t h)'),
     snapshot: lib.func('int kshm_snapshot(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),
-    // The generation is read from the mapped header; NULL skips the out-parameter marshalling.
+    // The generation is read from the mapped control page; NULL skips the out-parameter marshalling.
     consume: lib.func('int kshm_consume(int32_t h, void *generation)'),
     fd: lib.func('int kshm_fd(int32_t h)'),
     info: lib.func('int kshm_info(int32_t h, _Out_ kshm_info *info)'),
     kwrite: lib.func('int kshm_kwrite(int32_t h, uint64_t offset, const uint8_t *src, uint32_t len, uint32_t timeout_ms, _Out_ uint64_t *generation)'),
     headerPtr: lib.func('const void *kshm_header_ptr(int32_t h)'),
     dataPtr: lib.func('void *kshm_data_ptr(int32_t h)'),
+    ctrlPtr: lib.func('void *kshm_ctrl_ptr(int32_t h)'),
+    fileId: lib.func('uint32_t kshm_file_id(int32_t h)'),
+    wake: lib.func('int kshm_wake(int32_t h)'),
     dataSize: lib.func('uint64_t kshm_data_size(int32_t h)'),
     strerror: lib.func('const char *kshm_strerror(int err)'),
     lastError: lib.func('const char *kshm_last_error(void)'),

@@ -1,10 +1,12 @@
 /**
  * The real backend: /dev/kshm through libkshm and koffi.
  *
- * - Uncontended locking is a synchronous trylock; only a contended lock
- *   waits, in kshm_lock_epoch on a libuv worker (koffi `.async`), and can be
- *   cancelled from the main thread (kshm_cancel).
- * - Snapshots run the seqcount protocol on the mapped header with Atomics,
+ * - Uncontended locking takes the lock word in the mapped control page with
+ *   Atomics.compareExchange (no syscall, no FFI call), following the ABI's
+ *   fast path; with `fastPath: false` it is a synchronous trylock ioctl.
+ *   Only a contended lock waits, in kshm_lock_epoch on a libuv worker (koffi
+ *   `.async`), and can be cancelled from the main thread (kshm_cancel).
+ * - Snapshots run the seqcount protocol on the mapped control page with Atomics,
  *   with no call into C at all on x86-64 (its loads are not reordered with
  *   each other, so the copy cannot move past the second seq read); other
  *   architectures use libkshm's fenced copy.
@@ -14,17 +16,21 @@
  */
 import koffi from 'koffi';
 import { constants } from 'node:os';
-import { HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, HEADER, LOCK_OWNER_DIED, UNLOCK_ABORT, UNLOCK_COMMIT } from '../abi.js';
+import {
+  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK,
+  UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
+} from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
   AbiMismatchError, DeviceNotFoundError, KshmError, KshmSystemError, PermissionDeniedError,
 } from '../errors.js';
-import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_READONLY, type LibKshm } from './libkshm.js';
+import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_NO_FASTPATH, OPEN_READONLY, type LibKshm } from './libkshm.js';
 
 const E = constants.errno;
-const SEQ = HEADER.seq / 4;
-const FLAGS = HEADER.flags / 4;
-const GENERATION = HEADER.generation / 8;
+const LOCK = CTRL.lock / 4;
+const SEQ = CTRL.seq / 4;
+const POLLERS = CTRL.pollers / 4;
+const GENERATION = CTRL.generation / 8;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 
@@ -46,7 +52,7 @@ function installExitHook(): void {
 /** Opens the device, or throws the typed error that says what to do. */
 export function openNativeBackend(path: string, readOnly: boolean): NativeBackend {
   const lib = libkshm();
-  const h = lib.open(path, readOnly ? OPEN_READONLY : 0) as number;
+  const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH) as number;
   if (h > 0) return new NativeBackend(lib, h, path, readOnly);
   const errno = -h;
   if (errno === E.ENOENT) throw new DeviceNotFoundError(path);
@@ -66,8 +72,12 @@ export class NativeBackend implements Backend {
   readonly data: Uint8Array;
   readonly #lib: LibKshm;
   readonly #h: number;
-  readonly #hdr32: Uint32Array;
-  readonly #hdr64: BigUint64Array;
+  readonly #ctrl32: Uint32Array;
+  readonly #ctrl64: BigUint64Array;
+  /** This open file's id in the lock word; 0 when it cannot write. */
+  readonly #id: number;
+  /** The lock is held, taken on the fast path: release it there too. */
+  #heldFast = false;
   readonly #polls = new Set<PollHandle>();
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
@@ -77,25 +87,30 @@ export class NativeBackend implements Backend {
     this.#lib = lib;
     this.#h = handle;
     this.size = toNum(lib.dataSize(handle));
-    const header = koffi.view(lib.headerPtr(handle), 128);
-    this.#hdr32 = new Uint32Array(header);
-    this.#hdr64 = new BigUint64Array(header);
+    const ctrl = koffi.view(lib.ctrlPtr(handle), CTRL_SIZE);
+    this.#ctrl32 = new Uint32Array(ctrl);
+    this.#ctrl64 = new BigUint64Array(ctrl);
+    this.#id = readOnly ? 0 : lib.fileId(handle) as number;
     this.data = new Uint8Array(koffi.view(lib.dataPtr(handle), this.size));
     open.add(this);
     installExitHook();
   }
 
-  /** The mapped header and data are gone after close(): never read them then. */
+  /** The mapped pages are gone after close(): never read them then. */
   #generation(): bigint {
-    return this.#closed ? 0n : this.#hdr64[GENERATION] as bigint;
+    return this.#closed ? 0n : this.#ctrl64[GENERATION] as bigint;
   }
 
   surelyTaken(): boolean {
-    return !this.#closed && (Atomics.load(this.#hdr32, FLAGS) & HDR_LOCKED) !== 0;
+    return !this.#closed && (Atomics.load(this.#ctrl32, LOCK) & LW_OWNER_MASK) !== 0;
   }
 
-  tryLock(): LockAttempt {
+  tryLock(fastPath = true): LockAttempt {
     if (this.#closed) return { ok: false, errno: E.EBADF };
+    if (fastPath && this.#id !== 0) {
+      const taken = this.#fastAcquire();
+      if (taken !== undefined) return taken;
+    }
     const ret = this.#lib.try(this.#h) as number;
     if (ret < 0) return { ok: false, errno: -ret };
     return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
@@ -117,13 +132,62 @@ export class NativeBackend implements Backend {
     };
   }
 
+  /**
+   * The ABI's fast acquire: CAS the free word to our id (or a DIED word to
+   * id|DIED), then open the write section (seq odd). undefined: only the
+   * driver can tell (waiters flagged on a free word, or a forged word).
+   */
+  #fastAcquire(): LockAttempt | undefined {
+    const c = this.#ctrl32;
+    const id = this.#id;
+    let ownerDied = false;
+    const seen = Atomics.compareExchange(c, LOCK, 0, id);
+    if (seen !== 0) {
+      const owner = seen & LW_OWNER_MASK;
+      if (owner === id) return { ok: false, errno: E.EDEADLK };
+      if (owner !== 0) return { ok: false, errno: E.EBUSY };
+      if (seen !== LW_DIED || Atomics.compareExchange(c, LOCK, LW_DIED, (id | LW_DIED) >>> 0) !== LW_DIED) {
+        return undefined;
+      }
+      ownerDied = true;
+    }
+    Atomics.store(c, SEQ, Atomics.load(c, SEQ) | 1);
+    this.#heldFast = true;
+    return { ok: true, ownerDied, generation: this.#ctrl64[GENERATION] as bigint };
+  }
+
   unlock(commit: boolean): number {
     if (this.#closed) return E.EBADF;
+    if (this.#heldFast) return this.#fastRelease(commit);
     return -(this.#lib.unlock(this.#h, commit ? UNLOCK_COMMIT : UNLOCK_ABORT) as number);
   }
 
+  /**
+   * The ABI's fast release: publish (generation, then seq even), then CAS the
+   * word free. When that fails, waiters are queued: the driver hands over.
+   * After a commit, wake pollers only if one said it sleeps.
+   */
+  #fastRelease(commit: boolean): number {
+    this.#heldFast = false;
+    const c = this.#ctrl32;
+    const word = Atomics.load(c, LOCK);
+    if ((word & LW_OWNER_MASK) !== this.#id) return E.EPERM;	// the driver took it back
+    if (commit) Atomics.store(this.#ctrl64, GENERATION, (this.#ctrl64[GENERATION] as bigint) + 1n);
+    Atomics.store(c, SEQ, (Atomics.load(c, SEQ) | 1) + 1);
+    const died = (word & LW_DIED) >>> 0;
+    const mine = (this.#id | died) >>> 0;
+    if (Atomics.compareExchange(c, LOCK, mine, commit ? 0 : died) === mine) {
+      // Atomics are sequentially consistent: the generation store is
+      // ordered before this load, as the pollers handshake needs.
+      if (commit && Atomics.load(c, POLLERS) !== 0) this.#lib.wake(this.#h);
+      return 0;
+    }
+    const how = (commit ? UNLOCK_COMMIT : UNLOCK_ABORT) | UNLOCK_PUBLISHED;
+    return -(this.#lib.unlock(this.#h, how) as number);
+  }
+
   seq(): number {
-    return this.#closed ? -1 : Atomics.load(this.#hdr32, SEQ);
+    return this.#closed ? -1 : Atomics.load(this.#ctrl32, SEQ);
   }
 
   snapshot(): RawSnapshot | undefined {
@@ -140,13 +204,13 @@ export class NativeBackend implements Backend {
    */
   copyInto(dst: Uint8Array): { generation: bigint; seq: number } | undefined {
     if (this.#closed) return undefined;
-    const hdr = this.#hdr32;
+    const ctrl = this.#ctrl32;
     for (let tries = 0; tries < 256; tries++) {
-      const s1 = Atomics.load(hdr, SEQ);
+      const s1 = Atomics.load(ctrl, SEQ);
       if (s1 & 1) continue;
       dst.set(this.data);
-      const generation = this.#hdr64[GENERATION] as bigint;
-      if (Atomics.load(hdr, SEQ) === s1) return { generation, seq: s1 };
+      const generation = this.#ctrl64[GENERATION] as bigint;
+      if (Atomics.load(ctrl, SEQ) === s1) return { generation, seq: s1 };
     }
     return undefined;
   }

@@ -52,7 +52,7 @@ export interface FakeKernel {
 export interface FakeDevice extends Device {
   readonly kernel: FakeKernel;
   /** Another opener of the same shared region, as another process would be. */
-  open(options?: { readOnly?: boolean }): Device;
+  open(options?: { readOnly?: boolean; fastPath?: boolean }): Device;
 }
 
 /** Options of {@link createFakeDevice}. */
@@ -71,7 +71,7 @@ export interface FakeDeviceOptions {
 
 class FakeKshmDevice extends KshmDevice implements FakeDevice {
   constructor(backend: FakeBackend, scheduler: SchedulerLike, readonly kernel: FakeKernel,
-    readonly open: (options?: { readOnly?: boolean }) => Device) {
+    readonly open: (options?: { readOnly?: boolean; fastPath?: boolean }) => Device) {
     super(backend, { scheduler });
   }
 }
@@ -89,8 +89,9 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
-  const openOne = (readOnly: boolean): KshmDevice =>
-    new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler });
+  // The fake has one lock path: fastPath is accepted and changes nothing.
+  const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
+    new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
   const kernel: FakeKernel = {
     write: (offset, bytes) => {
       const data = Uint8Array.from(bytes);
@@ -113,7 +114,7 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
     get data() { return region.data; },
   };
   return new FakeKshmDevice(new FakeBackend(region, 'fake:kshm', options.readOnly ?? false), scheduler,
-    kernel, (o) => openOne(o?.readOnly ?? false));
+    kernel, (o) => openOne(o?.readOnly ?? false, o?.fastPath ?? true));
 }
 
 export { FakeRegion } from './fake-region.js';

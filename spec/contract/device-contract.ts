@@ -16,7 +16,7 @@ import {
 
 export interface ContractTarget {
   /** Opens one more device on the same shared region (another open file). */
-  open(options?: { readOnly?: boolean }): Promise<Device>;
+  open(options?: { readOnly?: boolean; fastPath?: boolean }): Promise<Device>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,11 +40,21 @@ async function waitFor(what: string, cond: () => boolean, ms = 3000): Promise<vo
   }
 }
 
+/**
+ * Runs the contract twice: transactions and leases on the lock-word fast
+ * path (the default), and with `fastPath: false` (the driver's ioctls).
+ */
 export function deviceContract(name: string, target: ContractTarget): void {
+  for (const fastPath of [true, false]) {
+    deviceContractOn(`${name}, ${fastPath ? 'fast path' : 'fastPath: false'}`, target, fastPath);
+  }
+}
+
+function deviceContractOn(name: string, target: ContractTarget, fastPath: boolean): void {
   const test = suite(`Device contract: ${name}`);
   const opened: Device[] = [];
   const open = async (options?: { readOnly?: boolean }): Promise<Device> => {
-    const d = await target.open(options);
+    const d = await target.open({ ...options, fastPath });
     opened.push(d);
     return d;
   };

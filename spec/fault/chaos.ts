@@ -19,15 +19,16 @@ let granted = 0;
 for (let step = 0; step < steps; step++) {
   const d = devices[rand(Math.max(1, devices.length))];
   switch (rand(10)) {
-    case 0: if (devices.length < 5) devices.push(await openDevice()); break;
+    // Devices, transactions and leases mix the fast path and the ioctl path.
+    case 0: if (devices.length < 5) devices.push(await openDevice('/dev/kshm', { fastPath: rand(2) === 0 })); break;
     case 1: if (d && rand(3) === 0) { d.close(); devices.splice(devices.indexOf(d), 1); } break;
     case 2: if (d && !d.closed) subs.push(d.snapshots$.subscribe(swallow)); break;
     case 3: case 4:
       if (d && !d.closed) subs.push(d.transaction((p) => { p.setU32(3600, step); granted++; },
-        rand(2) ? { timeoutMs: 1 + rand(20) } : {}).subscribe(swallow));
+        rand(2) ? { timeoutMs: 1 + rand(20), fastPath: rand(2) === 0 } : {}).subscribe(swallow));
       break;
     case 5:
-      if (d && !d.closed) subs.push(d.lock$().subscribe({ next: (l) => { granted++; if (rand(2)) l.commit(); }, error: () => {} }));
+      if (d && !d.closed) subs.push(d.lock$({ fastPath: rand(2) === 0 }).subscribe({ next: (l) => { granted++; if (rand(2)) l.commit(); }, error: () => {} }));
       break;
     case 6: if (d && !d.closed) subs.push(d.kernelWrite(3700, [step & 0xff], { timeoutMs: 1 + rand(20) }).subscribe(swallow)); break;
     case 7: case 8: { const i = rand(Math.max(1, subs.length)); subs[i]?.unsubscribe(); subs.splice(i, 1); break; }

@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../../cli/main.js';
 import { openDevice } from '../../lib/index.js';
+import { ABI_VERSION } from '../../lib/abi.js';
 
 const test = suite('kshm CLI');
 const cli = fileURLToPath(new URL('../../cli/kshm.js', import.meta.url));
@@ -51,14 +52,14 @@ async function kshm(args: string[], onOut?: (s: string) => void): Promise<Result
 test('info: plain text (the real bin, not a TTY) and --json', async () => {
   const plain = await run(['info']);
   assert.is(plain.code, 0, plain.err);
-  assert.match(plain.out, /abi version\s+1/);
+  assert.match(plain.out, new RegExp(`abi version\\s+${ABI_VERSION}`));
   assert.match(plain.out, /generation\s+\d+/);
   assert.match(plain.out, /ticks skipped\s+\d+/);
   assert.not.match(plain.out, /\x1b\[/); // no ANSI when stdout is not a TTY
   const json = await kshm(['info', '--json']);
   assert.is(json.code, 0);
   const info = JSON.parse(json.out) as { abiVersion: number; pages: number; generation: number; counters: { commits: number } };
-  assert.is(info.abiVersion, 1);
+  assert.is(info.abiVersion, ABI_VERSION);
   assert.ok(info.pages >= 1);
   assert.type(info.generation, 'number');
   assert.type(info.counters.commits, 'number');
@@ -162,7 +163,7 @@ test('works from any working directory; watch on a TTY highlights changed bytes'
     child.on('close', (code) => resolve({ code, out, err: '' }));
   });
   assert.is(anywhere.code, 0);
-  assert.is((JSON.parse(anywhere.out) as { abiVersion: number }).abiVersion, 1);
+  assert.is((JSON.parse(anywhere.out) as { abiVersion: number }).abiVersion, ABI_VERSION);
   const device = await openDevice();
   let screen = '';
   let kicked = false;

@@ -66,7 +66,7 @@ test('a kernel write wakes snapshots$ with the bytes', async () => {
   assert.is(s.generation, d.info().generation);
 });
 
-test('two processes transact concurrently; every snapshot holds the checksum', async () => {
+test('two processes (fast path, ioctl path) transact concurrently; every snapshot holds the checksum', async () => {
   const d = await open();
   let checked = 0;
   let torn = 0;
@@ -79,7 +79,7 @@ test('two processes transact concurrently; every snapshot holds the checksum', a
   const g0 = d.info().generation;
   const [a, b] = await Promise.all([
     runNode(fixture('checksum-writer'), ['2048', '300', '7']),
-    runNode(fixture('checksum-writer'), ['2048', '300', '99']),
+    runNode(fixture('checksum-writer'), ['2048', '300', '99'], { env: { KSHM_FAST_PATH: '0' } }),
   ]);
   sub.unsubscribe();
   assert.is(a.code, 0);
@@ -89,9 +89,10 @@ test('two processes transact concurrently; every snapshot holds the checksum', a
   assert.ok(d.info().generation - g0 >= 600n);
 });
 
-test('SIGKILL of a process holding the lock: the next page says ownerDied', async () => {
+for (const fastPath of [true, false]) {
+test(`SIGKILL of a process holding the lock (${fastPath ? 'fast path' : 'ioctl'}): the next page says ownerDied`, async () => {
   const d = await open();
-  const holder = runNode(fixture('hold-and-wait'));
+  const holder = runNode(fixture('hold-and-wait'), [], { env: { KSHM_FAST_PATH: fastPath ? '1' : '0' } });
   await new Promise<void>((resolve) => holder.child.stdout?.on('data', (chunk: Buffer) => {
     if (chunk.toString().includes('held')) resolve();
   }));
@@ -103,6 +104,41 @@ test('SIGKILL of a process holding the lock: the next page says ownerDied', asyn
   assert.is(seen.died, true);
   assert.is(seen.value, 0xbad);
   assert.is(await lastValueFrom(d.transaction((p) => p.ownerDied)), false);
+});
+}
+
+test('fast path: no driver grant for an uncontended transaction, one with fastPath: false; subscribers woken', async () => {
+  const d = await open();
+  const watcher = await openDevice('/dev/kshm', { readOnly: true });
+  opened.push(watcher);
+  const seen: bigint[] = [];
+  const sub = watcher.snapshots$.subscribe((s) => seen.push(s.generation));
+  await sleep(20);
+  const before = d.info();
+  await lastValueFrom(d.transaction((p) => p.setU32(3100, 1)));
+  const fast = d.info();
+  assert.is(fast.counters.locksGranted, before.counters.locksGranted, 'the fast path asked the driver');
+  assert.is(fast.generation, before.generation + 1n);
+  await lastValueFrom(d.transaction((p) => p.setU32(3100, 2), { fastPath: false }));
+  const slow = d.info();
+  assert.is(slow.counters.locksGranted, fast.counters.locksGranted + 1);
+  assert.is(slow.generation, fast.generation + 1n);
+  const wanted = slow.generation;
+  const until = Date.now() + 3000;
+  while (!seen.includes(wanted) && Date.now() < until) await sleep(5);
+  sub.unsubscribe();
+  assert.ok(seen.includes(wanted), `the watcher saw ${seen.join(',')}, not ${wanted}`);
+  const s = await firstValueFrom(watcher.snapshots$);
+  assert.is(s.u32(3100), 2);
+  // A lease on the fast path, then a transaction through the driver waits for it.
+  const { lease, sub: leaseSub } = await holdLease(d);
+  const other = await open();
+  const waiting = lastValueFrom(other.transaction((p) => p.u32(3100), { fastPath: false, timeoutMs: 5000 }));
+  await sleep(30);
+  lease.page.setU32(3100, 3);
+  lease.commit();
+  leaseSub.unsubscribe();
+  assert.is(await waiting, 3);
 });
 
 test('1,000 unsubscribes at random points: the lock is free and the process exits', async () => {
