@@ -1,7 +1,9 @@
 // Host benchmarks: the library's own cost, over libkshm's stand-in build
 // (an anonymous shared mapping; each LOCK/UNLOCK is one ioctl FIONREAD on a
-// pipe, a syscall of about the driver's weight). Run by bench/run.mjs with
-// KSHM_LIBRARY pointing at native-shim/libkshm-standin.so. Prints one JSON object.
+// pipe, a syscall of about the driver's weight). Transactions run on both
+// lock paths: the lock-word fast path (no syscall) and fastPath: false (the
+// ioctls). Run by bench/run.mjs with KSHM_LIBRARY pointing at
+// native-shim/libkshm-standin.so. Prints one JSON object.
 import { openDevice } from '../lib/index.js';
 import { openNativeBackend } from '../lib/native/native-backend.js';
 import { Page } from '../lib/page.js';
@@ -19,35 +21,49 @@ function time(label: string, ops: number, fn: () => void): number {
 }
 
 const device = await openDevice('standin:1');
+const ioctlDevice = await openDevice('standin:1', { fastPath: false });
 const backend = openNativeBackend('standin:1', false);
 
-const transaction = time('device.transaction().subscribe()', n, () => {
-  for (let i = 0; i < n; i++) {
-    device.transaction((page) => {
-      src[0] = i & 0xff;
-      page.set(0, src);
-    }).subscribe();
-  }
-});
+function transactions(d: typeof device): () => void {
+  return () => {
+    for (let i = 0; i < n; i++) {
+      d.transaction((page) => {
+        src[0] = i & 0xff;
+        page.set(0, src);
+      }).subscribe();
+    }
+  };
+}
 
-const ffiOnly = time('trylock + unlock through koffi', n, () => {
-  for (let i = 0; i < n; i++) {
-    backend.tryLock();
-    backend.unlock(true);
-  }
-});
+const transaction = time('device.transaction().subscribe(), fast path', n, transactions(device));
+const transactionIoctl = time('device.transaction().subscribe(), fastPath: false', n, transactions(ioctlDevice));
+
+function lockOnly(fastPath: boolean): () => void {
+  return () => {
+    for (let i = 0; i < n; i++) {
+      backend.tryLock(fastPath);
+      backend.unlock(true);
+    }
+  };
+}
+const lockFast = time('trylock + unlock, lock word in JS', n, lockOnly(true));
+const ffiOnly = time('trylock + unlock through koffi (2 ioctls)', n, lockOnly(false));
 
 const view = new DataView(backend.data.buffer, backend.data.byteOffset, backend.data.byteLength);
-const ffiPage = time('trylock + Page + 64 B write + unlock', n, () => {
-  for (let i = 0; i < n; i++) {
-    const a = backend.tryLock();
-    const page = new Page(backend.data, a.ok && a.ownerDied, 0n, view); // as the device does
-    src[0] = i & 0xff;
-    page.set(0, src);
-    page.end();
-    backend.unlock(true);
-  }
-});
+function lockAndPage(fastPath: boolean): () => void {
+  return () => {
+    for (let i = 0; i < n; i++) {
+      const a = backend.tryLock(fastPath);
+      const page = new Page(backend.data, a.ok && a.ownerDied, 0n, view); // as the device does
+      src[0] = i & 0xff;
+      page.set(0, src);
+      page.end();
+      backend.unlock(true);
+    }
+  };
+}
+const fastPage = time('lock word + Page + 64 B write + unlock', n, lockAndPage(true));
+const ffiPage = time('trylock + Page + 64 B write + unlock (ioctls)', n, lockAndPage(false));
 
 const snaps = n * 5;
 const snapshot = time('4 KiB seqcount snapshot (backend)', snaps, () => {
@@ -78,11 +94,16 @@ const rss1 = process.memoryUsage().rss;
 const heap1 = process.memoryUsage().heapUsed;
 
 device.close();
+ioctlDevice.close();
 backend.close();
 console.log(JSON.stringify({
   n,
   transactionNs: transaction,
-  breakdown: { ffiNs: ffiOnly, pageNs: ffiPage - ffiOnly, rxjsNs: transaction - ffiPage },
+  transactionIoctlNs: transactionIoctl,
+  breakdown: {
+    lockWordNs: lockFast, ffiNs: ffiOnly, pageNs: fastPage - lockFast, rxjsNs: transaction - fastPage,
+    ioctlPathPageNs: ffiPage,
+  },
   snapshotNs: snapshot,
   snapshotCopyOnlyNs: copyOnly,
   rssBeforeMiB: rss0 / 2 ** 20,

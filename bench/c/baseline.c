@@ -4,6 +4,8 @@
  * shortest way in C. Each run prints one JSON object on stdout.
  *
  *   baseline txn-standin N        host: lock/write 64 B/unlock with a stand-in syscall
+ *   baseline txn-fast N           host: the same over the ABI's lock-word fast path
+ *                                 (CAS, seq, generation, CAS: no syscall at all)
  *   baseline snapshot N           host: seqcount-validated 4 KiB copy
  *   baseline txn N                guest: real LOCK, 64 B write, UNLOCK COMMIT
  *   baseline contend SECONDS ID   guest: contended transactions for SECONDS
@@ -42,6 +44,7 @@ static void die(const char *what)
 struct region {
 	int fd;
 	volatile struct kshm_header *hdr;
+	volatile struct kshm_ctrl *ctrl;	/* read-only here: the C baseline locks by ioctl */
 	uint8_t *data;
 	size_t size;
 };
@@ -61,6 +64,9 @@ static struct region open_device(void)
 	r.data = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, ps);
 	if (r.data == MAP_FAILED)
 		die("mmap data");
+	r.ctrl = mmap(NULL, ps, PROT_READ, MAP_SHARED, r.fd, (off_t)r.hdr->ctrl_offset);
+	if (r.ctrl == MAP_FAILED)
+		die("mmap ctrl");
 	return r;
 }
 
@@ -81,42 +87,84 @@ static void unlock(struct region *r)
 		die("UNLOCK");
 }
 
-/* The same header work the stand-in library does, with the same syscall. */
-static void txn_standin(long n)
+/* A control page and a data page in anonymous shared memory (host runs). */
+static struct kshm_ctrl *host_region(uint8_t **data)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	int fd = (int)syscall(SYS_memfd_create, "baseline", 0), p[2], avail;
-	struct kshm_header *h;
+	int fd = (int)syscall(SYS_memfd_create, "baseline", 0);
+	struct kshm_ctrl *c;
+
+	if (fd < 0 || ftruncate(fd, 2 * ps))
+		die("setup");
+	c = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED)
+		die("mmap");
+	*data = (uint8_t *)c + ps;
+	return c;
+}
+
+/* The same work the driver's slow path does, with the stand-in syscall. */
+static void txn_standin(long n)
+{
+	int p[2], avail;
 	uint8_t *data, src[64];
+	struct kshm_ctrl *c = host_region(&data);
 	uint64_t t0;
 
-	if (fd < 0 || ftruncate(fd, 2 * ps) || pipe(p))
-		die("setup");
-	h = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (h == MAP_FAILED)
-		die("mmap");
-	data = (uint8_t *)h + ps;
+	if (pipe(p))
+		die("pipe");
 	memset(src, 7, sizeof(src));
 	t0 = now_ns();
 	for (long i = 0; i < n; i++) {
 		ioctl(p[0], FIONREAD, &avail);		/* LOCK */
-		h->flags = KSHM_HDR_LOCKED;
-		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->lock, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
 		src[0] = (uint8_t)i;
 		memcpy(data, src, sizeof(src));
 		ioctl(p[0], FIONREAD, &avail);		/* UNLOCK */
-		h->generation++;
-		h->flags = 0;
-		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
+		c->generation++;
+		__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
 	}
 	printf("{\"mode\":\"txn-standin\",\"n\":%ld,\"nsPerOp\":%.1f}\n", n, (double)(now_ns() - t0) / n);
+}
+
+/* The ABI's fast path, shortest form: the floor for any library over it. */
+static void txn_fast(long n)
+{
+	uint8_t *data, src[64];
+	struct kshm_ctrl *c = host_region(&data);
+	uint64_t t0;
+
+	memset(src, 7, sizeof(src));
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t free_word = 0, mine = 1;
+
+		if (!__atomic_compare_exchange_n(&c->lock, &free_word, 1, 0, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			die("fast lock");
+		__atomic_store_n(&c->seq, c->seq | 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		src[0] = (uint8_t)i;
+		memcpy(data, src, sizeof(src));
+		c->generation++;
+		__atomic_store_n(&c->seq, (c->seq | 1) + 1, __ATOMIC_RELEASE);
+		if (!__atomic_compare_exchange_n(&c->lock, &mine, 0, 0, __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED))
+			die("fast unlock");
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&c->pollers, __ATOMIC_RELAXED))
+			die("pollers");
+	}
+	printf("{\"mode\":\"txn-fast\",\"n\":%ld,\"nsPerOp\":%.1f}\n", n, (double)(now_ns() - t0) / n);
 }
 
 static void snapshot(long n)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	uint8_t *mem = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct kshm_header *h = (struct kshm_header *)mem;
+	struct kshm_ctrl *h = (struct kshm_ctrl *)mem;
 	static uint8_t dst[4096];
 	uint64_t t0, sink = 0;
 
@@ -233,11 +281,11 @@ static void poll_latency(long n, long off)
 		if (read(r.fd, &g, sizeof(g)) != sizeof(g))
 			die("read");
 		do {
-			s1 = __atomic_load_n(&r.hdr->seq, __ATOMIC_ACQUIRE);
+			s1 = __atomic_load_n(&r.ctrl->seq, __ATOMIC_ACQUIRE);
 			memcpy(&ts, r.data + off, sizeof(ts));
 			memcpy(&done, r.data + off + 8, sizeof(done));
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		} while ((s1 & 1) || s1 != __atomic_load_n(&r.hdr->seq, __ATOMIC_RELAXED));
+		} while ((s1 & 1) || s1 != __atomic_load_n(&r.ctrl->seq, __ATOMIC_RELAXED));
 		if (done == UINT64_MAX)
 			break;
 		if (ts && t >= ts && got < n)
@@ -257,6 +305,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "txn-standin"))
 		txn_standin(a);
+	else if (!strcmp(mode, "txn-fast"))
+		txn_fast(a);
 	else if (!strcmp(mode, "snapshot"))
 		snapshot(a);
 	else if (!strcmp(mode, "txn"))

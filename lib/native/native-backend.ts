@@ -31,6 +31,8 @@ const LOCK = CTRL.lock / 4;
 const SEQ = CTRL.seq / 4;
 const POLLERS = CTRL.pollers / 4;
 const GENERATION = CTRL.generation / 8;
+const GEN_LO = CTRL.generation / 4;
+const GEN_HI = GEN_LO + 1;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 
@@ -78,6 +80,10 @@ export class NativeBackend implements Backend {
   readonly #id: number;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
+  /** The last generation read as a bigint, and its two halves: saves an allocation per read. */
+  #gen = 0n;
+  #genLo = 0;
+  #genHi = 0;
   readonly #polls = new Set<PollHandle>();
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
@@ -153,7 +159,20 @@ export class NativeBackend implements Backend {
     }
     Atomics.store(c, SEQ, Atomics.load(c, SEQ) | 1);
     this.#heldFast = true;
-    return { ok: true, ownerDied, generation: this.#ctrl64[GENERATION] as bigint };
+    return { ok: true, ownerDied, generation: this.#heldGeneration() };
+  }
+
+  /** The generation, read while holding the lock (nobody else changes it then). */
+  #heldGeneration(): bigint {
+    const c = this.#ctrl32;
+    const lo = c[GEN_LO] as number;
+    const hi = c[GEN_HI] as number;
+    if (lo !== this.#genLo || hi !== this.#genHi) {
+      this.#genLo = lo;
+      this.#genHi = hi;
+      this.#gen = hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    return this.#gen;
   }
 
   unlock(commit: boolean): number {
@@ -172,7 +191,13 @@ export class NativeBackend implements Backend {
     const c = this.#ctrl32;
     const word = Atomics.load(c, LOCK);
     if ((word & LW_OWNER_MASK) !== this.#id) return E.EPERM;	// the driver took it back
-    if (commit) Atomics.store(this.#ctrl64, GENERATION, (this.#ctrl64[GENERATION] as bigint) + 1n);
+    if (commit) {
+      // Two plain halves (the holder is the only writer; readers check seq,
+      // whose atomic store below orders these before it).
+      const lo = ((c[GEN_LO] as number) + 1) >>> 0;
+      c[GEN_LO] = lo;
+      if (lo === 0) c[GEN_HI] = ((c[GEN_HI] as number) + 1) >>> 0;
+    }
     Atomics.store(c, SEQ, (Atomics.load(c, SEQ) | 1) + 1);
     const died = (word & LW_DIED) >>> 0;
     const mine = (this.#id | died) >>> 0;
