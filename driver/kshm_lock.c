@@ -130,7 +130,21 @@ static void kshm_granted(struct kshm_region *r, struct kshm_waiter *w, bool died
 	w->result = died ? KSHM_LOCK_OWNER_DIED : 0;
 	if (w->file)
 		WRITE_ONCE(w->file->lock_tgid, w->tgid);
+	else
+		r->kernel_holds = true;
 	r->stats.locks_granted++;
+}
+
+/*
+ * Does @f (NULL: the kernel) hold the lock? For a file, the word says; the
+ * kernel trusts only its own record, so that a forged word can never make a
+ * kernel holder's unlock fail (the in-kernel API cannot fail there).
+ */
+static bool kshm_is_holder(struct kshm_region *r, struct kshm_file *f)
+{
+	if (!f)
+		return r->kernel_holds;
+	return (kshm_word(r) & KSHM_LW_OWNER_MASK) == f->id;
 }
 
 /*
@@ -189,7 +203,8 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 		u32 word = kshm_word(r);
 		u32 owner = word & KSHM_LW_OWNER_MASK;
 
-		if (owner == w->id)
+		/* (A word naming the kernel is only the kernel's if it says so.) */
+		if (owner == w->id && (w->file || r->kernel_holds))
 			return -EDEADLK;
 		if (!owner && list_empty(&r->waiters)) {
 			if (kshm_word_cas(r, word, w->id | (word & KSHM_LW_DIED))) {
@@ -348,11 +363,13 @@ int kshm_region_unlock(struct kshm_region *r, struct kshm_file *f, u32 flags,
 	bool died;
 
 	spin_lock(&r->lock);
-	word = kshm_word(r);
-	if ((word & KSHM_LW_OWNER_MASK) != kshm_id(f)) {
+	if (!kshm_is_holder(r, f)) {
 		spin_unlock(&r->lock);
 		return -EPERM;
 	}
+	if (!f)
+		r->kernel_holds = false;
+	word = kshm_word(r);
 	died = word & KSHM_LW_DIED;
 	if (commit) {
 		if (!(flags & KSHM_UNLOCK_PUBLISHED))
@@ -429,7 +446,12 @@ void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f,
 
 bool kshm_region_holds(struct kshm_region *r, struct kshm_file *f)
 {
-	return (kshm_word(r) & KSHM_LW_OWNER_MASK) == kshm_id(f);
+	bool holds;
+
+	spin_lock(&r->lock);
+	holds = kshm_is_holder(r, f);
+	spin_unlock(&r->lock);
+	return holds;
 }
 
 u64 kshm_region_generation(struct kshm_region *r)

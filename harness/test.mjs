@@ -10,7 +10,7 @@
 // then prints every run's output, and last one line "N passed, N failed"
 // summed over all runs. Exits non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, supportedSeries } from './kernels.mjs';
 import { ensureGuestTools } from './tools.mjs';
@@ -23,6 +23,16 @@ const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
 const uvu = join(repoRoot, 'node_modules', 'uvu', 'bin.js');
 
 const runs = [];
+/** Suites still running: a signal to npm test is passed on to them (and so to the guests). */
+const running = new Set();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    for (const child of running) child.kill('SIGTERM');
+    process.exit(130);
+  });
+}
+// Every suite's output also goes to a log as it comes (a hung guest still leaves its trace).
+const logDir = join(repoRoot, 'build', 'test-logs');
 
 function step(title, cmd, cmdArgs, opts = {}) {
   console.log(`\n== ${title}`);
@@ -40,15 +50,21 @@ function runSuite(title, cmd, cmdArgs, { limit = 600, stream = true } = {}) {
     const started = Date.now();
     const child = spawn('timeout', ['--kill-after=10', String(limit), cmd, ...cmdArgs],
       { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    mkdirSync(logDir, { recursive: true });
+    const log = join(logDir, `${title.replace(/[^a-z0-9.]+/gi, '-').toLowerCase()}.log`);
+    writeFileSync(log, '');
     let out = '';
     const onData = (d) => {
       out += d;
+      appendFileSync(log, d);
       if (stream) process.stdout.write(d);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     if (stream) console.log(`\n== ${title}`);
     child.on('close', (code, signal) => {
+      running.delete(child);
       const run = { title, out, code: code ?? 128, signal, seconds: (Date.now() - started) / 1000 };
       runs.push(run);
       if (!stream) console.log(`\n== ${title}\n${out}`);

@@ -190,6 +190,8 @@ export class KshmDevice implements Device {
 
   /** The default of {@link TransactionOptions.fastPath} for this device. */
   readonly #fastPath: boolean;
+  /** The holder record of a transaction granted at once (one holder at a time). */
+  readonly #inlineHolder = { state: 'done' } as Request;
 
   constructor(backend: Backend, options: { scheduler?: SchedulerLike; fastPath?: boolean } = {}) {
     this.#backend = backend;
@@ -386,7 +388,7 @@ export class KshmDevice implements Device {
     if (this.#holder !== r) return 0;
     this.#holder = undefined;
     const errno = this.#backend.unlock(commit);
-    this.#pump();
+    if (this.#queue.length > 0) this.#pump();
     return errno;
   }
 
@@ -457,12 +459,15 @@ export class KshmDevice implements Device {
     return new Observable<R>((subscriber) => {
       // Fast path: nothing queued here, so try the lock right now, with no
       // request bookkeeping. Everything else goes through the queue.
+      // The lock-word CAS is its own "is it taken?" test; the ioctl path
+      // first asks the free hint, to spare a syscall that would only fail.
+      const fastPath = options.fastPath ?? this.#fastPath;
       if (!this.#holder && !this.#busy && this.#queue.length === 0 && !this.#closed && !this.readOnly
         && options.signal?.aborted !== true && (options.timeoutMs === undefined || validTimeout(options.timeoutMs, false) > 0)
-        && this.#backend.surelyTaken?.() !== true) {
-        const attempt = this.#backend.tryLock(options.fastPath ?? this.#fastPath);
+        && (fastPath || this.#backend.surelyTaken?.() !== true)) {
+        const attempt = this.#backend.tryLock(fastPath);
         if (attempt.ok) {
-          this.#runTransaction(fn, subscriber, { state: 'done' } as Request, attempt.ownerDied, attempt.generation);
+          this.#runTransaction(fn, subscriber, this.#inlineHolder, attempt.ownerDied, attempt.generation);
           return undefined;
         }
       }

@@ -45,7 +45,8 @@ export class Page extends ByteReader {
   /** The generation when the lock was granted. */
   readonly generation: bigint;
   #live = true;
-  #undo: Array<[number, Uint8Array]> = [];
+  /** Old bytes of every write, oldest first: [offset, bytes, offset, bytes, ...]; made on the first write. */
+  #undo: Array<number | Uint8Array> | undefined;
 
   /** @internal pages are made by devices */
   constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView) {
@@ -66,7 +67,7 @@ export class Page extends ByteReader {
   #before(offset: number, width: number): void {
     this.assertUsable();
     checkRange(offset, width, this.size);
-    this.#undo.push([offset, this.bytesView.slice(offset, offset + width)]);
+    (this.#undo ??= []).push(offset, this.bytesView.slice(offset, offset + width));
   }
 
   setU8(offset: number, value: number): void {
@@ -140,30 +141,30 @@ export class Page extends ByteReader {
   /** @internal the bytes as they were when the lock was granted (the committed state) */
   committedBytes(): Uint8Array {
     const copy = this.bytesView.slice();
-    for (let i = this.#undo.length - 1; i >= 0; i--) {
-      const [offset, old] = this.#undo[i] as [number, Uint8Array];
-      copy.set(old, offset);
-    }
+    Page.#undoInto(copy, this.#undo);
     return copy;
+  }
+
+  /** Writes the old bytes back into `bytes`, newest first. */
+  static #undoInto(bytes: Uint8Array, undo: Array<number | Uint8Array> | undefined): void {
+    if (!undo) return;
+    for (let i = undo.length - 2; i >= 0; i -= 2) bytes.set(undo[i + 1] as Uint8Array, undo[i] as number);
   }
 
   /** @internal puts back every byte written through this page, newest first */
   rollback(): void {
-    for (let i = this.#undo.length - 1; i >= 0; i--) {
-      const [offset, old] = this.#undo[i] as [number, Uint8Array];
-      this.bytesView.set(old, offset);
-    }
-    this.#undo = [];
+    Page.#undoInto(this.bytesView, this.#undo);
+    this.#undo = undefined;
   }
 
   /** @internal forgets the undo log (after a commit) */
   keep(): void {
-    this.#undo = [];
+    this.#undo = undefined;
   }
 
   /** @internal ends the page's life */
   end(): void {
     this.#live = false;
-    this.#undo = [];
+    this.#undo = undefined;
   }
 }

@@ -84,6 +84,8 @@ export class NativeBackend implements Backend {
   #gen = 0n;
   #genLo = 0;
   #genHi = 0;
+  /** Reused for every fast grant: the device reads it at once and keeps nothing. */
+  readonly #granted = { ok: true as const, ownerDied: false, generation: 0n };
   readonly #polls = new Set<PollHandle>();
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
@@ -157,9 +159,13 @@ export class NativeBackend implements Backend {
       }
       ownerDied = true;
     }
-    Atomics.store(c, SEQ, Atomics.load(c, SEQ) | 1);
+    // Only the holder writes seq: a plain read of it is exact here.
+    Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
     this.#heldFast = true;
-    return { ok: true, ownerDied, generation: this.#heldGeneration() };
+    const granted = this.#granted;
+    granted.ownerDied = ownerDied;
+    granted.generation = this.#heldGeneration();
+    return granted;
   }
 
   /** The generation, read while holding the lock (nobody else changes it then). */
@@ -189,7 +195,8 @@ export class NativeBackend implements Backend {
   #fastRelease(commit: boolean): number {
     this.#heldFast = false;
     const c = this.#ctrl32;
-    const word = Atomics.load(c, LOCK);
+    // A plain read is enough: the CAS below checks the word again.
+    const word = c[LOCK] as number;
     if ((word & LW_OWNER_MASK) !== this.#id) return E.EPERM;	// the driver took it back
     if (commit) {
       // Two plain halves (the holder is the only writer; readers check seq,
@@ -198,7 +205,7 @@ export class NativeBackend implements Backend {
       c[GEN_LO] = lo;
       if (lo === 0) c[GEN_HI] = ((c[GEN_HI] as number) + 1) >>> 0;
     }
-    Atomics.store(c, SEQ, (Atomics.load(c, SEQ) | 1) + 1);
+    Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
     const died = (word & LW_DIED) >>> 0;
     const mine = (this.#id | died) >>> 0;
     if (Atomics.compareExchange(c, LOCK, mine, commit ? 0 : died) === mine) {

@@ -819,6 +819,16 @@ static void test_fast_close_and_fork(void)
 }
 
 static volatile bool storm_stop;
+static volatile struct kshm_ctrl *storm_ctrl;
+
+/* Whatever happens in the test, leave a sane word for the tests after it. */
+static void storm_cleanup(void)
+{
+	storm_stop = true;
+	kt_sleep_ms(5);
+	storm_ctrl->lock = 0;
+	storm_ctrl->seq = (storm_ctrl->seq | 1) + 1;
+}
 
 static void *storm(void *arg)
 {
@@ -848,7 +858,14 @@ static void test_forged_lock_word(void)
 	pid_t pid;
 	int status, calls = 0;
 
+	storm_ctrl = a.c;
+	atexit(storm_cleanup);
 	/* An owner that does not exist: waiters and kernel writers time out. */
+	a.c->lock = KSHM_LW_OWNER_MASK - 1;
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	/* Forged as the kernel: still just a holder that never comes back. */
+	a.c->lock = KSHM_LW_KERNEL;
+	KT_EQ(kwrite(b, 0, "k", 1, 60), -ETIMEDOUT);
 	a.c->lock = KSHM_LW_OWNER_MASK - 1;
 	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
 	KT_EQ(lock_ex(b, 60, 0, NULL), -ETIMEDOUT);
@@ -883,6 +900,7 @@ static void test_forged_lock_word(void)
 			ret = unlock_ex(b, (calls & 2) ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT);
 			KT_CHECK(ret == 0 || ret == -EPERM);
 		}
+		/* The kernel's own unlock never fails, whatever the word says. */
 		ret = kwrite(b, 8, "s", 1, 20);
 		KT_CHECK(ret == 0 || ret == -ETIMEDOUT);
 		if (kt_now_ms() - c0 > 1000)
