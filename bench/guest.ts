@@ -58,8 +58,8 @@ function startReader(cmd: string, args: string[]): { ready: Promise<void>; done:
 
 // ---- roles run as child processes ---------------------------------------
 
-async function roleTxn(n: number): Promise<void> {
-  const d = await openDevice();
+async function roleTxn(n: number, fastPath: boolean): Promise<void> {
+  const d = await openDevice('/dev/kshm', { fastPath });
   const src = new Uint8Array(64).fill(3);
   const t0 = process.hrtime.bigint();
   await lastValueFrom(range(0, n).pipe(transact(d, (page, i) => {
@@ -171,10 +171,12 @@ async function orchestrate(): Promise<void> {
   const n = quick ? 200 : 3000;
   const seconds = quick ? 1 : 3;
   const perTxn = (counts: Record<string, number>, ops: number): number => (counts['ioctl'] ?? 0) / ops;
-  const libTxnCalls = syscalls([process.execPath, self, 'txn', String(n)]);
+  const libTxnCalls = syscalls([process.execPath, self, 'txn', String(n), 'fast']);
+  const libIoctlTxnCalls = syscalls([process.execPath, self, 'txn', String(n), 'ioctl']);
   const cTxnCalls = syscalls([baseline, 'txn', String(n)]);
   const libSnapCalls = syscalls([process.execPath, self, 'snapshots', '1']);
-  const libTxn = json(await run(process.execPath, [self, 'txn', String(n)]));
+  const libTxn = json(await run(process.execPath, [self, 'txn', String(n), 'fast']));
+  const libIoctlTxn = json(await run(process.execPath, [self, 'txn', String(n), 'ioctl']));
   const cTxn = json(await run(baseline, ['txn', String(n)]));
   const libContend = await contended(true, seconds);
   const cContend = await contended(false, seconds);
@@ -182,16 +184,18 @@ async function orchestrate(): Promise<void> {
   const cLatency = await latency(false, quick ? 20 : 200);
   console.log(JSON.stringify({
     kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(),
-    syscallsPerTransaction: { lib: perTxn(libTxnCalls, n), c: perTxn(cTxnCalls, n) },
+    syscallsPerTransaction: {
+      lib: perTxn(libTxnCalls, n), libIoctl: perTxn(libIoctlTxnCalls, n), c: perTxn(cTxnCalls, n),
+    },
     syscallsToSubscribeOnce: libSnapCalls,
-    transactionNs: { lib: libTxn['nsPerOp'], c: cTxn['nsPerOp'] },
+    transactionNs: { lib: libTxn['nsPerOp'], libIoctl: libIoctlTxn['nsPerOp'], c: cTxn['nsPerOp'] },
     contended4: { lib: libContend, c: cContend },
     commitToSubscriberUs: { lib: libLatency, c: cLatency },
     poolThreadsBlockedPerDevice: await poolThreads(),
   }));
 }
 
-if (role === 'txn') await roleTxn(Number(process.argv[3]));
+if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
 else if (role === 'snapshots') await roleSnapshots(Number(process.argv[3]));
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
