@@ -36,8 +36,7 @@ struct kshm_region {
 	struct list_head waiters;	/* struct kshm_waiter, FIFO */
 	unsigned int nr_waiters;
 	struct xarray files;		/* file id -> struct kshm_file */
-	bool kernel_holds;		/* the kernel was granted the lock: its own
-					 * record, whatever the word says later */
+	bool kernel_holds;		/* granted to the kernel (trusts no word) */
 	struct kshm_stats stats;
 
 	struct mutex kernel_mutex;	/* serialises kernel-side holders */

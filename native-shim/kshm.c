@@ -291,25 +291,34 @@ int64_t kshm_cancel_epoch(kshm_handle h)
  * -EDEADLK when we do, -EAGAIN when only the driver can tell (waiters
  * queued, or a word no cooperating party writes).
  */
+/*
+ * The control page's words as C11 atomics (the uapi struct uses plain __u32
+ * and __u64 so that it stays a kernel header; the layout is the same).
+ */
+#define ATOMIC32(p)	((_Atomic uint32_t *)(p))
+#define ATOMIC64(p)	((_Atomic uint64_t *)(p))
+
 static int fast_acquire(struct kshm *k)
 {
-	uint32_t *word = &k->ctrl->lock;
-	uint32_t *seq = &k->ctrl->seq;
+	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
+	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
 	uint32_t seen = 0, died = 0;
 
-	if (!__atomic_compare_exchange_n(word, &seen, k->id, false,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+	if (!atomic_compare_exchange_strong_explicit(word, &seen, k->id, memory_order_acquire,
+						     memory_order_relaxed)) {
 		if ((seen & KSHM_LW_OWNER_MASK) == k->id)
 			return -EDEADLK;
 		if (seen != KSHM_LW_DIED)
 			return (seen & KSHM_LW_OWNER_MASK) ? -EBUSY : -EAGAIN;
-		if (!__atomic_compare_exchange_n(word, &seen, k->id | KSHM_LW_DIED, false,
-						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		if (!atomic_compare_exchange_strong_explicit(word, &seen, k->id | KSHM_LW_DIED,
+							     memory_order_acquire,
+							     memory_order_relaxed))
 			return -EAGAIN;
 		died = KSHM_LOCK_OWNER_DIED;
 	}
-	__atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) | 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before our writes */
+	atomic_store_explicit(seq, atomic_load_explicit(seq, memory_order_relaxed) | 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);	/* seq odd before our writes */
 	atomic_store(&k->held_fast, true);
 	return (int)died;
 }
@@ -318,26 +327,28 @@ static int fast_acquire(struct kshm *k)
 static int fast_release(struct kshm *k, uint32_t flags)
 {
 	bool commit = flags & KSHM_UNLOCK_COMMIT;
-	struct kshm_ctrl *c = k->ctrl;
-	uint32_t word = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
-	uint32_t mine = k->id | (word & KSHM_LW_DIED);
+	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
+	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
+	_Atomic uint64_t *generation = ATOMIC64(&k->ctrl->generation);
+	uint32_t seen = atomic_load_explicit(word, memory_order_relaxed);
+	uint32_t mine = k->id | (seen & KSHM_LW_DIED);
 	struct kshm_unlock_req req = { .flags = flags | KSHM_UNLOCK_PUBLISHED };
 
-	if ((word & KSHM_LW_OWNER_MASK) != k->id)
+	if ((seen & KSHM_LW_OWNER_MASK) != k->id)
 		return -EPERM;	/* the driver took it back: our file was closed */
-	if (commit)
-		__atomic_store_n(&c->generation,
-				 __atomic_load_n(&c->generation, __ATOMIC_RELAXED) + 1,
-				 __ATOMIC_RELAXED);
+	if (commit)	/* only the holder writes it: no read-modify-write needed */
+		atomic_store_explicit(generation,
+				      atomic_load_explicit(generation, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 	/* Our writes and the generation before seq turns even. */
-	__atomic_store_n(&c->seq, (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1) + 1,
-			 __ATOMIC_RELEASE);
+	atomic_store_explicit(seq, (atomic_load_explicit(seq, memory_order_relaxed) | 1) + 1,
+			      memory_order_release);
 	atomic_store(&k->held_fast, false);
-	if (__atomic_compare_exchange_n(&c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED, false,
-					__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+	if (atomic_compare_exchange_strong_explicit(word, &mine, commit ? 0 : mine & KSHM_LW_DIED,
+						    memory_order_release, memory_order_relaxed)) {
 		/* The generation store before the pollers load (Dekker with poll()). */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (commit && __atomic_load_n(&c->pollers, __ATOMIC_RELAXED))
+		atomic_thread_fence(memory_order_seq_cst);
+		if (commit && atomic_load_explicit(ATOMIC32(&k->ctrl->pollers), memory_order_relaxed))
 			dev_ioctl(k, KSHM_IOC_WAKE, NULL);
 		return 0;
 	}

@@ -95,6 +95,9 @@
 #define KSHM_MAX_PAGES		1024
 
 /*
+ * commit_ns: commits through the kernel only (UNLOCK, kernel writers), not
+ * fast-path commits, which never enter the kernel.
+ *
  * struct kshm_header.flags, holder_pid and waiters mirror the lock as of the
  * driver's last slow-path event (LOCK, UNLOCK, a hand-off, a waiter); a lock
  * taken and released on the fast path never shows there. KSHM_IOC_INFO and
@@ -127,8 +130,7 @@ struct kshm_header {
 	__u64 data_offset;	/* mmap offset of the data pages */
 	__u64 data_size;	/* pages * page_size */
 	__u64 ctrl_offset;	/* mmap offset of the control page, or 0 */
-	__u64 commit_ns;	/* CLOCK_MONOTONIC of the last commit that went
-				 * through the kernel (slow path, kernel writers) */
+	__u64 commit_ns;	/* CLOCK_MONOTONIC of the last kernel-side commit */
 	__u32 tick_offset;	/* data offset of struct kshm_tick */
 	__u32 features;		/* KSHM_FEAT_* */
 	__u64 reserved[6];
