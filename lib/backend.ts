@@ -31,6 +31,12 @@ export interface DeviceInfo {
   waiters: number;
   /** The kernel ticker's period, 0 when off. */
   tickMs: number;
+  /**
+   * The driver's counters. A lock taken and released on the lock-word fast
+   * path never enters the driver, so it is not in `locksGranted`, `commits`
+   * or `aborts` (unless a waiter made the release go through the driver);
+   * `generation` counts every commit.
+   */
   counters: {
     locksGranted: number;
     locksContended: number;
