@@ -7,7 +7,8 @@
  *   recovery WRITERS ROUNDS SEED
  *                             writers killed mid-transaction in a loop;
  *                             no commit of a finished writer is lost
- *   hostile SECONDS           a user that scribbles without the lock, tries
+ *   hostile SECONDS [fast]    a user (locking by ioctl, or by CAS on the word
+ *                             with "fast") that scribbles without the lock, tries
  *                             to write the header and never unlocks
  *
  * Each ends with a consistency check of the lock state and prints one
@@ -601,7 +602,7 @@ static int write_param(const char *value)
 	return n < 0 ? -1 : 0;
 }
 
-static int run_hostile(double seconds)
+static int run_hostile(double seconds, int fast)
 {
 	int fd = open(KSHM_DEVICE_PATH, O_RDWR), ready[2];
 	struct kshm_info i0, i1;
@@ -625,7 +626,23 @@ static int run_hostile(double seconds)
 		      "the header was mapped writable");
 		hdr = mmap(NULL, page_size, PROT_READ, MAP_SHARED, h, 0);
 		CHECK(mprotect(hdr, page_size, PROT_READ | PROT_WRITE) != 0, "the header became writable");
-		CHECK(ioctl(h, KSHM_IOC_LOCK, &req) == 0, "hostile lock");
+		if (fast) {
+			volatile struct kshm_ctrl *c = map_ctrl(h, PROT_READ | PROT_WRITE);
+			uint32_t id = info_of(h).file_id, seen = 0;
+			int tries = 0;
+
+			CHECK(c != NULL, "hostile ctrl");
+			/* The ticker may hold it for a moment: try for up to 2 s. */
+			while (!__atomic_compare_exchange_n(&c->lock, &seen, id, 0, __ATOMIC_ACQUIRE,
+							    __ATOMIC_RELAXED)) {
+				CHECK(++tries < 20000, "hostile CAS (word %u)", seen);
+				seen = 0;
+				usleep(100);
+			}
+			c->seq |= 1;
+		} else {
+			CHECK(ioctl(h, KSHM_IOC_LOCK, &req) == 0, "hostile lock");
+		}
 		CHECK(write(ready[1], "x", 1) == 1, "ready");
 		for (;;) {	/* never unlock; scribble garbage forever */
 			for (long i = 0; i < page_size; i++)
@@ -660,7 +677,7 @@ static int run_hostile(double seconds)
 	}
 	CHECK(write_param("0") == 0, "tick_ms off");
 	usleep(20000);
-	check_final_state("hostile", SLOW_PATH_ONLY, &i0);
+	check_final_state("hostile", fast ? FAST_PATH_USED : SLOW_PATH_ONLY, &i0);
 	printf("{\"mode\":\"hostile\",\"seconds\":%.0f,\"lockTimeouts\":%lu,\"kwriteTimeouts\":%lu,\"ticksSkipped\":%llu}\n",
 	       seconds, timeouts, kw_timeouts, (unsigned long long)(i1.ticks_skipped - i0.ticks_skipped));
 	return 0;
@@ -679,8 +696,8 @@ int main(int argc, char **argv)
 		return run_fuzz(atof(argv[2]), atoi(argv[3]), strtoull(argv[4], NULL, 0));
 	if (!strcmp(mode, "recovery") && argc == 5)
 		return run_recovery(atoi(argv[2]), atoi(argv[3]), strtoull(argv[4], NULL, 0));
-	if (!strcmp(mode, "hostile") && argc == 3)
-		return run_hostile(atof(argv[2]));
-	fprintf(stderr, "usage: fuzz fuzz SECONDS PROCS SEED | recovery WRITERS ROUNDS SEED | hostile SECONDS\n");
+	if (!strcmp(mode, "hostile") && (argc == 3 || (argc == 4 && !strcmp(argv[3], "fast"))))
+		return run_hostile(atof(argv[2]), argc == 4);
+	fprintf(stderr, "usage: fuzz fuzz SECONDS PROCS SEED | recovery WRITERS ROUNDS SEED | hostile SECONDS [fast]\n");
 	return 2;
 }

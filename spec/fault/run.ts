@@ -31,10 +31,12 @@ test(`crash recovery: writers killed mid-transaction, no finished commit lost (s
   }
 });
 
-test('hostile user: garbage, header attacks, never unlocks; everyone else times out cleanly', () => {
-  const r = run(fuzz, ['hostile', '2'], 60);
-  assert.is(r.code, 0);
-});
+for (const path of ['ioctl', 'fast'] as const) {
+  test(`hostile user (lock by ${path === 'fast' ? 'CAS on the word' : 'ioctl'}): garbage, header attacks, never unlocks; everyone else times out cleanly`, () => {
+    const r = run(fuzz, ['hostile', '2', ...(path === 'fast' ? ['fast'] : [])], 60);
+    assert.is(r.code, 0);
+  });
+}
 
 for (const k of [0, 1]) {
   test(`node chaos: random subscribe/unsubscribe/close interleavings (seed ${seed + k})`, () => {
