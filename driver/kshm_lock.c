@@ -247,14 +247,24 @@ static void kshm_recheck(struct kshm_region *r)
 	spin_unlock(&r->lock);
 }
 
+/*
+ * Sleep until granted, cancelled, signalled or @timeout jiffies have passed,
+ * in slices of KSHM_RECHECK_MS. The limit is a deadline, so slicing never
+ * shortens it (each nap may end up to a jiffy early).
+ */
 static int kshm_wait(struct kshm_region *r, struct kshm_waiter *w, long timeout)
 {
 	const long slice = msecs_to_jiffies(KSHM_RECHECK_MS);
+	bool forever = timeout == MAX_SCHEDULE_TIMEOUT;
+	unsigned long deadline = jiffies + (forever ? 0 : timeout);
 	int ret = 0;
 
 	for (;;) {
-		long nap = min(timeout, slice), left;
+		long nap, left;
 
+		if (!forever)
+			timeout = time_before(jiffies, deadline) ? (long)(deadline - jiffies) : 0;
+		nap = min(timeout, slice);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (READ_ONCE(w->granted))
 			break;
@@ -271,8 +281,6 @@ static int kshm_wait(struct kshm_region *r, struct kshm_waiter *w, long timeout)
 			break;
 		}
 		left = schedule_timeout(nap);
-		if (timeout != MAX_SCHEDULE_TIMEOUT)
-			timeout -= nap - left;
 		/* A whole slice without a wake-up: was a release missed? */
 		if (!left)
 			kshm_recheck(r);

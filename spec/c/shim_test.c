@@ -142,7 +142,7 @@ static void test_trylock_and_timeout(void)
 	KT_EQ(kshm_trylock(a, &r), -EDEADLK);
 	t0 = kt_now_ms();
 	KT_EQ(kshm_lock(b, 40, 0, &r), -ETIMEDOUT);
-	KT_CHECK(kt_now_ms() - t0 >= 35);
+	KT_CHECK(kt_now_ms() - t0 >= 30);	/* jiffies: a tick or two of slack in a TCG guest */
 	KT_EQ(kshm_unlock(b, KSHM_UNLOCK_COMMIT), -EPERM);
 	KT_EQ(kshm_unlock(a, 0), -EINVAL);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);

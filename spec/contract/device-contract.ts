@@ -178,7 +178,7 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
       err = e;
     }
     assert.instance(err, LockTimeoutError);
-    assert.ok(Date.now() - t0 >= 35);
+    assert.ok(Date.now() - t0 >= 30); // the driver's jiffies: a tick or two of slack in a guest
     assert.ok(lease.active);
     assert.is(a.info().locked, true);
     sub.unsubscribe();
