@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include "../../driver/include/uapi/kshm.h"
 #include "ktest.h"
+#include "lockword.h"
 
 static long page_size;
 
@@ -443,17 +444,13 @@ static void test_signal_interrupts_wait(void)
 	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), 0);
 }
 
-static void test_fifo_order(void)
+/*
+ * Forks @n children that queue in KSHM_IOC_LOCK one after another, each
+ * writing its number ('0' + i) to @out once granted.
+ */
+static void queue_numbered_waiters(volatile struct kshm_header *h, int out, pid_t *pids, int n)
 {
-	int holder = kopen(O_RDWR);
-	volatile struct kshm_header *h = map_header(holder);
-	int pipefd[2];
-	pid_t pids[5];
-	char order[6] = { 0 };
-
-	KT_CHECK(pipe(pipefd) == 0);
-	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
 			int fd = kopen(O_RDWR);
@@ -461,23 +458,44 @@ static void test_fifo_order(void)
 
 			if (lock_ex(fd, 5000, 0, NULL))
 				_exit(2);
-			KT_CHECK(write(pipefd[1], &c, 1) == 1);
+			KT_CHECK(write(out, &c, 1) == 1);
 			kt_sleep_ms(2);
 			unlock_ex(fd, KSHM_UNLOCK_COMMIT);
 			_exit(0);
 		}
 		wait_waiters(h, i + 1);
 	}
-	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_COMMIT), 0);
-	for (int i = 0; i < 5; i++) {
+}
+
+/* Reaps them and checks they were granted in the order they queued. */
+static void expect_grant_order(int in, pid_t *pids, int n)
+{
+	char order[16] = { 0 }, want[16] = { 0 };
+
+	for (int i = 0; i < n; i++) {
 		int status;
 
 		waitpid(pids[i], &status, 0);
 		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		want[i] = (char)('0' + i);
 	}
-	KT_EQ(read(pipefd[0], order, 5), 5);
-	if (strcmp(order, "01234"))
-		KT_FAIL("grant order %s, want 01234", order);
+	KT_EQ(read(in, order, (size_t)n), n);
+	if (strcmp(order, want))
+		KT_FAIL("grant order %s, want %s", order, want);
+}
+
+static void test_fifo_order(void)
+{
+	int holder = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(holder);
+	int pipefd[2];
+	pid_t pids[5];
+
+	KT_CHECK(pipe(pipefd) == 0);
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	queue_numbered_waiters(h, pipefd[1], pids, 5);
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_COMMIT), 0);
+	expect_grant_order(pipefd[0], pids, 5);
 }
 
 static void test_owner_died_on_kill(void)
@@ -583,47 +601,14 @@ static struct fast fast_open(void)
 	return f;
 }
 
-/* 0 or KSHM_LOCK_OWNER_DIED when taken; -EBUSY when taken or waited for. */
 static int fast_lock(struct fast *f)
 {
-	uint32_t seen = 0, died = 0;
-
-	if (!__atomic_compare_exchange_n(&f->c->lock, &seen, f->id, false,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-		if (seen != KSHM_LW_DIED ||
-		    !__atomic_compare_exchange_n(&f->c->lock, &seen, f->id | KSHM_LW_DIED, false,
-						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			return -EBUSY;
-		died = KSHM_LOCK_OWNER_DIED;
-	}
-	__atomic_store_n(&f->c->seq, f->c->seq | 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	return (int)died;
+	return lw_lock(f->c, f->id);
 }
 
-/*
- * 0: released with the CAS alone; 1: the driver had to hand over (UNLOCK
- * with PUBLISHED); negative: that UNLOCK failed. @wake: call KSHM_IOC_WAKE
- * after a commit when pollers is set, as the ABI asks.
- */
 static int fast_unlock(struct fast *f, bool commit, bool wake)
 {
-	uint32_t word = f->c->lock, mine = f->id | (word & KSHM_LW_DIED);
-	struct kshm_unlock_req req = {
-		.flags = (commit ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT) | KSHM_UNLOCK_PUBLISHED,
-	};
-
-	if (commit)
-		f->c->generation = f->c->generation + 1;
-	__atomic_store_n(&f->c->seq, (f->c->seq | 1) + 1, __ATOMIC_RELEASE);
-	if (__atomic_compare_exchange_n(&f->c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED,
-					false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (commit && wake && f->c->pollers)
-			KT_EQ(ioctl(f->fd, KSHM_IOC_WAKE), 0);
-		return 0;
-	}
-	return ioctl(f->fd, KSHM_IOC_UNLOCK, &req) ? -errno : 1;
+	return lw_unlock(f->fd, f->c, f->id, commit, wake);
 }
 
 static void test_fast_path_basics(void)
@@ -695,39 +680,16 @@ static void test_fast_holder_hands_over_fifo(void)
 	uint64_t g0 = a.c->generation;
 	int pipefd[2];
 	pid_t pids[3];
-	char order[4] = { 0 };
 
 	KT_CHECK(pipe(pipefd) == 0);
 	KT_EQ(fast_lock(&a), 0);
-	for (int i = 0; i < 3; i++) {
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			int fd = kopen(O_RDWR);
-			char c = (char)('0' + i);
-
-			if (lock_ex(fd, 5000, 0, NULL))
-				_exit(2);
-			KT_CHECK(write(pipefd[1], &c, 1) == 1);
-			kt_sleep_ms(2);
-			unlock_ex(fd, KSHM_UNLOCK_COMMIT);
-			_exit(0);
-		}
-		wait_waiters(h, i + 1);
-	}
+	queue_numbered_waiters(h, pipefd[1], pids, 3);
 	KT_EQ(a.c->lock, a.id | KSHM_LW_WAITERS);
 	KT_EQ(h->holder_pid, getpid());	/* the driver saw who holds it */
 	/* No barging: with waiters queued, a free-looking CAS still fails. */
 	KT_EQ(fast_lock(&d), -EBUSY);
 	KT_EQ(fast_unlock(&a, true, true), 1);	/* the CAS saw WAITERS */
-	for (int i = 0; i < 3; i++) {
-		int status;
-
-		waitpid(pids[i], &status, 0);
-		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
-	KT_EQ(read(pipefd[0], order, 3), 3);
-	if (strcmp(order, "012"))
-		KT_FAIL("grant order %s, want 012", order);
+	expect_grant_order(pipefd[0], pids, 3);
 	KT_EQ(a.c->generation, g0 + 4);
 	KT_EQ(a.c->lock, 0);
 	KT_EQ(a.c->seq & 1, 0);

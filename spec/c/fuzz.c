@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "../../driver/include/uapi/kshm.h"
+#include "lockword.h"
 
 #define CHECK(cond, ...)                                                        \
 	do {                                                                    \
@@ -337,20 +338,8 @@ static void fuzz_worker(double until, uint64_t seed)
 			if (__atomic_compare_exchange_n(&c->lock, &seen, id, 0, __ATOMIC_ACQUIRE,
 							__ATOMIC_RELAXED)) {
 				c->seq |= 1;
-				if (below(4)) {
-					uint32_t mine = id;
-					struct kshm_unlock_req ur = {
-						.flags = KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED,
-					};
-
-					c->generation++;
-					c->seq = (c->seq | 1) + 1;
-					if (!__atomic_compare_exchange_n(&c->lock, &mine, 0, 0, __ATOMIC_RELEASE,
-									 __ATOMIC_RELAXED))
-						ioctl(fd, KSHM_IOC_UNLOCK, &ur);
-					else if (c->pollers)
-						ioctl(fd, KSHM_IOC_WAKE);
-				}
+				if (below(4))
+					lw_unlock(fd, c, id, true, true);
 			}
 			munmap((void *)c, page_size);
 			break;
@@ -427,16 +416,10 @@ static int run_fuzz(double seconds, int procs, uint64_t seed)
 static int writer_lock(int fd, volatile struct kshm_ctrl *c, uint32_t id, int fast, int *died)
 {
 	struct kshm_lock_req req = { .timeout_ms = 5000 };
-	uint32_t seen = 0;
+	int ret = fast ? lw_lock(c, id) : -EBUSY;
 
-	if (fast && (__atomic_compare_exchange_n(&c->lock, &seen, id, 0, __ATOMIC_ACQUIRE,
-						 __ATOMIC_RELAXED) ||
-		     (seen == KSHM_LW_DIED &&
-		      __atomic_compare_exchange_n(&c->lock, &seen, id | KSHM_LW_DIED, 0,
-						  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))) {
-		*died = seen == KSHM_LW_DIED;
-		__atomic_store_n(&c->seq, c->seq | 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (ret >= 0) {
+		*died = ret & KSHM_LOCK_OWNER_DIED;
 		return 1;
 	}
 	CHECK(ioctl(fd, KSHM_IOC_LOCK, &req) == 0, "lock: %s", strerror(errno));
@@ -447,17 +430,11 @@ static int writer_lock(int fd, volatile struct kshm_ctrl *c, uint32_t id, int fa
 static void writer_commit(int fd, volatile struct kshm_ctrl *c, uint32_t id, int fast)
 {
 	struct kshm_unlock_req ur = { .flags = KSHM_UNLOCK_COMMIT };
-	uint32_t mine = id | (c->lock & KSHM_LW_DIED);
+	int ret = fast ? lw_unlock(fd, c, id, true, false) : 0;
 
-	if (fast) {
-		c->generation++;
-		__atomic_store_n(&c->seq, (c->seq | 1) + 1, __ATOMIC_RELEASE);
-		if (__atomic_compare_exchange_n(&c->lock, &mine, 0, 0, __ATOMIC_RELEASE,
-						__ATOMIC_RELAXED))
-			return;
-		ur.flags |= KSHM_UNLOCK_PUBLISHED;
-	}
-	CHECK(ioctl(fd, KSHM_IOC_UNLOCK, &ur) == 0, "unlock: %s", strerror(errno));
+	CHECK(ret >= 0, "unlock: %s", strerror(-ret));
+	if (!fast)
+		CHECK(ioctl(fd, KSHM_IOC_UNLOCK, &ur) == 0, "unlock: %s", strerror(errno));
 }
 
 static void recovery_writer(int id, int rounds, int logfd)
