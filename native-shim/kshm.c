@@ -463,10 +463,9 @@ int kshm_unlock(kshm_handle h, uint32_t flags)
 		return -EBADF;
 	if (!k->writable)
 		ret = -EBADF;
-	else if (flags != KSHM_UNLOCK_COMMIT && flags != KSHM_UNLOCK_ABORT &&
-		 flags != (KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED) &&
-		 flags != (KSHM_UNLOCK_ABORT | KSHM_UNLOCK_PUBLISHED))
-		ret = -EINVAL;
+	else if ((flags & ~KSHM_UNLOCK_PUBLISHED) != KSHM_UNLOCK_COMMIT &&
+		 (flags & ~KSHM_UNLOCK_PUBLISHED) != KSHM_UNLOCK_ABORT)
+		ret = -EINVAL;	/* the driver's own rule, checked before anything moves */
 	else if (atomic_load(&k->held_fast) && !(flags & KSHM_UNLOCK_PUBLISHED))
 		ret = fast_release(k, flags);
 	else if (dev_ioctl(k, KSHM_IOC_UNLOCK, &req))

@@ -104,9 +104,9 @@ export class NativeBackend implements Backend {
     installExitHook();
   }
 
-  /** The mapped pages are gone after close(): never read them then. */
+  /** The generation at a grant; the mapped pages are gone after close(): never read them then. */
   #generation(): bigint {
-    return this.#closed ? 0n : this.#ctrl64[GENERATION] as bigint;
+    return this.#closed ? 0n : this.#heldGeneration();
   }
 
   surelyTaken(): boolean {
