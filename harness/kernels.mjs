@@ -7,7 +7,16 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const cacheRoot = process.env.KSHM_CACHE ?? join(homedir(), '.cache', 'kshm');
-export const supportedSeries = ['6.1', '6.12'];
+/** Debian's production kernels: 6.1 and 6.12 (bookworm), 7.3 (trixie-backports, built in a trixie root). */
+export const productionSeries = ['6.1', '6.12', '7.3'];
+/** Built from Debian's linux-source-6.12 with KASAN, lockdep, UBSAN, ... (harness/debug.config). */
+export const debugSeries = ['6.12-debug'];
+export const supportedSeries = [...productionSeries, ...debugSeries];
+
+/** True when the kernel of a series is provisioned already (nothing to fetch or build). */
+export function provisioned(series) {
+  return existsSync(join(cacheRoot, 'kernels', series, 'env'));
+}
 
 /** Build folder of the driver for one kernel series. */
 export function driverBuildDir(series) {
@@ -15,7 +24,9 @@ export function driverBuildDir(series) {
 }
 
 /**
- * The provisioned kernel of a series: { series, KVER, KDIR, VMLINUZ, MODDIR }.
+ * The provisioned kernel of a series: { series, KVER, KDIR, VMLINUZ, MODDIR },
+ * plus CHROOT when modules for it build inside a build root (KDIR is then a
+ * path inside it) and DEBUG=1 for the debug kernel.
  * Provisions it first (harness/provision-kernels.sh) when the cache lacks it.
  */
 export function kernel(series) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run vm -- [--kernel 6.1|6.12] [--smp N] [--mem MB] [--timeout S]
+// npm run vm -- [--kernel 6.1|6.12|7.3|6.12-debug] [--smp N] [--mem MB] [--timeout S]
 //               [--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...
 //
 // Boots a provisioned Debian kernel in qemu-system-x86_64 (TCG), loads the
@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { cacheRoot, driverBuildDir, kernel, repoRoot } from './kernels.mjs';
+import { cacheRoot, debugSeries, driverBuildDir, kernel, repoRoot, supportedSeries } from './kernels.mjs';
 
 const KERNEL_TROUBLE = [
   /\bBUG[: ]/, /WARNING:/, /\bOops\b/, /Kernel panic/, /blocked for more than \d+ seconds/,
@@ -30,13 +30,13 @@ const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
 function usage(msg) {
   if (msg) console.error(`vm: ${msg}`);
-  console.error('usage: npm run vm -- [--kernel 6.1|6.12] [--smp N] [--mem MB] [--timeout S] '
+  console.error(`usage: npm run vm -- [--kernel ${supportedSeries.join('|')}] [--smp N] [--mem MB] [--timeout S] `
     + '[--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { series: process.env.KSHM_KERNEL ?? '6.1', smp: 1, mem: 1024, timeout: 300,
+  const o = { series: process.env.KSHM_KERNEL ?? '6.1', smp: 1, mem: 0, timeout: 300,
     params: [], module: true, build: true, cmd: [] };
   let i = 0;
   const value = (name) => {
@@ -58,6 +58,8 @@ function parseArgs(argv) {
     else usage(`unknown option ${a}`);
   }
   o.cmd = argv.slice(i);
+  // KASAN's shadow and quarantine, SLUB red zones and lockdep's tables need room.
+  if (o.mem === 0) o.mem = debugSeries.includes(o.series) ? 2048 : 1024;
   if (o.cmd.length === 0) usage('no command given');
   for (const [k, v] of [['--smp', o.smp], ['--mem', o.mem], ['--timeout', o.timeout]]) {
     if (!Number.isInteger(v) || v <= 0) usage(`${k} takes a positive whole number`);
