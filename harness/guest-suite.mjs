@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { repoRoot } from './kernels.mjs';
 
 const quick = process.env.KSHM_QUICK === '1';
+// The debug kernel (KASAN, lockdep, SLUB debugging) makes every syscall
+// several times slower: vm.mjs sets KSHM_TIME_SCALE there, and every limit
+// scales with it (test assertions never depend on speed).
+const scale = Number(process.env.KSHM_TIME_SCALE ?? 1);
 const suites = [
   ['driver (C, raw ABI)', [join(repoRoot, 'build/spec-c/driver_test')], 300],
   ['libkshm (C)', [join(repoRoot, 'build/spec-c/shim_test')], 120],
@@ -25,7 +29,7 @@ for (const [name, cmd, limit] of suites) {
     console.log(`### ${name}: not built (${script}), skipped`);
     continue;
   }
-  const r = spawnSync('timeout', ['--kill-after=5', String(limit), ...cmd], {
+  const r = spawnSync('timeout', ['--kill-after=5', String(Math.ceil(limit * scale)), ...cmd], {
     cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' },
   });
   if (r.status !== 0) {

@@ -20,10 +20,17 @@ import { join, relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { cacheRoot, debugSeries, driverBuildDir, kernel, repoRoot, supportedSeries } from './kernels.mjs';
 
+// Every report a kernel checker prints, production or debug kernel. Lockdep's
+// own boot banner ("... MAX_LOCKDEP_KEYS", "RCU lockdep checking is enabled")
+// is not a report, so lockdep is matched by its report titles.
 const KERNEL_TROUBLE = [
   /\bBUG[: ]/, /WARNING:/, /\bOops\b/, /Kernel panic/, /blocked for more than \d+ seconds/,
   /possible circular locking/, /possible recursive locking/, /inconsistent lock state/,
-  /lockdep/i, /general protection fault/, /UBSAN:/, /KASAN:/, /refcount_t:/, /list_(add|del) corruption/,
+  /possible irq lock inversion/, /suspicious RCU usage/, /DEBUG_LOCKS_WARN/, /Invalid wait context/,
+  /turning off the locking correctness validator/, /lockdep is turned off/, /MAX_LOCKDEP_\w+ too low/,
+  /bad unlock balance/, /held lock freed/, /lock held when returning to user space/,
+  /sleeping function called from invalid context/, /general protection fault/,
+  /UBSAN:/, /KASAN:/, /KFENCE:/, /ODEBUG:/, /refcount_t:/, /list_(add|del) corruption/,
   /soft lockup/, /hard LOCKUP/, /rcu_sched self-detected stall|rcu: INFO: rcu_.* stall/,
 ];
 const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -159,6 +166,7 @@ function runInitramfs(tmp, o, base) {
     ['PATH', '/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin'], ['HOME', '/root'], ['TERM', 'dumb'],
     ['NODE_DISABLE_COLORS', '1'], ['NO_COLOR', '1'], ['KSHM_IN_GUEST', '1'], ['KSHM_KERNEL', o.series],
     ['KSHM_HOST_TTY', process.stdout.isTTY ? '1' : '0'],
+    ['KSHM_TIME_SCALE', debugSeries.includes(o.series) ? '4' : '1'],
     ...passEnv,
   ];
   writeFileSync(join(root, 'kshm', 'run.env'),

@@ -8,13 +8,12 @@
  *   mode=uaf        a read after kfree()                    (KASAN)
  *   mode=oob        a read past a kmalloc()ed object         (KASAN)
  *   mode=inversion  two mutexes taken in both orders         (lockdep)
- *   mode=sleep      msleep() under a spinlock                (DEBUG_ATOMIC_SLEEP)
+ *   mode=sleep      mutex_lock() under a spinlock            (DEBUG_ATOMIC_SLEEP)
  *   mode=bounds     an array index out of bounds             (UBSAN)
  *   mode=refcount   a refcount_t decremented to zero         (refcount)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -71,7 +70,8 @@ static void kshm_fault_inversion(void)
 static void kshm_fault_sleep(void)
 {
 	spin_lock(&spin);
-	msleep(20);
+	mutex_lock(&lock_a);
+	mutex_unlock(&lock_a);
 	spin_unlock(&spin);
 }
 

@@ -32,7 +32,7 @@ function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.Proce
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (d) => { out += d; });
-  const killer = setTimeout(() => child.kill('SIGKILL'), opts.limitMs ?? 60000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), (opts.limitMs ?? 60000) * Number(process.env.KSHM_TIME_SCALE ?? 1));
   const p = new Promise<Child>((resolve) => child.on('close', (code, signal) => {
     clearTimeout(killer);
     resolve({ code, signal, out, ms: Date.now() - t0 });
