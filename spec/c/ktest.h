@@ -56,6 +56,19 @@ static inline double kt_now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/*
+ * How much slower than a production kernel this guest is: the harness sets
+ * KSHM_TIME_SCALE on the debug kernel (KASAN, lockdep, SLUB debugging). Bounds
+ * on how soon the driver acts (recovery, cancel) are multiplied by it.
+ */
+static inline double kt_time_scale(void)
+{
+	const char *s = getenv("KSHM_TIME_SCALE");
+	double v = s ? atof(s) : 1;
+
+	return v >= 1 ? v : 1;
+}
+
 static inline void kt_sleep_ms(double ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
@@ -108,7 +121,7 @@ static inline int kt_main(const char *suite, const struct kt_test *tests, size_t
 		pid = fork();
 		if (pid == 0) {
 			setpgid(0, 0);	/* so whatever it forks can be stopped with it */
-			alarm(t->timeout_s ? t->timeout_s : 30);
+			alarm((unsigned int)((t->timeout_s ? t->timeout_s : 30) * kt_time_scale()));
 			t->fn();
 			exit(0);
 		}
