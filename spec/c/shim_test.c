@@ -240,7 +240,12 @@ static void test_close_while_blocked(void)
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, -ECANCELED);
 	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
-	KT_EQ(kshm_header_ptr(holder)->holder_pid, getpid());
+	{
+		struct kshm_info i;
+
+		KT_EQ(kshm_info(holder, &i), 0);
+		KT_EQ(i.holder_pid, getpid());
+	}
 	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_COMMIT), 0);
 	kshm_close(holder);
 }

@@ -216,9 +216,10 @@ struct kshm_info {
 	__u64 kernel_writes;	/* KWRITEs committed */
 	__u64 ticks;		/* ticks committed */
 	__u64 ticks_skipped;	/* ticks skipped: lock not had in time */
-	__u32 file_id;		/* this open file's id in ctrl->lock */
+	__u32 file_id;		/* the caller's lock-word id, see THE LOCK */
 	__u32 lock_word;	/* ctrl->lock when INFO ran */
-	__u64 reserved[5];
+	__u64 lock_reclaims;	/* words that named nobody, reclaimed */
+	__u64 reserved[4];
 };
 
 #define KSHM_IOC_MAGIC	0xb9
