@@ -356,80 +356,77 @@ static const struct file_operations kshm_fops = {
  * (KSHM_IOC_INFO returns all of them at once.)
  */
 
-struct kshm_stat_attr {
-	struct device_attribute attr;
-	size_t offset;		/* in struct kshm_info */
-	bool is_u64;
-	bool is_signed;
+enum kshm_stat_type { KSHM_STAT_U32, KSHM_STAT_S32, KSHM_STAT_U64 };
+
+/* Which field of struct kshm_info each file shows, and its type. */
+struct kshm_stat_field {
+	const char *name;
+	size_t offset;
+	enum kshm_stat_type type;
 };
+
+static const struct kshm_stat_field kshm_stat_fields[] = {
+	{ "abi_version", offsetof(struct kshm_info, abi_version), KSHM_STAT_U32 },
+	{ "pages", offsetof(struct kshm_info, pages), KSHM_STAT_U32 },
+	{ "flags", offsetof(struct kshm_info, flags), KSHM_STAT_U32 },
+	{ "generation", offsetof(struct kshm_info, generation), KSHM_STAT_U64 },
+	{ "holder_pid", offsetof(struct kshm_info, holder_pid), KSHM_STAT_S32 },
+	{ "waiters", offsetof(struct kshm_info, waiters), KSHM_STAT_U32 },
+	{ "tick_ms", offsetof(struct kshm_info, tick_ms), KSHM_STAT_U32 },
+	{ "locks_granted", offsetof(struct kshm_info, locks_granted), KSHM_STAT_U64 },
+	{ "locks_contended", offsetof(struct kshm_info, locks_contended), KSHM_STAT_U64 },
+	{ "lock_timeouts", offsetof(struct kshm_info, lock_timeouts), KSHM_STAT_U64 },
+	{ "lock_cancels", offsetof(struct kshm_info, lock_cancels), KSHM_STAT_U64 },
+	{ "owner_died", offsetof(struct kshm_info, owner_died), KSHM_STAT_U64 },
+	{ "lock_reclaims", offsetof(struct kshm_info, lock_reclaims), KSHM_STAT_U64 },
+	{ "commits", offsetof(struct kshm_info, commits), KSHM_STAT_U64 },
+	{ "aborts", offsetof(struct kshm_info, aborts), KSHM_STAT_U64 },
+	{ "kernel_writes", offsetof(struct kshm_info, kernel_writes), KSHM_STAT_U64 },
+	{ "ticks", offsetof(struct kshm_info, ticks), KSHM_STAT_U64 },
+	{ "ticks_skipped", offsetof(struct kshm_info, ticks_skipped), KSHM_STAT_U64 },
+};
+
+#define KSHM_NR_STATS	ARRAY_SIZE(kshm_stat_fields)
+
+static struct device_attribute kshm_stat_attrs[KSHM_NR_STATS];
+static struct attribute *kshm_stat_attr_list[KSHM_NR_STATS + 1];
 
 static ssize_t kshm_stat_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
-	const struct kshm_stat_attr *a = container_of(attr, struct kshm_stat_attr, attr);
-	struct kshm_info info;
+	const struct kshm_stat_field *f = &kshm_stat_fields[attr - kshm_stat_attrs];
 	const void *field;
+	struct kshm_info info;
 
 	kshm_region_info(&kshm_region, &info);
-	field = (const u8 *)&info + a->offset;
-	if (a->is_u64)
+	field = (const u8 *)&info + f->offset;
+	switch (f->type) {
+	case KSHM_STAT_U64:
 		return sysfs_emit(buf, "%llu\n", *(const u64 *)field);
-	if (a->is_signed)
+	case KSHM_STAT_S32:
 		return sysfs_emit(buf, "%d\n", *(const s32 *)field);
-	return sysfs_emit(buf, "%u\n", *(const u32 *)field);
+	default:
+		return sysfs_emit(buf, "%u\n", *(const u32 *)field);
+	}
 }
 
-#define KSHM_STAT(_name, _signed)						\
-	static struct kshm_stat_attr kshm_stat_##_name = {			\
-		.attr = __ATTR(_name, 0444, kshm_stat_show, NULL),		\
-		.offset = offsetof(struct kshm_info, _name),			\
-		.is_u64 = sizeof_field(struct kshm_info, _name) == 8,		\
-		.is_signed = _signed,						\
+static void kshm_stats_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < KSHM_NR_STATS; i++) {
+		struct device_attribute *a = &kshm_stat_attrs[i];
+
+		sysfs_attr_init(&a->attr);
+		a->attr.name = kshm_stat_fields[i].name;
+		a->attr.mode = 0444;
+		a->show = kshm_stat_show;
+		kshm_stat_attr_list[i] = &a->attr;
 	}
-
-KSHM_STAT(abi_version, false);
-KSHM_STAT(pages, false);
-KSHM_STAT(flags, false);
-KSHM_STAT(generation, false);
-KSHM_STAT(holder_pid, true);
-KSHM_STAT(waiters, false);
-KSHM_STAT(tick_ms, false);
-KSHM_STAT(locks_granted, false);
-KSHM_STAT(locks_contended, false);
-KSHM_STAT(lock_timeouts, false);
-KSHM_STAT(lock_cancels, false);
-KSHM_STAT(owner_died, false);
-KSHM_STAT(lock_reclaims, false);
-KSHM_STAT(commits, false);
-KSHM_STAT(aborts, false);
-KSHM_STAT(kernel_writes, false);
-KSHM_STAT(ticks, false);
-KSHM_STAT(ticks_skipped, false);
-
-static struct attribute *kshm_stat_attrs[] = {
-	&kshm_stat_abi_version.attr.attr,
-	&kshm_stat_pages.attr.attr,
-	&kshm_stat_flags.attr.attr,
-	&kshm_stat_generation.attr.attr,
-	&kshm_stat_holder_pid.attr.attr,
-	&kshm_stat_waiters.attr.attr,
-	&kshm_stat_tick_ms.attr.attr,
-	&kshm_stat_locks_granted.attr.attr,
-	&kshm_stat_locks_contended.attr.attr,
-	&kshm_stat_lock_timeouts.attr.attr,
-	&kshm_stat_lock_cancels.attr.attr,
-	&kshm_stat_owner_died.attr.attr,
-	&kshm_stat_lock_reclaims.attr.attr,
-	&kshm_stat_commits.attr.attr,
-	&kshm_stat_aborts.attr.attr,
-	&kshm_stat_kernel_writes.attr.attr,
-	&kshm_stat_ticks.attr.attr,
-	&kshm_stat_ticks_skipped.attr.attr,
-	NULL,
-};
+}
 
 static const struct attribute_group kshm_stats_group = {
 	.name = "stats",
-	.attrs = kshm_stat_attrs,
+	.attrs = kshm_stat_attr_list,
 };
 
 static const struct attribute_group *kshm_groups[] = {
@@ -456,6 +453,7 @@ static int __init kshm_init(void)
 	ret = kshm_region_init(&kshm_region, pages);
 	if (ret)
 		return ret;
+	kshm_stats_init();
 	ret = misc_register(&kshm_misc);
 	if (ret)
 		goto err_region;
