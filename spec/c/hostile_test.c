@@ -412,18 +412,43 @@ static void test_tick_param_never_waits(void)
 /* ---- 5. hand-offs never overwrite a word they did not check ------------- */
 
 /*
- * A process whose two threads race: one takes and releases the lock on the
- * fast path, the other closes the file (the flush passes a lock it sees
- * held on with DIED). Meanwhile another process grabs the word whenever it
- * is free and checks that nobody rewrites it while it holds it.
+ * A process whose threads race: one takes and releases the lock on the fast
+ * path, another releases it through KSHM_IOC_UNLOCK whenever it sees it held
+ * (the driver then releases on the process's behalf while the first thread's
+ * own release may win), and at the end the main thread closes the file while
+ * the first still runs (the flush passes a lock it sees held on with DIED).
+ * Meanwhile another process grabs the word whenever it is free and checks
+ * that nobody rewrites it while it holds it.
  */
+static atomic_int spin_stop;
+
 static void *fast_spinner(void *arg)
 {
 	struct fast *f = arg;
 
-	for (int i = 0; i < 2000; i++) {
-		if (fast_lock(f) >= 0)
-			lw_unlock(f->fd, f->c, f->id, true, false);
+	uint32_t x = 2463534242u;
+
+	while (!atomic_load(&spin_stop)) {
+		if (fast_lock(f) < 0)
+			continue;
+		/* Hold for a random while, so that releases land inside the driver's. */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		for (volatile uint32_t i = 0; i < x % 4096; i++)
+			;
+		lw_unlock(f->fd, f->c, f->id, true, false);
+	}
+	return NULL;
+}
+
+static void *ioctl_releaser(void *arg)
+{
+	struct fast *f = arg;
+
+	while (!atomic_load(&spin_stop)) {
+		if ((f->c->lock & KSHM_LW_OWNER_MASK) == f->id)
+			unlock_ex(f->fd, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED);
 	}
 	return NULL;
 }
@@ -458,6 +483,9 @@ static void test_handoff_never_overwrites(void)
 			}
 			if (fast_unlock(&g, true, false) < 0 && !*stolen)
 				(*stolen)++;
+			/* Let the other process take it, then wait for its release. */
+			for (volatile int i = 0; i < 3000; i++)
+				;
 		}
 		_exit(0);
 	}
@@ -465,12 +493,17 @@ static void test_handoff_never_overwrites(void)
 	if (churn == 0) {
 		while (kt_now_ms() < until) {
 			struct fast f = fast_open();
-			pthread_t t;
+			pthread_t t1, t2;
 
-			pthread_create(&t, NULL, fast_spinner, &f);
-			sched_yield();
+			atomic_store(&spin_stop, 0);
+			pthread_create(&t1, NULL, fast_spinner, &f);
+			pthread_create(&t2, NULL, ioctl_releaser, &f);
+			kt_sleep_ms(20);
 			close(f.fd);
-			pthread_join(t, NULL);
+			kt_sleep_ms(1);
+			atomic_store(&spin_stop, 1);
+			pthread_join(t1, NULL);
+			pthread_join(t2, NULL);
 			munmap((void *)f.c, page_size);
 		}
 		_exit(0);
