@@ -5,10 +5,11 @@
 
 #include <linux/list.h>
 #include <linux/mm_types.h>
-#include <linux/mutex.h>
+#include <linux/pid.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include "include/uapi/kshm.h"
 
@@ -23,23 +24,26 @@ struct kshm_stats {
 	u64 kernel_writes;
 	u64 ticks;
 	u64 ticks_skipped;
+	u64 lock_reclaims;
 };
 
 /*
  * The one shared region. Who holds the lock is the word in the control page
  * (users take it there without a syscall); the kernel keeps the queue of
- * waiters, the ids of the open files and the statistics. The header page
- * mirrors what the kernel saw last, and is never read back.
+ * waiters, the lock-word ids of (open file, process) pairs and the
+ * statistics. The header page mirrors what the kernel saw last, and is
+ * never read back.
  */
 struct kshm_region {
-	spinlock_t lock;		/* waiters, stats, kernel writes of ctrl */
+	spinlock_t lock;		/* waiters, owners, stats, kernel writes of ctrl */
 	struct list_head waiters;	/* struct kshm_waiter, FIFO */
 	unsigned int nr_waiters;
-	struct xarray files;		/* file id -> struct kshm_file */
+	struct xarray owners;		/* lock-word id -> struct kshm_owner */
+	u32 next_id;			/* for xa_alloc_cyclic() */
 	bool kernel_holds;		/* granted to the kernel (trusts no word) */
 	struct kshm_stats stats;
+	struct delayed_work recheck;	/* rechecks the word while anyone waits */
 
-	struct mutex kernel_mutex;	/* serialises kernel-side holders */
 	wait_queue_head_t commit_wq;	/* poll() and read() */
 
 	unsigned int nr_pages;		/* data pages */
@@ -51,31 +55,39 @@ struct kshm_region {
 	size_t data_size;
 };
 
-/* Per open file description. The lock belongs to one of these. */
+/* Per open file description. */
 struct kshm_file {
 	struct kshm_region *region;
-	u32 id;				/* its value in ctrl->lock */
-	pid_t lock_tgid;		/* opener, then last KSHM_IOC_LOCK caller */
+	struct list_head owners;	/* struct kshm_owner, under region->lock */
 	u64 seen_generation;		/* for poll() and read() */
 	bool writable;			/* opened with write access */
 };
 
+/*
+ * A lock-word id: one per (writable open file, process). The lock belongs to
+ * one of these (or to the kernel). Linked into its file's list and the
+ * region's xarray under region->lock, and only then valid.
+ */
+struct kshm_owner {
+	struct list_head node;		/* in kshm_file.owners */
+	struct kshm_file *file;		/* NULL until linked */
+	struct pid *tgid;		/* the process (a reference) */
+	u32 id;
+};
+
 extern struct kshm_region kshm_region;
 
-/*
- * kshm_lock.c. A NULL struct kshm_file * stands for the kernel as a holder.
- * unlock flags: KSHM_UNLOCK_COMMIT or _ABORT, maybe with _PUBLISHED.
- */
-int kshm_region_lock(struct kshm_region *r, struct kshm_file *f, long timeout,
+/* kshm_lock.c. The kernel's id in the word, and in these calls, is KSHM_LW_KERNEL. */
+int kshm_region_init_lock(struct kshm_region *r);
+void kshm_region_stop_lock(struct kshm_region *r);
+int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
 		     bool try, u32 *result, u64 *generation);
-int kshm_region_unlock(struct kshm_region *r, struct kshm_file *f, u32 flags,
-		       u64 *generation);
-void kshm_region_cancel(struct kshm_region *r, struct kshm_file *f);
-void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f,
-			    bool last_close);
-bool kshm_region_holds(struct kshm_region *r, struct kshm_file *f);
-void kshm_region_info(struct kshm_region *r, struct kshm_file *f,
-		      struct kshm_info *info);
+int kshm_region_unlock(struct kshm_region *r, u32 id, u32 flags, u64 *generation);
+void kshm_region_cancel(struct kshm_region *r, const void *key);
+void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool last_close);
+bool kshm_region_holds(struct kshm_region *r, u32 id);
+int kshm_owner_id(struct kshm_region *r, struct kshm_file *f, bool create, u32 *id);
+void kshm_region_info(struct kshm_region *r, struct kshm_info *info);
 u64 kshm_region_generation(struct kshm_region *r);
 bool kshm_region_changed(struct kshm_region *r, struct kshm_file *f);
 void kshm_region_wake(struct kshm_region *r);
@@ -90,8 +102,7 @@ void kshm_tick_start(void);
 void kshm_tick_stop(void);
 
 /* kshm_kapi.c */
-int kshm_kwrite(struct kshm_region *r, u64 offset, const void *src, u32 len,
-		u32 timeout_ms, u32 *result, u64 *generation);
-void kshm_kapi_count_kwrite(struct kshm_region *r);
+int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const void *src,
+		u32 len, long *timeout, u32 *result, u64 *generation);
 
 #endif /* _KSHM_INTERNAL_H */

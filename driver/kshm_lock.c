@@ -3,7 +3,8 @@
  * The kshm lock: a futex-like lock word with a FIFO hand-off slow path and
  * robust (owner-died) semantics.
  *
- * The word (ctrl->lock, in a page every writer maps) says who holds the lock.
+ * The word (ctrl->lock, in a page every writer maps) says who holds the lock:
+ * a lock-word id, one per (writable open file, process), or the kernel.
  * Users take and release a free lock there with a compare-and-swap and no
  * syscall. Everything else is the kernel's: the queue of KSHM_IOC_LOCK
  * waiters, the hand-off to the longest waiter, and recovery when a holder
@@ -16,48 +17,58 @@
  * belongs to a task rather than to an open file, and it cannot be released
  * on behalf of a dead owner.
  *
- * The word is user-writable, so it is untrusted input. Every CAS loop here is
- * bounded; a hand-off (the kernel is the authority then) is a plain exchange;
- * an id in the word is only ever looked up, never used as an address. A
- * forged word can at worst look like a holder that never releases, or hide
- * the WAITERS bit so an unlocker does not call us: waiters therefore recheck
- * the word every KSHM_RECHECK_MS and take a lock left free.
+ * The word is user-writable, so it is untrusted input. Every loop over it is
+ * a bounded compare-and-exchange; an id in it is only ever looked up, never
+ * used as an address. The kernel never overwrites a word it has not checked
+ * in the same atomic step: a release first seizes the word (CAS from the
+ * holder's value to KSHM_LW_KERNEL), closes the write section, then hands
+ * the word on with a second CAS. A word that names nobody who can hold the
+ * lock (an id no live process owns, or the kernel while it does not hold it)
+ * is reclaimed with KSHM_LW_DIED by the next LOCK or KWRITE, and by a
+ * recheck every KSHM_RECHECK_MS while anyone waits (which also repairs a
+ * lost WAITERS bit). No waiter wakes up for that: only the hand-off wakes,
+ * and only the waiter it grants.
  *
  * The seqcount that readers use is made odd by the grantee itself once it
  * runs, not by the unlocker at hand-off time: between the two nobody can
  * write, and readers get a window to take a snapshot even while the lock is
  * passed around under heavy contention.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
+#include <linux/lockdep.h>
 #include <linux/minmax.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include "kshm_internal.h"
 
 #define KSHM_CAS_TRIES		16
 #define KSHM_RECHECK_MS		50
 
 struct kshm_waiter {
-	struct list_head node;
+	struct list_head node;	/* in r->waiters; empty once granted or cancelled */
 	struct task_struct *task;
-	struct kshm_file *file;	/* NULL: the kernel */
-	u32 id;			/* file->id or KSHM_LW_KERNEL */
-	pid_t tgid;
+	const void *key;	/* what KSHM_IOC_CANCEL and close match: the file */
+	struct pid *tgid;	/* the calling process (it sleeps: no reference) */
+	u32 id;			/* the lock-word id to grant, or KSHM_LW_KERNEL */
 	bool granted;		/* written under r->lock by the granter */
 	bool cancelled;		/* written under r->lock by a canceller */
 	u32 result;		/* KSHM_LOCK_OWNER_DIED, valid once granted */
 };
 
+/**
+ * kshm_timeout_jiffies - a user's timeout_ms as a wait in jiffies
+ * @timeout_ms: milliseconds, 0 for no limit
+ *
+ * Return: jiffies, or MAX_SCHEDULE_TIMEOUT for no limit.
+ */
 long kshm_timeout_jiffies(u32 timeout_ms)
 {
 	return timeout_ms ? (long)msecs_to_jiffies(timeout_ms) : MAX_SCHEDULE_TIMEOUT;
-}
-
-static u32 kshm_id(struct kshm_file *f)
-{
-	return f ? f->id : KSHM_LW_KERNEL;
 }
 
 static u32 kshm_word(struct kshm_region *r)
@@ -70,15 +81,31 @@ static bool kshm_word_cas(struct kshm_region *r, u32 old, u32 new)
 	return cmpxchg(&r->ctrl->lock, old, new) == old;
 }
 
-/* The process behind a holder id, as far as the kernel knows. r->lock held. */
-static pid_t kshm_holder_tgid(struct kshm_region *r, u32 owner)
+/* The linked owner behind @id, or NULL. r->lock held. */
+static struct kshm_owner *kshm_owner(struct kshm_region *r, u32 id)
 {
-	struct kshm_file *f;
+	struct kshm_owner *o;
 
-	if (!owner || owner == KSHM_LW_KERNEL)
-		return 0;
-	f = xa_load(&r->files, owner);
-	return f ? READ_ONCE(f->lock_tgid) : 0;
+	lockdep_assert_held(&r->lock);
+	if (!id || id >= KSHM_LW_KERNEL)
+		return NULL;
+	o = xa_load(&r->owners, id);
+	return o && o->file ? o : NULL;
+}
+
+/*
+ * Can the owner field @owner (non-zero) of the word belong to a real holder?
+ * The kernel only while it holds the lock; an id only while it is linked and
+ * its process lives. Anything else is a forged or stale word. r->lock held.
+ */
+static bool kshm_can_hold(struct kshm_region *r, u32 owner)
+{
+	struct kshm_owner *o;
+
+	if (owner == KSHM_LW_KERNEL)
+		return r->kernel_holds;
+	o = kshm_owner(r, owner);
+	return o && pid_has_task(o->tgid, PIDTYPE_TGID);
 }
 
 static u32 kshm_word_flags(u32 word)
@@ -97,10 +124,8 @@ static u32 kshm_word_flags(u32 word)
 /* Mirror the lock state into the read-only header. r->lock held. */
 static void kshm_publish(struct kshm_region *r)
 {
-	u32 word = kshm_word(r);
-
-	WRITE_ONCE(r->hdr->flags, kshm_word_flags(word));
-	WRITE_ONCE(r->hdr->holder_pid, kshm_holder_tgid(r, word & KSHM_LW_OWNER_MASK));
+	lockdep_assert_held(&r->lock);
+	WRITE_ONCE(r->hdr->flags, kshm_word_flags(kshm_word(r)));
 	WRITE_ONCE(r->hdr->waiters, r->nr_waiters);
 }
 
@@ -128,54 +153,87 @@ static void kshm_seq_leave(struct kshm_region *r)
 static void kshm_granted(struct kshm_region *r, struct kshm_waiter *w, bool died)
 {
 	w->result = died ? KSHM_LOCK_OWNER_DIED : 0;
-	if (w->file)
-		WRITE_ONCE(w->file->lock_tgid, w->tgid);
-	else
+	if (w->id == KSHM_LW_KERNEL)
 		r->kernel_holds = true;
 	r->stats.locks_granted++;
 }
 
 /*
- * Does @f (NULL: the kernel) hold the lock? For a file, the word says; the
- * kernel trusts only its own record, so that a forged word can never make a
- * kernel holder's unlock fail (the in-kernel API cannot fail there).
+ * Take the word away from the holder @from (its owner field; 0: a free word)
+ * for the kernel, in one compare-and-exchange that keeps the flags: from
+ * then on no user CAS can succeed on it. The kernel's own word needs no CAS.
+ * Returns false, changing nothing, when the word does not name @from (or
+ * keeps changing). @held: the word as seized. r->lock held.
  */
-static bool kshm_is_holder(struct kshm_region *r, struct kshm_file *f)
+static bool kshm_seize(struct kshm_region *r, u32 from, u32 *held)
 {
-	if (!f)
-		return r->kernel_holds;
-	return (kshm_word(r) & KSHM_LW_OWNER_MASK) == f->id;
+	int i;
+
+	lockdep_assert_held(&r->lock);
+	for (i = 0; i < KSHM_CAS_TRIES; i++) {
+		u32 word = kshm_word(r);
+
+		if ((word & KSHM_LW_OWNER_MASK) != from)
+			return false;
+		if (from == KSHM_LW_KERNEL ||
+		    kshm_word_cas(r, word, KSHM_LW_KERNEL | (word & ~KSHM_LW_OWNER_MASK))) {
+			*held = word;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
- * Give the lock to the longest waiter, or free it, keeping or setting DIED.
- * r->lock held, and the caller has checked who holds it: during a hand-off
- * the kernel is the authority, so the word is simply replaced.
+ * The kernel has seized the word (kshm_seize): hand it to the longest waiter
+ * or free it, with DIED when @died. The grant is a compare-and-exchange from
+ * the seized word, so a word rewritten in between is never overwritten (the
+ * recheck then deals with it). r->lock held.
  */
-static void kshm_pass_on(struct kshm_region *r, bool died)
+static void kshm_hand_off(struct kshm_region *r, bool died)
 {
-	struct kshm_waiter *w;
-	u32 next = died ? KSHM_LW_DIED : 0;
+	struct kshm_waiter *w = list_first_entry_or_null(&r->waiters, struct kshm_waiter, node);
+	int i;
 
-	w = list_first_entry_or_null(&r->waiters, struct kshm_waiter, node);
-	if (w) {
-		list_del_init(&w->node);
-		r->nr_waiters--;
-		next |= w->id;
-		if (!list_empty(&r->waiters))
-			next |= KSHM_LW_WAITERS;
-		kshm_granted(r, w, died);
-	}
-	xchg(&r->ctrl->lock, next);
-	if (w) {
-		/*
-		 * The waiter re-takes r->lock before it returns, so w and its
-		 * task stay valid until we drop the lock.
-		 */
-		WRITE_ONCE(w->granted, true);
-		wake_up_process(w->task);
+	lockdep_assert_held(&r->lock);
+	for (i = 0; i < KSHM_CAS_TRIES; i++) {
+		u32 word = kshm_word(r), next = died ? KSHM_LW_DIED : 0;
+
+		if ((word & KSHM_LW_OWNER_MASK) != KSHM_LW_KERNEL)
+			break;
+		if (w) {
+			next |= w->id;
+			if (!list_is_singular(&r->waiters))
+				next |= KSHM_LW_WAITERS;
+		}
+		if (!kshm_word_cas(r, word, next))
+			continue;
+		if (w) {
+			list_del_init(&w->node);
+			r->nr_waiters--;
+			kshm_granted(r, w, died);
+			/*
+			 * The waiter re-takes r->lock before it returns, so w
+			 * and its task stay valid until we drop the lock.
+			 */
+			WRITE_ONCE(w->granted, true);
+			wake_up_process(w->task);
+		}
+		break;
 	}
 	kshm_publish(r);
+}
+
+/* A word naming nobody who can hold the lock: pass it on with DIED. r->lock held. */
+static void kshm_reclaim(struct kshm_region *r, u32 owner)
+{
+	u32 held;
+
+	if (!kshm_seize(r, owner, &held))
+		return;
+	r->stats.lock_reclaims++;
+	kshm_seq_leave(r);
+	kshm_hand_off(r, true);
 }
 
 /*
@@ -184,10 +242,41 @@ static void kshm_pass_on(struct kshm_region *r, bool died)
  */
 static void kshm_repair(struct kshm_region *r)
 {
-	u32 word = kshm_word(r);
+	u32 held;
 
-	if (!(word & KSHM_LW_OWNER_MASK) && !list_empty(&r->waiters))
-		kshm_pass_on(r, word & KSHM_LW_DIED);
+	if (!list_empty(&r->waiters) && kshm_seize(r, 0, &held))
+		kshm_hand_off(r, held & KSHM_LW_DIED);
+}
+
+/*
+ * What the queue head would otherwise have to do itself: take over a word
+ * that nobody can hold, hand a free word to the head, and put back a lost
+ * WAITERS bit. r->lock held.
+ */
+static void kshm_recheck(struct kshm_region *r)
+{
+	u32 word = kshm_word(r), owner = word & KSHM_LW_OWNER_MASK;
+
+	lockdep_assert_held(&r->lock);
+	if (list_empty(&r->waiters))
+		return;
+	if (!owner)
+		kshm_repair(r);
+	else if (!kshm_can_hold(r, owner))
+		kshm_reclaim(r, owner);
+	else if (!(word & KSHM_LW_WAITERS))
+		kshm_word_cas(r, word, word | KSHM_LW_WAITERS);
+}
+
+static void kshm_recheck_fn(struct work_struct *work)
+{
+	struct kshm_region *r = container_of(to_delayed_work(work), struct kshm_region, recheck);
+
+	spin_lock(&r->lock);
+	kshm_recheck(r);
+	if (!list_empty(&r->waiters))
+		queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_RECHECK_MS));
+	spin_unlock(&r->lock);
 }
 
 /*
@@ -203,9 +292,13 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 		u32 word = kshm_word(r);
 		u32 owner = word & KSHM_LW_OWNER_MASK;
 
-		/* (A word naming the kernel is only the kernel's if it says so.) */
-		if (owner == w->id && (w->file || r->kernel_holds))
+		/* Kernel parties share one id: they queue behind each other. */
+		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
 			return -EDEADLK;
+		if (owner && !kshm_can_hold(r, owner)) {
+			kshm_reclaim(r, owner);
+			continue;
+		}
 		if (!owner && list_empty(&r->waiters)) {
 			if (kshm_word_cas(r, word, w->id | (word & KSHM_LW_DIED))) {
 				kshm_granted(r, w, word & KSHM_LW_DIED);
@@ -240,31 +333,29 @@ static void kshm_clear_waiters(struct kshm_region *r)
 	}
 }
 
-static void kshm_recheck(struct kshm_region *r)
+/* Take @w out of the queue and wake it with -ECANCELED. r->lock held. */
+static void kshm_cancel_waiter(struct kshm_region *r, struct kshm_waiter *w)
 {
-	spin_lock(&r->lock);
-	kshm_repair(r);
-	spin_unlock(&r->lock);
+	list_del_init(&w->node);
+	r->nr_waiters--;
+	WRITE_ONCE(w->cancelled, true);
+	wake_up_process(w->task);
 }
 
 /*
- * Sleep until granted, cancelled, signalled or @timeout jiffies have passed,
- * in slices of KSHM_RECHECK_MS. The limit is a deadline, so slicing never
- * shortens it (each nap may end up to a jiffy early).
+ * Sleep until granted, cancelled, signalled or *@timeout jiffies have
+ * passed; *@timeout is left with the time that remains. Nothing but a grant,
+ * a cancel, a signal or the deadline wakes a waiter.
  */
-static int kshm_wait(struct kshm_region *r, struct kshm_waiter *w, long timeout)
+static int kshm_wait(struct kshm_waiter *w, long *timeout)
 {
-	const long slice = msecs_to_jiffies(KSHM_RECHECK_MS);
-	bool forever = timeout == MAX_SCHEDULE_TIMEOUT;
-	unsigned long deadline = jiffies + (forever ? 0 : timeout);
+	bool forever = *timeout == MAX_SCHEDULE_TIMEOUT;
+	unsigned long deadline = jiffies + (forever ? 0 : *timeout);
 	int ret = 0;
 
 	for (;;) {
-		long nap, left;
+		long left = forever ? MAX_SCHEDULE_TIMEOUT : (long)(deadline - jiffies);
 
-		if (!forever)
-			timeout = time_before(jiffies, deadline) ? (long)(deadline - jiffies) : 0;
-		nap = min(timeout, slice);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (READ_ONCE(w->granted))
 			break;
@@ -273,47 +364,53 @@ static int kshm_wait(struct kshm_region *r, struct kshm_waiter *w, long timeout)
 			break;
 		}
 		if (signal_pending(current)) {
-			ret = -EINTR;
+			ret = -ERESTARTSYS;
 			break;
 		}
-		if (!timeout) {
+		if (left <= 0) {
 			ret = -ETIMEDOUT;
 			break;
 		}
-		left = schedule_timeout(nap);
-		/* A whole slice without a wake-up: was a release missed? */
-		if (!left)
-			kshm_recheck(r);
+		schedule_timeout(left);
 	}
 	__set_current_state(TASK_RUNNING);
+	if (!forever)
+		*timeout = max(0L, (long)(deadline - jiffies));
 	return ret;
 }
 
 /**
- * kshm_region_lock - take the region lock for @f, FIFO after earlier waiters
+ * kshm_region_lock - take the region lock, FIFO after earlier waiters
  * @r: the region
- * @f: the open file, or NULL for the kernel
- * @timeout: jiffies, or MAX_SCHEDULE_TIMEOUT
+ * @id: the caller's lock-word id, or KSHM_LW_KERNEL for a kernel party
+ * @key: what cancels this wait (kshm_region_cancel(), a close): the file
+ * @timeout: jiffies or MAX_SCHEDULE_TIMEOUT; left with the time remaining
  * @try: fail with -EBUSY instead of waiting
  * @result: KSHM_LOCK_OWNER_DIED when a previous holder died
  * @generation: the generation at grant time
  *
- * Returns 0, -EDEADLK (@f holds it), -EBUSY, -ETIMEDOUT, -ECANCELED or
- * -EINTR. A grant that races with a timeout, cancel or signal wins: the
- * caller then holds the lock and gets 0.
+ * A grant that races with a timeout or a signal wins: the caller then holds
+ * the lock and gets 0. A cancel takes the waiter out of the queue at once.
+ *
+ * Return: 0, -EDEADLK (@id holds it), -EBUSY, -ETIMEDOUT, -ECANCELED (also
+ * when @id is no longer valid: its process closed the file) or -ERESTARTSYS.
  */
-int kshm_region_lock(struct kshm_region *r, struct kshm_file *f, long timeout,
+int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
 		     bool try, u32 *result, u64 *generation)
 {
 	struct kshm_waiter w = {
 		.task = current,
-		.file = f,
-		.id = kshm_id(f),
-		.tgid = f ? task_tgid_nr(current) : 0,
+		.key = key,
+		.tgid = task_tgid(current),
+		.id = id,
 	};
 	int ret;
 
 	spin_lock(&r->lock);
+	if (id != KSHM_LW_KERNEL && !kshm_owner(r, id)) {
+		spin_unlock(&r->lock);
+		return -ECANCELED;
+	}
 	ret = kshm_take_or_flag(r, &w, try);
 	if (!ret)
 		goto granted;
@@ -325,15 +422,18 @@ int kshm_region_lock(struct kshm_region *r, struct kshm_file *f, long timeout,
 	r->nr_waiters++;
 	r->stats.locks_contended++;
 	kshm_publish(r);
+	queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_RECHECK_MS));
 	spin_unlock(&r->lock);
 
-	ret = kshm_wait(r, &w, timeout);
+	ret = kshm_wait(&w, timeout);
 
 	spin_lock(&r->lock);
 	if (w.granted)
 		goto granted;
-	list_del(&w.node);
-	r->nr_waiters--;
+	if (!list_empty(&w.node)) {
+		list_del(&w.node);
+		r->nr_waiters--;
+	}
 	kshm_clear_waiters(r);
 	if (ret == -ETIMEDOUT)
 		r->stats.lock_timeouts++;
@@ -353,111 +453,200 @@ granted:
 }
 
 /**
- * kshm_region_unlock - release the lock held by @f
+ * kshm_region_unlock - release the lock held by @id
  * @r: the region
- * @f: who unlocks (NULL: the kernel)
+ * @id: who unlocks: a lock-word id, or KSHM_LW_KERNEL
  * @flags: KSHM_UNLOCK_COMMIT (advance the generation, wake pollers) or
  *	KSHM_UNLOCK_ABORT, optionally with KSHM_UNLOCK_PUBLISHED: the caller
  *	already advanced the generation and ended the write section itself
  * @generation: the generation after unlocking
  *
- * Returns 0 or -EPERM when @f does not hold the lock (nothing changes).
+ * The kernel trusts only its own record that it holds the lock, so that a
+ * forged word can never make a kernel holder's unlock fail.
+ *
+ * Return: 0, or -EPERM when @id does not hold the lock (nothing changes).
  */
-int kshm_region_unlock(struct kshm_region *r, struct kshm_file *f, u32 flags,
-		       u64 *generation)
+int kshm_region_unlock(struct kshm_region *r, u32 id, u32 flags, u64 *generation)
 {
-	bool commit = flags & KSHM_UNLOCK_COMMIT;
-	u32 word;
-	bool died;
+	bool commit = flags & KSHM_UNLOCK_COMMIT, kernel = id == KSHM_LW_KERNEL;
+	u32 held = 0;
+	bool seized;
 
 	spin_lock(&r->lock);
-	if (!kshm_is_holder(r, f)) {
+	if (kernel ? !r->kernel_holds : !id) {
 		spin_unlock(&r->lock);
 		return -EPERM;
 	}
-	if (!f)
+	seized = kshm_seize(r, id, &held);
+	if (!seized && !kernel) {
+		spin_unlock(&r->lock);
+		return -EPERM;
+	}
+	if (kernel)
 		r->kernel_holds = false;
-	word = kshm_word(r);
-	died = word & KSHM_LW_DIED;
 	if (commit) {
-		if (!(flags & KSHM_UNLOCK_PUBLISHED))
+		if (seized && !(flags & KSHM_UNLOCK_PUBLISHED))
 			WRITE_ONCE(r->ctrl->generation, READ_ONCE(r->ctrl->generation) + 1);
 		WRITE_ONCE(r->hdr->commit_ns, ktime_get_ns());
 		r->stats.commits++;
-		/* A user commit after OWNER_DIED is taken as the repair. */
-		if (f)
-			died = false;
 	} else {
 		r->stats.aborts++;
 	}
-	kshm_seq_leave(r);
+	if (seized) {
+		kshm_seq_leave(r);
+		/* A user commit after OWNER_DIED is taken as the repair. */
+		kshm_hand_off(r, (held & KSHM_LW_DIED) && !(commit && !kernel));
+	}
 	*generation = READ_ONCE(r->ctrl->generation);
-	kshm_pass_on(r, died);
 	spin_unlock(&r->lock);
 	if (commit)
 		kshm_region_wake(r);
 	return 0;
 }
 
-/* Wake @f's blocked lockers with -ECANCELED. */
-void kshm_region_cancel(struct kshm_region *r, struct kshm_file *f)
+/**
+ * kshm_region_cancel - wake the waits that @key started with -ECANCELED
+ * @r: the region
+ * @key: the file (LOCK and KWRITE calls made through it), or the ticker
+ */
+void kshm_region_cancel(struct kshm_region *r, const void *key)
 {
-	struct kshm_waiter *w;
+	struct kshm_waiter *w, *tmp;
 
 	spin_lock(&r->lock);
-	list_for_each_entry(w, &r->waiters, node) {
-		if (w->file == f) {
-			w->cancelled = true;
-			wake_up_process(w->task);
-		}
+	list_for_each_entry_safe(w, tmp, &r->waiters, node) {
+		if (w->key == key)
+			kshm_cancel_waiter(r, w);
 	}
+	kshm_clear_waiters(r);
+	kshm_publish(r);
 	spin_unlock(&r->lock);
 }
 
 /**
- * kshm_region_owner_gone - an open file is being closed (flush or release)
+ * kshm_region_owner_gone - a process is done with an open file, or the file goes
  * @r: the region
- * @f: the closing file
- * @last_close: the last reference is gone (release); otherwise only a close
- *	by the process that opened the file or last took the lock through the
- *	slow path counts (flush: a forked child closing its copy of the
- *	descriptor must not release its parent's lock)
+ * @f: the file
+ * @last_close: the last reference is gone (release): every process's id
+ *	goes; otherwise only the calling process's (it closed its last
+ *	descriptor of @f, or exited)
  *
- * Cancels the closing process's blocked lockers and, when the file holds the
- * lock, passes it on with OWNER_DIED: the data may be half-written. On the
- * last close the file's id is retired too, under r->lock, so that nobody
- * looks the file up once it is freed.
+ * Cancels the process's blocked LOCK and KWRITE calls on @f and, when one
+ * of the ids that go holds the lock, passes it on with OWNER_DIED: the data
+ * may be half-written. The ids are retired under r->lock, so nobody looks
+ * an owner up once it is freed.
  */
-void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f,
-			    bool last_close)
+void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool last_close)
 {
-	pid_t tgid = task_tgid_nr(current);
-	struct kshm_waiter *w;
+	struct pid *tgid = task_tgid(current);
+	struct kshm_waiter *w, *wtmp;
+	struct kshm_owner *o, *otmp;
+	u32 held;
 
 	spin_lock(&r->lock);
-	list_for_each_entry(w, &r->waiters, node) {
-		if (w->file == f && (last_close || w->tgid == tgid)) {
-			w->cancelled = true;
-			wake_up_process(w->task);
+	list_for_each_entry_safe(w, wtmp, &r->waiters, node) {
+		if (w->key == f && (last_close || w->tgid == tgid))
+			kshm_cancel_waiter(r, w);
+	}
+	list_for_each_entry_safe(o, otmp, &f->owners, node) {
+		if (!last_close && o->tgid != tgid)
+			continue;
+		if (kshm_seize(r, o->id, &held)) {
+			r->stats.owner_died++;
+			kshm_seq_leave(r);
+			kshm_hand_off(r, true);
 		}
+		list_del(&o->node);
+		xa_erase(&r->owners, o->id);
+		put_pid(o->tgid);
+		kfree(o);
 	}
-	if ((kshm_word(r) & KSHM_LW_OWNER_MASK) == f->id &&
-	    (last_close || READ_ONCE(f->lock_tgid) == tgid)) {
-		r->stats.owner_died++;
-		kshm_seq_leave(r);
-		kshm_pass_on(r, true);
-	}
-	if (last_close)
-		xa_erase(&r->files, f->id);
+	kshm_clear_waiters(r);
+	kshm_publish(r);
 	spin_unlock(&r->lock);
 }
 
-bool kshm_region_holds(struct kshm_region *r, struct kshm_file *f)
+/**
+ * kshm_owner_id - the calling process's lock-word id for @f
+ * @r: the region
+ * @f: the open file
+ * @create: allocate one when the process has none yet
+ * @id: the id, or 0 (a read-only file has none; or none yet, !@create)
+ *
+ * Return: 0, -ENOMEM, or -EMFILE when every id is taken.
+ */
+int kshm_owner_id(struct kshm_region *r, struct kshm_file *f, bool create, u32 *id)
+{
+	struct pid *tgid = task_tgid(current);
+	struct kshm_owner *o, *fresh;
+	int ret;
+
+	*id = 0;
+	if (!f->writable)
+		return 0;
+	spin_lock(&r->lock);
+	list_for_each_entry(o, &f->owners, node) {
+		if (o->tgid == tgid) {
+			*id = o->id;
+			break;
+		}
+	}
+	spin_unlock(&r->lock);
+	if (*id || !create)
+		return 0;
+
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
+	if (!fresh)
+		return -ENOMEM;
+	fresh->tgid = get_pid(tgid);
+	/* Cyclic: a retired id is not handed out again soon. */
+	ret = xa_alloc_cyclic(&r->owners, &fresh->id, fresh,
+			      XA_LIMIT(1, KSHM_LW_KERNEL - 1), &r->next_id, GFP_KERNEL);
+	if (ret < 0) {
+		put_pid(fresh->tgid);
+		kfree(fresh);
+		return ret == -EBUSY ? -EMFILE : ret;
+	}
+	spin_lock(&r->lock);
+	list_for_each_entry(o, &f->owners, node) {
+		if (o->tgid == tgid) {
+			*id = o->id;
+			break;
+		}
+	}
+	if (!*id) {
+		fresh->file = f;
+		list_add_tail(&fresh->node, &f->owners);
+		*id = fresh->id;
+		fresh = NULL;
+	}
+	spin_unlock(&r->lock);
+	if (fresh) {	/* another thread of the process was quicker */
+		xa_erase(&r->owners, fresh->id);
+		put_pid(fresh->tgid);
+		kfree(fresh);
+	}
+	return 0;
+}
+
+/**
+ * kshm_region_holds - does @id hold the lock?
+ * @r: the region
+ * @id: a lock-word id, or KSHM_LW_KERNEL
+ *
+ * Return: true when it does (for a user id: the word names it).
+ */
+bool kshm_region_holds(struct kshm_region *r, u32 id)
 {
 	bool holds;
 
+	if (!id)
+		return false;
 	spin_lock(&r->lock);
-	holds = kshm_is_holder(r, f);
+	if (id == KSHM_LW_KERNEL)
+		holds = r->kernel_holds;
+	else
+		holds = (kshm_word(r) & KSHM_LW_OWNER_MASK) == id;
 	spin_unlock(&r->lock);
 	return holds;
 }
@@ -488,9 +677,14 @@ void kshm_region_wake(struct kshm_region *r)
 	wake_up_interruptible_poll(&r->commit_wq, EPOLLIN | EPOLLRDNORM);
 }
 
-void kshm_region_info(struct kshm_region *r, struct kshm_file *f,
-		      struct kshm_info *info)
+/*
+ * The full state and counters, for INFO (the caller fills file_id) and
+ * sysfs. holder_pid is the holder's process as the caller's pid namespace
+ * sees it (0: free, the kernel, or not visible there).
+ */
+void kshm_region_info(struct kshm_region *r, struct kshm_info *info)
 {
+	struct kshm_owner *o;
 	u32 word;
 
 	memset(info, 0, sizeof(*info));
@@ -501,7 +695,8 @@ void kshm_region_info(struct kshm_region *r, struct kshm_file *f,
 	info->page_size = PAGE_SIZE;
 	info->flags = kshm_word_flags(word);
 	info->generation = kshm_region_generation(r);
-	info->holder_pid = kshm_holder_tgid(r, word & KSHM_LW_OWNER_MASK);
+	o = kshm_owner(r, word & KSHM_LW_OWNER_MASK);
+	info->holder_pid = o ? pid_vnr(o->tgid) : 0;
 	info->waiters = r->nr_waiters;
 	info->locks_granted = r->stats.locks_granted;
 	info->locks_contended = r->stats.locks_contended;
@@ -513,9 +708,32 @@ void kshm_region_info(struct kshm_region *r, struct kshm_file *f,
 	info->kernel_writes = r->stats.kernel_writes;
 	info->ticks = r->stats.ticks;
 	info->ticks_skipped = r->stats.ticks_skipped;
+	info->lock_reclaims = r->stats.lock_reclaims;
 	spin_unlock(&r->lock);
-	info->file_id = f ? f->id : 0;
 	info->lock_word = word;
 	info->tick_ms = READ_ONCE(kshm_tick_ms);
 	info->features = READ_ONCE(r->hdr->features);
+}
+
+/**
+ * kshm_region_init_lock - set up the lock's state
+ * @r: the region
+ *
+ * Return: 0.
+ */
+int kshm_region_init_lock(struct kshm_region *r)
+{
+	spin_lock_init(&r->lock);
+	INIT_LIST_HEAD(&r->waiters);
+	xa_init_flags(&r->owners, XA_FLAGS_ALLOC);
+	INIT_DELAYED_WORK(&r->recheck, kshm_recheck_fn);
+	return 0;
+}
+
+/* Teardown: nothing waits any more (no file is open, the ticker is stopped). */
+void kshm_region_stop_lock(struct kshm_region *r)
+{
+	cancel_delayed_work_sync(&r->recheck);
+	WARN_ON_ONCE(!xa_empty(&r->owners));
+	xa_destroy(&r->owners);
 }

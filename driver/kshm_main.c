@@ -5,7 +5,10 @@
  * snapshots and poll() on every commit. See include/uapi/kshm.h for the ABI
  * and ARCHITECTURE.md for the design.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/device.h>
+#include <linux/fdtable.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -37,7 +40,7 @@ static void kshm_region_free(struct kshm_region *r)
 			__free_page(r->pages[i]);
 	}
 	kfree(r->pages);
-	xa_destroy(&r->files);
+	kshm_region_stop_lock(r);
 	r->pages = NULL;
 	r->data = NULL;
 }
@@ -47,10 +50,7 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	struct kshm_header *h;
 	unsigned int i;
 
-	spin_lock_init(&r->lock);
-	INIT_LIST_HEAD(&r->waiters);
-	xa_init_flags(&r->files, XA_FLAGS_ALLOC);
-	mutex_init(&r->kernel_mutex);
+	kshm_region_init_lock(r);
 	init_waitqueue_head(&r->commit_wq);
 	r->nr_pages = nr_pages;
 	r->map_pages = nr_pages + 2;	/* header, data, control page */
@@ -94,17 +94,18 @@ static int kshm_open(struct inode *inode, struct file *file)
 {
 	struct kshm_region *r = &kshm_region;
 	struct kshm_file *f;
+	u32 id;
 	int ret;
 
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
 	f->region = r;
+	INIT_LIST_HEAD(&f->owners);
 	f->writable = file->f_mode & FMODE_WRITE;
-	f->lock_tgid = task_tgid_nr(current);
 	f->seen_generation = kshm_region_generation(r);
-	/* Ids fit the lock word's owner field; KSHM_LW_KERNEL is the kernel's. */
-	ret = xa_alloc(&r->files, &f->id, f, XA_LIMIT(1, KSHM_LW_KERNEL - 1), GFP_KERNEL);
+	/* The opener's lock-word id; other processes get theirs from INFO or LOCK. */
+	ret = kshm_owner_id(r, f, true, &id);
 	if (ret)
 		goto err_free;
 	file->private_data = f;
@@ -112,18 +113,29 @@ static int kshm_open(struct inode *inode, struct file *file)
 
 err_free:
 	kfree(f);
-	return ret == -EBUSY ? -EMFILE : ret;
+	return ret;
+}
+
+static int kshm_is_file(const void *p, struct file *file, unsigned int fd)
+{
+	return file == p;
 }
 
 /*
- * Called on every close() of a descriptor. The mapping keeps the file alive,
- * so release() may come much later (after munmap): the lock must not wait
- * for it when its holder closes or dies.
+ * Called on every close() of a descriptor, and for each descriptor when a
+ * process exits. The mapping keeps the file alive, so release() may come much
+ * later (after munmap): the lock must not wait for it when its holder closes
+ * or dies. When the closing process has no descriptor of the file left, its
+ * lock-word id goes, and with it a lock it holds; a forked child closing its
+ * copy touches only its own id, never its parent's.
  */
 static int kshm_flush(struct file *file, fl_owner_t id)
 {
 	struct kshm_file *f = file->private_data;
+	struct files_struct *files = id;
 
+	if (!files || iterate_fd(files, 0, kshm_is_file, file))
+		return 0;
 	kshm_region_owner_gone(f->region, f, false);
 	return 0;
 }
@@ -174,16 +186,38 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 static long kshm_ioctl_info(struct kshm_file *f, void __user *uarg)
 {
 	struct kshm_info info;
+	u32 id;
+	int ret;
 
-	kshm_region_info(f->region, f, &info);
+	ret = kshm_owner_id(f->region, f, true, &id);
+	if (ret)
+		return ret;
+	kshm_region_info(f->region, &info);
+	info.file_id = id;
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-static long kshm_ioctl_lock(struct kshm_file *f, void __user *uarg)
+/*
+ * A wait that a signal interrupted restarts (-ERESTARTSYS) with the time
+ * that was left, which is stored in the caller's timeout_ms first, as
+ * select() does with its timeout: restarts never extend a deadline.
+ */
+static int kshm_restart(int ret, u32 timeout_ms, long left, u32 __user *utimeout)
+{
+	if (ret != -ERESTARTSYS || !timeout_ms)
+		return ret;
+	if (put_user(max(jiffies_to_msecs(left), 1U), utimeout))
+		return -EFAULT;
+	return ret;
+}
+
+static long kshm_ioctl_lock(struct kshm_file *f, struct kshm_lock_req __user *uarg)
 {
 	struct kshm_region *r = f->region;
 	struct kshm_lock_req req;
 	u64 generation;
+	long timeout;
+	u32 id;
 	int ret;
 
 	if (!f->writable)
@@ -192,22 +226,29 @@ static long kshm_ioctl_lock(struct kshm_file *f, void __user *uarg)
 		return -EFAULT;
 	if (req.reserved || (req.flags & ~KSHM_LOCK_TRY))
 		return -EINVAL;
-	ret = kshm_region_lock(r, f, kshm_timeout_jiffies(req.timeout_ms),
-			       req.flags & KSHM_LOCK_TRY, &req.result, &req.generation);
+	/* Out-fields writable, checked before anything happens. */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	ret = kshm_owner_id(r, f, true, &id);
 	if (ret)
 		return ret;
+	timeout = kshm_timeout_jiffies(req.timeout_ms);
+	ret = kshm_region_lock(r, id, f, &timeout, req.flags & KSHM_LOCK_TRY,
+			       &req.result, &req.generation);
+	if (ret)
+		return kshm_restart(ret, req.timeout_ms, timeout, &uarg->timeout_ms);
 	if (copy_to_user(uarg, &req, sizeof(req))) {
-		/* The caller cannot learn it holds the lock: give it back. */
-		kshm_region_unlock(r, f, KSHM_UNLOCK_ABORT, &generation);
+		/* Unmapped since the check: the caller cannot learn it holds the lock. */
+		kshm_region_unlock(r, id, KSHM_UNLOCK_ABORT, &generation);
 		return -EFAULT;
 	}
 	return 0;
 }
 
-static long kshm_ioctl_unlock(struct kshm_file *f, void __user *uarg)
+static long kshm_ioctl_unlock(struct kshm_file *f, struct kshm_unlock_req __user *uarg)
 {
 	struct kshm_unlock_req req;
-	u32 how;
+	u32 how, id;
 	int ret;
 
 	if (!f->writable)
@@ -217,20 +258,27 @@ static long kshm_ioctl_unlock(struct kshm_file *f, void __user *uarg)
 	how = req.flags & ~KSHM_UNLOCK_PUBLISHED;
 	if (req.reserved || (how != KSHM_UNLOCK_COMMIT && how != KSHM_UNLOCK_ABORT))
 		return -EINVAL;
-	ret = kshm_region_unlock(f->region, f, req.flags, &req.generation);
-	if (ret)
-		return ret;
-	/* Unlocked either way; the generation is only informative. */
 	if (copy_to_user(uarg, &req, sizeof(req)))
 		return -EFAULT;
+	ret = kshm_owner_id(f->region, f, false, &id);
+	if (ret)
+		return ret;
+	ret = kshm_region_unlock(f->region, id, req.flags, &req.generation);
+	if (ret)
+		return ret;
+	/* Unlocked: never report a failure after that (the caller unmapped the struct). */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		pr_debug("UNLOCK done, its generation not copied\n");
 	return 0;
 }
 
-static long kshm_ioctl_kwrite(struct kshm_file *f, void __user *uarg)
+static long kshm_ioctl_kwrite(struct kshm_file *f, struct kshm_kwrite_req __user *uarg)
 {
 	struct kshm_region *r = f->region;
 	struct kshm_kwrite_req req;
+	long timeout;
 	void *buf;
+	u32 id;
 	int ret;
 
 	if (!f->writable)
@@ -240,18 +288,27 @@ static long kshm_ioctl_kwrite(struct kshm_file *f, void __user *uarg)
 	if (req.reserved || req.len == 0 || req.len > r->data_size ||
 	    req.offset > r->data_size - req.len)
 		return -EINVAL;
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
 	/* The kernel would wait for this very caller to unlock. */
-	if (kshm_region_holds(r, f))
+	ret = kshm_owner_id(r, f, false, &id);
+	if (ret)
+		return ret;
+	if (kshm_region_holds(r, id))
 		return -EDEADLK;
 	buf = vmemdup_user(u64_to_user_ptr(req.data), req.len);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	ret = kshm_kwrite(r, req.offset, buf, req.len, req.timeout_ms,
-			  &req.result, &req.generation);
+	timeout = kshm_timeout_jiffies(req.timeout_ms);
+	ret = kshm_kwrite(r, f, req.offset, buf, req.len, &timeout, &req.result,
+			  &req.generation);
 	kvfree(buf);
 	if (ret)
-		return ret;
-	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+		return kshm_restart(ret, req.timeout_ms, timeout, &uarg->timeout_ms);
+	/* Committed: never report a failure after that (the caller unmapped the struct). */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		pr_debug("KWRITE committed, its result not copied\n");
+	return 0;
 }
 
 static long kshm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -294,32 +351,88 @@ static const struct file_operations kshm_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 };
 
-/* ---- sysfs: /sys/class/misc/kshm/stats, for operators ----------------- */
+/*
+ * ---- sysfs: /sys/class/misc/kshm/stats/<name>, one value per file ------
+ * (KSHM_IOC_INFO returns all of them at once.)
+ */
 
-static ssize_t stats_show(struct device *dev, struct device_attribute *attr, char *buf)
+enum kshm_stat_type { KSHM_STAT_U32, KSHM_STAT_S32, KSHM_STAT_U64 };
+
+/* Which field of struct kshm_info each file shows, and its type. */
+struct kshm_stat_field {
+	const char *name;
+	size_t offset;
+	enum kshm_stat_type type;
+};
+
+static const struct kshm_stat_field kshm_stat_fields[] = {
+	{ "abi_version", offsetof(struct kshm_info, abi_version), KSHM_STAT_U32 },
+	{ "pages", offsetof(struct kshm_info, pages), KSHM_STAT_U32 },
+	{ "flags", offsetof(struct kshm_info, flags), KSHM_STAT_U32 },
+	{ "generation", offsetof(struct kshm_info, generation), KSHM_STAT_U64 },
+	{ "holder_pid", offsetof(struct kshm_info, holder_pid), KSHM_STAT_S32 },
+	{ "waiters", offsetof(struct kshm_info, waiters), KSHM_STAT_U32 },
+	{ "tick_ms", offsetof(struct kshm_info, tick_ms), KSHM_STAT_U32 },
+	{ "locks_granted", offsetof(struct kshm_info, locks_granted), KSHM_STAT_U64 },
+	{ "locks_contended", offsetof(struct kshm_info, locks_contended), KSHM_STAT_U64 },
+	{ "lock_timeouts", offsetof(struct kshm_info, lock_timeouts), KSHM_STAT_U64 },
+	{ "lock_cancels", offsetof(struct kshm_info, lock_cancels), KSHM_STAT_U64 },
+	{ "owner_died", offsetof(struct kshm_info, owner_died), KSHM_STAT_U64 },
+	{ "lock_reclaims", offsetof(struct kshm_info, lock_reclaims), KSHM_STAT_U64 },
+	{ "commits", offsetof(struct kshm_info, commits), KSHM_STAT_U64 },
+	{ "aborts", offsetof(struct kshm_info, aborts), KSHM_STAT_U64 },
+	{ "kernel_writes", offsetof(struct kshm_info, kernel_writes), KSHM_STAT_U64 },
+	{ "ticks", offsetof(struct kshm_info, ticks), KSHM_STAT_U64 },
+	{ "ticks_skipped", offsetof(struct kshm_info, ticks_skipped), KSHM_STAT_U64 },
+};
+
+#define KSHM_NR_STATS	ARRAY_SIZE(kshm_stat_fields)
+
+static struct device_attribute kshm_stat_attrs[KSHM_NR_STATS];
+static struct attribute *kshm_stat_attr_list[KSHM_NR_STATS + 1];
+
+static ssize_t kshm_stat_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
-	struct kshm_info i;
+	const struct kshm_stat_field *f = &kshm_stat_fields[attr - kshm_stat_attrs];
+	const void *field;
+	struct kshm_info info;
 
-	kshm_region_info(&kshm_region, NULL, &i);
-	return sysfs_emit(buf,
-			  "abi_version %u\npages %u\npage_size %u\nflags %u\ngeneration %llu\n"
-			  "holder_pid %d\nwaiters %u\ntick_ms %u\nlocks_granted %llu\n"
-			  "locks_contended %llu\nlock_timeouts %llu\nlock_cancels %llu\n"
-			  "owner_died %llu\ncommits %llu\naborts %llu\nkernel_writes %llu\n"
-			  "ticks %llu\nticks_skipped %llu\n",
-			  i.abi_version, i.pages, i.page_size, i.flags, i.generation,
-			  i.holder_pid, i.waiters, i.tick_ms, i.locks_granted,
-			  i.locks_contended, i.lock_timeouts, i.lock_cancels,
-			  i.owner_died, i.commits, i.aborts, i.kernel_writes,
-			  i.ticks, i.ticks_skipped);
+	kshm_region_info(&kshm_region, &info);
+	field = (const u8 *)&info + f->offset;
+	switch (f->type) {
+	case KSHM_STAT_U64:
+		return sysfs_emit(buf, "%llu\n", *(const u64 *)field);
+	case KSHM_STAT_S32:
+		return sysfs_emit(buf, "%d\n", *(const s32 *)field);
+	default:
+		return sysfs_emit(buf, "%u\n", *(const u32 *)field);
+	}
 }
-static DEVICE_ATTR_RO(stats);
 
-static struct attribute *kshm_attrs[] = {
-	&dev_attr_stats.attr,
+static void kshm_stats_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < KSHM_NR_STATS; i++) {
+		struct device_attribute *a = &kshm_stat_attrs[i];
+
+		sysfs_attr_init(&a->attr);
+		a->attr.name = kshm_stat_fields[i].name;
+		a->attr.mode = 0444;
+		a->show = kshm_stat_show;
+		kshm_stat_attr_list[i] = &a->attr;
+	}
+}
+
+static const struct attribute_group kshm_stats_group = {
+	.name = "stats",
+	.attrs = kshm_stat_attr_list,
+};
+
+static const struct attribute_group *kshm_groups[] = {
+	&kshm_stats_group,
 	NULL,
 };
-ATTRIBUTE_GROUPS(kshm);
 
 static struct miscdevice kshm_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
@@ -334,17 +447,18 @@ static int __init kshm_init(void)
 	int ret;
 
 	if (pages < 1 || pages > KSHM_MAX_PAGES) {
-		pr_err("kshm: pages=%u is out of range 1-%u\n", pages, KSHM_MAX_PAGES);
+		pr_err("pages=%u is out of range 1-%u\n", pages, KSHM_MAX_PAGES);
 		return -EINVAL;
 	}
 	ret = kshm_region_init(&kshm_region, pages);
 	if (ret)
 		return ret;
+	kshm_stats_init();
 	ret = misc_register(&kshm_misc);
 	if (ret)
 		goto err_region;
 	kshm_tick_start();
-	pr_info("kshm: %u data page(s), ABI %u\n", pages, KSHM_ABI_VERSION);
+	pr_info("%u data page(s), ABI %u\n", pages, KSHM_ABI_VERSION);
 	return 0;
 
 err_region:

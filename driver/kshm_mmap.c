@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Mapping the region: the header page read-only, the data pages and the
- * control page (the lock word) shared; the VFS already refuses a writable
- * shared mapping to an opener without write access.
+ * control page (the lock word) shared, nothing executable; the VFS already
+ * refuses a writable shared mapping to an opener without write access.
  *
  * Pages are inserted lazily by the fault handler (as tcmu does): each is an
  * order-0 page allocated at load, so a get_page() per fault is all the VM
  * needs to keep it alive while mapped. The mapping keeps a reference on the
  * file, hence on the module: rmmod is refused while anything is mapped.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include "kshm_compat.h"
@@ -41,6 +43,10 @@ int kshm_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (pgoff >= r->map_pages || npages > r->map_pages - pgoff)
 		return -EINVAL;
+	/* Shared data is never code: not at mmap, not by mprotect later. */
+	if (vma->vm_flags & VM_EXEC)
+		return -EACCES;
+	kshm_vm_flags_clear(vma, VM_MAYEXEC);
 	if (!(vma->vm_flags & VM_SHARED)) {
 		/* A private writable copy of shared state makes no sense. */
 		if (vma->vm_flags & VM_WRITE)

@@ -2,15 +2,23 @@
 /*
  * The kernel ticker: every tick_ms it commits a struct kshm_tick (count and
  * CLOCK_MONOTONIC) at the end of the data area, through the same lock as
- * everybody else. It never waits on a user holder for longer than one tick
- * period, and counts the ticks it had to skip.
+ * everybody else. It waits for the lock no longer than one period and never
+ * longer than KSHM_TICK_WAIT_MS, and counts the ticks it had to skip.
+ * Changing tick_ms or unloading cancels a tick that waits, so neither ever
+ * waits on a user holder.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/lockdep.h>
+#include <linux/minmax.h>
 #include <linux/moduleparam.h>
 #include <linux/ktime.h>
+#include <linux/mutex.h>
 #include <linux/workqueue.h>
 #include "kshm_internal.h"
 
 #define KSHM_TICK_MAX_MS	3600000U
+#define KSHM_TICK_WAIT_MS	100U
 
 unsigned int kshm_tick_ms;
 static DEFINE_MUTEX(kshm_tick_mutex);	/* kshm_tick_ms changes, start, stop */
@@ -22,30 +30,26 @@ static DECLARE_DELAYED_WORK(kshm_tick_work, kshm_tick_fn);
 static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 {
 	struct kshm_tick *t = r->data + r->hdr->tick_offset;
-	u32 result;
+	long timeout = msecs_to_jiffies(min(ms, KSHM_TICK_WAIT_MS));
 	u64 generation;
-	bool skipped;
+	u32 result;
+	int ret;
 
-	/* Another kernel writer is busy (perhaps waiting on a user): skip. */
-	skipped = !mutex_trylock(&r->kernel_mutex);
-	if (!skipped) {
-		skipped = kshm_region_lock(r, NULL, kshm_timeout_jiffies(ms),
-					   false, &result, &generation) != 0;
-		if (!skipped) {
-			WRITE_ONCE(t->count, ++kshm_tick_count);
-			WRITE_ONCE(t->mono_ns, ktime_get_ns());
-			spin_lock(&r->lock);
-			r->stats.ticks++;
-			spin_unlock(&r->lock);
-			kshm_region_unlock(r, NULL, KSHM_UNLOCK_COMMIT, &generation);
-		}
-		mutex_unlock(&r->kernel_mutex);
+	/* Keyed by the work: kshm_tick_cancel_wait() ends the wait. */
+	ret = kshm_region_lock(r, KSHM_LW_KERNEL, &kshm_tick_work, &timeout, false,
+			       &result, &generation);
+	if (!ret) {
+		WRITE_ONCE(t->count, ++kshm_tick_count);
+		WRITE_ONCE(t->mono_ns, ktime_get_ns());
 	}
-	if (skipped) {
-		spin_lock(&r->lock);
+	spin_lock(&r->lock);
+	if (ret)
 		r->stats.ticks_skipped++;
-		spin_unlock(&r->lock);
-	}
+	else
+		r->stats.ticks++;
+	spin_unlock(&r->lock);
+	if (!ret)
+		kshm_region_unlock(r, KSHM_LW_KERNEL, KSHM_UNLOCK_COMMIT, &generation);
 }
 
 static void kshm_tick_fn(struct work_struct *work)
@@ -58,11 +62,14 @@ static void kshm_tick_fn(struct work_struct *work)
 	queue_delayed_work(system_unbound_wq, &kshm_tick_work, msecs_to_jiffies(ms));
 }
 
+/* Apply kshm_tick_ms: a waiting tick gives up at once. kshm_tick_mutex held. */
 static void kshm_tick_reschedule(void)
 {
 	unsigned int ms = kshm_tick_ms;
 
-	if (ms)
+	lockdep_assert_held(&kshm_tick_mutex);
+	kshm_region_cancel(&kshm_region, &kshm_tick_work);
+	if (ms && kshm_tick_enabled)
 		mod_delayed_work(system_unbound_wq, &kshm_tick_work, msecs_to_jiffies(ms));
 	else
 		cancel_delayed_work_sync(&kshm_tick_work);
@@ -70,14 +77,14 @@ static void kshm_tick_reschedule(void)
 
 static int kshm_tick_param_set(const char *val, const struct kernel_param *kp)
 {
+	struct kernel_param tmp = *kp;
 	unsigned int ms;
 	int ret;
 
-	ret = kstrtouint(val, 0, &ms);
+	tmp.arg = &ms;
+	ret = param_set_uint_minmax(val, &tmp, 0, KSHM_TICK_MAX_MS);
 	if (ret)
 		return ret;
-	if (ms > KSHM_TICK_MAX_MS)
-		return -EINVAL;
 	mutex_lock(&kshm_tick_mutex);
 	WRITE_ONCE(kshm_tick_ms, ms);
 	if (kshm_tick_enabled)
@@ -107,6 +114,6 @@ void kshm_tick_stop(void)
 {
 	mutex_lock(&kshm_tick_mutex);
 	kshm_tick_enabled = false;
-	cancel_delayed_work_sync(&kshm_tick_work);
+	kshm_tick_reschedule();
 	mutex_unlock(&kshm_tick_mutex);
 }

@@ -14,6 +14,7 @@ const quick = process.env.KSHM_QUICK === '1';
 const scale = Number(process.env.KSHM_TIME_SCALE ?? 1);
 const suites = [
   ['driver (C, raw ABI)', [join(repoRoot, 'build/spec-c/driver_test')], 300],
+  ['driver vs hostile users (C)', [join(repoRoot, 'build/spec-c/hostile_test')], 180],
   ['libkshm (C)', [join(repoRoot, 'build/spec-c/shim_test')], 120],
   ['lib specs (uvu)', [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/guest', '\\.spec\\.js$'], 300],
 ];

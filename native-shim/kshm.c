@@ -39,7 +39,8 @@ struct kshm {
 	uint8_t *data;
 	size_t data_size;
 	struct kshm_ctrl *ctrl;		/* read-only unless writable */
-	uint32_t id;			/* this open file's id in ctrl->lock */
+	_Atomic uint32_t id;		/* this process's id in ctrl->lock (INFO) */
+	atomic_uint id_forks;		/* fork_count when id was read */
 	bool fast;			/* may take the lock without a syscall */
 	atomic_bool held_fast;		/* holds a lock taken on the fast path */
 	atomic_int users;		/* calls in flight */
@@ -75,6 +76,24 @@ static struct {
 } table[MAX_HANDLES];
 
 static __thread char last_error[256];
+
+/*
+ * Lock-word ids belong to (open file, process): a forked child must ask the
+ * driver for its own before it takes the lock. Bumped in the child at every
+ * fork; a handle re-reads its id when it sees a new value.
+ */
+static atomic_uint fork_count;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_count, 1, memory_order_relaxed);
+}
+
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 static long long now_ns(void)
 {
@@ -179,14 +198,28 @@ static int map_ctrl(struct kshm *k)
 	if (p == MAP_FAILED)
 		return -errno;
 	k->ctrl = p;
+	atomic_store(&k->id_forks, atomic_load(&fork_count));
 	if (dev_ioctl(k, KSHM_IOC_INFO, &info)) {
 		int ret = -errno;
 
 		munmap(p, k->page_size);
 		return ret;
 	}
-	k->id = info.file_id;
+	atomic_store(&k->id, info.file_id);
 	return 0;
+}
+
+/* The calling process's id: after a fork, the child's own (0 if INFO fails). */
+static uint32_t lock_id(struct kshm *k)
+{
+	unsigned int forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
+	struct kshm_info info;
+
+	if (atomic_load_explicit(&k->id_forks, memory_order_relaxed) != forks) {
+		atomic_store(&k->id, dev_ioctl(k, KSHM_IOC_INFO, &info) ? 0 : info.file_id);
+		atomic_store(&k->id_forks, forks);
+	}
+	return atomic_load_explicit(&k->id, memory_order_relaxed);
 }
 
 kshm_handle kshm_open(const char *path, uint32_t flags)
@@ -199,6 +232,7 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	last_error[0] = 0;
 	if (flags & ~(KSHM_OPEN_READONLY | KSHM_OPEN_NO_FASTPATH))
 		return -EINVAL;
+	pthread_once(&atfork_once, install_atfork);
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
@@ -302,15 +336,17 @@ static int fast_acquire(struct kshm *k)
 {
 	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
 	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
-	uint32_t seen = 0, died = 0;
+	uint32_t seen = 0, died = 0, id = lock_id(k);
 
-	if (!atomic_compare_exchange_strong_explicit(word, &seen, k->id, memory_order_acquire,
+	if (!id)
+		return -EAGAIN;
+	if (!atomic_compare_exchange_strong_explicit(word, &seen, id, memory_order_acquire,
 						     memory_order_relaxed)) {
-		if ((seen & KSHM_LW_OWNER_MASK) == k->id)
+		if ((seen & KSHM_LW_OWNER_MASK) == id)
 			return -EDEADLK;
 		if (seen != KSHM_LW_DIED)
 			return (seen & KSHM_LW_OWNER_MASK) ? -EBUSY : -EAGAIN;
-		if (!atomic_compare_exchange_strong_explicit(word, &seen, k->id | KSHM_LW_DIED,
+		if (!atomic_compare_exchange_strong_explicit(word, &seen, id | KSHM_LW_DIED,
 							     memory_order_acquire,
 							     memory_order_relaxed))
 			return -EAGAIN;
@@ -330,12 +366,13 @@ static int fast_release(struct kshm *k, uint32_t flags)
 	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
 	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
 	_Atomic uint64_t *generation = ATOMIC64(&k->ctrl->generation);
-	uint32_t seen = atomic_load_explicit(word, memory_order_relaxed);
-	uint32_t mine = k->id | (seen & KSHM_LW_DIED);
+	uint32_t seen = atomic_load_explicit(word, memory_order_relaxed), id = lock_id(k);
+	uint32_t mine = id | (seen & KSHM_LW_DIED);
 	struct kshm_unlock_req req = { .flags = flags | KSHM_UNLOCK_PUBLISHED };
 
-	if ((seen & KSHM_LW_OWNER_MASK) != k->id)
-		return -EPERM;	/* the driver took it back: our file was closed */
+	/* Not ours: the driver took it back (file closed), or a fork's child asks. */
+	if (!id || (seen & KSHM_LW_OWNER_MASK) != id)
+		return -EPERM;
 	if (commit)	/* only the holder writes it: no read-modify-write needed */
 		atomic_store_explicit(generation,
 				      atomic_load_explicit(generation, memory_order_relaxed) + 1,
@@ -661,7 +698,7 @@ uint32_t kshm_file_id(kshm_handle h)
 
 	if (!k)
 		return 0;
-	id = k->id;
+	id = k->writable ? lock_id(k) : 0;
 	put(k);
 	return id;
 }

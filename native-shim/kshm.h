@@ -162,7 +162,10 @@ int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 const struct kshm_header *kshm_header_ptr(kshm_handle h);
 /* The control page (lock word, seqcount, generation); read-only if opened so. */
 struct kshm_ctrl *kshm_ctrl_ptr(kshm_handle h);
-/* This handle's id in the lock word (KSHM_IOC_INFO's file_id). */
+/*
+ * The calling process's id in the lock word (KSHM_IOC_INFO's file_id): a
+ * forked child gets its own, as the driver requires. 0 when read-only.
+ */
 uint32_t kshm_file_id(kshm_handle h);
 void *kshm_data_ptr(kshm_handle h);
 uint64_t kshm_data_size(kshm_handle h);

@@ -76,8 +76,10 @@ export class NativeBackend implements Backend {
   readonly #h: number;
   readonly #ctrl32: Uint32Array;
   readonly #ctrl64: BigUint64Array;
-  /** This open file's id in the lock word; 0 when it cannot write. */
-  readonly #id: number;
+  /** This process's id in the lock word (ids are per open file and process); 0 when it cannot write. */
+  #id: number;
+  /** The process #id belongs to: a forked child must ask the driver for its own. */
+  #idPid = process.pid;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
   /** The last generation read as a bigint, and its two halves: saves an allocation per read. */
@@ -147,6 +149,11 @@ export class NativeBackend implements Backend {
    */
   #fastAcquire(): LockAttempt | undefined {
     const c = this.#ctrl32;
+    if (process.pid !== this.#idPid) {
+      this.#idPid = process.pid;
+      this.#id = this.#lib.fileId(this.#h) as number;	// libkshm re-reads it after a fork
+      if (this.#id === 0) return undefined;
+    }
     const id = this.#id;
     let ownerDied = false;
     const seen = Atomics.compareExchange(c, LOCK, 0, id);

@@ -240,7 +240,12 @@ static void test_close_while_blocked(void)
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, -ECANCELED);
 	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
-	KT_EQ(kshm_header_ptr(holder)->holder_pid, getpid());
+	{
+		struct kshm_info i;
+
+		KT_EQ(kshm_info(holder, &i), 0);
+		KT_EQ(i.holder_pid, getpid());
+	}
 	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_COMMIT), 0);
 	kshm_close(holder);
 }
@@ -303,6 +308,48 @@ static void test_fast_path(void)
 	kshm_close(a);
 	kshm_close(s);
 	kshm_close(ro);
+}
+
+/*
+ * Lock-word ids belong to (open file, process): a forked child takes the lock
+ * with its own id, so the parent's close does not release the child's lock.
+ */
+static void test_fork_refreshes_id(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle a = must_open(0);
+	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
+	uint32_t parent_id = kshm_file_id(a);
+	int up[2], down[2];
+	uint32_t child_id;
+	int status;
+	char ch;
+	pid_t pid;
+
+	KT_CHECK(pipe(up) == 0 && pipe(down) == 0);
+	pid = fork();
+	if (pid == 0) {
+		uint32_t id = kshm_file_id(a);
+
+		if (id == 0 || id == parent_id || kshm_trylock(a, NULL) != 0)
+			_exit(2);
+		if (c->lock != id)
+			_exit(3);
+		KT_CHECK(write(up[1], &id, sizeof(id)) == sizeof(id));
+		KT_CHECK(read(down[0], &ch, 1) == 1);
+		if (c->lock != id)	/* the parent's close left it alone */
+			_exit(4);
+		_exit(kshm_unlock(a, KSHM_UNLOCK_COMMIT) ? 5 : 0);
+	}
+	KT_EQ(read(up[0], &child_id, sizeof(child_id)), sizeof(child_id));
+	KT_EQ(c->lock, child_id);
+	KT_EQ(kshm_file_id(a), parent_id);	/* the parent's own id did not change */
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), -EPERM);	/* not the parent's lock */
+	kshm_close(a);
+	KT_EQ(write(down[1], "x", 1), 1);
+	KT_EQ(waitpid(pid, &status, 0), pid);
+	KT_CHECK(WIFEXITED(status));
+	KT_EQ(WEXITSTATUS(status), 0);
 }
 
 /* A fast holder hands over to a thread blocked in the driver. */
@@ -474,6 +521,7 @@ static const struct kt_test tests[] = {
 	{ "device: close releases a held lock", test_close_releases_held_lock },
 	{ "device: fast path (no driver grant), NO_FASTPATH, flags", test_fast_path },
 	{ "device: fast holder hands over to a blocked thread", test_fast_holder_hands_over },
+	{ "device: a forked child locks with its own id", test_fork_refreshes_id },
 	{ "device: snapshot under writers never torn", test_snapshot_never_torn },
 	{ "device: snapshot waits a bounded time", test_snapshot_waits_bounded },
 	{ "device: consume, poll, kwrite, info", test_consume_poll_kwrite },

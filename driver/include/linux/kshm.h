@@ -11,9 +11,10 @@
  *	kshm_unlock(true);		(commit)
  *
  * A non-negative return is the lock's result flags: KSHM_LOCK_OWNER_DIED when
- * the previous holder died mid-transaction. Kernel callers are serialised
- * among themselves; a kernel caller never holds the lock across a sleep that
- * waits on user space.
+ * the previous holder died mid-transaction. There is no wait without a time
+ * limit: a user may hold the lock for as long as it likes. Kernel callers
+ * queue behind each other in the same FIFO, each within its own timeout; a
+ * kernel caller never holds the lock across a sleep that waits on user space.
  */
 #ifndef _LINUX_KSHM_H
 #define _LINUX_KSHM_H
@@ -21,7 +22,6 @@
 #include <linux/types.h>
 #include "../uapi/kshm.h"
 
-int kshm_lock(void);
 int kshm_lock_timeout(unsigned int timeout_ms);
 void kshm_unlock(bool commit);
 void *kshm_data(void);

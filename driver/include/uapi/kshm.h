@@ -19,12 +19,30 @@
  *                     the others. It follows the data: (1 + pages) pages.
  *
  * The mapping must be MAP_SHARED to be writable; mappings never grow.
+ * Nothing is executable: PROT_EXEC fails with EACCES, and mprotect() can
+ * never add it later (no VM_MAYEXEC).
  *
  * THE LOCK
  *
- * One lock guards the data. It belongs to the open file description that
- * took it (ctrl->lock holds that file's id, KSHM_IOC_INFO's file_id) or to
- * the kernel (KSHM_LW_KERNEL). It is taken in one of two ways:
+ * One lock guards the data. It belongs to a lock-word id or to the kernel
+ * (KSHM_LW_KERNEL); ctrl->lock holds the holder. Ids are per (open file,
+ * process): each process has its own id for each writable open file, which
+ * KSHM_IOC_INFO's file_id returns when that process calls it. The opener's
+ * id exists from open(); another process sharing the open file (a forked
+ * child, a receiver of the descriptor) gets its own at its first INFO or
+ * LOCK. Threads of a process share its id. A read-only open file has no id
+ * (file_id 0). So a forked child must call KSHM_IOC_INFO before it takes
+ * the lock on the fast path: its parent's id is not its own.
+ *
+ * An id is valid while its process keeps a descriptor of the file. When the
+ * process closes its last one (close, exit, exec with O_CLOEXEC, or a
+ * SIGKILL), its id is retired: a lock it holds is passed on with
+ * KSHM_LW_DIED, and its blocked KSHM_IOC_LOCK and KSHM_IOC_KWRITE calls on
+ * that file return ECANCELED. Nothing that another process does releases a
+ * lock held by an id that is still valid. Retired ids are not reissued soon
+ * (they are allocated cyclically).
+ *
+ * The lock is taken in one of two ways:
  *
  * - Slow path: KSHM_IOC_LOCK blocks until the lock is granted, in FIFO order
  *   (no barging; exactly one waiter is woken per hand-off).
@@ -45,30 +63,86 @@
  * A lock is released the way it was taken: a lock granted by KSHM_IOC_LOCK is
  * released by KSHM_IOC_UNLOCK (without KSHM_UNLOCK_PUBLISHED: the kernel then
  * advances the generation and ends the seqcount write section itself).
+ * KSHM_IOC_UNLOCK releases only a lock held by the caller's own id (EPERM,
+ * nothing changed, otherwise).
  *
- * When its holder closes the file or dies, the driver frees the lock with
+ * When its holder's id is retired (see above), the driver frees the lock with
  * KSHM_LW_DIED set and hands it on: the next holder is told
  * KSHM_LOCK_OWNER_DIED (the data may be half-written) until a user commit.
- * A close counts when the closing process is the one that opened the file or
- * last took the lock through KSHM_IOC_LOCK; the last close always counts.
+ *
+ * THE WORD IS UNTRUSTED
  *
  * The control page is writable by every writer, so the driver treats every
- * value in it as untrusted input: a forged lock word can make cooperating
- * users wait or time out, never crash or hang the kernel. Waiters recheck a
- * lock word they were not woken for every 50 ms.
+ * value in it as untrusted input: whatever a user writes there, the kernel
+ * neither crashes, spins nor waits without a limit, and:
+ *
+ * - A word whose owner field names nobody who can hold the lock (an id that
+ *   is not valid: never issued, retired, or its process is gone; or
+ *   KSHM_LW_KERNEL while the kernel does not hold the lock) is reclaimed:
+ *   passed on with KSHM_LW_DIED, as if its holder had died, so the next
+ *   holder gets KSHM_LOCK_OWNER_DIED. Any KSHM_IOC_LOCK (KSHM_LOCK_TRY
+ *   included), KSHM_IOC_KWRITE or tick that finds such a word reclaims it
+ *   at once; while anyone is queued, the kernel rechecks the word every
+ *   KSHM_LW_RECHECK_MS (and reclaims it, hands a free word to the queue's
+ *   head, or restores a lost KSHM_LW_WAITERS). So a forged word delays a
+ *   queued waiter by at most KSHM_LW_RECHECK_MS plus scheduling latency.
+ *   kshm_info.lock_reclaims counts these.
+ * - A forged word that names a valid id cannot be told from that id holding
+ *   the lock: it lasts until that process unlocks (KSHM_IOC_UNLOCK works;
+ *   KSHM_IOC_LOCK returns EDEADLK to it) or closes the file. Cooperating
+ *   users time out meanwhile. A user who overwrites the word while someone
+ *   holds the lock breaks that holder's exclusion, as scribbling on the
+ *   data would; the kernel's own bookkeeping stays consistent.
+ * - The kernel changes the word only with a compare-and-exchange from a value
+ *   it has just checked: it never overwrites a value that a user CAS wrote
+ *   in between, and it grants a waiter only the word it has verified.
+ *
+ * WAITING
+ *
+ * Every wait has an end. KSHM_IOC_LOCK and KSHM_IOC_KWRITE wait for the lock
+ * until granted, their timeout_ms (0: no limit), KSHM_IOC_CANCEL on their
+ * open file, their process closing that file (see above), or a signal. A
+ * queued waiter is woken only by its grant, a cancel, a signal or its
+ * deadline: nothing polls. Kernel parties (KWRITE, the ticker, in-kernel
+ * users, which always give a timeout) queue in the same FIFO as users, and
+ * none waits behind another beyond its own limit. The ticker waits at most
+ * min(tick_ms, 100) ms per tick and skips the tick otherwise; writing tick_ms
+ * never waits for a lock holder.
+ *
+ * Signals: a LOCK or KWRITE wait interrupted by a signal that runs no
+ * handler (SIGSTOP/SIGCONT, ptrace, the freezer) or a handler installed with
+ * SA_RESTART is restarted transparently; it fails with EINTR only when a
+ * handler without SA_RESTART ran. Before it returns for a signal, a wait
+ * with a timeout stores the time left in the request's timeout_ms (at least
+ * 1), as select() does: a restart never extends the deadline, and after
+ * EINTR the same request can be passed again to wait for the rest. A
+ * restarted call queues again at the end of the FIFO.
+ *
+ * Request structs: LOCK, UNLOCK and KWRITE check that their whole struct is
+ * writable before they do anything: EFAULT means nothing happened. Once
+ * UNLOCK or KWRITE has acted it returns success (if the caller makes the
+ * struct unwritable meanwhile, the out-fields are simply not filled); a LOCK
+ * that cannot report its grant gives the lock back and fails with EFAULT.
+ *
+ * Pids: kshm_info.holder_pid (and sysfs's holder_pid) is the holder's
+ * process id as the calling process's pid namespace sees it; 0 when the lock
+ * is free, held by the kernel, or the holder is not visible from there.
+ * struct kshm_header.holder_pid is always 0 (one page cannot show every
+ * namespace its own view).
  *
  * READER PROTOCOL (consistent snapshots without a syscall)
  *
  * ctrl->seq is odd while a holder may write and even otherwise. A reader:
  *
- *	do {
- *		s1 = __atomic_load_n(&ctrl->seq, __ATOMIC_ACQUIRE);
- *		if (s1 & 1)
- *			continue;	(a writer is in: wait, or give up: EAGAIN)
+ *	for (;;) {
+ *		s = __atomic_load_n(&ctrl->seq, __ATOMIC_ACQUIRE);
+ *		if (s & 1)
+ *			continue;	(a writer is in: retry, yield, or give up: EAGAIN)
  *		copy the data (and ctrl->generation) it needs;
  *		__atomic_thread_fence(__ATOMIC_ACQUIRE);    (smp_rmb)
- *		s2 = __atomic_load_n(&ctrl->seq, __ATOMIC_RELAXED);
- *	} while (s1 != s2 || (s1 & 1));
+ *		if (__atomic_load_n(&ctrl->seq, __ATOMIC_RELAXED) == s)
+ *			break;		(the copy is consistent)
+ *	}
  *
  * Holders make seq odd with a store followed by a write barrier before they
  * write, and even again after a write barrier once done (for the slow path
@@ -82,10 +156,20 @@
  * generation (__u64) and marks it seen; it blocks unless O_NONBLOCK (EAGAIN).
  * A poller sets ctrl->pollers before it checks the generation, so that
  * fast-path committers know to call KSHM_IOC_WAKE; the wake clears it.
+ *
+ * SYSFS AND PARAMETERS
+ *
+ * /sys/class/misc/kshm/stats/NAME holds one value each, NAME being a field of
+ * struct kshm_info: abi_version pages flags generation holder_pid waiters
+ * tick_ms locks_granted locks_contended lock_timeouts lock_cancels
+ * owner_died lock_reclaims commits aborts kernel_writes ticks ticks_skipped
+ * (KSHM_IOC_INFO returns them all at once). Module parameter tick_ms
+ * (/sys/module/kshm/parameters/tick_ms, 0-3600000, 0: off) sets the ticker.
  */
 #ifndef _UAPI_LINUX_KSHM_H
 #define _UAPI_LINUX_KSHM_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -98,23 +182,26 @@
  * commit_ns: commits through the kernel only (UNLOCK, kernel writers), not
  * fast-path commits, which never enter the kernel.
  *
- * struct kshm_header.flags, holder_pid and waiters mirror the lock as of the
- * driver's last slow-path event (LOCK, UNLOCK, a hand-off, a waiter); a lock
- * taken and released on the fast path never shows there. KSHM_IOC_INFO and
+ * struct kshm_header.flags and waiters mirror the lock as of the driver's
+ * last slow-path event (LOCK, UNLOCK, a hand-off, a waiter); a lock taken
+ * and released on the fast path never shows there. KSHM_IOC_INFO and
  * ctrl->lock are always current. waiters is exact: only the slow path waits.
+ * holder_pid is always 0 (see "Pids" above).
  */
-#define KSHM_HDR_LOCKED		(1U << 0)	/* someone holds the lock */
-#define KSHM_HDR_KERNEL_HOLDER	(1U << 1)	/* ...and it is the kernel */
-#define KSHM_HDR_OWNER_DIED	(1U << 2)	/* a holder died; not repaired yet */
+#define KSHM_HDR_LOCKED		_BITUL(0)	/* someone holds the lock */
+#define KSHM_HDR_KERNEL_HOLDER	_BITUL(1)	/* ...and it is the kernel */
+#define KSHM_HDR_OWNER_DIED	_BITUL(2)	/* a holder died; not repaired yet */
 
 /* struct kshm_header.features */
-#define KSHM_FEAT_LOCKWORD	(1U << 0)	/* ctrl page with a lock word */
+#define KSHM_FEAT_LOCKWORD	_BITUL(0)	/* ctrl page with a lock word */
 
 /* struct kshm_ctrl.lock */
-#define KSHM_LW_OWNER_MASK	0x3fffffffU	/* holder: a file id, or ... */
+#define KSHM_LW_OWNER_MASK	0x3fffffffU	/* holder: a lock-word id, or ... */
 #define KSHM_LW_KERNEL		KSHM_LW_OWNER_MASK	/* ...the kernel */
-#define KSHM_LW_WAITERS		(1U << 30)	/* KSHM_IOC_LOCK callers queued */
-#define KSHM_LW_DIED		(1U << 31)	/* a holder died; not repaired */
+#define KSHM_LW_WAITERS		_BITUL(30)	/* KSHM_IOC_LOCK callers queued */
+#define KSHM_LW_DIED		_BITUL(31)	/* a holder died; not repaired */
+/* A word naming nobody who can hold the lock is reclaimed within this while anyone waits. */
+#define KSHM_LW_RECHECK_MS	50
 
 /* The header page. Only the kernel writes it; users map it read-only. */
 struct kshm_header {
@@ -125,7 +212,7 @@ struct kshm_header {
 	__u32 abi1_seq;		/* ABI 1's seqcount: 0, see kshm_ctrl */
 	__u32 flags;		/* KSHM_HDR_* */
 	__u64 abi1_generation;	/* ABI 1's generation: 0, see kshm_ctrl */
-	__s32 holder_pid;	/* tgid of the holder, 0: free or kernel */
+	__s32 holder_pid;	/* always 0 (was the holder's pid): use KSHM_IOC_INFO */
 	__u32 waiters;		/* blocked in KSHM_IOC_LOCK */
 	__u64 data_offset;	/* mmap offset of the data pages */
 	__u64 data_size;	/* pages * page_size */
@@ -161,12 +248,12 @@ struct kshm_tick {
 #define KSHM_TICK_OFFSET(data_size)	((data_size) - sizeof(struct kshm_tick))
 
 /* struct kshm_lock_req.flags (in) */
-#define KSHM_LOCK_TRY		(1U << 0)	/* EBUSY instead of waiting */
+#define KSHM_LOCK_TRY		_BITUL(0)	/* EBUSY instead of waiting */
 /* struct kshm_lock_req.result and kshm_kwrite_req.result (out) */
-#define KSHM_LOCK_OWNER_DIED	(1U << 0)	/* previous holder died */
+#define KSHM_LOCK_OWNER_DIED	_BITUL(0)	/* previous holder died */
 
 struct kshm_lock_req {
-	__u32 timeout_ms;	/* in: 0 waits without a time limit */
+	__u32 timeout_ms;	/* in: 0 waits without a time limit; out: time left (signal) */
 	__u32 flags;		/* in: KSHM_LOCK_* */
 	__u32 result;		/* out: KSHM_LOCK_OWNER_DIED */
 	__u32 reserved;		/* must be 0 */
@@ -174,10 +261,10 @@ struct kshm_lock_req {
 };
 
 /* struct kshm_unlock_req.flags: exactly one of */
-#define KSHM_UNLOCK_COMMIT	(1U << 0)
-#define KSHM_UNLOCK_ABORT	(1U << 1)
+#define KSHM_UNLOCK_COMMIT	_BITUL(0)
+#define KSHM_UNLOCK_ABORT	_BITUL(1)
 /* ...optionally with: the caller already ended the write section (fast path) */
-#define KSHM_UNLOCK_PUBLISHED	(1U << 2)
+#define KSHM_UNLOCK_PUBLISHED	_BITUL(2)
 
 struct kshm_unlock_req {
 	__u32 flags;		/* in: KSHM_UNLOCK_COMMIT or _ABORT */
@@ -185,12 +272,16 @@ struct kshm_unlock_req {
 	__u64 generation;	/* out: the generation after unlocking */
 };
 
-/* Ask the kernel to write bytes at an offset, under the lock, and commit. */
+/*
+ * Ask the kernel to write bytes at an offset, under the lock, and commit:
+ * the kernel queues for the lock like any party. EDEADLK when the caller's
+ * own id holds the lock (the kernel would wait for the caller).
+ */
 struct kshm_kwrite_req {
 	__u64 offset;		/* in: byte offset in the data area */
 	__u64 data;		/* in: user pointer to the bytes */
 	__u32 len;		/* in: 1..data_size */
-	__u32 timeout_ms;	/* in: lock wait limit, 0: none */
+	__u32 timeout_ms;	/* in: lock wait limit, 0: none; out: time left (signal) */
 	__u32 result;		/* out: KSHM_LOCK_OWNER_DIED */
 	__u32 reserved;		/* must be 0 */
 	__u64 generation;	/* out: the generation of this commit */
@@ -216,17 +307,25 @@ struct kshm_info {
 	__u64 kernel_writes;	/* KWRITEs committed */
 	__u64 ticks;		/* ticks committed */
 	__u64 ticks_skipped;	/* ticks skipped: lock not had in time */
-	__u32 file_id;		/* this open file's id in ctrl->lock */
+	__u32 file_id;		/* the caller's lock-word id, see THE LOCK */
 	__u32 lock_word;	/* ctrl->lock when INFO ran */
-	__u64 reserved[5];
+	__u64 lock_reclaims;	/* words that named nobody, reclaimed */
+	__u64 reserved[4];
 };
 
 #define KSHM_IOC_MAGIC	0xb9
 
+/*
+ * The state and counters; file_id is the calling process's id for this open
+ * file, allocated at its first call (ENOMEM, EMFILE: none left).
+ */
 #define KSHM_IOC_INFO	_IOR(KSHM_IOC_MAGIC, 0, struct kshm_info)
 #define KSHM_IOC_LOCK	_IOWR(KSHM_IOC_MAGIC, 1, struct kshm_lock_req)
 #define KSHM_IOC_UNLOCK	_IOWR(KSHM_IOC_MAGIC, 2, struct kshm_unlock_req)
-/* Wake this open file's blocked KSHM_IOC_LOCK calls with ECANCELED. */
+/*
+ * Wake this open file's blocked KSHM_IOC_LOCK and KSHM_IOC_KWRITE calls, in
+ * every process, with ECANCELED. Not sticky: later calls wait as usual.
+ */
 #define KSHM_IOC_CANCEL	_IO(KSHM_IOC_MAGIC, 3)
 #define KSHM_IOC_KWRITE	_IOWR(KSHM_IOC_MAGIC, 4, struct kshm_kwrite_req)
 /* Wake pollers after a fast-path commit (when ctrl->pollers was set). */
