@@ -32,4 +32,73 @@ static inline void kshm_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t fl
 }
 #endif
 
+/*
+ * Mapping. Kernels with the vma_flags_t API (7.x) describe a new mapping
+ * before any VMA exists and hand .mmap_prepare a struct vm_area_desc; older
+ * kernels hand .mmap the VMA itself. kshm_map_t is whichever the kernel
+ * passes; the accessors name flags without their prefix (SHARED, WRITE, ...),
+ * and KSHM_DEFINE_MMAP() defines the file operation for either.
+ */
+#ifdef EMPTY_VMA_FLAGS
+typedef struct vm_area_desc kshm_map_t;
+#define KSHM_FOP_MMAP			mmap_prepare
+#define kshm_map_test(m, name)		vma_desc_test(m, VMA_##name##_BIT)
+#define kshm_map_set(m, name)		vma_desc_set_flags(m, VMA_##name##_BIT)
+#define kshm_map_clear(m, name)		vma_desc_clear_flags(m, VMA_##name##_BIT)
+#define KSHM_DEFINE_MMAP(fn, setup)				\
+	int fn(struct vm_area_desc *desc)			\
+	{							\
+		return setup(desc->file, desc);			\
+	}
+#define KSHM_DECLARE_MMAP(fn)	int fn(struct vm_area_desc *desc)
+
+static inline pgoff_t kshm_map_pgoff(kshm_map_t *m)
+{
+	return m->pgoff;
+}
+
+static inline unsigned long kshm_map_pages(kshm_map_t *m)
+{
+	return vma_desc_pages(m);
+}
+
+static inline void kshm_map_install(kshm_map_t *m,
+				    const struct vm_operations_struct *ops,
+				    void *data)
+{
+	m->vm_ops = ops;
+	m->private_data = data;
+}
+#else
+typedef struct vm_area_struct kshm_map_t;
+#define KSHM_FOP_MMAP			mmap
+#define kshm_map_test(m, name)		(!!((m)->vm_flags & VM_##name))
+#define kshm_map_set(m, name)		kshm_vm_flags_set(m, VM_##name)
+#define kshm_map_clear(m, name)		kshm_vm_flags_clear(m, VM_##name)
+#define KSHM_DEFINE_MMAP(fn, setup)				\
+	int fn(struct file *file, struct vm_area_struct *vma)	\
+	{							\
+		return setup(file, vma);			\
+	}
+#define KSHM_DECLARE_MMAP(fn)	int fn(struct file *file, struct vm_area_struct *vma)
+
+static inline pgoff_t kshm_map_pgoff(kshm_map_t *m)
+{
+	return m->vm_pgoff;
+}
+
+static inline unsigned long kshm_map_pages(kshm_map_t *m)
+{
+	return vma_pages(m);
+}
+
+static inline void kshm_map_install(kshm_map_t *m,
+				    const struct vm_operations_struct *ops,
+				    void *data)
+{
+	m->vm_ops = ops;
+	m->vm_private_data = data;
+}
+#endif
+
 #endif /* _KSHM_COMPAT_H */

@@ -12,6 +12,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include "include/uapi/kshm.h"
+#include "kshm_compat.h"
 
 struct kshm_stats {
 	u64 locks_granted;
@@ -94,7 +95,7 @@ void kshm_region_wake(struct kshm_region *r);
 long kshm_timeout_jiffies(u32 timeout_ms);
 
 /* kshm_mmap.c */
-int kshm_mmap(struct file *file, struct vm_area_struct *vma);
+KSHM_DECLARE_MMAP(kshm_mmap);
 
 /* kshm_tick.c */
 extern unsigned int kshm_tick_ms;

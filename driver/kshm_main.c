@@ -134,7 +134,14 @@ static int kshm_flush(struct file *file, fl_owner_t id)
 	struct kshm_file *f = file->private_data;
 	struct files_struct *files = id;
 
-	if (!files || iterate_fd(files, 0, kshm_is_file, file))
+	if (!files)
+		return 0;
+	/*
+	 * An exiting process closes its whole table (close_files() runs when
+	 * its last user goes), and newer kernels no longer clear each slot
+	 * before closing it: the other descriptors found there are going too.
+	 */
+	if (!(current->flags & PF_EXITING) && iterate_fd(files, 0, kshm_is_file, file))
 		return 0;
 	kshm_region_owner_gone(f->region, f, false);
 	return 0;
@@ -345,7 +352,7 @@ static const struct file_operations kshm_fops = {
 	.release = kshm_release,
 	.read = kshm_read,
 	.poll = kshm_poll,
-	.mmap = kshm_mmap,
+	.KSHM_FOP_MMAP = kshm_mmap,
 	.unlocked_ioctl = kshm_ioctl,
 	/* Every struct has one layout for 32- and 64-bit callers. */
 	.compat_ioctl = compat_ptr_ioctl,

@@ -34,33 +34,36 @@ static const struct vm_operations_struct kshm_vm_ops = {
 	.fault = kshm_vm_fault,
 };
 
-int kshm_mmap(struct file *file, struct vm_area_struct *vma)
+/* Checks and sets up a new mapping, before (7.x) or once its VMA exists. */
+static int kshm_map_setup(struct file *file, kshm_map_t *m)
 {
 	struct kshm_file *f = file->private_data;
 	struct kshm_region *r = f->region;
-	unsigned long pgoff = vma->vm_pgoff;
-	unsigned long npages = vma_pages(vma);
+	unsigned long pgoff = kshm_map_pgoff(m);
+	unsigned long npages = kshm_map_pages(m);
 
 	if (pgoff >= r->map_pages || npages > r->map_pages - pgoff)
 		return -EINVAL;
 	/* Shared data is never code: not at mmap, not by mprotect later. */
-	if (vma->vm_flags & VM_EXEC)
+	if (kshm_map_test(m, EXEC))
 		return -EACCES;
-	kshm_vm_flags_clear(vma, VM_MAYEXEC);
-	if (!(vma->vm_flags & VM_SHARED)) {
+	kshm_map_clear(m, MAYEXEC);
+	if (!kshm_map_test(m, SHARED)) {
 		/* A private writable copy of shared state makes no sense. */
-		if (vma->vm_flags & VM_WRITE)
+		if (kshm_map_test(m, WRITE))
 			return -EINVAL;
-		kshm_vm_flags_clear(vma, VM_MAYWRITE);
+		kshm_map_clear(m, MAYWRITE);
 	}
 	if (pgoff == 0) {
 		/* The header is the kernel's: never writable, not even later. */
-		if (vma->vm_flags & VM_WRITE)
+		if (kshm_map_test(m, WRITE))
 			return -EACCES;
-		kshm_vm_flags_clear(vma, VM_MAYWRITE);
+		kshm_map_clear(m, MAYWRITE);
 	}
-	kshm_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_ops = &kshm_vm_ops;
-	vma->vm_private_data = r;
+	kshm_map_set(m, DONTEXPAND);
+	kshm_map_set(m, DONTDUMP);
+	kshm_map_install(m, &kshm_vm_ops, r);
 	return 0;
 }
+
+KSHM_DEFINE_MMAP(kshm_mmap, kshm_map_setup)
