@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import type { SchedulerLike } from 'rxjs';
 import { KshmDevice, type Device } from './device.js';
 import { openNativeBackend } from './native/native-backend.js';
