@@ -6,9 +6,9 @@
  * Which library: `KSHM_LIBRARY` when set (another build, e.g. the benchmarks'
  * stand-in over anonymous memory, or one built for a platform with no
  * prebuilt library); else native-shim/libkshm.so when it was built here (a
- * clone: `npm install` builds it; or `make -C node_modules/kshm/native-shim
- * libkshm.so`); else the prebuilt native-shim/prebuilds/linux-<arch>/libkshm.so
- * the npm package ships for glibc Linux on x64 and arm64.
+ * clone: `npm install` builds it); else the prebuilt
+ * native-shim/prebuilds/linux-<arch>/libkshm.so the npm package ships for
+ * glibc Linux on x64 and arm64.
  * @module
  */
 import koffi from 'koffi';
@@ -31,13 +31,12 @@ function libc(): string {
   return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 
-/** What to do when no library fits: build it from the shipped sources, point KSHM_LIBRARY at it. */
+/** What to do when no library fits: build it from the kshm sources, point KSHM_LIBRARY at it. */
 function buildAdvice(): string {
-  const dir = shimDir();
   return inSourceTree()
     ? 'build it with "make -C native-shim" (npm install does this)'
-    : `build it from the sources the package ships ("make -C ${dir} libkshm.so", needs gcc and `
-      + `Linux headers), or set KSHM_LIBRARY to the path of a libkshm.so built for this machine`;
+    : 'build libkshm.so from the kshm sources ("make -C native-shim libkshm.so" in a clone of the kshm '
+      + 'repository; needs gcc) and set KSHM_LIBRARY to its path';
 }
 
 /**
