@@ -3,6 +3,7 @@
 // totals for the harness.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom } from 'rxjs';
@@ -42,6 +43,9 @@ await check('openDevice() opens the real driver through the prebuilt libkshm', a
     const after = await firstValueFrom(device.snapshots$);
     assert.equal(after.u32(0), stamp);
     assert.ok(after.generation > before, `generation ${after.generation} after ${before}`);
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    assert.ok(maps.includes(join(app, `node_modules/kshm/native-shim/prebuilds/linux-${process.arch}/libkshm.so`)),
+      'the prebuilt libkshm.so is the one loaded');
   } finally {
     device.close();
   }
