@@ -24,6 +24,8 @@ const LICENSE = 'MIT AND GPL-2.0-only WITH Linux-syscall-note';
 
 interface Packed { filename: string; unpackedSize: number; files: Array<{ path: string; size: number }> }
 let packed: Packed;
+/** npm installed the rxjs peer with the tarball alone. */
+let peerInstalled = false;
 
 const test = suite('package: npm pack, npm install --ignore-scripts, use it');
 
@@ -77,9 +79,14 @@ test.before(() => {
     },
     files: ['types.mts'],
   }));
-  const install = run('npm', ['install', join(packDir, packed.filename), `rxjs@${APP_RXJS}`,
+  // What a new user runs: the tarball alone (npm installs the rxjs peer itself)...
+  const install = run('npm', ['install', join(packDir, packed.filename),
     '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline']);
   if (install.status !== 0) throw new Error(`npm install of the tarball failed: ${show(install)}`);
+  peerInstalled = existsSync(join(appDir, 'node_modules', 'rxjs', 'package.json'));
+  // ...then the app settles on another rxjs 7.8 release of its own.
+  const rx = run('npm', ['install', `rxjs@${APP_RXJS}`, '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline']);
+  if (rx.status !== 0) throw new Error(`npm install rxjs@${APP_RXJS} failed: ${show(rx)}`);
 });
 
 test('the tarball holds the library, the command, two prebuilt libraries, the uapi header and the licences', () => {
@@ -133,6 +140,7 @@ test('rxjs is a peer: the app\'s own copy, installed once', () => {
   };
   assert.is(pkg.peerDependencies?.['rxjs'], '^7.8.0');
   assert.is(pkg.dependencies?.['rxjs'], undefined);
+  assert.ok(peerInstalled, 'npm install <tarball> did not install the rxjs peer');
   assert.not.ok(existsSync(join(installed, 'node_modules', 'rxjs')), 'kshm got an rxjs of its own');
   const fromKshm = createRequire(join(installed, 'package.json')).resolve('rxjs');
   assert.is(fromKshm, join(appDir, 'node_modules', 'rxjs', 'dist', 'cjs', 'index.js'));
