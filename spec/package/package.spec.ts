@@ -170,19 +170,22 @@ test('it type-checks against the app\'s rxjs: one Observable type', () => {
 interface Failure {
   name: string; code: string; message: string; kshmError: boolean; deviceNotFound: boolean; libraryNotFound: boolean;
 }
-function attempts(mode: string, env: Record<string, string> = {}): { missing: Failure; existing: Failure } {
+interface Attempts { missing: Failure; existing: Failure; permission: string }
+function attempts(mode: string, env: Record<string, string> = {}): Attempts {
   const r = run('node', ['errors.mjs', mode], { env: appEnv(env) });
   assert.is(r.status, 0, show(r));
-  return JSON.parse(r.stdout) as { missing: Failure; existing: Failure };
+  return JSON.parse(r.stdout) as Attempts;
 }
 const REPO_ONLY = /npm run vm|make -C driver|driver\/kshm\.ko|driver\/99-kshm/;
 
-test('openDevice(\'/nonexistent\') throws DeviceNotFoundError, with a message for an app', () => {
-  const { missing, existing } = attempts('missing');
+test('openDevice(\'/nonexistent\') throws DeviceNotFoundError; its and PermissionDeniedError\'s messages are for an app', () => {
+  const { missing, existing, permission } = attempts('missing');
   assert.ok(missing.deviceNotFound, JSON.stringify(missing));
   assert.is(missing.code, 'KSHM_NO_DEVICE');
   assert.match(missing.message, /modprobe kshm/);
   assert.not.match(missing.message, REPO_ONLY);
+  assert.match(permission, /usermod -aG kshm/);
+  assert.not.match(permission, REPO_ONLY);
   // The prebuilt library loaded: /dev/null is opened, and refused by the shim.
   assert.is(existing.code, 'KSHM_NOT_A_DEVICE', JSON.stringify(existing));
 });

@@ -20,4 +20,8 @@ async function attempt(path) {
   }
 }
 
-console.log(JSON.stringify({ missing: await attempt('/nonexistent'), existing: await attempt('/dev/null') }));
+console.log(JSON.stringify({
+  missing: await attempt('/nonexistent'),
+  existing: await attempt('/dev/null'),
+  permission: new kshm.PermissionDeniedError('/dev/kshm', 13).message,
+}));
