@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // The npm start dashboard: a small reactive app built only on kshm's public
 // API. The kernel ticker commits, two writers (two open devices, as two
 // processes would be) move money between two accounts under the lock, and a

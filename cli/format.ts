@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Rendering shared by the CLI and the dashboard.
 import type { DeviceInfo, Snapshot } from '../lib/index.js';
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // The kshm command (package bin). Everything is in main.ts.
 import { main } from './main.js';
 

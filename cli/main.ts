@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kshm: the command-line tool for operators and developers, like ipcs for
 // SysV memory. Built only on the public API. Run `kshm help`.
 import { parseArgs } from 'node:util';

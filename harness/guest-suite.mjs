@@ -21,6 +21,15 @@ const suites = [
 if (!quick) {
   suites.push(['fault suite', [process.execPath, join(repoRoot, 'dist/spec/fault/run.js')], 300]);
 }
+// The npm package as an app installed it (the host's packaging spec,
+// spec/package, leaves that project in build/package-app): its own copy of
+// kshm and its prebuilt libkshm against the real driver. npm test requires it.
+const packageApp = join(repoRoot, 'build/package-app/device.mjs');
+if (existsSync(packageApp) || process.env.KSHM_PACKAGE_REQUIRED === '1') {
+  suites.push(['installed npm package (build/package-app)', [process.execPath, packageApp], 120]);
+} else {
+  console.log('\n### installed npm package: not installed (run the packaging spec first), skipped');
+}
 
 let failed = 0;
 for (const [name, cmd, limit] of suites) {

@@ -6,9 +6,12 @@
 // 2. type-checks and compiles (tsc), builds libkshm and the C tests,
 // 3. provisions the kernels and builds the driver for each (W=1, sparse),
 // 4. runs the host specs (fake device, units, libkshm without a device under
-//    valgrind and ASan),
+//    valgrind and ASan), and the packaging spec (npm pack, install the
+//    tarball into an app, use it),
 // 5. runs the guest suite on each kernel, two guests at a time (the 2 host
-//    cores run one TCG guest each), then the harness's own spec,
+//    cores run one TCG guest each; with the installed package on the real
+//    driver), then the harness's own spec and the DKMS spec (dkms build, its
+//    module in guests),
 // then prints every run's output, and last one line "N passed, N failed"
 // summed over all runs. Exits non-zero on any failure.
 //
@@ -21,7 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './kernels.mjs';
-import { ensureGuestTools } from './tools.mjs';
+import { ensureGuestTools, ensurePackagingTools } from './tools.mjs';
 
 const args = process.argv.slice(2);
 const hostOnly = args.includes('--host-only');
@@ -98,6 +101,7 @@ function totals(out) {
 
 async function main() {
   const t0 = Date.now();
+  ensurePackagingTools();
   if (!hostOnly) ensureGuestTools();
   step('type-check and compile (tsc)', process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', '.']);
   step('libkshm and C tests', 'sh', ['-c', 'make -s -C native-shim && make -s -C spec/c']);
@@ -112,6 +116,10 @@ async function main() {
       ['-q', '--error-exitcode=9', '--leak-check=full', '--errors-for-leak-kinds=definite', 'build/spec-c/shim_test']);
     await runSuite('libkshm without a device (ASan, UBSan)', 'sh', ['-c',
       'make -s -C spec/c asan && ASAN_OPTIONS=detect_leaks=1 build/spec-c/asan/shim_test']);
+    // Leaves the installed app in build/package-app for the guests.
+    await runSuite('packaging: npm pack, npm install --ignore-scripts, use (uvu)', process.execPath,
+      [uvu, 'dist/spec/package', 'package\\.spec\\.js$'], { limit: 300 });
+    env.KSHM_PACKAGE_REQUIRED = '1'; // the guests run the installed package's check
   }
 
   if (!hostOnly) {
@@ -128,6 +136,10 @@ async function main() {
     if (existsSync(join(repoRoot, 'dist/spec/harness'))) {
       await runSuite('harness specs (boots its own guests)', process.execPath,
         [uvu, 'dist/spec/harness', debug ? 'debug\\.spec\\.js$' : 'vm\\.spec\\.js$'], { limit: 600 });
+    }
+    if (!debug) {
+      await runSuite('driver packaging: dkms build, its module in guests (uvu)', process.execPath,
+        [uvu, 'dist/spec/package', 'dkms\\.spec\\.js$'], { limit: 400 });
     }
   }
 

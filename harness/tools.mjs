@@ -6,18 +6,32 @@ const NEEDED = [
   ['qemu-system-x86_64', 'qemu-system-x86'], ['/usr/lib/qemu/virtiofsd', 'qemu-system-common'],
   ['busybox', 'busybox-static'], ['cpio', 'cpio'], ['modinfo', 'kmod'], ['pahole', 'pahole'],
   ['sparse', 'sparse'], ['xz', 'xz-utils'], ['valgrind', 'valgrind'], ['make', 'make'], ['gcc', 'gcc'], ['strace', 'strace'],
+  ['dkms', 'dkms'], // the DKMS spec (dkms build in a private tree under build/dkms)
+];
+/** npm pack (prepack) cross-compiles the package's prebuilt linux-arm64 libkshm.so. */
+const PACKAGING = [
+  ['make', 'make'], ['gcc', 'gcc'],
+  ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'], ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
 ];
 
 export function ensureGuestTools() {
-  const missing = NEEDED
-    .filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin} || test -x ${bin}`], { stdio: 'ignore' }).status !== 0)
+  ensure(NEEDED, 'to boot test guests');
+}
+
+export function ensurePackagingTools() {
+  ensure(PACKAGING, 'to build its npm package');
+}
+
+function ensure(needed, why) {
+  const missing = needed
+    .filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin} || test -e ${bin}`], { stdio: 'ignore' }).status !== 0)
     .map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   const canApt = process.getuid?.() === 0
     && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
   if (!canApt) {
-    console.error(`kshm needs these packages to boot test guests: ${missing.join(' ')}\nrun: sudo ${cmd}`);
+    console.error(`kshm needs these packages ${why}: ${missing.join(' ')}\nrun: sudo ${cmd}`);
     process.exit(1);
   }
   console.log(`installing ${missing.join(' ')} (apt-get)`);

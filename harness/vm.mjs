@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // npm run vm -- [--kernel 6.1|6.12|7.3|6.12-debug] [--smp N] [--mem MB] [--timeout S]
-//               [--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...
+//               [--param NAME=VALUE]... [--no-module] [--no-build] [--ko FILE] CMD ARGS...
 //
 // Boots a provisioned Debian kernel in qemu-system-x86_64 (TCG), loads the
-// freshly built kshm.ko, runs CMD inside the guest with the repository at the
+// freshly built kshm.ko (or the one --ko names, e.g. a DKMS build; it must
+// be inside the repository, which the guest sees), runs CMD inside the guest with the repository at the
 // same absolute path and the host's /usr (so node) shared by virtiofs, streams
 // its output and exits with CMD's exit code. It fails with the reason printed
 // when the module does not load or unload, when the kernel logs a BUG, WARNING,
@@ -16,7 +17,7 @@ import {
   rmSync, writeFileSync, chmodSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { cacheRoot, debugSeries, driverBuildDir, kernel, repoRoot, supportedSeries } from './kernels.mjs';
 
@@ -38,13 +39,13 @@ const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 function usage(msg) {
   if (msg) console.error(`vm: ${msg}`);
   console.error(`usage: npm run vm -- [--kernel ${supportedSeries.join('|')}] [--smp N] [--mem MB] [--timeout S] `
-    + '[--param NAME=VALUE]... [--no-module] [--no-build] CMD ARGS...');
+    + '[--param NAME=VALUE]... [--no-module] [--no-build] [--ko FILE] CMD ARGS...');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const o = { series: process.env.KSHM_KERNEL ?? '6.1', smp: 1, mem: 0, timeout: 300,
-    params: [], module: true, build: true, cmd: [] };
+    params: [], module: true, build: true, ko: undefined, cmd: [] };
   let i = 0;
   const value = (name) => {
     if (i + 1 >= argv.length) usage(`${name} needs a value`);
@@ -61,6 +62,7 @@ function parseArgs(argv) {
     else if (a === '--param') o.params.push(value(a));
     else if (a === '--no-module') o.module = false;
     else if (a === '--no-build') o.build = false;
+    else if (a === '--ko') o.ko = resolve(value(a));
     else if (a === '--help') usage();
     else usage(`unknown option ${a}`);
   }
@@ -72,6 +74,12 @@ function parseArgs(argv) {
     if (!Number.isInteger(v) || v <= 0) usage(`${k} takes a positive whole number`);
   }
   for (const p of o.params) if (!/^\w+=[\w.,-]*$/.test(p)) usage(`bad --param '${p}' (NAME=VALUE)`);
+  if (o.ko !== undefined) {
+    if (!o.module) usage('--ko and --no-module exclude each other');
+    if (relative(repoRoot, o.ko).startsWith('..')) usage(`--ko ${o.ko} is outside the repository: the guest cannot see it`);
+    if (!existsSync(o.ko)) usage(`--ko ${o.ko} does not exist`);
+    o.build = false; // a given module: nothing of ours to build
+  }
   return o;
 }
 
@@ -155,7 +163,7 @@ function runInitramfs(tmp, o, base) {
   const root = join(tmp, 'runroot');
   mkdirSync(join(root, 'kshm'), { recursive: true });
   const cwd = relative(repoRoot, process.cwd()).startsWith('..') ? repoRoot : process.cwd();
-  const ko = o.module ? join(driverBuildDir(o.series), 'kshm.ko') : '';
+  const ko = o.module ? o.ko ?? join(driverBuildDir(o.series), 'kshm.ko') : '';
   const passEnv = Object.entries(process.env)
     .filter(([k]) => /^(KSHM_\w+|CI|NO_COLOR|NODE_OPTIONS|UV_THREADPOOL_SIZE|SEED|DEBUG)$/.test(k))
     .filter(([k]) => !['KSHM_KO', 'KSHM_KO_PARAMS', 'KSHM_REPO', 'KSHM_CWD'].includes(k));
@@ -210,7 +218,7 @@ async function main() {
       { stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) { console.error('vm: driver build failed'); process.exit(1); }
   }
-  if (o.module && !existsSync(join(driverBuildDir(o.series), 'kshm.ko'))) {
+  if (o.module && o.ko === undefined && !existsSync(join(driverBuildDir(o.series), 'kshm.ko'))) {
     console.error(`vm: no kshm.ko for ${o.series}: run npm run driver:build`);
     process.exit(1);
   }

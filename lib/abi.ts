@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * Constants of the driver's ABI (driver/include/uapi/kshm.h) that the
  * TypeScript layer needs. Offsets are byte offsets into struct kshm_header.

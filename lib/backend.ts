@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * The interface every kshm backend implements: the real driver through
  * libkshm ({@link NativeBackend}) and the pure TypeScript fake of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * Bounds-checked typed access to shared bytes, little-endian (the byte order
  * of the machines kshm runs on; the driver writes native-endian values).

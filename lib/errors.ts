@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * Typed errors of kshm. Every error the library raises is a {@link KshmError}
  * with a stable `code`, so apps can branch on `instanceof` or on `code`.
@@ -10,9 +11,22 @@
  * ```
  * @module
  */
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 const E = constants.errno;
+
+/**
+ * Whether kshm runs from its own source tree (a clone, where the harness can
+ * boot a test guest), not from an app's node_modules: only then do messages
+ * point at `npm run vm` and the repository's driver/ folder.
+ * @internal
+ */
+export function inSourceTree(): boolean {
+  // dist/lib/errors.js (or lib/errors.ts) -> <root>/harness/vm.mjs
+  return existsSync(fileURLToPath(new URL('../../harness/vm.mjs', import.meta.url)));
+}
 
 /** Base class of every kshm error. */
 export class KshmError extends Error {
@@ -35,10 +49,25 @@ export class KshmError extends Error {
  */
 export class DeviceNotFoundError extends KshmError {
   constructor(readonly path: string) {
-    super('KSHM_NO_DEVICE',
-      `${path} does not exist: load the driver (make -C driver && sudo insmod driver/kshm.ko, `
-      + 'or sudo modprobe kshm once installed with dkms), or run inside a test guest: '
-      + 'npm run vm -- node your-app.js', { errno: E.ENOENT });
+    super('KSHM_NO_DEVICE', inSourceTree()
+      ? `${path} does not exist: load the driver (make -C driver && sudo insmod driver/kshm.ko, `
+        + 'or sudo modprobe kshm once installed with dkms), or run inside a test guest: '
+        + 'npm run vm -- node your-app.js'
+      : `${path} does not exist: the kshm kernel driver is not loaded. Install it with DKMS and `
+        + 'run "sudo modprobe kshm" (see "Loading the driver" in the kshm README)', { errno: E.ENOENT });
+  }
+}
+
+/**
+ * No libkshm.so fits this machine: kshm ships prebuilt ones for glibc Linux on
+ * x64 and arm64 only, `KSHM_LIBRARY` names a file that is missing, or the
+ * library does not load (e.g. a C library too old). The message says what to
+ * do. `openDevice` reports {@link DeviceNotFoundError} instead when the device
+ * does not exist either. kshm/testing never needs the library.
+ */
+export class LibraryNotFoundError extends KshmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('KSHM_NO_LIBRARY', message, options);
   }
 }
 
@@ -47,7 +76,8 @@ export class PermissionDeniedError extends KshmError {
   constructor(readonly path: string, errno: number) {
     super('KSHM_PERMISSION',
       `permission denied opening ${path}: join the kshm group (sudo usermod -aG kshm $USER, `
-      + 'then log in again) and install driver/99-kshm.rules into /etc/udev/rules.d', { errno });
+      + `then log in again) and install ${inSourceTree() ? 'driver/99-kshm.rules' : "the driver's udev rule "
+        + '(99-kshm.rules, see the kshm README)'} into /etc/udev/rules.d`, { errno });
   }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * kshm: pages shared between the Linux kernel and user space, as RxJS
  * streams. See README.md for the API tour and ARCHITECTURE.md for the design.
@@ -15,5 +16,6 @@ export { transact } from './operators/transact.js';
 export { select } from './operators/select.js';
 export {
   AbiMismatchError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
-  LeaseEndedError, LockCancelledError, LockTimeoutError, PermissionDeniedError, ReadOnlyDeviceError,
+  LeaseEndedError, LibraryNotFoundError, LockCancelledError, LockTimeoutError, PermissionDeniedError,
+  ReadOnlyDeviceError,
 } from './errors.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import type { SchedulerLike } from 'rxjs';
 import { KshmDevice, type Device } from './device.js';
 import { openNativeBackend } from './native/native-backend.js';
@@ -17,9 +18,10 @@ export interface OpenDeviceOptions {
 
 /**
  * Opens the kshm device. Fails with a typed error that says what to do:
- * {@link DeviceNotFoundError} (load the module, or run in a guest with
- * `npm run vm`), {@link PermissionDeniedError} (which group to join),
- * {@link AbiMismatchError}.
+ * {@link DeviceNotFoundError} (load the driver; in a clone of kshm, or run
+ * in a guest with `npm run vm`), {@link PermissionDeniedError} (which group
+ * to join), {@link AbiMismatchError}, {@link LibraryNotFoundError} (no
+ * libkshm.so fits this machine: build one, set `KSHM_LIBRARY`).
  *
  * @example
  * ```ts

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import { ByteReader, checkRange } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
 

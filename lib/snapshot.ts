@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import { ByteReader } from './bytes.js';
 
 /**

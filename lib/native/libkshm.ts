@@ -1,21 +1,73 @@
+// SPDX-License-Identifier: MIT
 /**
  * koffi bindings of libkshm (native-shim/kshm.h), loaded once, lazily, by
  * absolute path so that the package works from any working directory.
- * `KSHM_LIBRARY` names another build of the library (the benchmarks use a
- * stand-in build over anonymous memory).
+ *
+ * Which library: `KSHM_LIBRARY` when set (another build, e.g. the benchmarks'
+ * stand-in over anonymous memory, or one built for a platform with no
+ * prebuilt library); else native-shim/libkshm.so when it was built here (a
+ * clone: `npm install` builds it); else the prebuilt
+ * native-shim/prebuilds/linux-<arch>/libkshm.so the npm package ships for
+ * glibc Linux on x64 and arm64.
  * @module
  */
 import koffi from 'koffi';
 import type * as K from 'koffi';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { inSourceTree, LibraryNotFoundError } from '../errors.js';
 
-/** Where libkshm.so is: native-shim/ at the package root. */
+/** The architectures the package ships a prebuilt library for (process.arch names). */
+export const PREBUILT_ARCHES: readonly string[] = ['x64', 'arm64'];
+
+const shimDir = (): string =>
+  // dist/lib/native/libkshm.js -> <root>/native-shim/
+  fileURLToPath(new URL('../../../native-shim/', import.meta.url));
+
+/** The C library the running Node uses: 'glibc', 'musl' or another name. */
+function libc(): string {
+  if (process.platform !== 'linux') return process.platform;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/** What to do when no library fits: build it from the kshm sources, point KSHM_LIBRARY at it. */
+function buildAdvice(): string {
+  return inSourceTree()
+    ? 'build it with "make -C native-shim" (npm install does this)'
+    : 'build libkshm.so from the kshm sources ("make -C native-shim libkshm.so" in a clone of the kshm '
+      + 'repository; needs gcc) and set KSHM_LIBRARY to its path';
+}
+
+/**
+ * Where libkshm.so is for this process. Throws {@link LibraryNotFoundError}
+ * (saying what to do) when no library fits.
+ */
 export function libraryPath(): string {
   const fromEnv = process.env['KSHM_LIBRARY'];
-  if (fromEnv) return fromEnv;
-  // dist/lib/native/libkshm.js -> <root>/native-shim/libkshm.so
-  return fileURLToPath(new URL('../../../native-shim/libkshm.so', import.meta.url));
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) {
+      throw new LibraryNotFoundError(`KSHM_LIBRARY names ${fromEnv}, which does not exist: `
+        + 'point it at a libkshm.so, or unset it to use the one kshm ships');
+    }
+    return fromEnv;
+  }
+  const local = `${shimDir()}libkshm.so`;
+  if (existsSync(local)) return local;
+  const platform = `${process.platform}-${process.arch}`;
+  const prebuilt = `${shimDir()}prebuilds/${platform}/libkshm.so`;
+  const c = libc();
+  if (process.platform === 'linux' && PREBUILT_ARCHES.includes(process.arch) && c === 'glibc'
+    && existsSync(prebuilt)) {
+    return prebuilt;
+  }
+  const why = process.platform !== 'linux'
+    ? `kshm needs Linux (this is ${process.platform}; kshm/testing works everywhere)`
+    : !PREBUILT_ARCHES.includes(process.arch) || c !== 'glibc'
+      ? `kshm ships libkshm.so for glibc Linux on ${PREBUILT_ARCHES.join(' and ')}, not for ${platform} (${c})`
+      : `${prebuilt} is missing from this copy of kshm`;
+  throw new LibraryNotFoundError(
+    `no libkshm.so for this machine: ${why}${process.platform === 'linux' ? `: ${buildAdvice()}` : ''}`);
 }
 
 export const KSHM_E_ABI = 4096;
@@ -35,14 +87,21 @@ export interface LibKshm {
 
 let loaded: LibKshm | undefined;
 
-/** The bound functions; throws an Error saying how to build the library when it is missing. */
+/**
+ * The bound functions. Throws {@link LibraryNotFoundError} (saying what to
+ * do) when no library fits this machine or the library does not load.
+ */
 export function libkshm(): LibKshm {
   if (loaded) return loaded;
   const path = libraryPath();
-  if (!existsSync(path)) {
-    throw new Error(`${path} is missing: build it with "make -C native-shim" (npm install does this)`);
+  let lib: K.LibraryHandle;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    throw new LibraryNotFoundError(`${path} does not load on this machine (${(e as Error).message}): `
+      + `${process.env['KSHM_LIBRARY'] ? 'point KSHM_LIBRARY at a libkshm.so built for it' : buildAdvice()}`,
+    { cause: e });
   }
-  const lib = koffi.load(path);
   koffi.struct('kshm_info', {
     abi_version: 'uint32_t', pages: 'uint32_t', page_size: 'uint32_t', flags: 'uint32_t',
     generation: 'uint64_t', holder_pid: 'int32_t', waiters: 'uint32_t', tick_ms: 'uint32_t',

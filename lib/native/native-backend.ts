@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * The real backend: /dev/kshm through libkshm and koffi.
  *
@@ -15,6 +16,7 @@
  * @module
  */
 import koffi from 'koffi';
+import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
   CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK,
@@ -22,7 +24,7 @@ import {
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmError, KshmSystemError, PermissionDeniedError,
+  AbiMismatchError, DeviceNotFoundError, KshmError, KshmSystemError, LibraryNotFoundError, PermissionDeniedError,
 } from '../errors.js';
 import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_NO_FASTPATH, OPEN_READONLY, type LibKshm } from './libkshm.js';
 
@@ -53,7 +55,16 @@ function installExitHook(): void {
 
 /** Opens the device, or throws the typed error that says what to do. */
 export function openNativeBackend(path: string, readOnly: boolean): NativeBackend {
-  const lib = libkshm();
+  let lib: LibKshm;
+  try {
+    lib = libkshm();
+  } catch (e) {
+    // A missing device says more (load the driver) than a missing library.
+    if (e instanceof LibraryNotFoundError && lstatSync(path, { throwIfNoEntry: false }) === undefined) {
+      throw new DeviceNotFoundError(path);
+    }
+    throw e;
+  }
   const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH) as number;
   if (h > 0) return new NativeBackend(lib, h, path, readOnly);
   const errno = -h;

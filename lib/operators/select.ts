@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import { distinctUntilChanged, map, type OperatorFunction } from 'rxjs';
 import type { Snapshot } from '../snapshot.js';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import type { OperatorFunction } from 'rxjs';
 import type { Device, TransactionOptions } from '../device.js';
 import type { Page } from '../page.js';

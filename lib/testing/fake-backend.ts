@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import { constants } from 'node:os';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import type { FakeRegion } from './fake-region.js';

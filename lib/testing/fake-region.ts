@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { constants } from 'node:os';
 import { TICK_SIZE } from '../abi.js';

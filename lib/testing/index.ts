@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * kshm/testing: a fake kshm device for your app's tests: the same
  * {@link Device} API in pure TypeScript, with no kernel module, root or

@@ -19,9 +19,13 @@ function runVm(args: string[]): Promise<{ code: number | null; out: string }> {
   });
 }
 
+/** This checkout's guests (others may boot theirs on the same machine): by the run folder of a virtiofsd serving it. */
 function guestProcesses(): string[] {
   const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
+  const all = r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
+  const runDir = (l: string): string | undefined => /kshm-vm-\w+/.exec(l)?.[0];
+  const ours = new Set(all.filter((l) => l.includes(`source=${root.replace(/\/$/, '')} `)).map(runDir));
+  return all.filter((l) => ours.has(runDir(l)));
 }
 
 test('the exit code of the command comes back (6.12)', async () => {
