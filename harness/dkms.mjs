@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run driver:dkms [-- SERIES...]: builds driver/ the way a user's machine
 // does, with Debian's dkms (`dkms add` of driver/, then `dkms build`), against
-// every provisioned kernel's headers. Everything dkms writes stays in a
+// Debian 12's kernel headers (6.1, 6.12). Everything dkms writes stays in a
 // private tree under build/dkms (--dkmstree, --sourcetree, --installtree):
 // nothing is installed into the host's /lib/modules or /var/lib/dkms, and
 // `dkms install` is never run. Prints one line per kernel with the module
@@ -9,7 +9,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { kernel, repoRoot, supportedSeries } from './kernels.mjs';
+import { kernel, repoRoot } from './kernels.mjs';
+
+/**
+ * The kernels whose headers the host's dkms can build against: Debian 12's.
+ * (7.3's kbuild needs its trixie build root; the debug kernel is a source tree.)
+ */
+const dkmsSeries = ['6.1', '6.12'];
 
 export const dkmsRoot = join(repoRoot, 'build', 'dkms');
 
@@ -34,7 +40,7 @@ function dkms(args) {
 }
 
 /** Builds with dkms for each series; returns [{ series, KVER, ko }] or throws with dkms's output. */
-export function dkmsBuild(seriesList = supportedSeries) {
+export function dkmsBuild(seriesList = dkmsSeries) {
   if (spawnSync('sh', ['-c', 'command -v dkms'], { stdio: 'ignore' }).status !== 0) {
     throw new Error('dkms is not installed: apt-get install --no-install-recommends dkms');
   }
@@ -60,7 +66,7 @@ export function dkmsBuild(seriesList = supportedSeries) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : supportedSeries;
+  const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : dkmsSeries;
   try {
     for (const b of dkmsBuild(wanted)) console.log(`dkms: built ${b.ko} for ${b.series} (${b.KVER})`);
   } catch (e) {
