@@ -1,5 +1,6 @@
 import type { SchedulerLike } from 'rxjs';
-import { KshmDevice, type Device } from './device.js';
+import { KshmDevice } from './device.js';
+import type { Device } from './types.js';
 import { openNativeBackend } from './native/native-backend.js';
 
 /** Options of {@link openDevice}. */

@@ -22,7 +22,7 @@ import {
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmError, KshmSystemError, PermissionDeniedError,
+  AbiMismatchError, DeviceNotFoundError, KshmSystemError, NotAKshmDeviceError, PermissionDeniedError,
 } from '../errors.js';
 import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_NO_FASTPATH, OPEN_READONLY, type LibKshm } from './libkshm.js';
 
@@ -61,7 +61,7 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
   if (errno === E.EACCES || errno === E.EPERM) throw new PermissionDeniedError(path, errno);
   if (errno === KSHM_E_ABI) throw new AbiMismatchError(lib.lastError() as string);
   if (errno === KSHM_E_MAGIC) {
-    throw new KshmError('KSHM_NOT_A_DEVICE', `${path} is not a kshm device: ${lib.lastError() as string}`);
+    throw new NotAKshmDeviceError(path, lib.lastError() as string);
   }
   throw new KshmSystemError(`opening ${path}`, errno, lib.strerror(h) as string);
 }

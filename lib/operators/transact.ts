@@ -1,5 +1,5 @@
 import type { OperatorFunction } from 'rxjs';
-import type { Device, TransactionOptions } from '../device.js';
+import type { Device, TransactionOptions } from '../types.js';
 import type { Page } from '../page.js';
 
 /**

@@ -21,7 +21,8 @@
  * @module
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { KshmDevice, type Device } from '../device.js';
+import { KshmDevice } from '../device.js';
+import type { Device } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
 
