@@ -90,7 +90,6 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
-  // The fake has one lock path: fastPath is accepted and changes nothing.
   const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
     new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
   const kernel: FakeKernel = {
