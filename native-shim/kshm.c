@@ -426,17 +426,23 @@ int kshm_unlock(kshm_handle h, uint32_t flags)
 	return ret;
 }
 
-int kshm_wake(kshm_handle h)
+/* One ioctl on @h's device. Return: 0 or -errno (-EBADF: a bad handle). */
+static int handle_ioctl(kshm_handle h, unsigned long cmd, void *arg)
 {
 	struct kshm *k = get(h);
 	int ret = 0;
 
 	if (!k)
 		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_WAKE, NULL))
+	if (dev_ioctl(k, cmd, arg))
 		ret = -errno;
 	put(k);
 	return ret;
+}
+
+int kshm_wake(kshm_handle h)
+{
+	return handle_ioctl(h, KSHM_IOC_WAKE, NULL);
 }
 
 int kshm_cancel(kshm_handle h)
@@ -540,33 +546,19 @@ int kshm_consume(kshm_handle h, uint64_t *generation)
 
 int kshm_info(kshm_handle h, struct kshm_info *info)
 {
-	struct kshm *k = get(h);
-	int ret = 0;
-
-	if (!k)
-		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_INFO, info))
-		ret = -errno;
-	put(k);
-	return ret;
+	return handle_ioctl(h, KSHM_IOC_INFO, info);
 }
 
 int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 		uint32_t timeout_ms, uint64_t *generation)
 {
-	struct kshm *k = get(h);
 	struct kshm_kwrite_req req = {
 		.offset = offset, .data = (uintptr_t)src, .len = len, .timeout_ms = timeout_ms,
 	};
-	int ret = 0;
+	int ret = handle_ioctl(h, KSHM_IOC_KWRITE, &req);
 
-	if (!k)
-		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_KWRITE, &req))
-		ret = -errno;
-	else if (generation)
+	if (!ret && generation)
 		*generation = req.generation;
-	put(k);
 	return ret;
 }
 

@@ -44,6 +44,16 @@ test('a kernel WARNING fails the run and shows the kernel message', async () => 
   assert.match(r.out, /deliberate warning/);
 });
 
+test('the guest is stopped at the first kernel report, not left running to its timeout', async () => {
+  const t0 = Date.now();
+  const r = await runVm(['--kernel', '6.1', '--timeout', '240', 'sh', '-c',
+    `insmod ${root}build/testmod/6.1/kshm_warn.ko; sleep 600`]);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /FAILED: the kernel logged trouble/);
+  assert.ok(Date.now() - t0 < 120_000, `took ${Date.now() - t0} ms`);
+  assert.equal(guestProcesses(), []);
+});
+
 test('a timeout fails the run, and no qemu or virtiofsd is left behind', async () => {
   const r = await runVm(['--kernel', '6.1', '--timeout', '8', 'sleep', '60']);
   assert.is.not(r.code, 0);
