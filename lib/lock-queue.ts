@@ -10,6 +10,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, LockAttempt } from './backend.js';
+import { checkWrite } from './bytes.js';
 import {
   DeviceClosedError, LockCancelledError, LockTimeoutError, lockError, ReadOnlyDeviceError,
 } from './errors.js';
@@ -69,7 +70,7 @@ type Outcome =
   | { ok: false; error: unknown };
 
 /** timeoutMs checked: 0 when absent, a RangeError when not 1..2^32-1. */
-export function validTimeout(ms: number | undefined): number {
+function validTimeout(ms: number | undefined): number {
   if (ms === undefined) return 0;
   if (!Number.isInteger(ms) || ms < 1 || ms > 0xffffffff) {
     throw new RangeError(`timeoutMs must be a whole number from 1 to 4294967295, got ${ms}`);
@@ -162,10 +163,7 @@ export class LockQueue {
     try {
       const unusable = this.#unusable();
       if (unusable) throw unusable;
-      const size = this.#backend.size;
-      if (!Number.isInteger(offset) || offset < 0 || bytes.length === 0 || offset + bytes.length > size) {
-        throw new RangeError(`kernel write of ${bytes.length} bytes at ${offset} is outside the ${size}-byte region`);
-      }
+      checkWrite(offset, bytes.length, this.#backend.size);
       r = { kind: 'kwrite', offset, bytes, callbacks, ...this.#base(validTimeout(timeoutMs)) };
     } catch (e) {
       callbacks.failed(e);

@@ -21,6 +21,7 @@
  * @module
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { checkWrite } from '../bytes.js';
 import { KshmDevice } from '../device.js';
 import type { Device } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
@@ -95,9 +96,7 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const kernel: FakeKernel = {
     write: (offset, bytes) => {
       const data = Uint8Array.from(bytes);
-      if (!Number.isInteger(offset) || offset < 0 || offset + data.length > region.size || data.length === 0) {
-        throw new RangeError(`kernel write of ${data.length} bytes at ${offset} is outside the ${region.size}-byte region`);
-      }
+      checkWrite(offset, data.length, region.size);
       return region.kernelWrite(offset, data);
     },
     hold: () => {
