@@ -5,9 +5,10 @@
  * library in its own right.
  *
  * Conventions
- * - Every function returning int returns 0 (or a count) on success and a
- *   negative errno value on failure; kshm_strerror() describes both errno
- *   values and libkshm's own codes. Nothing in the library aborts or exits.
+ * - Every function returning int returns 0 (or a count, or the flags its
+ *   comment names) on success and a negative errno value on failure;
+ *   kshm_strerror() describes both errno values and libkshm's own codes.
+ *   Nothing in the library aborts or exits.
  * - Handles are small integers, never pointers: a closed or unknown handle
  *   gives -EBADF, so closing twice, or using a handle after closing it, is
  *   harmless.
@@ -19,8 +20,8 @@
  * - kshm_lock blocks: call it from a worker thread (koffi's .async). Another
  *   thread may kshm_cancel() or kshm_close() the handle meanwhile; the blocked
  *   call then returns -ECANCELED promptly.
- * - kshm_trylock, kshm_unlock, kshm_wake: any thread; the lock belongs to the handle
- *   (the open file), not to a thread.
+ * - kshm_trylock, kshm_unlock, kshm_wake: any thread; the lock belongs to
+ *   the handle (the open file), not to a thread.
  */
 #ifndef LIBKSHM_H
 #define LIBKSHM_H
