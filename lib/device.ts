@@ -11,8 +11,6 @@ import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
 
-export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
-
 /**
  * The {@link Device} implementation shared by every backend. It keeps a FIFO
  * queue of this device's lock requests in JS, so that at most one call per
