@@ -3,28 +3,8 @@
 // SysV memory. Built only on the public API. Run `kshm help`.
 import { parseArgs } from 'node:util';
 import { lastValueFrom, map, pairwise, startWith, take, type Subscription } from 'rxjs';
-import { KshmError, openDevice, type Device, type Snapshot } from '../lib/index.js';
+import { KshmError, openDevice, type Device, type OpenDeviceOptions, type Snapshot } from '../lib/index.js';
 import { encodeValue, FORMATS, infoText, readValues, render, toJson, WIDTH, type Format } from './format.js';
-
-const USAGE = `usage: kshm [--device PATH] [--json] COMMAND ...
-
-commands:
-  info                          ABI, pages, generation, holder, waiters, counters
-  watch [--offset N] [--length N] [--as FMT] [--count N]
-                                a live view, redrawn on each commit (changed bytes highlighted)
-  dump  [--offset N] [--length N] [--as FMT]
-                                the current snapshot
-  write OFFSET VALUE [--as FMT] [--timeout MS]
-                                write under the lock and commit
-  kwrite OFFSET VALUE [--as FMT] [--timeout MS]
-                                ask the kernel to write and commit
-  lock --hold MS [--timeout MS] hold the lock for MS milliseconds, then release (abort)
-  help                          this text
-
-FMT: ${FORMATS.join(' ')} (default: hex; write/kwrite default: u32)
-A negative VALUE goes after --, e.g. kshm write 8 --as i32 -- -5
---json: machine-readable output (one JSON object per line for watch)
-Ctrl-C stops cleanly and releases anything held.`;
 
 class UsageError extends Error {}
 
@@ -87,7 +67,7 @@ async function cmdInfo(ctx: Ctx): Promise<void> {
   ctx.out(ctx.json ? toJson({ device: ctx.device.path, ...info }) : infoText(ctx.device.path, info));
 }
 
-async function cmdDump(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, ctx.device.size - offset));
@@ -97,7 +77,7 @@ async function cmdDump(ctx: Ctx, opts: Record<string, string | undefined>): Prom
   else ctx.out(`generation ${s.generation}\n${render(s, offset, length, format)}`);
 }
 
-async function cmdWatch(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, Math.min(256, ctx.device.size - offset)));
@@ -136,7 +116,7 @@ async function cmdWatch(ctx: Ctx, opts: Record<string, string | undefined>): Pro
   sub?.unsubscribe();
 }
 
-async function cmdWrite(ctx: Ctx, positionals: string[], opts: Record<string, string | undefined>, kernel: boolean): Promise<void> {
+async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: boolean): Promise<void> {
   const [offsetText, value] = positionals;
   if (offsetText === undefined || value === undefined) throw new UsageError(`${kernel ? 'kwrite' : 'write'} needs OFFSET and VALUE`);
   const format = parseFormat(opts['as'], 'u32');
@@ -161,7 +141,7 @@ async function cmdWrite(ctx: Ctx, positionals: string[], opts: Record<string, st
   else ctx.out(`wrote ${bytes.length} bytes at ${offset}${kernel ? ' from the kernel' : ''}: generation ${generation}`);
 }
 
-async function cmdLock(ctx: Ctx, opts: Record<string, string | undefined>): Promise<void> {
+async function cmdLock(ctx: Ctx, opts: Options): Promise<void> {
   const holdMs = parseNumber('--hold', opts['hold']);
   const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
   if (timeoutMs === 0) throw new UsageError('--timeout must be at least 1 ms');
@@ -183,8 +163,58 @@ async function cmdLock(ctx: Ctx, opts: Record<string, string | undefined>): Prom
   if (!interrupted) ctx.out(ctx.json ? toJson({ released: true }) : 'released');
 }
 
+/** One kshm command: everything the CLI knows about it, in one row. */
+interface Command {
+  name: string;
+  /** Opens the device read-only (no lock, no writes). */
+  readOnly: boolean;
+  /** Its line(s) in the usage text, after the name. */
+  usage: string;
+  /** Checks needing no device, before it is opened (UsageError). */
+  precheck?(opts: Options): void;
+  run(ctx: Ctx, positionals: string[], opts: Options): Promise<void>;
+}
+
+type Options = Record<string, string | undefined>;
+
+/** The command table: usage, read-only opening and dispatch all come from it. */
+const COMMANDS: readonly Command[] = [
+  { name: 'info', readOnly: true, usage: '                          ABI, pages, generation, holder, waiters, counters',
+    run: (ctx) => cmdInfo(ctx) },
+  { name: 'watch', readOnly: true,
+    usage: ' [--offset N] [--length N] [--as FMT] [--count N]\n'
+      + '                                a live view, redrawn on each commit (changed bytes highlighted)',
+    run: (ctx, _, opts) => cmdWatch(ctx, opts) },
+  { name: 'dump', readOnly: true,
+    usage: '  [--offset N] [--length N] [--as FMT]\n                                the current snapshot',
+    run: (ctx, _, opts) => cmdDump(ctx, opts) },
+  { name: 'write', readOnly: false,
+    usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                write under the lock and commit',
+    run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, false) },
+  { name: 'kwrite', readOnly: false,
+    usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                ask the kernel to write and commit',
+    run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, true) },
+  { name: 'lock', readOnly: false, usage: ' --hold MS [--timeout MS] hold the lock for MS milliseconds, then release (abort)',
+    precheck: (opts) => { if (opts['hold'] === undefined) throw new UsageError('lock needs --hold MS'); },
+    run: (ctx, _, opts) => cmdLock(ctx, opts) },
+];
+
+const USAGE = `usage: kshm [--device PATH] [--json] COMMAND ...
+
+commands:
+${COMMANDS.map((c) => `  ${c.name}${c.usage}`).join('\n')}
+  help                          this text
+
+FMT: ${FORMATS.join(' ')} (default: hex; write/kwrite default: u32)
+A negative VALUE goes after --, e.g. kshm write 8 --as i32 -- -5
+--json: machine-readable output (one JSON object per line for watch)
+Ctrl-C stops cleanly and releases anything held.`;
+
+/** How the CLI opens a device: {@link openDevice} by default, a fake in specs. */
+export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<Device>;
+
 /** Runs one kshm command; returns the exit code (0, 1 failure, 2 usage, 130 interrupted). */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo, open: DeviceOpener = openDevice): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -201,24 +231,27 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT_USAGE;
   }
   const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (values.help || command === 'help') {
+  const [name, ...rest] = positionals;
+  if (values.help || name === 'help') {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  if (command === undefined) {
+  if (name === undefined) {
     io.err(`${USAGE}\n`);
     return EXIT_USAGE;
   }
-  if (!['info', 'watch', 'dump', 'write', 'kwrite', 'lock'].includes(command)) {
-    io.err(`kshm: unknown command "${command}"\n${USAGE}\n`);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`kshm: unknown command "${name}"\n${USAGE}\n`);
     return EXIT_USAGE;
   }
-  if (command === 'lock' && values.hold === undefined) {
-    io.err('kshm: lock needs --hold MS\n');
+  const opts = values as Options;
+  try {
+    command.precheck?.(opts);
+  } catch (e) {
+    io.err(`kshm: ${(e as Error).message}\n`);
     return EXIT_USAGE;
   }
-  const opts = values as Record<string, string | undefined>;
   let device: Device | undefined;
   let wasInterrupted = false;
   let onSignal: () => void = () => {};
@@ -231,16 +264,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    device = await openDevice(values.device ?? '/dev/kshm', { readOnly: ['info', 'watch', 'dump'].includes(command) });
+    device = await open(values.device ?? '/dev/kshm', { readOnly: command.readOnly });
     const ctx: Ctx = {
       device, json: values.json ?? false, tty: io.isTTY,
       out: (line) => io.out(`${line}\n`), raw: (text) => io.out(text), interrupted,
     };
-    if (command === 'info') await cmdInfo(ctx);
-    else if (command === 'dump') await cmdDump(ctx, opts);
-    else if (command === 'watch') await cmdWatch(ctx, opts);
-    else if (command === 'write' || command === 'kwrite') await cmdWrite(ctx, rest, opts, command === 'kwrite');
-    else await cmdLock(ctx, opts);
+    await command.run(ctx, rest, opts);
     return wasInterrupted ? EXIT_INTERRUPTED : 0;
   } catch (e) {
     if (e instanceof UsageError || e instanceof RangeError) {

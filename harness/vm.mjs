@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { cacheRoot, debugSeries, driverBuildDir, kernel, repoRoot, supportedSeries } from './kernels.mjs';
+import { missingGuestTools, VIRTIOFSD } from './tools.mjs';
 
 // Every report a kernel checker prints, production or debug kernel. Lockdep's
 // own boot banner ("... MAX_LOCKDEP_KEYS", "RCU lockdep checking is enabled")
@@ -34,7 +35,6 @@ const KERNEL_TROUBLE = [
   /UBSAN:/, /KASAN:/, /KFENCE:/, /ODEBUG:/, /refcount_t:/, /list_(add|del) corruption/,
   /soft lockup/, /hard LOCKUP/, /rcu_sched self-detected stall|rcu: INFO: rcu_.* stall/,
 ];
-const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
 function usage(msg) {
   if (msg) console.error(`vm: ${msg}`);
@@ -222,8 +222,9 @@ async function main() {
     console.error(`vm: no kshm.ko for ${o.series}: run npm run driver:build`);
     process.exit(1);
   }
-  if (!existsSync(VIRTIOFSD) || spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
-    console.error('vm: qemu is missing: apt-get install qemu-system-x86 qemu-system-common busybox-static cpio kmod');
+  const tools = missingGuestTools();
+  if (tools.missing.length > 0) {
+    console.error(`vm: ${tools.missing.join(', ')} missing: ${tools.cmd}`);
     process.exit(1);
   }
   const base = baseInitramfs(k);
@@ -312,16 +313,21 @@ async function bootOnce(o, k, base) {
       const bad = log.split('\n').find((l) => KERNEL_TROUBLE.some((re) => re.test(l)));
       return { log, bad };
     };
-    const timer = setTimeout(() => {
-      failure = failure ?? `timeout after ${o.timeout} s${ready ? '' : ' (the guest never became ready)'}`;
+    const stopGuest = () => {
       try { process.kill(-qemu.pid, 'SIGKILL'); } catch { /* gone */ }
       try { process.kill(qemu.pid, 'SIGKILL'); } catch { /* gone */ }
+    };
+    const timer = setTimeout(() => {
+      failure = failure ?? `timeout after ${o.timeout} s${ready ? '' : ' (the guest never became ready)'}`;
+      stopGuest();
     }, o.timeout * 1000);
-    // Watch the kernel log while the command runs: a panic ends the guest
-    // anyway, but a WARNING is reported as soon as it appears.
+    // Watch the kernel log while the command runs: the guest is stopped at
+    // the first report (a WARNING does not end it by itself), and the
+    // report is printed below as the failure.
     const watch = setInterval(() => {
-      const { bad } = scanKernel();
-      if (bad) clearInterval(watch);
+      if (!scanKernel().bad) return;
+      clearInterval(watch);
+      stopGuest();
     }, 500);
     await new Promise((resolve) => qemu.on('close', resolve));
     clearTimeout(timer);

@@ -1,29 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * Constants of the driver's ABI (driver/include/uapi/kshm.h) that the
- * TypeScript layer needs. Offsets are byte offsets into struct kshm_header.
+ * The constants of the driver's ABI (driver/include/uapi/kshm.h) that the
+ * TypeScript layer uses, each named as in C without the KSHM_ prefix.
+ * spec/host/abi.spec.ts checks every one against the C compiler's view.
  * @module
  */
 export const ABI_VERSION = 2;
-export const MAGIC = 0x4d48534b;
 
-export const HEADER = {
-  magic: 0,
-  abiVersion: 4,
-  pageSize: 8,
-  pages: 12,
-  flags: 20,
-  holderPid: 32,
-  waiters: 36,
-  dataOffset: 40,
-  dataSize: 48,
-  ctrlOffset: 56,
-  commitNs: 64,
-  tickOffset: 72,
-  features: 76,
-} as const;
-
-/** Offsets into struct kshm_ctrl, the control page (user-writable). */
+/** Byte offsets into struct kshm_ctrl, the control page (user-writable). */
 export const CTRL = {
   lock: 0,
   seq: 4,
@@ -34,18 +18,20 @@ export const CTRL = {
 /** Bytes of struct kshm_ctrl. */
 export const CTRL_SIZE = 64;
 
-/** struct kshm_ctrl.lock: the holder's id, the kernel, and two flags. */
+/** struct kshm_ctrl.lock: the holder's id (or the kernel's), and two flags. */
 export const LW_OWNER_MASK = 0x3fffffff;
 export const LW_KERNEL = LW_OWNER_MASK;
 export const LW_WAITERS = 0x40000000;
 export const LW_DIED = 0x80000000;
 
+/** struct kshm_info.flags */
 export const HDR_LOCKED = 1 << 0;
 export const HDR_KERNEL_HOLDER = 1 << 1;
 export const HDR_OWNER_DIED = 1 << 2;
 
-export const LOCK_TRY = 1 << 0;
+/** struct kshm_lock_req.result */
 export const LOCK_OWNER_DIED = 1 << 0;
+/** struct kshm_unlock_req.flags */
 export const UNLOCK_COMMIT = 1 << 0;
 export const UNLOCK_ABORT = 1 << 1;
 export const UNLOCK_PUBLISHED = 1 << 2;

@@ -15,6 +15,12 @@ export function checkRange(offset: number, width: number, size: number): void {
   }
 }
 
+/** Throws RangeError unless a write of `length` bytes (at least one) at `offset` fits in `size`. */
+export function checkWrite(offset: number, length: number, size: number): void {
+  if (length === 0) throw new RangeError(`a write of 0 bytes at ${offset}: nothing to write`);
+  checkRange(offset, length, size);
+}
+
 /**
  * Typed, bounds-checked reads over a byte array: the readers that
  * {@link Snapshot} and {@link Page} share.

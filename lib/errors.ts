@@ -88,6 +88,13 @@ export class AbiMismatchError extends KshmError {
   }
 }
 
+/** The path is not a kshm device (another file, or an inconsistent header). */
+export class NotAKshmDeviceError extends KshmError {
+  constructor(readonly path: string, detail: string) {
+    super('KSHM_NOT_A_DEVICE', `${path} is not a kshm device: ${detail}`);
+  }
+}
+
 /** The device was closed: nothing can be done with it any more. */
 export class DeviceClosedError extends KshmError {
   constructor() {
@@ -118,6 +125,14 @@ export class ReadOnlyDeviceError extends KshmError {
   }
 }
 
+/** This device already holds the lock that the call would wait for (the kernel's write, for instance). */
+export class DeadlockError extends KshmError {
+  constructor(operation: string) {
+    super('KSHM_DEADLOCK', `${operation} would wait forever: this device holds the lock it needs`,
+      { errno: E.EDEADLK });
+  }
+}
+
 /** A page or lease was used after its transaction or lease ended. */
 export class LeaseEndedError extends KshmError {
   constructor() {
@@ -137,12 +152,16 @@ function errnoName(errno: number): string {
   return `errno ${errno}`;
 }
 
-/** Maps a positive errno from a lock or unlock call to a typed error. */
+/**
+ * Maps a positive errno from a backend's lock or kernel-write call to a typed
+ * error. The device checks read-only and closed itself before it calls a
+ * backend, so an EBADF here is a system error, never a read-only one.
+ */
 export function lockError(errno: number, operation: string, timeoutMs: number): KshmError {
   switch (errno) {
     case E.ETIMEDOUT: return new LockTimeoutError(timeoutMs);
     case E.ECANCELED: return new LockCancelledError();
-    case E.EBADF: return new ReadOnlyDeviceError();
+    case E.EDEADLK: return new DeadlockError(operation);
     default: return new KshmSystemError(operation, errno);
   }
 }

@@ -5,9 +5,8 @@
  * @module
  */
 export { openDevice, type OpenDeviceOptions } from './open-device.js';
-export {
-  KshmDevice, type Device, type KernelWriteOptions, type Lease, type TransactionOptions,
-} from './device.js';
+export { KshmDevice } from './device.js';
+export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
 export type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from './backend.js';
 export { Snapshot } from './snapshot.js';
 export { Page } from './page.js';
@@ -15,7 +14,8 @@ export { ByteReader } from './bytes.js';
 export { transact } from './operators/transact.js';
 export { select } from './operators/select.js';
 export {
-  AbiMismatchError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
-  LeaseEndedError, LibraryNotFoundError, LockCancelledError, LockTimeoutError, PermissionDeniedError,
+  AbiMismatchError, DeadlockError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
+  LeaseEndedError, LibraryNotFoundError, LockCancelledError, LockTimeoutError, NotAKshmDeviceError,
+  PermissionDeniedError,
   ReadOnlyDeviceError,
 } from './errors.js';

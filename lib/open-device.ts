@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import type { SchedulerLike } from 'rxjs';
-import { KshmDevice, type Device } from './device.js';
+import { KshmDevice } from './device.js';
+import type { Device } from './types.js';
 import { openNativeBackend } from './native/native-backend.js';
 
 /** Options of {@link openDevice}. */

@@ -158,11 +158,6 @@ export class Page extends ByteReader {
     this.#undo = undefined;
   }
 
-  /** @internal forgets the undo log (after a commit) */
-  keep(): void {
-    this.#undo = undefined;
-  }
-
   /** @internal ends the page's life */
   end(): void {
     this.#live = false;

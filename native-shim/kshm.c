@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kshm.h"
+#include "lockword.h"
 
 #define MAX_HANDLES	1024		/* a power of two */
 #define SLOT_BITS	10
@@ -319,78 +320,40 @@ int64_t kshm_cancel_epoch(kshm_handle h)
 	return e;
 }
 
-/*
- * The fast path: CAS the free word to our id and open the write section.
- * Returns 0 or KSHM_LOCK_OWNER_DIED when taken, -EBUSY when someone holds it,
- * -EDEADLK when we do, -EAGAIN when only the driver can tell (waiters
- * queued, or a word no cooperating party writes).
- */
-/*
- * The control page's words as C11 atomics (the uapi struct uses plain __u32
- * and __u64 so that it stays a kernel header; the layout is the same).
- */
-#define ATOMIC32(p)	((_Atomic uint32_t *)(p))
-#define ATOMIC64(p)	((_Atomic uint64_t *)(p))
-
+/* The fast path on the control page (lockword.h); held_fast says how to release. */
 static int fast_acquire(struct kshm *k)
 {
-	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
-	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
-	uint32_t seen = 0, died = 0, id = lock_id(k);
+	uint32_t id = lock_id(k);
+	int ret;
 
-	if (!id)
+	if (!id)	/* no id for this process (INFO failed after a fork) */
 		return -EAGAIN;
-	if (!atomic_compare_exchange_strong_explicit(word, &seen, id, memory_order_acquire,
-						     memory_order_relaxed)) {
-		if ((seen & KSHM_LW_OWNER_MASK) == id)
-			return -EDEADLK;
-		if (seen != KSHM_LW_DIED)
-			return (seen & KSHM_LW_OWNER_MASK) ? -EBUSY : -EAGAIN;
-		if (!atomic_compare_exchange_strong_explicit(word, &seen, id | KSHM_LW_DIED,
-							     memory_order_acquire,
-							     memory_order_relaxed))
-			return -EAGAIN;
-		died = KSHM_LOCK_OWNER_DIED;
-	}
-	atomic_store_explicit(seq, atomic_load_explicit(seq, memory_order_relaxed) | 1,
-			      memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);	/* seq odd before our writes */
-	atomic_store(&k->held_fast, true);
-	return (int)died;
+	ret = lw_lock(k->ctrl, id);
+	if (ret >= 0)
+		atomic_store(&k->held_fast, true);
+	return ret;
 }
 
 /* Ends a fast-path hold: publish, free the word, or let the driver hand over. */
 static int fast_release(struct kshm *k, uint32_t flags)
 {
-	bool commit = flags & KSHM_UNLOCK_COMMIT;
-	_Atomic uint32_t *word = ATOMIC32(&k->ctrl->lock);
-	_Atomic uint32_t *seq = ATOMIC32(&k->ctrl->seq);
-	_Atomic uint64_t *generation = ATOMIC64(&k->ctrl->generation);
-	uint32_t seen = atomic_load_explicit(word, memory_order_relaxed), id = lock_id(k);
-	uint32_t mine = id | (seen & KSHM_LW_DIED);
 	struct kshm_unlock_req req = { .flags = flags | KSHM_UNLOCK_PUBLISHED };
+	bool commit = flags & KSHM_UNLOCK_COMMIT;
+	uint32_t id = lock_id(k);
+	int ret;
 
 	/* Not ours: the driver took it back (file closed), or a fork's child asks. */
-	if (!id || (seen & KSHM_LW_OWNER_MASK) != id)
+	if (!id)
 		return -EPERM;
-	if (commit)	/* only the holder writes it: no read-modify-write needed */
-		atomic_store_explicit(generation,
-				      atomic_load_explicit(generation, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
-	/* Our writes and the generation before seq turns even. */
-	atomic_store_explicit(seq, (atomic_load_explicit(seq, memory_order_relaxed) | 1) + 1,
-			      memory_order_release);
+	ret = lw_release(k->ctrl, id, commit);
+	if (ret == -EPERM)
+		return ret;
 	atomic_store(&k->held_fast, false);
-	if (atomic_compare_exchange_strong_explicit(word, &mine, commit ? 0 : mine & KSHM_LW_DIED,
-						    memory_order_release, memory_order_relaxed)) {
-		/* The generation store before the pollers load (Dekker with poll()). */
-		atomic_thread_fence(memory_order_seq_cst);
-		if (commit && atomic_load_explicit(ATOMIC32(&k->ctrl->pollers), memory_order_relaxed))
-			dev_ioctl(k, KSHM_IOC_WAKE, NULL);
-		return 0;
-	}
-	/* WAITERS is set: the driver hands the lock to the longest waiter. */
-	return dev_ioctl(k, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
+	if (ret == LW_HANDOVER)	/* WAITERS is set: the driver hands over */
+		return dev_ioctl(k, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
+	if (commit && lw_wake_needed(k->ctrl))
+		dev_ioctl(k, KSHM_IOC_WAKE, NULL);
+	return 0;
 }
 
 static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
@@ -477,12 +440,7 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 	return ret;
 }
 
-int kshm_trylock(kshm_handle h, uint32_t *result)
-{
-	return kshm_lock(h, 0, KSHM_LOCK_TRY, result);
-}
-
-int kshm_try(kshm_handle h)
+int kshm_trylock(kshm_handle h)
 {
 	uint32_t result = 0;
 	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
@@ -511,17 +469,23 @@ int kshm_unlock(kshm_handle h, uint32_t flags)
 	return ret;
 }
 
-int kshm_wake(kshm_handle h)
+/* One ioctl on @h's device. Return: 0 or -errno (-EBADF: a bad handle). */
+static int handle_ioctl(kshm_handle h, unsigned long cmd, void *arg)
 {
 	struct kshm *k = get(h);
 	int ret = 0;
 
 	if (!k)
 		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_WAKE, NULL))
+	if (dev_ioctl(k, cmd, arg))
 		ret = -errno;
 	put(k);
 	return ret;
+}
+
+int kshm_wake(kshm_handle h)
+{
+	return handle_ioctl(h, KSHM_IOC_WAKE, NULL);
 }
 
 int kshm_cancel(kshm_handle h)
@@ -623,108 +587,36 @@ int kshm_consume(kshm_handle h, uint64_t *generation)
 	return ret;
 }
 
-int kshm_fd(kshm_handle h)
-{
-	struct kshm *k = get(h);
-	int fd;
-
-	if (!k)
-		return -EBADF;
-	fd = k->fd;
-	put(k);
-	return fd;
-}
-
 int kshm_info(kshm_handle h, struct kshm_info *info)
 {
-	struct kshm *k = get(h);
-	int ret = 0;
-
-	if (!k)
-		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_INFO, info))
-		ret = -errno;
-	put(k);
-	return ret;
+	return handle_ioctl(h, KSHM_IOC_INFO, info);
 }
 
 int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 		uint32_t timeout_ms, uint64_t *generation)
 {
-	struct kshm *k = get(h);
 	struct kshm_kwrite_req req = {
 		.offset = offset, .data = (uintptr_t)src, .len = len, .timeout_ms = timeout_ms,
 	};
-	int ret = 0;
+	int ret = handle_ioctl(h, KSHM_IOC_KWRITE, &req);
 
-	if (!k)
-		return -EBADF;
-	if (dev_ioctl(k, KSHM_IOC_KWRITE, &req))
-		ret = -errno;
-	else if (generation)
+	if (!ret && generation)
 		*generation = req.generation;
-	put(k);
 	return ret;
 }
 
-const struct kshm_header *kshm_header_ptr(kshm_handle h)
+int kshm_layout(kshm_handle h, struct kshm_layout *layout)
 {
 	struct kshm *k = get(h);
-	const struct kshm_header *p;
 
 	if (!k)
-		return NULL;
-	p = k->hdr;
+		return -EBADF;
+	*layout = (struct kshm_layout) {
+		.header = k->hdr, .data = k->data, .data_size = k->data_size, .ctrl = k->ctrl,
+		.file_id = k->writable ? lock_id(k) : 0, .fd = k->fd,
+	};
 	put(k);
-	return p;
-}
-
-struct kshm_ctrl *kshm_ctrl_ptr(kshm_handle h)
-{
-	struct kshm *k = get(h);
-	struct kshm_ctrl *p;
-
-	if (!k)
-		return NULL;
-	p = k->ctrl;
-	put(k);
-	return p;
-}
-
-uint32_t kshm_file_id(kshm_handle h)
-{
-	struct kshm *k = get(h);
-	uint32_t id;
-
-	if (!k)
-		return 0;
-	id = k->writable ? lock_id(k) : 0;
-	put(k);
-	return id;
-}
-
-void *kshm_data_ptr(kshm_handle h)
-{
-	struct kshm *k = get(h);
-	void *p;
-
-	if (!k)
-		return NULL;
-	p = k->data;
-	put(k);
-	return p;
-}
-
-uint64_t kshm_data_size(kshm_handle h)
-{
-	struct kshm *k = get(h);
-	uint64_t n;
-
-	if (!k)
-		return 0;
-	n = k->data_size;
-	put(k);
-	return n;
+	return 0;
 }
 
 const char *kshm_last_error(void)
@@ -750,9 +642,4 @@ const char *kshm_strerror(int err)
 	}
 	s = strerrordesc_np(err);
 	return s ? s : "unknown error";
-}
-
-uint32_t kshm_abi_version(void)
-{
-	return KSHM_ABI_VERSION;
 }

@@ -5,9 +5,10 @@
  * library in its own right.
  *
  * Conventions
- * - Every function returning int returns 0 (or a count) on success and a
- *   negative errno value on failure; kshm_strerror() describes both errno
- *   values and libkshm's own codes. Nothing in the library aborts or exits.
+ * - Every function returning int returns 0 (or a count, or the flags its
+ *   comment names) on success and a negative errno value on failure;
+ *   kshm_strerror() describes both errno values and libkshm's own codes.
+ *   Nothing in the library aborts or exits.
  * - Handles are small integers, never pointers: a closed or unknown handle
  *   gives -EBADF, so closing twice, or using a handle after closing it, is
  *   harmless.
@@ -15,12 +16,12 @@
  *
  * Thread safety
  * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot,
- *   kshm_generation, kshm_fd: safe from any thread, on any handle.
+ *   kshm_generation, kshm_layout: safe from any thread, on any handle.
  * - kshm_lock blocks: call it from a worker thread (koffi's .async). Another
  *   thread may kshm_cancel() or kshm_close() the handle meanwhile; the blocked
  *   call then returns -ECANCELED promptly.
- * - kshm_trylock, kshm_unlock: any thread; the lock belongs to the handle
- *   (the open file), not to a thread.
+ * - kshm_trylock, kshm_unlock, kshm_wake: any thread; the lock belongs to
+ *   the handle (the open file), not to a thread.
  */
 #ifndef LIBKSHM_H
 #define LIBKSHM_H
@@ -48,10 +49,13 @@ typedef int32_t kshm_handle;
 /**
  * kshm_open() - open a kshm device, check it, map its header and data
  * @path: device path, NULL for KSHM_DEVICE_PATH
- * @flags: KSHM_OPEN_READONLY, or 0 to read and write
+ * @flags: 0 to read and write, or KSHM_OPEN_READONLY, and/or
+ *	KSHM_OPEN_NO_FASTPATH (every lock and unlock goes to the driver)
  *
  * Return: a handle (> 0) or a negative error: -ENOENT (no device: the module
- * is not loaded), -EACCES (permission), -KSHM_E_ABI, -KSHM_E_MAGIC, ...
+ * is not loaded), -EACCES (permission), -EINVAL (unknown @flags),
+ * -KSHM_E_ABI, -KSHM_E_MAGIC, -KSHM_E_TOO_MANY, -ENOMEM, or the errno of
+ * open or mmap.
  */
 kshm_handle kshm_open(const char *path, uint32_t flags);
 
@@ -60,7 +64,9 @@ kshm_handle kshm_open(const char *path, uint32_t flags);
  *
  * Waits (briefly) for calls of this handle running in other threads to
  * return. A lock still held is released by the driver with OWNER_DIED.
- * Return: 0, or -EBADF when already closed.
+ * Return: 0, -EBADF when already closed, or -ETIMEDOUT when a call of the
+ * handle did not return within 5 s (the handle is then leaked, never freed
+ * under a caller).
  */
 int kshm_close(kshm_handle h);
 
@@ -70,6 +76,7 @@ int kshm_close(kshm_handle h);
  * A lock call started with an epoch that kshm_cancel() has since moved on
  * returns -ECANCELED without blocking, even if it had not started yet when
  * kshm_cancel() ran (a call queued on a worker pool, for instance).
+ * Return: the epoch (>= 0) or -EBADF.
  */
 int64_t kshm_cancel_epoch(kshm_handle h);
 
@@ -79,10 +86,13 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  * A free lock is taken with a compare-and-swap on the control page (no
  * syscall) unless the handle was opened with KSHM_OPEN_NO_FASTPATH; a taken
  * one is waited for in the driver's FIFO queue.
+ * A signal does not end the wait: it resumes with the time left.
  * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting
- * @result: out, KSHM_LOCK_OWNER_DIED when the previous holder died
+ * @result: out (may be NULL), KSHM_LOCK_OWNER_DIED when the previous holder
+ *	died
  *
- * Return: 0, -ETIMEDOUT, -ECANCELED, -EBUSY, -EDEADLK, -EINTR, -EBADF.
+ * Return: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (KSHM_LOCK_TRY), -EDEADLK (this
+ * handle holds it), -EBADF (closed, or opened read-only), -EINVAL (@flags).
  */
 int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
 
@@ -90,15 +100,13 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
 		    uint32_t *result);
 
-/* kshm_lock() with KSHM_LOCK_TRY: never blocks. */
-int kshm_trylock(kshm_handle h, uint32_t *result);
-
 /*
- * kshm_trylock() with the result in the return value (no out parameter, for
- * the cheapest FFI call): KSHM_LOCK_OWNER_DIED or 0 when granted, else a
- * negative error.
+ * kshm_trylock() - kshm_lock() with KSHM_LOCK_TRY: never blocks
+ *
+ * Return: KSHM_LOCK_OWNER_DIED or 0 when granted (the result in the return
+ * value: no out parameter), else a negative error as kshm_lock().
  */
-int kshm_try(kshm_handle h);
+int kshm_trylock(kshm_handle h);
 
 /**
  * kshm_unlock() - release the lock
@@ -106,12 +114,14 @@ int kshm_try(kshm_handle h);
  *	KSHM_UNLOCK_ABORT. A lock taken on the fast path is released there (no
  *	syscall unless someone waits or polls). With KSHM_UNLOCK_PUBLISHED the
  *	call goes to the driver as it is: for callers that ran the fast path
- *	themselves on kshm_ctrl_ptr() (the TypeScript layer does).
- * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL, -EBADF.
+ *	themselves on kshm_layout()'s ctrl (the TypeScript layer does).
+ * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL (@flags not
+ * exactly one of COMMIT and ABORT, optionally with PUBLISHED), -EBADF
+ * (closed, or opened read-only).
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
 
-/* KSHM_IOC_WAKE: wake pollers after a fast-path commit. */
+/* KSHM_IOC_WAKE: wake pollers after a fast-path commit. Return: 0 or -errno. */
 int kshm_wake(kshm_handle h);
 
 /**
@@ -145,30 +155,32 @@ uint64_t kshm_generation(kshm_handle h);
  */
 int kshm_consume(kshm_handle h, uint64_t *generation);
 
-/* The device fd, for poll/epoll (readable: a commit happened). */
-int kshm_fd(kshm_handle h);
-
-/* The driver's INFO figures. */
+/* The driver's INFO figures. Return: 0 or -errno. */
 int kshm_info(kshm_handle h, struct kshm_info *info);
 
-/* Ask the kernel to write @len bytes at @offset under the lock and commit. */
+/*
+ * Ask the kernel to write @len bytes at @offset under the lock and commit.
+ * @generation: out (may be NULL), the generation of this commit.
+ * Return: 0, -EINVAL (range), -ETIMEDOUT, -EDEADLK (this handle holds the
+ * lock), -EBADF, or another errno of KSHM_IOC_KWRITE.
+ */
 int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 		uint32_t timeout_ms, uint64_t *generation);
 
-/*
- * The mapped memory, valid until kshm_close(): the read-only header and the
- * data (writable unless opened read-only). NULL for a bad handle.
- */
-const struct kshm_header *kshm_header_ptr(kshm_handle h);
-/* The control page (lock word, seqcount, generation); read-only if opened so. */
-struct kshm_ctrl *kshm_ctrl_ptr(kshm_handle h);
-/*
- * The calling process's id in the lock word (KSHM_IOC_INFO's file_id): a
- * forked child gets its own, as the driver requires. 0 when read-only.
- */
-uint32_t kshm_file_id(kshm_handle h);
-void *kshm_data_ptr(kshm_handle h);
-uint64_t kshm_data_size(kshm_handle h);
+/* Where a handle's mappings are, valid until kshm_close(). */
+struct kshm_layout {
+	const struct kshm_header *header;	/* read-only */
+	void *data;			/* writable unless opened read-only */
+	uint64_t data_size;
+	struct kshm_ctrl *ctrl;		/* lock word, seqcount, generation; read-only if opened so */
+	uint32_t file_id;		/* the calling process's id in the lock word (INFO's
+					 * file_id): a forked child gets its own, as the
+					 * driver requires; 0 when opened read-only */
+	int32_t fd;			/* for poll/epoll: readable when a commit happened */
+};
+
+/* Fill @layout for @h. Return: 0 or -EBADF. */
+int kshm_layout(kshm_handle h, struct kshm_layout *layout);
 
 /*
  * Details of the last kshm_open() failure in this thread (for instance both
@@ -178,9 +190,6 @@ const char *kshm_last_error(void);
 
 /* A message for a (negative or positive) errno or libkshm code. */
 const char *kshm_strerror(int err);
-
-/* The ABI version libkshm was built for. */
-uint32_t kshm_abi_version(void);
 
 #ifdef __cplusplus
 }

@@ -19,22 +19,23 @@ import koffi from 'koffi';
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK,
+  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_OWNER_MASK,
   UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmError, KshmSystemError, LibraryNotFoundError, PermissionDeniedError,
+  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError,
+  PermissionDeniedError,
 } from '../errors.js';
-import { KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_NO_FASTPATH, OPEN_READONLY, type LibKshm } from './libkshm.js';
+import { LockWord, type LockWordDriver } from '../lockword.js';
+import {
+  KSHM_E_ABI, KSHM_E_MAGIC, libkshm, OPEN_NO_FASTPATH, OPEN_READONLY, type KshmInfoStruct, type KshmLayoutStruct,
+  type LibKshm,
+} from './libkshm.js';
 
 const E = constants.errno;
-const LOCK = CTRL.lock / 4;
 const SEQ = CTRL.seq / 4;
-const POLLERS = CTRL.pollers / 4;
 const GENERATION = CTRL.generation / 8;
-const GEN_LO = CTRL.generation / 4;
-const GEN_HI = GEN_LO + 1;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 
@@ -65,40 +66,42 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
     }
     throw e;
   }
-  const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH) as number;
+  const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH);
   if (h > 0) return new NativeBackend(lib, h, path, readOnly);
   const errno = -h;
   if (errno === E.ENOENT) throw new DeviceNotFoundError(path);
   if (errno === E.EACCES || errno === E.EPERM) throw new PermissionDeniedError(path, errno);
-  if (errno === KSHM_E_ABI) throw new AbiMismatchError(lib.lastError() as string);
+  if (errno === KSHM_E_ABI) throw new AbiMismatchError(lib.lastError());
   if (errno === KSHM_E_MAGIC) {
-    throw new KshmError('KSHM_NOT_A_DEVICE', `${path} is not a kshm device: ${lib.lastError() as string}`);
+    throw new NotAKshmDeviceError(path, lib.lastError());
   }
-  throw new KshmSystemError(`opening ${path}`, errno, lib.strerror(h) as string);
+  throw new KshmSystemError(`opening ${path}`, errno, lib.strerror(h));
 }
 
-const toBig = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
-const toNum = (v: unknown): number => Number(v);
+const toBig = (v: number | bigint): bigint => BigInt(v);
+const toNum = (v: number | bigint): number => Number(v);
 
 export class NativeBackend implements Backend {
   readonly size: number;
   readonly data: Uint8Array;
   readonly #lib: LibKshm;
   readonly #h: number;
+  readonly #fd: number;
   readonly #ctrl32: Uint32Array;
   readonly #ctrl64: BigUint64Array;
-  /** This process's id in the lock word (ids are per open file and process); 0 when it cannot write. */
+  /** The lock-word protocol on the mapped control page. */
+  readonly #word: LockWord;
+  /** What only the driver does for a fast-path holder. */
+  readonly #driver: LockWordDriver;
+  /**
+   * This process's id in the lock word (ids belong to an open file and a
+   * process); 0 when it cannot write. A forked child asks for its own.
+   */
   #id: number;
-  /** The process #id belongs to: a forked child must ask the driver for its own. */
+  /** The process #id belongs to. */
   #idPid = process.pid;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
-  /** The last generation read as a bigint, and its two halves: saves an allocation per read. */
-  #gen = 0n;
-  #genLo = 0;
-  #genHi = 0;
-  /** Reused for every fast grant: the device reads it at once and keeps nothing. */
-  readonly #granted = { ok: true as const, ownerDied: false, generation: 0n };
   readonly #polls = new Set<PollHandle>();
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
@@ -107,32 +110,53 @@ export class NativeBackend implements Backend {
   constructor(lib: LibKshm, handle: number, readonly path: string, readonly readOnly: boolean) {
     this.#lib = lib;
     this.#h = handle;
-    this.size = toNum(lib.dataSize(handle));
-    const ctrl = koffi.view(lib.ctrlPtr(handle), CTRL_SIZE);
-    this.#ctrl32 = new Uint32Array(ctrl);
-    this.#ctrl64 = new BigUint64Array(ctrl);
-    this.#id = readOnly ? 0 : lib.fileId(handle) as number;
-    this.data = new Uint8Array(koffi.view(lib.dataPtr(handle), this.size));
+    const layout: Partial<KshmLayoutStruct> = {};
+    const ret = lib.layout(handle, layout);
+    if (ret < 0) throw new KshmSystemError('kshm_layout', -ret);
+    const { data, data_size: dataSize = 0, ctrl, file_id: fileId = 0, fd = -1 } = layout;
+    this.size = toNum(dataSize);
+    this.#fd = fd;
+    const ctrlView = koffi.view(ctrl, CTRL_SIZE);
+    this.#ctrl32 = new Uint32Array(ctrlView);
+    this.#ctrl64 = new BigUint64Array(ctrlView);
+    this.#word = new LockWord(this.#ctrl32);
+    this.#driver = {
+      unlockPublished: (commit) => -lib.unlock(handle, (commit ? UNLOCK_COMMIT : UNLOCK_ABORT) | UNLOCK_PUBLISHED),
+      wake: () => { lib.wake(handle); },
+    };
+    this.#id = readOnly ? 0 : fileId;
+    this.data = new Uint8Array(koffi.view(data, this.size));
     open.add(this);
     installExitHook();
   }
 
   /** The generation at a grant; the mapped pages are gone after close(): never read them then. */
   #generation(): bigint {
-    return this.#closed ? 0n : this.#heldGeneration();
+    return this.#closed ? 0n : this.#word.generation();
+  }
+
+  /** This process's lock-word id: after a fork, libkshm gives the child its own. */
+  #lockId(): number {
+    if (process.pid !== this.#idPid && !this.readOnly) {
+      this.#idPid = process.pid;
+      const layout: Partial<KshmLayoutStruct> = {};
+      this.#id = this.#lib.layout(this.#h, layout) < 0 ? 0 : layout.file_id ?? 0;
+    }
+    return this.#id;
   }
 
   surelyTaken(): boolean {
-    return !this.#closed && (Atomics.load(this.#ctrl32, LOCK) & LW_OWNER_MASK) !== 0;
+    return !this.#closed && (this.#word.word & LW_OWNER_MASK) !== 0;
   }
 
   tryLock(fastPath = true): LockAttempt {
     if (this.#closed) return { ok: false, errno: E.EBADF };
-    if (fastPath && this.#id !== 0) {
-      const taken = this.#fastAcquire();
+    if (fastPath && this.#lockId() !== 0) {
+      const taken = this.#word.tryLock(this.#id);
+      if (taken?.ok) this.#heldFast = true;
       if (taken !== undefined) return taken;
     }
-    const ret = this.#lib.try(this.#h) as number;
+    const ret = this.#lib.trylock(this.#h);
     if (ret < 0) return { ok: false, errno: -ret };
     return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
   }
@@ -141,103 +165,29 @@ export class NativeBackend implements Backend {
     // The epoch is read now, so a cancel that comes before the worker even
     // starts still cancels this call.
     const epoch = this.#lib.cancelEpoch(this.#h);
-    const out = [0];
-    this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, 0, out, (err: unknown, ret: number) => {
+    const out: [number] = [0];
+    this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, 0, out, (err, ret) => {
       // This may run after close() (the wait ended as the handle closed).
       if (err) done(E.EIO, false, 0n);
       else if (ret < 0) done(-ret, false, 0n);
-      else done(0, ((out[0] as number) & LOCK_OWNER_DIED) !== 0, this.#generation());
+      else done(0, (out[0] & LOCK_OWNER_DIED) !== 0, this.#generation());
     });
     return () => {
       if (!this.#closed) this.#lib.cancel(this.#h);
     };
   }
 
-  /**
-   * The ABI's fast acquire: CAS the free word to our id (or a DIED word to
-   * id|DIED), then open the write section (seq odd). undefined: only the
-   * driver can tell (waiters flagged on a free word, or a forged word).
-   */
-  #fastAcquire(): LockAttempt | undefined {
-    const c = this.#ctrl32;
-    if (process.pid !== this.#idPid) {
-      this.#idPid = process.pid;
-      this.#id = this.#lib.fileId(this.#h) as number;	// libkshm re-reads it after a fork
-      if (this.#id === 0) return undefined;
-    }
-    const id = this.#id;
-    let ownerDied = false;
-    const seen = Atomics.compareExchange(c, LOCK, 0, id);
-    if (seen !== 0) {
-      const owner = seen & LW_OWNER_MASK;
-      if (owner === id) return { ok: false, errno: E.EDEADLK };
-      if (owner !== 0) return { ok: false, errno: E.EBUSY };
-      if (seen !== LW_DIED || Atomics.compareExchange(c, LOCK, LW_DIED, (id | LW_DIED) >>> 0) !== LW_DIED) {
-        return undefined;
-      }
-      ownerDied = true;
-    }
-    // Only the holder writes seq: a plain read of it is exact here.
-    Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
-    this.#heldFast = true;
-    const granted = this.#granted;
-    granted.ownerDied = ownerDied;
-    granted.generation = this.#heldGeneration();
-    return granted;
-  }
-
-  /** The generation, read while holding the lock (nobody else changes it then). */
-  #heldGeneration(): bigint {
-    const c = this.#ctrl32;
-    const lo = c[GEN_LO] as number;
-    const hi = c[GEN_HI] as number;
-    if (lo !== this.#genLo || hi !== this.#genHi) {
-      this.#genLo = lo;
-      this.#genHi = hi;
-      this.#gen = hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
-    }
-    return this.#gen;
-  }
-
   unlock(commit: boolean): number {
     if (this.#closed) return E.EBADF;
-    if (this.#heldFast) return this.#fastRelease(commit);
-    return -(this.#lib.unlock(this.#h, commit ? UNLOCK_COMMIT : UNLOCK_ABORT) as number);
-  }
-
-  /**
-   * The ABI's fast release: publish (generation, then seq even), then CAS the
-   * word free. When that fails, waiters are queued: the driver hands over.
-   * After a commit, wake pollers only if one said it sleeps.
-   */
-  #fastRelease(commit: boolean): number {
-    this.#heldFast = false;
-    const c = this.#ctrl32;
-    // A plain read is enough: the CAS below checks the word again.
-    const word = c[LOCK] as number;
-    if ((word & LW_OWNER_MASK) !== this.#id) return E.EPERM;	// the driver took it back
-    if (commit) {
-      // Two plain halves (the holder is the only writer; readers check seq,
-      // whose atomic store below orders these before it).
-      const lo = ((c[GEN_LO] as number) + 1) >>> 0;
-      c[GEN_LO] = lo;
-      if (lo === 0) c[GEN_HI] = ((c[GEN_HI] as number) + 1) >>> 0;
+    if (this.#heldFast) {
+      this.#heldFast = false;
+      return this.#word.unlock(this.#id, commit, this.#driver);
     }
-    Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
-    const died = (word & LW_DIED) >>> 0;
-    const mine = (this.#id | died) >>> 0;
-    if (Atomics.compareExchange(c, LOCK, mine, commit ? 0 : died) === mine) {
-      // Atomics are sequentially consistent: the generation store is
-      // ordered before this load, as the pollers handshake needs.
-      if (commit && Atomics.load(c, POLLERS) !== 0) this.#lib.wake(this.#h);
-      return 0;
-    }
-    const how = (commit ? UNLOCK_COMMIT : UNLOCK_ABORT) | UNLOCK_PUBLISHED;
-    return -(this.#lib.unlock(this.#h, how) as number);
+    return -this.#lib.unlock(this.#h, commit ? UNLOCK_COMMIT : UNLOCK_ABORT);
   }
 
   seq(): number {
-    return this.#closed ? -1 : Atomics.load(this.#ctrl32, SEQ);
+    return this.#closed ? -1 : this.#word.seq;
   }
 
   snapshot(): RawSnapshot | undefined {
@@ -282,16 +232,15 @@ export class NativeBackend implements Backend {
 
   #snapshotNative(): RawSnapshot | undefined {
     const bytes = new Uint8Array(this.size);
-    const gen = [0n];
+    const gen: [number | bigint] = [0];
     const seq = this.seq();
-    const ret = this.#lib.snapshot(this.#h, bytes, 0, this.size, gen, 0) as number;
+    const ret = this.#lib.snapshot(this.#h, bytes, 0, this.size, gen, 0);
     return ret === 0 ? { bytes, generation: toBig(gen[0]), seq } : undefined;
   }
 
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
-    const fd = this.#lib.fd(this.#h) as number;
     const poll = koffi.node.poll as unknown as PollFn;
-    const handle = poll(fd, { readable: true }, (status) => {
+    const handle = poll(this.#fd, { readable: true }, (status) => {
       if (status < 0) {
         onError(-status);
         return;
@@ -307,41 +256,42 @@ export class NativeBackend implements Backend {
   }
 
   info(): DeviceInfo {
-    const i = {} as Record<string, unknown>;
-    const ret = this.#lib.info(this.#h, i) as number;
+    const out: Partial<KshmInfoStruct> = {};
+    const ret = this.#lib.info(this.#h, out);
     if (ret < 0) throw new KshmSystemError('INFO', -ret);
-    const flags = toNum(i['flags']);
+    const i = out as KshmInfoStruct;
+    const flags = i.flags;
     return {
-      abiVersion: toNum(i['abi_version']),
-      pages: toNum(i['pages']),
-      pageSize: toNum(i['page_size']),
+      abiVersion: i.abi_version,
+      pages: i.pages,
+      pageSize: i.page_size,
       size: this.size,
-      generation: toBig(i['generation']),
-      holderPid: toNum(i['holder_pid']),
+      generation: toBig(i.generation),
+      holderPid: i.holder_pid,
       locked: (flags & HDR_LOCKED) !== 0,
       kernelHolds: (flags & HDR_KERNEL_HOLDER) !== 0,
       ownerDied: (flags & HDR_OWNER_DIED) !== 0,
-      waiters: toNum(i['waiters']),
-      tickMs: toNum(i['tick_ms']),
+      waiters: i.waiters,
+      tickMs: i.tick_ms,
       counters: {
-        locksGranted: toNum(i['locks_granted']),
-        locksContended: toNum(i['locks_contended']),
-        lockTimeouts: toNum(i['lock_timeouts']),
-        lockCancels: toNum(i['lock_cancels']),
-        ownerDied: toNum(i['owner_died']),
-        commits: toNum(i['commits']),
-        aborts: toNum(i['aborts']),
-        kernelWrites: toNum(i['kernel_writes']),
-        ticks: toNum(i['ticks']),
-        ticksSkipped: toNum(i['ticks_skipped']),
+        locksGranted: toNum(i.locks_granted),
+        locksContended: toNum(i.locks_contended),
+        lockTimeouts: toNum(i.lock_timeouts),
+        lockCancels: toNum(i.lock_cancels),
+        ownerDied: toNum(i.owner_died),
+        commits: toNum(i.commits),
+        aborts: toNum(i.aborts),
+        kernelWrites: toNum(i.kernel_writes),
+        ticks: toNum(i.ticks),
+        ticksSkipped: toNum(i.ticks_skipped),
       },
     };
   }
 
   kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,
     done: (errno: number, generation: bigint) => void): void {
-    const out = [0n];
-    this.#lib.kwrite.async(this.#h, offset, bytes, bytes.length, timeoutMs, out, (err: unknown, ret: number) => {
+    const out: [number | bigint] = [0];
+    this.#lib.kwrite.async(this.#h, offset, bytes, bytes.length, timeoutMs, out, (err, ret) => {
       if (err) done(E.EIO, 0n);
       else if (ret < 0) done(-ret, 0n);
       else done(0, toBig(out[0]));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import type { OperatorFunction } from 'rxjs';
-import type { Device, TransactionOptions } from '../device.js';
+import type { Device, TransactionOptions } from '../types.js';
 import type { Page } from '../page.js';
 
 /**

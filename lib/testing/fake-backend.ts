@@ -1,40 +1,74 @@
 // SPDX-License-Identifier: MIT
 import { constants } from 'node:os';
+import { ABI_VERSION } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
+import type { LockWord, LockWordDriver } from '../lockword.js';
 import type { FakeRegion } from './fake-region.js';
 
 const E = constants.errno;
 
-/** One opener of a {@link FakeRegion}: what an open file of /dev/kshm is to the driver. */
+/**
+ * One opener of a {@link FakeRegion}: what an open file of /dev/kshm is to the
+ * driver. `fastPath` takes the lock word with the same {@link LockWord} as
+ * the native backend, and falls back to the region's model of the driver
+ * exactly where the native backend falls back to the driver.
+ */
 export class FakeBackend implements Backend {
   readonly #region: FakeRegion;
-  readonly #watchers = new Set<() => void>();
+  readonly #stops = new Set<() => void>();
+  /** This opener's id in the lock word. */
+  readonly #id: number;
+  /** What only the driver does for a fast-path holder: the region's model does it. */
+  readonly #driver: LockWordDriver;
+  /** The lock is held, taken on the fast path: release it there too. */
+  #heldFast = false;
   #closed = false;
 
   constructor(region: FakeRegion, readonly path: string, readonly readOnly: boolean) {
     this.#region = region;
+    this.#id = region.idOf(this);
+    this.#driver = {
+      unlockPublished: (commit) => region.unlock(this, commit, true),
+      wake: () => region.wake(),
+    };
   }
 
   get size(): number { return this.#region.size; }
   get data(): Uint8Array { return this.#region.data; }
 
-  tryLock(): LockAttempt {
-    if (this.#closed) return { ok: false, errno: E.EBADF };
-    if (this.readOnly) return { ok: false, errno: E.EBADF };
+  /** EBADF when the driver would refuse the call (closed, or opened read-only), else 0. */
+  #refused(): number {
+    return this.#closed || this.readOnly ? E.EBADF : 0;
+  }
+
+  tryLock(fastPath = true): LockAttempt {
+    const refused = this.#refused();
+    if (refused) return { ok: false, errno: refused };
+    if (fastPath) {
+      const taken = this.#region.word.tryLock(this.#id);
+      if (taken?.ok) this.#heldFast = true;
+      if (taken !== undefined) return taken;
+    }
     const r = this.#region.tryLock(this);
     return r.errno ? { ok: false, errno: r.errno } : { ok: true, ownerDied: r.ownerDied, generation: this.#region.generation };
   }
 
   lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void {
-    if (this.#closed || this.readOnly) {
-      this.#region.scheduler.schedule(() => done(E.EBADF, false, 0n));
+    const refused = this.#refused();
+    if (refused) {
+      this.#region.scheduler.schedule(() => done(refused, false, 0n));
       return () => {};
     }
     return this.#region.lock(this, timeoutMs, (errno, ownerDied) => done(errno, ownerDied, this.#region.generation));
   }
 
   unlock(commit: boolean): number {
-    if (this.#closed || this.readOnly) return E.EBADF;
+    const refused = this.#refused();
+    if (refused) return refused;
+    if (this.#heldFast) {
+      this.#heldFast = false;
+      return this.#region.word.unlock(this.#id, commit, this.#driver);
+    }
     return this.#region.unlock(this, commit);
   }
 
@@ -49,19 +83,17 @@ export class FakeBackend implements Backend {
   }
 
   watchCommits(onCommit: () => void): () => void {
-    const w = (): void => onCommit();
-    this.#watchers.add(w);
-    this.#region.watchers.add(w);
+    const stop = this.#region.watch(onCommit);
+    this.#stops.add(stop);
     return () => {
-      this.#watchers.delete(w);
-      this.#region.watchers.delete(w);
+      if (this.#stops.delete(stop)) stop();
     };
   }
 
   info(): DeviceInfo {
     const r = this.#region;
     return {
-      abiVersion: 1,
+      abiVersion: ABI_VERSION,
       pages: r.pages,
       pageSize: r.pageSize,
       size: r.size,
@@ -79,8 +111,9 @@ export class FakeBackend implements Backend {
   kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,
     done: (errno: number, generation: bigint) => void): void {
     const r = this.#region;
-    if (this.#closed || this.readOnly) {
-      r.scheduler.schedule(() => done(E.EBADF, 0n));
+    const refused = this.#refused();
+    if (refused) {
+      r.scheduler.schedule(() => done(refused, 0n));
       return;
     }
     if (r.owner === this) {
@@ -102,8 +135,8 @@ export class FakeBackend implements Backend {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#watchers) this.#region.watchers.delete(w);
-    this.#watchers.clear();
+    for (const stop of this.#stops) stop();
+    this.#stops.clear();
     this.#region.ownerGone(this);
   }
 }

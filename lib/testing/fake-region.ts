@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { constants } from 'node:os';
-import { TICK_SIZE } from '../abi.js';
+import { CTRL_SIZE, LW_DIED, LW_KERNEL, LW_OWNER_MASK, LW_WAITERS, TICK_SIZE } from '../abi.js';
+import { LockWord } from '../lockword.js';
 
 const E = constants.errno;
 
@@ -10,34 +11,43 @@ export type Holder = object;
 
 interface Waiter {
   holder: Holder;
+  id: number;
+  pid: number;
   grant: (ownerDied: boolean) => void;
   timer: Subscription | undefined;
 }
 
 /**
- * The state a real driver keeps in the kernel, in TypeScript: the shared
- * bytes, a FIFO hand-off lock with owner-died recovery, the seqcount, the
- * generation and the counters. Time (timeouts, ticks, callbacks that the
- * driver would deliver from another thread) goes through an RxJS scheduler,
- * so tests under TestScheduler.run are deterministic.
+ * The state a real driver keeps, in TypeScript: the shared bytes, a control
+ * page with the lock word, the seqcount and the generation (run by the same
+ * {@link LockWord} as the native backend's fast path), and a model of the
+ * driver's slow path (kshm_lock.c): a FIFO hand-off lock with owner-died
+ * recovery that keeps the word as the driver does (the holder's id, WAITERS
+ * while anyone queues, DIED until a user commit). Time (timeouts, ticks,
+ * callbacks that the driver would deliver from another thread) goes through
+ * an RxJS scheduler, so tests under TestScheduler.run are deterministic.
  */
 export class FakeRegion {
   readonly data: Uint8Array;
   readonly pageSize = 4096;
   readonly kernel: Holder = { kernel: true };
-  seq = 0;
-  generation = 0n;
-  owner: Holder | undefined;
-  ownerPid = 0;
-  ownerDied = false;
+  /** struct kshm_ctrl as 32-bit words, and the lock-word protocol over it. */
+  readonly ctrl = new Uint32Array(CTRL_SIZE / 4);
+  readonly word = new LockWord(this.ctrl);
+  /** The kernel holds the lock (its own record: a word naming the kernel is not enough). */
+  kernelHolds = false;
   tickMs = 0;
   tickCount = 0n;
   readonly waiters: Waiter[] = [];
-  readonly watchers = new Set<() => void>();
   readonly counters = {
     locksGranted: 0, locksContended: 0, lockTimeouts: 0, lockCancels: 0, ownerDied: 0,
     commits: 0, aborts: 0, kernelWrites: 0, ticks: 0, ticksSkipped: 0,
   };
+  readonly #watchers = new Set<() => void>();
+  readonly #ids = new Map<Holder, number>();
+  readonly #holders = new Map<number, Holder>();
+  /** Process id of each id's last slow-path locker (the opener's at first). */
+  readonly #pids = new Map<number, number>();
   #ticker: Subscription | undefined;
   #notify: Subscription | undefined;
 
@@ -46,47 +56,103 @@ export class FakeRegion {
       throw new RangeError(`pages must be a whole number from 1 to 1024, got ${pages}`);
     }
     this.data = new Uint8Array(pages * this.pageSize);
+    this.#ids.set(this.kernel, LW_KERNEL);
   }
 
   get size(): number { return this.data.length; }
+  get seq(): number { return this.word.seq; }
+  get generation(): bigint { return this.word.generation(); }
+  /** A holder died and no user has committed since. */
+  get ownerDied(): boolean { return (this.word.word & LW_DIED) !== 0; }
 
-  #take(holder: Holder, pid: number): boolean {
-    this.owner = holder;
-    this.ownerPid = holder === this.kernel ? 0 : pid;
+  /** Whom the word names, if anyone. */
+  get owner(): Holder | undefined {
+    const id = this.word.word & LW_OWNER_MASK;
+    if (id === LW_KERNEL) return this.kernelHolds ? this.kernel : undefined;
+    return this.#holders.get(id);
+  }
+
+  /** The holder's process id; 0 when free or held by the kernel. */
+  get ownerPid(): number {
+    const id = this.word.word & LW_OWNER_MASK;
+    return id === LW_KERNEL ? 0 : this.#pids.get(id) ?? 0;
+  }
+
+  /** An open file's id in the lock word (KSHM_IOC_INFO's file_id), given on first use. */
+  idOf(holder: Holder, pid = process.pid): number {
+    let id = this.#ids.get(holder);
+    if (id === undefined) {
+      id = this.#ids.size;
+      this.#ids.set(holder, id);
+      this.#holders.set(id, holder);
+      this.#pids.set(id, pid);
+    }
+    return id;
+  }
+
+  #granted(holder: Holder, id: number, pid: number): void {
+    if (holder === this.kernel) this.kernelHolds = true;
+    else this.#pids.set(id, pid);
     this.counters.locksGranted++;
-    this.seq++;
-    return this.ownerDied;
   }
 
-  /** Non-blocking: the lock if free (and nobody queued), else EBUSY/EDEADLK. */
+  /**
+   * The driver's kshm_take_or_flag: take a free lock (nobody queued), or
+   * flag WAITERS. 0 or LW_DIED when granted, else -EDEADLK, -EBUSY (`tryOnly`)
+   * or -EAGAIN (queue).
+   */
+  #takeOrFlag(holder: Holder, pid: number, tryOnly: boolean): number {
+    const id = this.idOf(holder, pid);
+    for (;;) {
+      const word = this.word.word;
+      const owner = word & LW_OWNER_MASK;
+      if (owner === id && (holder !== this.kernel || this.kernelHolds)) return -E.EDEADLK;
+      if (!owner && this.waiters.length === 0) {
+        this.word.set(id | (word & LW_DIED));
+        this.#granted(holder, id, pid);
+        return (word & LW_DIED) >>> 0;
+      }
+      if (!owner) {
+        this.#passOn((word & LW_DIED) !== 0); // a wiped word: the head waiter gets it
+        continue;
+      }
+      if (tryOnly) return -E.EBUSY;
+      this.word.set(word | LW_WAITERS);
+      return -E.EAGAIN;
+    }
+  }
+
+  /** Non-blocking (LOCK with KSHM_LOCK_TRY): the lock if free and nobody queued, else EBUSY/EDEADLK. */
   tryLock(holder: Holder, pid = process.pid): { errno: number; ownerDied: boolean } {
-    if (this.owner === holder) return { errno: E.EDEADLK, ownerDied: false };
-    if (this.owner || this.waiters.length > 0) return { errno: E.EBUSY, ownerDied: false };
-    return { errno: 0, ownerDied: this.#take(holder, pid) };
+    const ret = this.#takeOrFlag(holder, pid, true);
+    if (ret < 0) return { errno: -ret, ownerDied: false };
+    this.word.enterWrite();
+    return { errno: 0, ownerDied: ret !== 0 };
   }
 
-  /** Queues for the lock; `done` runs on a later scheduler tick. Returns cancel. */
+  /** Queues for the lock (LOCK); `done` runs on a later scheduler tick. Returns cancel. */
   lock(holder: Holder, timeoutMs: number, done: (errno: number, ownerDied: boolean) => void,
     pid = process.pid): () => void {
-    const first = this.tryLock(holder, pid);
-    if (first.errno !== E.EBUSY) {
-      this.scheduler.schedule(() => done(first.errno, first.ownerDied));
+    const ret = this.#takeOrFlag(holder, pid, false);
+    if (ret !== -E.EAGAIN) {
+      if (ret >= 0) this.word.enterWrite();
+      this.scheduler.schedule(() => done(ret < 0 ? -ret : 0, ret > 0));
       return () => {};
     }
     this.counters.locksContended++;
     const waiter: Waiter = {
       holder,
+      id: this.idOf(holder, pid),
+      pid,
       timer: undefined,
-      grant: (ownerDied) => {
-        this.ownerPid = holder === this.kernel ? 0 : pid;
-        this.scheduler.schedule(() => done(0, ownerDied));
-      },
+      grant: (ownerDied) => this.scheduler.schedule(() => done(0, ownerDied)),
     };
     const leave = (errno: number): void => {
       const i = this.waiters.indexOf(waiter);
       if (i < 0) return; // granted meanwhile: the grant wins
       this.waiters.splice(i, 1);
       waiter.timer?.unsubscribe();
+      this.#clearWaiters();
       this.scheduler.schedule(() => done(errno, false));
     };
     if (timeoutMs > 0) {
@@ -102,31 +168,50 @@ export class FakeRegion {
     };
   }
 
-  /** Releases: hands the lock to the longest waiter. 0 or EPERM. */
-  unlock(holder: Holder, commit: boolean): number {
-    if (this.owner !== holder) return E.EPERM;
+  /** The last waiter left without the lock: fast unlockers need not call the driver. */
+  #clearWaiters(): void {
+    if (this.waiters.length === 0) this.word.set(this.word.word & ~LW_WAITERS);
+  }
+
+  /**
+   * Releases (UNLOCK): hands the lock to the longest waiter. `published`: a
+   * fast-path holder already advanced the generation and ended the write
+   * section. 0 or EPERM.
+   */
+  unlock(holder: Holder, commit: boolean, published = false): number {
+    const isHolder = holder === this.kernel ? this.kernelHolds
+      : (this.word.word & LW_OWNER_MASK) === this.#ids.get(holder);
+    if (!isHolder) return E.EPERM;
+    if (holder === this.kernel) this.kernelHolds = false;
+    let died = (this.word.word & LW_DIED) !== 0;
     if (commit) {
-      this.generation++;
+      if (!published) this.word.bumpGeneration();
       this.counters.commits++;
-      if (holder !== this.kernel) this.ownerDied = false;
+      if (holder !== this.kernel) died = false; // a user commit repairs
     } else {
       this.counters.aborts++;
     }
-    this.#release();
-    if (commit) this.#notifyWatchers();
+    this.word.leaveWrite();
+    this.#passOn(died);
+    if (commit) this.wake();
     return 0;
   }
 
-  #release(): void {
-    if (this.seq & 1) this.seq++;
+  /** The driver's kshm_pass_on: the longest waiter gets the lock, or it is freed; DIED kept or set. */
+  #passOn(died: boolean): void {
     const next = this.waiters.shift();
-    if (!next) {
-      this.owner = undefined;
-      this.ownerPid = 0;
-      return;
+    let word = died ? LW_DIED : 0;
+    if (next) {
+      word |= next.id;
+      if (this.waiters.length > 0) word |= LW_WAITERS;
+      this.#granted(next.holder, next.id, next.pid);
+      next.timer?.unsubscribe();
     }
-    next.timer?.unsubscribe();
-    next.grant(this.#take(next.holder, 0));
+    this.word.set(word);
+    if (next) {
+      this.word.enterWrite();
+      next.grant(died);
+    }
   }
 
   /** The holder's file was closed or its process died: pass the lock on with OWNER_DIED. */
@@ -135,26 +220,44 @@ export class FakeRegion {
       if (w.holder === holder) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
         w.timer?.unsubscribe();
-        w.grant = () => {};
       }
     }
+    this.#clearWaiters();
     if (this.owner === holder) this.killHolder();
   }
 
   /** The current holder dies mid-transaction. */
   killHolder(): void {
     if (!this.owner) throw new Error('nobody holds the lock');
-    this.ownerDied = true;
+    this.kernelHolds = false;
     this.counters.ownerDied++;
-    this.#release();
+    this.word.leaveWrite();
+    this.#passOn(true);
   }
 
-  /** Poll readiness: level-triggered in the driver, so several commits wake once. */
-  #notifyWatchers(): void {
+  /**
+   * Watches commits, like poll() on the device: a watcher is a sleeping
+   * poller, so ctrl->pollers is set while there is one. Returns the stop.
+   */
+  watch(onCommit: () => void): () => void {
+    const w = (): void => onCommit();
+    this.#watchers.add(w);
+    this.word.setPollers(true);
+    return () => {
+      this.#watchers.delete(w);
+      this.word.setPollers(this.#watchers.size > 0);
+    };
+  }
+
+  /**
+   * Wakes pollers after a commit (KSHM_IOC_WAKE after a fast one): readiness
+   * is level-triggered in the driver, so several commits wake once.
+   */
+  wake(): void {
     if (this.#notify) return;
     this.#notify = this.scheduler.schedule(() => {
       this.#notify = undefined;
-      for (const w of [...this.watchers]) w();
+      for (const w of [...this.#watchers]) w();
     });
   }
 

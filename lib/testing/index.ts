@@ -22,7 +22,9 @@
  * @module
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { KshmDevice, type Device } from '../device.js';
+import { checkWrite } from '../bytes.js';
+import { KshmDevice } from '../device.js';
+import type { Device } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
 
@@ -90,15 +92,12 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
-  // The fake has one lock path: fastPath is accepted and changes nothing.
   const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
     new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
   const kernel: FakeKernel = {
     write: (offset, bytes) => {
       const data = Uint8Array.from(bytes);
-      if (!Number.isInteger(offset) || offset < 0 || offset + data.length > region.size || data.length === 0) {
-        throw new RangeError(`kernel write of ${data.length} bytes at ${offset} is outside the ${region.size}-byte region`);
-      }
+      checkWrite(offset, data.length, region.size);
       return region.kernelWrite(offset, data);
     },
     hold: () => {

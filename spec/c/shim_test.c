@@ -33,6 +33,16 @@ static kshm_handle must_open(uint32_t flags)
 	return h;
 }
 
+/* Where @h's mappings are (kshm_layout() must succeed on an open handle). */
+static struct kshm_layout layout(kshm_handle h)
+{
+	struct kshm_layout l;
+
+	if (kshm_layout(h, &l))
+		KT_FAIL("kshm_layout failed");
+	return l;
+}
+
 /* ---- anywhere ---------------------------------------------------------- */
 
 static void write_fake(const char *path, uint32_t magic, uint32_t abi)
@@ -86,20 +96,19 @@ static void test_bad_handles(void)
 	uint32_t r;
 	uint8_t buf[4];
 	struct kshm_info info;
+	struct kshm_layout layout;
 
 	KT_EQ(kshm_close(0), -EBADF);
 	KT_EQ(kshm_close(-3), -EBADF);
 	KT_EQ(kshm_close(12345), -EBADF);
 	KT_EQ(kshm_lock(77, 0, 0, &r), -EBADF);
-	KT_EQ(kshm_trylock(77, &r), -EBADF);
+	KT_EQ(kshm_trylock(77), -EBADF);
 	KT_EQ(kshm_unlock(77, KSHM_UNLOCK_COMMIT), -EBADF);
 	KT_EQ(kshm_cancel(77), -EBADF);
 	KT_EQ(kshm_snapshot(77, buf, 0, 4, NULL, 0), -EBADF);
 	KT_EQ(kshm_info(77, &info), -EBADF);
-	KT_EQ(kshm_fd(77), -EBADF);
+	KT_EQ(kshm_layout(77, &layout), -EBADF);
 	KT_EQ(kshm_generation(77), 0);
-	KT_CHECK(kshm_data_ptr(77) == NULL);
-	KT_CHECK(kshm_header_ptr(77) == NULL);
 }
 
 static void test_strerror(void)
@@ -107,7 +116,6 @@ static void test_strerror(void)
 	KT_CHECK(strcmp(kshm_strerror(-ETIMEDOUT), kshm_strerror(ETIMEDOUT)) == 0);
 	KT_CHECK(strstr(kshm_strerror(-ECANCELED), "anceled") != NULL);
 	KT_CHECK(strlen(kshm_strerror(-99999)) > 0);
-	KT_EQ(kshm_abi_version(), KSHM_ABI_VERSION);
 }
 
 /* ---- with the device --------------------------------------------------- */
@@ -117,11 +125,13 @@ static void test_open_close_twice(void)
 	NEEDS_DEVICE();
 	kshm_handle h = must_open(0), h2;
 
-	KT_CHECK(kshm_data_ptr(h) != NULL);
-	KT_EQ(kshm_header_ptr(h)->magic, KSHM_MAGIC);
+	KT_CHECK(layout(h).data != NULL);
+	KT_EQ(layout(h).header->magic, KSHM_MAGIC);
+	KT_EQ(layout(h).header->abi_version, KSHM_ABI_VERSION);
+	KT_EQ(layout(h).data_size, (uint64_t)layout(h).header->pages * layout(h).header->page_size);
 	KT_EQ(kshm_close(h), 0);
 	KT_EQ(kshm_close(h), -EBADF);
-	KT_EQ(kshm_trylock(h, NULL), -EBADF);
+	KT_EQ(kshm_trylock(h), -EBADF);
 	/* A new handle in the same slot is a different handle. */
 	h2 = must_open(0);
 	KT_CHECK(h2 != h);
@@ -136,17 +146,16 @@ static void test_trylock_and_timeout(void)
 	uint32_t r = 99;
 	double t0;
 
-	KT_EQ(kshm_trylock(a, &r), 0);
-	KT_EQ(r, 0);
-	KT_EQ(kshm_trylock(b, &r), -EBUSY);
-	KT_EQ(kshm_trylock(a, &r), -EDEADLK);
+	KT_EQ(kshm_trylock(a), 0);
+	KT_EQ(kshm_trylock(b), -EBUSY);
+	KT_EQ(kshm_trylock(a), -EDEADLK);
 	t0 = kt_now_ms();
 	KT_EQ(kshm_lock(b, 40, 0, &r), -ETIMEDOUT);
 	KT_CHECK(kt_now_ms() - t0 >= 30);	/* jiffies: a tick or two of slack in a TCG guest */
 	KT_EQ(kshm_unlock(b, KSHM_UNLOCK_COMMIT), -EPERM);
 	KT_EQ(kshm_unlock(a, 0), -EINVAL);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
-	KT_EQ(kshm_trylock(ro, &r), -EBADF);
+	KT_EQ(kshm_trylock(ro), -EBADF);
 	KT_EQ(kshm_unlock(ro, KSHM_UNLOCK_ABORT), -EBADF);
 	kshm_close(a);
 	kshm_close(b);
@@ -174,7 +183,7 @@ static void wait_waiters(kshm_handle h, unsigned int n)
 {
 	double until = kt_now_ms() + 5000;
 
-	while (__atomic_load_n(&kshm_header_ptr(h)->waiters, __ATOMIC_ACQUIRE) != n) {
+	while (__atomic_load_n(&layout(h).header->waiters, __ATOMIC_ACQUIRE) != n) {
 		if (kt_now_ms() > until)
 			KT_FAIL("waiters did not reach %u", n);
 		kt_sleep_ms(1);
@@ -189,7 +198,7 @@ static void test_cancel_from_other_thread(void)
 	pthread_t t;
 	double t0;
 
-	KT_EQ(kshm_trylock(holder, NULL), 0);
+	KT_EQ(kshm_trylock(holder), 0);
 	pthread_create(&t, NULL, lock_thread, &b);
 	wait_waiters(holder, 1);
 	t0 = kt_now_ms();
@@ -197,7 +206,7 @@ static void test_cancel_from_other_thread(void)
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, -ECANCELED);
 	KT_CHECK(kt_now_ms() - t0 < 500);
-	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	KT_EQ(layout(holder).header->waiters, 0);
 	/* The handle still works after a cancel. */
 	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_ABORT), 0);
 	KT_EQ(kshm_lock(b.h, 100, 0, NULL), 0);
@@ -213,14 +222,14 @@ static void test_cancel_before_start(void)
 	struct blocked b = { .h = must_open(0) };
 	pthread_t t;
 
-	KT_EQ(kshm_trylock(holder, NULL), 0);
+	KT_EQ(kshm_trylock(holder), 0);
 	/* As with a call queued on a worker pool: epoch read, then cancel, then start. */
 	b.epoch = kshm_cancel_epoch(b.h);
 	KT_EQ(kshm_cancel(b.h), 0);
 	pthread_create(&t, NULL, lock_thread, &b);
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, -ECANCELED);
-	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	KT_EQ(layout(holder).header->waiters, 0);
 	KT_EQ(kshm_unlock(holder, KSHM_UNLOCK_ABORT), 0);
 	kshm_close(holder);
 	kshm_close(b.h);
@@ -233,13 +242,13 @@ static void test_close_while_blocked(void)
 	struct blocked b = { .h = must_open(0), .epoch = -1 };
 	pthread_t t;
 
-	KT_EQ(kshm_trylock(holder, NULL), 0);
+	KT_EQ(kshm_trylock(holder), 0);
 	pthread_create(&t, NULL, lock_thread, &b);
 	wait_waiters(holder, 1);
 	KT_EQ(kshm_close(b.h), 0);
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, -ECANCELED);
-	KT_EQ(kshm_header_ptr(holder)->waiters, 0);
+	KT_EQ(layout(holder).header->waiters, 0);
 	{
 		struct kshm_info i;
 
@@ -263,20 +272,16 @@ static void test_fast_path(void)
 	NEEDS_DEVICE();
 	kshm_handle a = must_open(0), s = must_open(KSHM_OPEN_NO_FASTPATH);
 	kshm_handle ro = must_open(KSHM_OPEN_READONLY);
-	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
+	struct kshm_ctrl *c = layout(a).ctrl;
 	uint64_t grants = slow_grants(a), g = kshm_generation(a);
-	uint32_t r = 99;
 
-	KT_CHECK(c != NULL && kshm_file_id(a) != 0 && kshm_file_id(a) != kshm_file_id(s));
-	KT_EQ(kshm_ctrl_ptr(0), NULL);
-	KT_EQ(kshm_file_id(0), 0);
+	KT_CHECK(c != NULL && layout(a).file_id != 0 && layout(a).file_id != layout(s).file_id);
 	KT_EQ(kshm_open(NULL, 1U << 7), -EINVAL);
 	/* Fast: the driver grants nothing, yet the word, seq and generation move. */
-	KT_EQ(kshm_trylock(a, &r), 0);
-	KT_EQ(r, 0);
-	KT_EQ(c->lock, kshm_file_id(a));
+	KT_EQ(kshm_trylock(a), 0);
+	KT_EQ(c->lock, layout(a).file_id);
 	KT_EQ(c->seq & 1, 1);
-	KT_EQ(kshm_trylock(s, NULL), -EBUSY);
+	KT_EQ(kshm_trylock(s), -EBUSY);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
 	KT_EQ(c->lock, 0);
 	KT_EQ(c->seq & 1, 0);
@@ -288,21 +293,21 @@ static void test_fast_path(void)
 	KT_EQ(slow_grants(a), grants);
 	/* NO_FASTPATH: every lock goes through the driver. */
 	KT_EQ(kshm_lock(s, 100, 0, NULL), 0);
-	KT_EQ(c->lock, kshm_file_id(s));
+	KT_EQ(c->lock, layout(s).file_id);
 	KT_EQ(kshm_unlock(s, KSHM_UNLOCK_COMMIT), 0);
 	KT_EQ(slow_grants(a), grants + 1);
 	KT_EQ(kshm_generation(a), g + 2);
 	/* Read-only handles see the control page but cannot lock or wake. */
-	KT_CHECK(kshm_ctrl_ptr(ro) != NULL);
-	KT_EQ(kshm_trylock(ro, NULL), -EBADF);
+	KT_CHECK(layout(ro).ctrl != NULL);
+	KT_EQ(kshm_trylock(ro), -EBADF);
 	KT_EQ(kshm_wake(ro), -EBADF);
 	KT_EQ(kshm_wake(a), 0);
 	KT_EQ(kshm_wake(0), -EBADF);
 	/* Unlock flags are checked before anything moves. */
-	KT_EQ(kshm_trylock(a, NULL), 0);
+	KT_EQ(kshm_trylock(a), 0);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_PUBLISHED), -EINVAL);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_ABORT), -EINVAL);
-	KT_EQ(c->lock, kshm_file_id(a));
+	KT_EQ(c->lock, layout(a).file_id);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), -EPERM);
 	kshm_close(a);
@@ -318,8 +323,8 @@ static void test_fork_refreshes_id(void)
 {
 	NEEDS_DEVICE();
 	kshm_handle a = must_open(0);
-	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
-	uint32_t parent_id = kshm_file_id(a);
+	struct kshm_ctrl *c = layout(a).ctrl;
+	uint32_t parent_id = layout(a).file_id;
 	int up[2], down[2];
 	uint32_t child_id;
 	int status;
@@ -329,9 +334,9 @@ static void test_fork_refreshes_id(void)
 	KT_CHECK(pipe(up) == 0 && pipe(down) == 0);
 	pid = fork();
 	if (pid == 0) {
-		uint32_t id = kshm_file_id(a);
+		uint32_t id = layout(a).file_id;
 
-		if (id == 0 || id == parent_id || kshm_trylock(a, NULL) != 0)
+		if (id == 0 || id == parent_id || kshm_trylock(a) != 0)
 			_exit(2);
 		if (c->lock != id)
 			_exit(3);
@@ -343,7 +348,7 @@ static void test_fork_refreshes_id(void)
 	}
 	KT_EQ(read(up[0], &child_id, sizeof(child_id)), sizeof(child_id));
 	KT_EQ(c->lock, child_id);
-	KT_EQ(kshm_file_id(a), parent_id);	/* the parent's own id did not change */
+	KT_EQ(layout(a).file_id, parent_id);	/* the parent's own id did not change */
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), -EPERM);	/* not the parent's lock */
 	kshm_close(a);
 	KT_EQ(write(down[1], "x", 1), 1);
@@ -358,20 +363,20 @@ static void test_fast_holder_hands_over(void)
 	NEEDS_DEVICE();
 	kshm_handle a = must_open(0);
 	struct blocked b = { .h = must_open(0), .epoch = -1 };
-	struct kshm_ctrl *c = kshm_ctrl_ptr(a);
+	struct kshm_ctrl *c = layout(a).ctrl;
 	pthread_t t;
 
-	KT_EQ(kshm_trylock(a, NULL), 0);
+	KT_EQ(kshm_trylock(a), 0);
 	pthread_create(&t, NULL, lock_thread, &b);
 	wait_waiters(a, 1);
-	KT_EQ(c->lock, kshm_file_id(a) | KSHM_LW_WAITERS);
+	KT_EQ(c->lock, layout(a).file_id | KSHM_LW_WAITERS);
 	kt_sleep_ms(5);
 	KT_EQ(atomic_load(&b.done), 0);
 	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
 	pthread_join(t, NULL);
 	KT_EQ(b.ret, 0);
-	KT_EQ(c->lock, kshm_file_id(b.h));	/* no WAITERS left */
-	KT_EQ(kshm_trylock(a, NULL), -EBUSY);
+	KT_EQ(c->lock, layout(b.h).file_id);	/* no WAITERS left */
+	KT_EQ(kshm_trylock(a), -EBUSY);
 	KT_EQ(kshm_unlock(b.h, KSHM_UNLOCK_COMMIT), 0);
 	KT_EQ(c->lock, 0);
 	kshm_close(a);
@@ -384,7 +389,7 @@ static void test_close_releases_held_lock(void)
 	kshm_handle a = must_open(0), b = must_open(0);
 	uint32_t r = 0;
 
-	KT_EQ(kshm_trylock(a, NULL), 0);
+	KT_EQ(kshm_trylock(a), 0);
 	KT_EQ(kshm_close(a), 0);
 	KT_EQ(kshm_lock(b, 100, 0, &r), 0);
 	KT_EQ(r, KSHM_LOCK_OWNER_DIED);
@@ -400,7 +405,7 @@ static atomic_int writer_serial;
 static void *writer_thread(void *arg)
 {
 	kshm_handle h = must_open(atomic_fetch_add(&writer_serial, 1) & 1 ? KSHM_OPEN_NO_FASTPATH : 0);
-	uint32_t *w = kshm_data_ptr(h);
+	uint32_t *w = layout(h).data;
 	atomic_int *stop = arg;
 	uint32_t x = 88172645u;
 
@@ -427,7 +432,7 @@ static void test_snapshot_never_torn(void)
 
 	/* Start from a state that holds the invariant (earlier tests leave bytes). */
 	KT_EQ(kshm_lock(w, 1000, 0, NULL), 0);
-	memset(kshm_data_ptr(w), 0, WORDS * 4);
+	memset(layout(w).data, 0, WORDS * 4);
 	KT_EQ(kshm_unlock(w, KSHM_UNLOCK_COMMIT), 0);
 	kshm_close(w);
 	for (int i = 0; i < 4; i++)
@@ -458,7 +463,7 @@ static void test_snapshot_never_torn(void)
 	/* Range checks. */
 	uint8_t b[8];
 
-	KT_EQ(kshm_snapshot(h, b, kshm_data_size(h) - 4, 8, NULL, 0), -EINVAL);
+	KT_EQ(kshm_snapshot(h, b, layout(h).data_size - 4, 8, NULL, 0), -EINVAL);
 	KT_EQ(kshm_snapshot(h, b, UINT64_MAX, 1, NULL, 0), -EINVAL);
 	KT_EQ(kshm_snapshot(h, b, 0, 0, NULL, 0), 0);
 	kshm_close(h);
@@ -471,7 +476,7 @@ static void test_snapshot_waits_bounded(void)
 	uint8_t b[16];
 	double t0;
 
-	KT_EQ(kshm_trylock(w, NULL), 0);
+	KT_EQ(kshm_trylock(w), 0);
 	t0 = kt_now_ms();
 	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL, 20000), -EAGAIN);
 	KT_CHECK(kt_now_ms() - t0 >= 15);
@@ -486,7 +491,7 @@ static void test_consume_poll_kwrite(void)
 {
 	NEEDS_DEVICE();
 	kshm_handle w = must_open(0), r = must_open(KSHM_OPEN_READONLY);
-	struct pollfd pfd = { .fd = kshm_fd(r), .events = POLLIN };
+	struct pollfd pfd = { .fd = layout(r).fd, .events = POLLIN };
 	uint64_t g = 0, g2 = 0;
 	struct kshm_info info;
 	uint8_t back[3];
@@ -503,7 +508,7 @@ static void test_consume_poll_kwrite(void)
 	KT_EQ(memcmp(back, "abc", 3), 0);
 	KT_EQ(kshm_info(r, &info), 0);
 	KT_EQ(info.generation, g2);
-	KT_EQ(kshm_kwrite(w, kshm_data_size(w), "x", 1, 10, NULL), -EINVAL);
+	KT_EQ(kshm_kwrite(w, layout(w).data_size, "x", 1, 10, NULL), -EINVAL);
 	kshm_close(w);
 	kshm_close(r);
 }

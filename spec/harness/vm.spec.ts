@@ -19,13 +19,23 @@ function runVm(args: string[]): Promise<{ code: number | null; out: string }> {
   });
 }
 
-/** This checkout's guests (others may boot theirs on the same machine): by the run folder of a virtiofsd serving it. */
+/**
+ * The qemu and virtiofsd processes of this repository's guests (others may
+ * run guests of other checkouts on the same machine): those of every run
+ * directory whose virtiofsd shares this repository.
+ */
 function guestProcesses(): string[] {
   const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  const all = r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
+  const lines = r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
   const runDir = (l: string): string | undefined => /kshm-vm-\w+/.exec(l)?.[0];
-  const ours = new Set(all.filter((l) => l.includes(`source=${root.replace(/\/$/, '')} `)).map(runDir));
-  return all.filter((l) => ours.has(runDir(l)));
+  const ours = new Set(lines.filter((l) => l.includes(`source=${root.replace(/\/$/, '')} `)).map(runDir));
+  return lines.filter((l) => ours.has(runDir(l)));
+}
+
+/** Our guests' processes still there after a grace period (a SIGKILLed process takes a moment to go). */
+async function leftBehind(): Promise<string[]> {
+  for (let i = 0; i < 50 && guestProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return guestProcesses();
 }
 
 test('the exit code of the command comes back (6.12)', async () => {
@@ -48,11 +58,21 @@ test('a kernel WARNING fails the run and shows the kernel message', async () => 
   assert.match(r.out, /deliberate warning/);
 });
 
+test('the guest is stopped at the first kernel report, not left running to its timeout', async () => {
+  const t0 = Date.now();
+  const r = await runVm(['--kernel', '6.1', '--timeout', '240', 'sh', '-c',
+    `insmod ${root}build/testmod/6.1/kshm_warn.ko; sleep 600`]);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /FAILED: the kernel logged trouble/);
+  assert.ok(Date.now() - t0 < 120_000, `took ${Date.now() - t0} ms`);
+  assert.equal(await leftBehind(), []);
+});
+
 test('a timeout fails the run, and no qemu or virtiofsd is left behind', async () => {
   const r = await runVm(['--kernel', '6.1', '--timeout', '8', 'sleep', '60']);
   assert.is.not(r.code, 0);
   assert.match(r.out, /timeout after 8 s/);
-  assert.equal(guestProcesses(), []);
+  assert.equal(await leftBehind(), []);
 });
 
 test('bad arguments are refused with usage', async () => {

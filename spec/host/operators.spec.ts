@@ -1,12 +1,12 @@
-// Marble tests of the operators on the fake device, in virtual time.
-import { catchError, of, take } from 'rxjs';
+// lib/operators (transact, select): marble tests on the fake device, in virtual time.
+import { catchError, from, lastValueFrom, of, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LockTimeoutError, select, transact } from '../../lib/index.js';
 import { createFakeDevice } from '../../lib/testing/index.js';
 
-const test = suite('marbles (fake device, TestScheduler)');
+const test = suite('operators: marbles (fake device, TestScheduler)');
 const scheduler = (): TestScheduler => new TestScheduler((actual, expected) => assert.equal(actual, expected));
 
 test('README example: transact runs in order and emits each result', () => {
@@ -110,6 +110,15 @@ test('ticks are skipped while a user holds the lock', () => {
     assert.ok(counters.ticksSkipped >= 3, `skipped ${counters.ticksSkipped}`);
     assert.ok(counters.ticks >= 2, `ticks ${counters.ticks}`);
   });
+});
+
+test('device.transact is the transact operator bound to the device', async () => {
+  const fake = createFakeDevice();
+  const out = await lastValueFrom(from([5, 6]).pipe(fake.transact((p, n: number) => {
+    p.setU8(0, p.u8(0) + n);
+    return p.u8(0);
+  }), toArray()));
+  assert.equal(out, [5, 11]);
 });
 
 test.run();

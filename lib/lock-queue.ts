@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The lock queue of one device: its lock requests and kernel writes in FIFO
+ * order, granted one at a time, with at most one backend call waiting (on the
+ * libuv pool for the native backend) at any time. It owns every rule about
+ * who may ask (closed, read-only, options), timers, cancellation, the holder
+ * and the drain on close; {@link KshmDevice} builds transactions and leases
+ * on it.
+ * @module
+ */
+import type { SchedulerLike, Subscription } from 'rxjs';
+import { constants } from 'node:os';
+import type { Backend, LockAttempt } from './backend.js';
+import { checkWrite } from './bytes.js';
+import {
+  DeviceClosedError, LockCancelledError, LockTimeoutError, lockError, ReadOnlyDeviceError,
+} from './errors.js';
+import type { Page } from './page.js';
+import type { TransactionOptions } from './types.js';
+
+const E = constants.errno;
+
+/** What the lock is held for: the page written under it, once there is one. */
+export interface Hold {
+  page: Page | undefined;
+}
+
+/** What a lock request reports: the grant, or why there is none. */
+export interface LockCallbacks {
+  granted(hold: Hold, ownerDied: boolean, generation: bigint): void;
+  failed(error: unknown): void;
+}
+
+/** What a kernel write reports: the generation of its commit, or why it failed. */
+export interface KernelWriteCallbacks {
+  written(generation: bigint): void;
+  failed(error: unknown): void;
+}
+
+interface RequestBase {
+  readonly timeoutMs: number;
+  /** Scheduler time when the wait gives up (timeoutMs > 0). */
+  readonly deadline: number;
+  state: 'queued' | 'waiting' | 'done';
+  /** Unsubscribed while its backend call ran: the call's result is dropped. */
+  cancelled: boolean;
+  timer: Subscription | undefined;
+}
+
+/** A wait for the lock (a transaction or a lease). */
+interface LockRequest extends RequestBase, Hold {
+  readonly kind: 'lock';
+  readonly fastPath: boolean;
+  readonly callbacks: LockCallbacks;
+  cancelWait: (() => void) | undefined;
+}
+
+/** A kernel write: the kernel takes the lock, so it queues like a lock request. */
+interface KernelWriteRequest extends RequestBase {
+  readonly kind: 'kwrite';
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+  readonly callbacks: KernelWriteCallbacks;
+}
+
+type Request = LockRequest | KernelWriteRequest;
+
+/** How a request ends: granted (a lock), written (a kernel write), or failed. */
+type Outcome =
+  | { ok: true; ownerDied: boolean; generation: bigint }
+  | { ok: false; error: unknown };
+
+/** timeoutMs checked: 0 when absent, a RangeError when not 1..2^32-1. */
+function validTimeout(ms: number | undefined): number {
+  if (ms === undefined) return 0;
+  if (!Number.isInteger(ms) || ms < 1 || ms > 0xffffffff) {
+    throw new RangeError(`timeoutMs must be a whole number from 1 to 4294967295, got ${ms}`);
+  }
+  return ms;
+}
+
+export class LockQueue {
+  readonly #backend: Backend;
+  readonly #scheduler: SchedulerLike;
+  readonly #fastPath: boolean;
+  readonly #queue: Request[] = [];
+  /** The hold of a lock granted at once, with no request (one holder at a time). */
+  readonly #inlineHold: Hold = { page: undefined };
+  #holder: Hold | undefined;
+  /** A backend call (lock or kernel write) is waiting. */
+  #busy = false;
+  #pumping = false;
+  #pumpAgain = false;
+  #closed = false;
+
+  constructor(backend: Backend, scheduler: SchedulerLike, fastPath: boolean) {
+    this.#backend = backend;
+    this.#scheduler = scheduler;
+    this.#fastPath = fastPath;
+  }
+
+  get closed(): boolean { return this.#closed; }
+  /** Whom the lock is held for, when this device holds it. */
+  get holder(): Hold | undefined { return this.#holder; }
+
+  /** Why nothing can take the lock or write through this device, if anything. */
+  #unusable(): Error | undefined {
+    if (this.#closed) return new DeviceClosedError();
+    if (this.#backend.readOnly) return new ReadOnlyDeviceError();
+    return undefined;
+  }
+
+  /**
+   * Asks for the lock: `granted` runs once it is held (synchronously when it
+   * is free and nobody is queued), `failed` on any error. Returns the
+   * teardown, which cancels the wait.
+   */
+  lock(options: TransactionOptions, callbacks: LockCallbacks): () => void {
+    const { signal } = options;
+    let timeoutMs: number;
+    try {
+      const unusable = this.#unusable();
+      if (unusable) throw unusable;
+      if (signal?.aborted) throw new LockCancelledError(signal.reason);
+      timeoutMs = validTimeout(options.timeoutMs);
+    } catch (e) {
+      callbacks.failed(e);
+      return () => {};
+    }
+    const fastPath = options.fastPath ?? this.#fastPath;
+    // Nothing queued here: try the lock right now, with no request
+    // bookkeeping. The lock-word CAS is its own "is it taken?" test; the
+    // ioctl path first asks the free hint, to spare a syscall that would fail.
+    if (this.#idle() && (fastPath || this.#backend.surelyTaken?.() !== true)) {
+      const attempt = this.#backend.tryLock(fastPath);
+      if (attempt.ok) {
+        this.#grant(this.#inlineHold, attempt, callbacks);
+        return () => {};
+      }
+    }
+    const r: LockRequest = {
+      kind: 'lock', fastPath, callbacks, page: undefined, cancelWait: undefined, ...this.#base(timeoutMs),
+    };
+    const onAbort = (): void => {
+      if (r.state === 'done') return;
+      this.#cancel(r);
+      callbacks.failed(new LockCancelledError(signal?.reason));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#enqueue(r);
+    return () => {
+      signal?.removeEventListener('abort', onAbort);
+      this.#cancel(r);
+    };
+  }
+
+  /**
+   * Queues a kernel write of `bytes` at `offset` (the kernel waits for the
+   * lock up to `timeoutMs`). Returns the teardown: a write already started
+   * cannot be called back (its timeout bounds it); its result is dropped.
+   */
+  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number, callbacks: KernelWriteCallbacks): () => void {
+    let r: KernelWriteRequest;
+    try {
+      const unusable = this.#unusable();
+      if (unusable) throw unusable;
+      checkWrite(offset, bytes.length, this.#backend.size);
+      r = { kind: 'kwrite', offset, bytes, callbacks, ...this.#base(validTimeout(timeoutMs)) };
+    } catch (e) {
+      callbacks.failed(e);
+      return () => {};
+    }
+    this.#enqueue(r);
+    return () => this.#cancel(r);
+  }
+
+  /** Releases the lock held for `hold`; returns an errno (0: fine). */
+  release(hold: Hold, commit: boolean): number {
+    if (this.#holder !== hold) return 0;
+    this.#holder = undefined;
+    hold.page = undefined;
+    const errno = this.#backend.unlock(commit);
+    if (this.#queue.length > 0) this.#pump();
+    return errno;
+  }
+
+  /**
+   * Drains the queue for close: a held page is restored and the lock
+   * aborted, and every request fails with {@link DeviceClosedError}.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const holder = this.#holder;
+    if (holder) {
+      if (holder.page?.live) {
+        holder.page.rollback();
+        holder.page.end();
+      }
+      this.#holder = undefined;
+      holder.page = undefined;
+      this.#backend.unlock(false);
+    }
+    for (const r of this.#queue.splice(0)) {
+      if (r.state !== 'done') this.#settle(r, { ok: false, error: new DeviceClosedError() });
+    }
+  }
+
+  #base(timeoutMs: number): RequestBase {
+    return {
+      timeoutMs, deadline: this.#scheduler.now() + timeoutMs, state: 'queued', cancelled: false, timer: undefined,
+    };
+  }
+
+  #idle(): boolean {
+    return !this.#holder && !this.#busy && this.#queue.length === 0;
+  }
+
+  /** The one place where the lock becomes held. */
+  #grant(hold: Hold, attempt: { ownerDied: boolean; generation: bigint }, callbacks: LockCallbacks): void {
+    this.#holder = hold;
+    callbacks.granted(hold, attempt.ownerDied, attempt.generation);
+  }
+
+  /** The one place where a request ends: out of the queue, timer stopped, its callback told. */
+  #settle(r: Request, outcome: Outcome | undefined): void {
+    const i = this.#queue.indexOf(r);
+    if (i >= 0) this.#queue.splice(i, 1);
+    r.state = 'done';
+    r.timer?.unsubscribe();
+    if (!outcome) return; // cancelled: nobody to tell
+    if (!outcome.ok) r.callbacks.failed(outcome.error);
+    else if (r.kind === 'lock') this.#grant(r, outcome, r.callbacks);
+    else r.callbacks.written(outcome.generation);
+  }
+
+  #enqueue(r: Request): void {
+    if (r.timeoutMs > 0) {
+      r.timer = this.#scheduler.schedule(() => {
+        // Waiting in the backend already: its own timeout answers.
+        if (r.state === 'queued') this.#settle(r, { ok: false, error: new LockTimeoutError(r.timeoutMs) });
+      }, r.timeoutMs);
+    }
+    this.#queue.push(r);
+    this.#pump();
+  }
+
+  /** Cancels a request for an unsubscribe or an abort signal. */
+  #cancel(r: Request): void {
+    if (r.state === 'queued') {
+      this.#settle(r, undefined);
+    } else if (r.state === 'waiting' && !r.cancelled) {
+      r.cancelled = true;
+      if (r.kind === 'lock') r.cancelWait?.();
+    }
+  }
+
+  /** Grants the head of the queue when possible; never recurses. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#pumpOnce();
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #pumpOnce(): void {
+    while (!this.#closed && !this.#holder && !this.#busy && this.#queue.length > 0) {
+      const r = this.#queue[0] as Request;
+      if (r.kind === 'kwrite') {
+        this.#wait(r);
+        this.#backend.kernelWrite(r.offset, r.bytes, r.timeoutMs,
+          (errno, generation) => this.#waited(r, errno, false, generation, 'KWRITE'));
+        return;
+      }
+      const attempt: LockAttempt = this.#backend.surelyTaken?.()
+        ? { ok: false, errno: E.EBUSY }
+        : this.#backend.tryLock(r.fastPath);
+      if (attempt.ok) {
+        this.#settle(r, attempt);
+        continue;
+      }
+      if (attempt.errno !== E.EBUSY) {
+        this.#settle(r, { ok: false, error: lockError(attempt.errno, 'LOCK', r.timeoutMs) });
+        continue;
+      }
+      const waitMs = r.timeoutMs > 0 ? Math.ceil(r.deadline - this.#scheduler.now()) : 0;
+      if (r.timeoutMs > 0 && waitMs <= 0) {
+        this.#settle(r, { ok: false, error: new LockTimeoutError(r.timeoutMs) });
+        continue;
+      }
+      // Contended: wait off the main thread, one call per device at most.
+      this.#wait(r);
+      r.cancelWait = this.#backend.lock(waitMs,
+        (errno, ownerDied, generation) => this.#waited(r, errno, ownerDied, generation, 'LOCK'));
+      return;
+    }
+  }
+
+  #wait(r: Request): void {
+    r.state = 'waiting';
+    this.#busy = true;
+  }
+
+  /** A backend wait ended: settle its request (a grant nobody wants any more is aborted). */
+  #waited(r: Request, errno: number, ownerDied: boolean, generation: bigint, operation: string): void {
+    this.#busy = false;
+    if (this.#closed) return; // close() settled it
+    if (r.cancelled) {
+      if (errno === 0 && r.kind === 'lock') this.#backend.unlock(false);
+      this.#settle(r, undefined);
+    } else {
+      this.#settle(r, errno === 0 ? { ok: true, ownerDied, generation }
+        : { ok: false, error: lockError(errno, operation, r.timeoutMs) });
+    }
+    this.#pump();
+  }
+}

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The ABI's lock-word fast path (driver/include/uapi/kshm.h, "THE LOCK"),
+ * written once for TypeScript, over the control page as a Uint32Array: the
+ * native backend runs it on the mapped page, the fake on its model of the
+ * driver. It mirrors native-shim/lockword.h, the C side.
+ * @module
+ */
+import { constants } from 'node:os';
+import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK } from './abi.js';
+import type { LockAttempt } from './backend.js';
+
+const E = constants.errno;
+const LOCK = CTRL.lock / 4;
+const SEQ = CTRL.seq / 4;
+const GEN_LO = CTRL.generation / 4;
+const GEN_HI = GEN_LO + 1;
+const POLLERS = CTRL.pollers / 4;
+
+/** {@link LockWord.release}: the CAS failed on WAITERS; the driver must hand over. */
+export const LW_HANDOVER = 1;
+
+/** What only the driver can do for a fast-path holder. */
+export interface LockWordDriver {
+  /** UNLOCK with PUBLISHED (a hand-over to the longest waiter): 0 or an errno. */
+  unlockPublished(commit: boolean): number;
+  /** WAKE: a poller sleeps and a fast commit happened. */
+  wake(): void;
+}
+
+export class LockWord {
+  readonly #c: Uint32Array;
+  /** The last generation read as a bigint, and its two halves: saves an allocation per read. */
+  #gen = 0n;
+  #genLo = 0;
+  #genHi = 0;
+  /** Reused for every fast grant: the caller reads it at once and keeps nothing. */
+  readonly #granted = { ok: true as const, ownerDied: false, generation: 0n };
+
+  /** `ctrl`: struct kshm_ctrl as 32-bit words (at least its 64 bytes). */
+  constructor(ctrl: Uint32Array) {
+    if (ctrl.byteLength < CTRL_SIZE) throw new RangeError(`a control page has ${CTRL_SIZE} bytes, got ${ctrl.byteLength}`);
+    this.#c = ctrl;
+  }
+
+  /** The word itself: owner id | WAITERS | DIED, 0 when free. */
+  get word(): number {
+    return Atomics.load(this.#c, LOCK);
+  }
+
+  /** The seqcount: odd while a holder may write. */
+  get seq(): number {
+    return Atomics.load(this.#c, SEQ);
+  }
+
+  /** Whether a poller asked for KSHM_IOC_WAKE after fast commits. */
+  get pollers(): number {
+    return Atomics.load(this.#c, POLLERS);
+  }
+
+  /**
+   * The generation, exact while holding the lock (nobody else changes it
+   * then); a reader outside the lock uses the seqcount.
+   */
+  generation(): bigint {
+    const c = this.#c;
+    const lo = c[GEN_LO] as number;
+    const hi = c[GEN_HI] as number;
+    if (lo !== this.#genLo || hi !== this.#genHi) {
+      this.#genLo = lo;
+      this.#genHi = hi;
+      this.#gen = hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    return this.#gen;
+  }
+
+  /**
+   * Fast acquire: CAS the free word to `id` (or a DIED word to id|DIED), then
+   * open the write section (seq odd). Returns 0 or LOCK_OWNER_DIED when
+   * taken; -EDEADLK when `id` holds it, -EBUSY when another does, -EAGAIN
+   * when only the driver can tell (waiters flagged on a free word, or a
+   * forged word).
+   */
+  acquire(id: number): number {
+    const c = this.#c;
+    let died = 0;
+    const seen = Atomics.compareExchange(c, LOCK, 0, id);
+    if (seen !== 0) {
+      const owner = seen & LW_OWNER_MASK;
+      if (owner === id) return -E.EDEADLK;
+      if (seen !== LW_DIED) return owner !== 0 ? -E.EBUSY : -E.EAGAIN;
+      if (Atomics.compareExchange(c, LOCK, LW_DIED, (id | LW_DIED) >>> 0) !== LW_DIED) return -E.EAGAIN;
+      died = LOCK_OWNER_DIED;
+    }
+    // Only the holder writes seq: a plain read of it is exact here.
+    Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
+    return died;
+  }
+
+  /**
+   * Fast release: publish (the generation on commit, then seq even), then
+   * CAS the word free (a commit repairs DIED, an abort keeps it). Returns 0
+   * when the CAS released it, {@link LW_HANDOVER} when waiters are queued,
+   * -EPERM when `id` no longer holds it (nothing changed).
+   */
+  release(id: number, commit: boolean): number {
+    const c = this.#c;
+    // A plain read is enough: the CAS below checks the word again.
+    const seen = c[LOCK] as number;
+    if ((seen & LW_OWNER_MASK) !== id) return -E.EPERM;
+    if (commit) this.bumpGeneration();
+    Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
+    const mine = (id | (seen & LW_DIED)) >>> 0;
+    if (Atomics.compareExchange(c, LOCK, mine, commit ? 0 : (mine & LW_DIED) >>> 0) === mine) return 0;
+    return LW_HANDOVER;
+  }
+
+  /**
+   * The fast path as a backend offers it: a grant, a definite refusal, or
+   * undefined when only the driver can tell (then ask it).
+   */
+  tryLock(id: number): LockAttempt | undefined {
+    const ret = this.acquire(id);
+    if (ret === -E.EAGAIN) return undefined;
+    if (ret < 0) return { ok: false, errno: -ret };
+    const granted = this.#granted;
+    granted.ownerDied = ret === LOCK_OWNER_DIED;
+    granted.generation = this.generation();
+    return granted;
+  }
+
+  /**
+   * The whole fast release as a backend does it: 0 or an errno. The driver
+   * hands over when waiters are queued, and wakes pollers after a commit
+   * (Atomics are sequentially consistent: the generation store is ordered
+   * before the pollers load, as the handshake with poll() needs).
+   */
+  unlock(id: number, commit: boolean, driver: LockWordDriver): number {
+    const ret = this.release(id, commit);
+    if (ret < 0) return -ret;
+    if (ret === LW_HANDOVER) return driver.unlockPublished(commit);
+    if (commit && this.pollers !== 0) driver.wake();
+    return 0;
+  }
+
+  /* ---- the driver's side: what the fake's model of the driver writes ---- */
+
+  /** Replaces the word (a hand-over: the driver is the authority). */
+  set(word: number): void {
+    Atomics.store(this.#c, LOCK, word >>> 0);
+  }
+
+  /** seq odd (the driver opens the write section of a slow-path grant). */
+  enterWrite(): void {
+    const s = this.seq;
+    if (!(s & 1)) Atomics.store(this.#c, SEQ, s + 1);
+  }
+
+  /** seq even and changed (after a slow-path release, or a holder that died). */
+  leaveWrite(): void {
+    const s = this.seq;
+    if (s & 1) Atomics.store(this.#c, SEQ, s + 1);
+  }
+
+  /**
+   * generation + 1, by its holder (or the driver): two plain halves, since
+   * the holder is the only writer and readers check seq, whose atomic store
+   * after this orders them.
+   */
+  bumpGeneration(): void {
+    const c = this.#c;
+    const lo = ((c[GEN_LO] as number) + 1) >>> 0;
+    c[GEN_LO] = lo;
+    if (lo === 0) c[GEN_HI] = ((c[GEN_HI] as number) + 1) >>> 0;
+  }
+
+  /** Sets or clears ctrl->pollers (a poller going to sleep, or a wake). */
+  setPollers(on: boolean): void {
+    Atomics.store(this.#c, POLLERS, on ? 1 : 0);
+  }
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The public types of a kshm device: {@link Device}, {@link Lease} and the
+ * options of its calls. {@link KshmDevice} implements them over any backend.
+ * @module
+ */
+import type { Observable, OperatorFunction } from 'rxjs';
+import type { DeviceInfo } from './backend.js';
+import type { Page } from './page.js';
+import type { Snapshot } from './snapshot.js';
+
+/**
+ * Options of a transaction or lease.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * device.transaction(fn, { timeoutMs: 100, signal: ac.signal }).subscribe();
+ * ```
+ */
+export interface TransactionOptions {
+  /** Give up with {@link LockTimeoutError} after this many ms of waiting (default: wait). */
+  timeoutMs?: number;
+  /** Aborting works like unsubscribing, and errors with {@link LockCancelledError}. */
+  signal?: AbortSignal;
+  /**
+   * Take a free lock through the shared lock word (a compare-and-swap on the
+   * mapped control page: no syscall, no native call), and release it there
+   * (a syscall only when someone waits or a subscriber sleeps). `false`
+   * always uses the driver's LOCK and UNLOCK ioctls. Default true. A taken
+   * lock is waited for in the driver's FIFO queue either way, so both paths
+   * are equally fair and robust (a holder that dies is detected the same).
+   */
+  fastPath?: boolean;
+}
+
+/**
+ * Options of a kernel write.
+ *
+ * @example
+ * ```ts
+ * device.kernelWrite(0, [1, 2, 3], { timeoutMs: 50 }).subscribe((generation) => console.log(generation));
+ * ```
+ */
+export interface KernelWriteOptions {
+  /** How long the kernel may wait for the lock, 1 ms or more (default 1000). */
+  timeoutMs?: number;
+}
+
+/**
+ * The lock, held while a {@link Device.lock$} subscription lasts: for work
+ * across async boundaries. Nothing written through `page` is published until
+ * `commit()`; ending the lease any other way (unsubscribe, `abort()`, an
+ * error, the device closing) restores every byte written and releases the
+ * lock with ABORT.
+ *
+ * @example
+ * ```ts
+ * device.lock$({ timeoutMs: 500 }).pipe(
+ *   switchMap(async (lease) => {
+ *     lease.page.setU32(0, await fetchNextValue());
+ *     lease.commit();
+ *   }),
+ * ).subscribe();
+ * ```
+ */
+export interface Lease {
+  /** The shared data, writable until the lease ends. */
+  readonly page: Page;
+  /** The previous holder died mid-transaction: the data may be half-written. */
+  readonly ownerDied: boolean;
+  /** Whether the lease still holds the lock. */
+  readonly active: boolean;
+  /** Publishes the writes (a new generation), releases the lock and completes the lease. */
+  commit(): void;
+  /** Restores the bytes written, releases the lock and completes the lease. */
+  abort(): void;
+}
+
+/**
+ * An open kshm device: the shared pages as RxJS streams, and transactions
+ * under the lock that the kernel owns. Made by `openDevice` (the driver) or
+ * `createFakeDevice` (kshm/testing); both behave the same.
+ *
+ * @example
+ * ```ts
+ * const device = await openDevice();
+ * device.select$((s) => s.u32(0)).subscribe((n) => console.log('now', n));
+ * device.transaction((page) => page.setU32(0, page.u32(0) + 1)).subscribe();
+ * ```
+ */
+export interface Device {
+  readonly path: string;
+  readonly readOnly: boolean;
+  /** Bytes of shared data. */
+  readonly size: number;
+  readonly closed: boolean;
+  /**
+   * The current snapshot on subscribe, then one per commit. Consistent
+   * (never torn), conflated (a slow subscriber gets the latest), multicast
+   * with refCount (one poll handle for every subscriber). Completes when the
+   * device closes.
+   */
+  readonly snapshots$: Observable<Snapshot>;
+  /** A field derived from each snapshot, emitted when it changes. */
+  select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
+  /**
+   * A cold observable: on subscribe it takes the lock, runs `fn(page)`
+   * synchronously, commits, then emits fn's result and completes. If fn
+   * throws, every byte it wrote is restored, the lock is released with ABORT
+   * and the error goes to the subscriber. Unsubscribing while waiting
+   * cancels the wait.
+   */
+  transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
+  /**
+   * The {@link transact} operator bound to this device: one transaction per
+   * source value, in order, emitting each result.
+   */
+  transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R>;
+  /** Holds the lock while subscribed; see {@link Lease}. */
+  lock$(options?: TransactionOptions): Observable<Lease>;
+  /**
+   * Asks the kernel to write `bytes` at `offset` under the lock, from kernel
+   * context, and commit. Emits the new generation and completes.
+   */
+  kernelWrite(offset: number, bytes: ArrayLike<number>, options?: KernelWriteOptions): Observable<bigint>;
+  /** The driver's figures: ABI, pages, generation, holder, waiters, counters. */
+  info(): DeviceInfo;
+  /**
+   * Closes the device (idempotent): waits and queued calls fail with
+   * {@link DeviceClosedError}, streams complete, a held lease is aborted.
+   */
+  close(): void;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ABI's lock-word fast path (driver/include/uapi/kshm.h, "THE LOCK"),
+ * written once for C: libkshm uses lw_lock(), lw_release() and
+ * lw_wake_needed(); the C tests (driver_test, fuzz) also use lw_unlock(),
+ * which adds the two ioctls a release may need on a plain descriptor.
+ * Header-only (static inline): nothing here is part of libkshm's ABI.
+ */
+#ifndef KSHM_LOCKWORD_H
+#define KSHM_LOCKWORD_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include "../driver/include/uapi/kshm.h"
+
+/* lw_release(): the CAS failed on KSHM_LW_WAITERS; the driver must hand over. */
+#define LW_HANDOVER	1
+
+/*
+ * Fast acquire: CAS a free word to @id (or a DIED word to id|DIED), then
+ * open the write section (seq odd). Returns 0 or KSHM_LOCK_OWNER_DIED when
+ * taken; -EDEADLK when @id holds it already, -EBUSY when another holder does,
+ * -EAGAIN when only the driver can tell (a free word with waiters flagged, or
+ * a word no cooperating party writes): use KSHM_IOC_LOCK.
+ */
+static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
+{
+	uint32_t seen = 0, died = 0;
+
+	if (!__atomic_compare_exchange_n(&c->lock, &seen, id, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		if ((seen & KSHM_LW_OWNER_MASK) == id)
+			return -EDEADLK;
+		if (seen != KSHM_LW_DIED)
+			return (seen & KSHM_LW_OWNER_MASK) ? -EBUSY : -EAGAIN;
+		if (!__atomic_compare_exchange_n(&c->lock, &seen, id | KSHM_LW_DIED, false,
+						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return -EAGAIN;
+		died = KSHM_LOCK_OWNER_DIED;
+	}
+	__atomic_store_n(&c->seq, __atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1,
+			 __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before our writes */
+	return (int)died;
+}
+
+/*
+ * Fast release of a lock taken by lw_lock(): publish (the generation on
+ * commit, then seq even), then CAS the word free (a commit repairs DIED, an
+ * abort keeps it). Returns 0 when the CAS released it, LW_HANDOVER when
+ * waiters are queued (call KSHM_IOC_UNLOCK with KSHM_UNLOCK_PUBLISHED: the
+ * driver hands over), -EPERM when @id no longer holds it (the driver took
+ * it back: nothing changed).
+ */
+static inline int lw_release(volatile struct kshm_ctrl *c, uint32_t id, bool commit)
+{
+	uint32_t seen = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+	uint32_t mine = id | (seen & KSHM_LW_DIED);
+
+	if ((seen & KSHM_LW_OWNER_MASK) != id)
+		return -EPERM;
+	if (commit)	/* only the holder writes it: no read-modify-write needed */
+		__atomic_store_n(&c->generation,
+				 __atomic_load_n(&c->generation, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+	/* Our writes and the generation before seq turns even. */
+	__atomic_store_n(&c->seq, (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1) + 1,
+			 __ATOMIC_RELEASE);
+	if (__atomic_compare_exchange_n(&c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED,
+					false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return 0;
+	return LW_HANDOVER;
+}
+
+/*
+ * After a commit that lw_release() completed: whether a poller sleeps and
+ * KSHM_IOC_WAKE is due. The full barrier orders the generation store before
+ * the pollers load (the Dekker handshake with poll()).
+ */
+static inline bool lw_wake_needed(volatile struct kshm_ctrl *c)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&c->pollers, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * lw_release() on a plain descriptor, with the ioctls it may need. Returns 0
+ * when the CAS alone released it, 1 when the driver handed over, or -errno.
+ * @wake: after a commit, call KSHM_IOC_WAKE when a poller sleeps.
+ */
+static inline int lw_unlock(int fd, volatile struct kshm_ctrl *c, uint32_t id, bool commit,
+			    bool wake)
+{
+	struct kshm_unlock_req req = {
+		.flags = (commit ? KSHM_UNLOCK_COMMIT : KSHM_UNLOCK_ABORT) | KSHM_UNLOCK_PUBLISHED,
+	};
+	int ret = lw_release(c, id, commit);
+
+	if (ret == LW_HANDOVER)
+		return ioctl(fd, KSHM_IOC_UNLOCK, &req) ? -errno : 1;
+	if (ret == 0 && commit && wake && lw_wake_needed(c) && ioctl(fd, KSHM_IOC_WAKE))
+		return -errno;
+	return ret;
+}
+
+#endif /* KSHM_LOCKWORD_H */

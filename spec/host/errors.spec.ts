@@ -1,0 +1,36 @@
+// lib/errors.ts: every error has its class and a stable code; errno mapping.
+import { constants } from 'node:os';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as errors from '../../lib/errors.js';
+
+const E = constants.errno;
+const test = suite('errors');
+
+test('every error class is a KshmError with its own stable code', () => {
+  const made: errors.KshmError[] = [
+    new errors.DeviceNotFoundError('/x'), new errors.PermissionDeniedError('/x', E.EACCES),
+    new errors.AbiMismatchError('m'), new errors.NotAKshmDeviceError('/x', 'magic'), new errors.DeviceClosedError(),
+    new errors.LockTimeoutError(5), new errors.LockCancelledError(), new errors.ReadOnlyDeviceError(),
+    new errors.DeadlockError('KWRITE'), new errors.LeaseEndedError(), new errors.KshmSystemError('LOCK', E.EIO),
+  ];
+  const codes = new Set(made.map((e) => e.code));
+  assert.is(codes.size, made.length);
+  for (const e of made) {
+    assert.instance(e, errors.KshmError);
+    assert.match(e.code, /^KSHM_[A-Z_]+$/);
+    assert.is(e.name, e.constructor.name);
+  }
+});
+
+test('lockError: timeout, cancel and deadlock are typed; EBADF is a system error, never read-only', () => {
+  assert.instance(errors.lockError(E.ETIMEDOUT, 'LOCK', 7), errors.LockTimeoutError);
+  assert.instance(errors.lockError(E.ECANCELED, 'LOCK', 0), errors.LockCancelledError);
+  assert.instance(errors.lockError(E.EDEADLK, 'KWRITE', 0), errors.DeadlockError);
+  const badf = errors.lockError(E.EBADF, 'LOCK', 0);
+  assert.instance(badf, errors.KshmSystemError);
+  assert.is(badf.errno, E.EBADF);
+  assert.match(badf.message, /EBADF/);
+});
+
+test.run();

@@ -1,0 +1,228 @@
+// lib/lock-queue.ts in virtual time against a scripted backend: FIFO, one
+// backend wait at a time, timers, cancel, drain, admission, error mapping.
+import { asyncScheduler } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { constants } from 'node:os';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  DeadlockError, DeviceClosedError, KshmSystemError, LockTimeoutError, ReadOnlyDeviceError,
+} from '../../lib/errors.js';
+import { LockQueue, type Hold, type LockCallbacks } from '../../lib/lock-queue.js';
+import { StubBackend } from './stub-backend.js';
+
+const E = constants.errno;
+const test = suite('lock-queue (stub backend, virtual time)');
+const virtual = (fn: (helpers: { flush: () => void }) => void): void => {
+  new TestScheduler((a, b) => assert.equal(a, b)).run(fn);
+};
+
+/** Records what a request was told, in order, with the virtual time. */
+function recorder(name: string, log: string[], holds: Map<string, Hold> = new Map()): LockCallbacks {
+  return {
+    granted: (hold, ownerDied) => {
+      holds.set(name, hold);
+      log.push(`${name} granted${ownerDied ? ' died' : ''} @${asyncScheduler.now()}`);
+    },
+    failed: (e) => log.push(`${name} ${(e as Error).constructor.name} @${asyncScheduler.now()}`),
+  };
+}
+
+test('a free lock is granted at once, synchronously, with no backend wait', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    q.lock({}, recorder('a', log));
+    assert.equal(log, ['a granted @0']);
+    assert.equal(b.waits.length, 0);
+    assert.ok(q.holder);
+  });
+});
+
+test('FIFO: waiters are granted in order, one backend wait at a time', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.taken = true; // another file holds it
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const holds = new Map<string, Hold>();
+    for (const n of ['a', 'b', 'c']) q.lock({}, recorder(n, log, holds));
+    assert.is(b.waits.length, 1, 'only the head waits in the backend');
+    asyncScheduler.schedule(() => { b.taken = false; b.waits[0]?.done(0); }, 10);
+    asyncScheduler.schedule(() => q.release(holds.get('a') as Hold, true), 20);
+    asyncScheduler.schedule(() => q.release(holds.get('b') as Hold, false), 30);
+    flush();
+    assert.equal(log, ['a granted @10', 'b granted @20', 'c granted @30']);
+    assert.equal(b.unlocks, [true, false]);
+    assert.is(b.waits.length, 1);
+  });
+});
+
+test('the fast path default and the per-call option reach the backend', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, false);
+    const holds = new Map<string, Hold>();
+    q.lock({}, recorder('a', [], holds));
+    q.release(holds.get('a') as Hold, true);
+    q.lock({ fastPath: true }, recorder('b', [], holds));
+    assert.equal(b.tryLocks, [false, true]);
+  });
+});
+
+test('a timeout fails a queued request at its deadline; a waiting one gets the backend the time left', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.taken = true;
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    q.lock({}, recorder('a', log));
+    q.lock({ timeoutMs: 30 }, recorder('b', log));
+    flush();
+    assert.equal(log, ['b LockTimeoutError @30']);
+    // a ends its wait with an error at 40: the next request's wait starts with its time left
+    q.lock({ timeoutMs: 100 }, recorder('c', log));
+    asyncScheduler.schedule(() => b.waits[0]?.done(E.ETIMEDOUT), 10);
+    flush();
+    assert.is(b.waits.length, 2);
+    assert.is(b.waits[1]?.timeoutMs, 90);
+  });
+});
+
+test('the backend timeout becomes LockTimeoutError; EDEADLK a DeadlockError; EBADF a system error, not read-only', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.taken = true;
+    const q = new LockQueue(b, asyncScheduler, true);
+    const errors: unknown[] = [];
+    const cb = { granted: () => errors.push('granted'), failed: (e: unknown) => errors.push(e) };
+    q.lock({ timeoutMs: 5 }, cb);
+    asyncScheduler.schedule(() => b.waits[0]?.done(E.ETIMEDOUT), 1);
+    flush();
+    b.taken = false;
+    b.tryErrno = E.EDEADLK;
+    q.lock({}, cb);
+    b.tryErrno = E.EBADF;
+    q.lock({}, cb);
+    assert.instance(errors[0], LockTimeoutError);
+    assert.instance(errors[1], DeadlockError);
+    assert.is((errors[1] as DeadlockError).code, 'KSHM_DEADLOCK');
+    assert.instance(errors[2], KshmSystemError);
+    assert.not.instance(errors[2], ReadOnlyDeviceError);
+  });
+});
+
+test('cancel: a queued request leaves at once; a waiting one cancels the backend wait and a late grant is aborted', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.taken = true;
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const stopA = q.lock({}, recorder('a', log));
+    const stopB = q.lock({}, recorder('b', log));
+    stopB();
+    stopA();
+    assert.is(b.waits[0]?.cancels, 1);
+    q.lock({}, recorder('c', log));
+    assert.is(b.waits.length, 1, 'c queues behind the wait being cancelled');
+    asyncScheduler.schedule(() => b.waits[0]?.done(0), 5); // the grant won the race with the cancel
+    flush();
+    assert.equal(b.unlocks, [false], 'the unwanted grant is released with ABORT');
+    assert.equal(log, ['c granted @5'], 'then c is next');
+  });
+});
+
+test('an AbortSignal fails the request with LockCancelledError, before or while it waits', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.taken = true;
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    q.lock({ signal: AbortSignal.abort() }, recorder('early', log));
+    const ac = new AbortController();
+    q.lock({ signal: ac.signal }, recorder('late', log));
+    asyncScheduler.schedule(() => ac.abort(), 7);
+    flush();
+    assert.equal(log, ['early LockCancelledError @0', 'late LockCancelledError @7']);
+    assert.is(b.waits[0]?.cancels, 1);
+  });
+});
+
+test('admission: closed, read-only and bad timeouts fail before anything waits', () => {
+  virtual(() => {
+    const errors: unknown[] = [];
+    const cb = { granted: () => errors.push('granted'), failed: (e: unknown) => errors.push(e) };
+    const ro = new StubBackend(true);
+    const roQueue = new LockQueue(ro, asyncScheduler, true);
+    roQueue.lock({}, cb);
+    roQueue.kernelWrite(0, Uint8Array.of(1), 10, { written: () => errors.push('written'), failed: cb.failed });
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    for (const timeoutMs of [0, -1, 1.5, 2 ** 33]) q.lock({ timeoutMs }, cb);
+    q.kernelWrite(60, new Uint8Array(8), 10, { written: () => errors.push('written'), failed: cb.failed });
+    q.close();
+    q.lock({}, cb);
+    assert.instance(errors[0], ReadOnlyDeviceError);
+    assert.instance(errors[1], ReadOnlyDeviceError);
+    for (let i = 2; i < 7; i++) assert.instance(errors[i], RangeError);
+    assert.instance(errors[7], DeviceClosedError);
+    assert.is(errors.length, 8);
+    assert.equal(ro.tryLocks, []);
+    assert.equal(b.tryLocks, []);
+  });
+});
+
+test('kernel writes queue like lock requests and report their generation', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const holds = new Map<string, Hold>();
+    q.lock({}, recorder('a', log, holds));
+    q.kernelWrite(4, Uint8Array.of(1, 2), 50, {
+      written: (g) => log.push(`kwrite ${g} @${asyncScheduler.now()}`),
+      failed: (e) => log.push(String(e)),
+    });
+    assert.is(b.kernelWrites.length, 0, 'waits for the holder');
+    asyncScheduler.schedule(() => q.release(holds.get('a') as Hold, true), 3);
+    asyncScheduler.schedule(() => b.kernelWrites[0]?.done(0, 7n), 8);
+    flush();
+    assert.equal(log, ['a granted @0', 'kwrite 7 @8']);
+    assert.is(b.kernelWrites[0]?.timeoutMs, 50);
+  });
+});
+
+test('close drains: the held page is restored and aborted, every request fails with DeviceClosedError', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    let rolledBack = 0;
+    q.lock({}, {
+      granted: (hold) => {
+        hold.page = { live: true, rollback: () => { rolledBack++; }, end: () => {} } as unknown as Hold['page'];
+      },
+      failed: () => log.push('holder failed'),
+    });
+    q.lock({}, recorder('queued', log));
+    q.close();
+    q.close();
+    assert.is(rolledBack, 1);
+    assert.equal(b.unlocks, [false]);
+    assert.equal(log, ['queued DeviceClosedError @0']);
+    assert.is(q.holder, undefined);
+    // A request waiting in the backend fails at once; its late grant is ignored.
+    const b2 = new StubBackend();
+    b2.taken = true;
+    const q2 = new LockQueue(b2, asyncScheduler, true);
+    q2.lock({}, recorder('waiting', log));
+    assert.is(b2.waits.length, 1);
+    q2.close();
+    b2.waits[0]?.done(0);
+    assert.equal(log, ['queued DeviceClosedError @0', 'waiting DeviceClosedError @0']);
+    assert.equal(b2.unlocks, []);
+  });
+});
+
+test.run();

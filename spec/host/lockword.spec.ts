@@ -1,0 +1,98 @@
+// lib/lockword.ts: the ABI's fast path in TypeScript, on a plain control page.
+import { constants } from 'node:os';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_WAITERS } from '../../lib/abi.js';
+import { LockWord, LW_HANDOVER } from '../../lib/lockword.js';
+
+const E = constants.errno;
+const test = suite('lockword');
+
+function page(): { c: Uint32Array; lw: LockWord } {
+  const c = new Uint32Array(CTRL_SIZE / 4);
+  return { c, lw: new LockWord(c) };
+}
+const LOCK = CTRL.lock / 4;
+const SEQ = CTRL.seq / 4;
+const POLLERS = CTRL.pollers / 4;
+
+test('acquire: a free word is taken and the write section opened; taken words are refused with the right errno', () => {
+  const { c, lw } = page();
+  assert.is(lw.acquire(5), 0);
+  assert.is(c[LOCK], 5);
+  assert.is(c[SEQ], 1);
+  assert.is(lw.acquire(5), -E.EDEADLK);
+  assert.is(lw.acquire(6), -E.EBUSY);
+  c[LOCK] = LW_WAITERS; // free, but waiters queued: only the driver may grant
+  assert.is(lw.acquire(6), -E.EAGAIN);
+  assert.is(lw.tryLock(6), undefined);
+  c[LOCK] = (5 | LW_WAITERS) >>> 0;
+  assert.equal(lw.tryLock(6), { ok: false, errno: E.EBUSY });
+  assert.throws(() => new LockWord(new Uint32Array(4)), (e: unknown) => e instanceof RangeError);
+});
+
+test('a DIED word is taken with OWNER_DIED; a commit repairs it, an abort keeps it', () => {
+  const { c, lw } = page();
+  c[LOCK] = LW_DIED;
+  assert.is(lw.acquire(3), LOCK_OWNER_DIED);
+  assert.is(c[LOCK], (3 | LW_DIED) >>> 0);
+  assert.is(lw.release(3, false), 0);
+  assert.is(c[LOCK], LW_DIED);
+  assert.equal(lw.tryLock(3), { ok: true, ownerDied: true, generation: 0n });
+  assert.is(lw.release(3, true), 0);
+  assert.is(c[LOCK], 0);
+});
+
+test('release: commit publishes the generation, then seq even; abort only moves seq', () => {
+  const { c, lw } = page();
+  lw.acquire(1);
+  assert.is(lw.release(1, true), 0);
+  assert.is(lw.generation(), 1n);
+  assert.is(c[SEQ], 2);
+  lw.acquire(1);
+  assert.is(lw.release(1, false), 0);
+  assert.is(lw.generation(), 1n);
+  assert.is(c[SEQ], 4);
+});
+
+test('the generation carries into its high half', () => {
+  const { c, lw } = page();
+  c[CTRL.generation / 4] = 0xffffffff;
+  lw.acquire(1);
+  lw.release(1, true);
+  assert.is(lw.generation(), 1n << 32n);
+});
+
+test('release with waiters queued asks the driver to hand over; a holder the driver replaced gets EPERM', () => {
+  const { c, lw } = page();
+  const calls: string[] = [];
+  const driver = { unlockPublished: (commit: boolean) => { calls.push(`unlock ${commit}`); return 0; }, wake: () => calls.push('wake') };
+  lw.acquire(1);
+  c[LOCK] = (1 | LW_WAITERS) >>> 0;
+  assert.is(lw.release(1, true), LW_HANDOVER);
+  assert.is((c[SEQ] as number) & 1, 0, 'published before the hand-over');
+  lw.set(1);
+  assert.is(lw.unlock(1, false, driver), 0);
+  lw.set((1 | LW_WAITERS) >>> 0);
+  assert.is(lw.unlock(1, true, driver), 0);
+  lw.set(2);
+  assert.is(lw.unlock(1, true, driver), E.EPERM);
+  assert.is(c[LOCK], 2, 'nothing changed');
+  assert.equal(calls, ['unlock true']);
+});
+
+test('a fast commit wakes the driver only when a poller sleeps', () => {
+  const { c, lw } = page();
+  const calls: string[] = [];
+  const driver = { unlockPublished: () => 0, wake: () => calls.push('wake') };
+  lw.acquire(1);
+  lw.unlock(1, true, driver);
+  c[POLLERS] = 1;
+  lw.acquire(1);
+  lw.unlock(1, false, driver);
+  lw.acquire(1);
+  lw.unlock(1, true, driver);
+  assert.equal(calls, ['wake']);
+});
+
+test.run();

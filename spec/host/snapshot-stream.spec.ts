@@ -1,0 +1,95 @@
+// lib/snapshot-stream.ts in virtual time against a scripted backend: one
+// commit watcher, reuse without a copy, retry while a writer is in, the
+// writer's own committed view, close and poll errors.
+import { asyncScheduler, Subject } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KshmSystemError } from '../../lib/errors.js';
+import { Page } from '../../lib/page.js';
+import type { Snapshot } from '../../lib/snapshot.js';
+import { snapshotStream } from '../../lib/snapshot-stream.js';
+import { StubBackend } from './stub-backend.js';
+
+const test = suite('snapshot-stream (stub backend, virtual time)');
+const virtual = (fn: (helpers: { flush: () => void }) => void): void => {
+  new TestScheduler((a, b) => assert.equal(a, b)).run(fn);
+};
+
+function stream(b: StubBackend, heldPage: () => Page | undefined = () => undefined) {
+  const closed$ = new Subject<void>();
+  return { closed$, s$: snapshotStream({ backend: b, scheduler: asyncScheduler, closed$, heldPage }) };
+}
+
+test('the current snapshot on subscribe, then one per commit, one watcher for every subscriber', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$ } = stream(b);
+    const seen: bigint[] = [];
+    const subs = [s$.subscribe((s) => seen.push(s.generation)), s$.subscribe()];
+    assert.is(b.watchers.size, 1);
+    b.commitElsewhere();
+    b.commitElsewhere();
+    assert.equal(seen, [0n, 1n, 2n]);
+    for (const sub of subs) sub.unsubscribe();
+    assert.is(b.watchers.size, 0, 'the watcher stops at refcount zero');
+  });
+});
+
+test('no copy while seq is unchanged; a wake-up with nothing new emits nothing', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$ } = stream(b);
+    const seen: Snapshot[] = [];
+    s$.subscribe((s) => seen.push(s));
+    for (const w of b.watchers) w.onCommit();
+    assert.is(b.snapshots, 1);
+    assert.is(seen.length, 1);
+  });
+});
+
+test('a writer in: retried with a backoff of 1, 2, 4 ... ms until it leaves', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.writerIn = true;
+    const { s$ } = stream(b);
+    const at: number[] = [];
+    s$.subscribe(() => at.push(asyncScheduler.now()));
+    asyncScheduler.schedule(() => { b.writerIn = false; }, 10);
+    flush();
+    assert.equal(at, [15]); // tries at 0, 1, 3, 7, 15
+    assert.is(b.snapshots, 5);
+  });
+});
+
+test('while this device writes, readers see the committed bytes, not the work in progress', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    b.data[0] = 1;
+    const page = new Page(b.data, false, 0n);
+    page.setU8(0, 2);
+    const { s$ } = stream(b, () => page);
+    let s: Snapshot | undefined;
+    s$.subscribe((x) => { s = x; });
+    assert.is(s?.u8(0), 1);
+    assert.is(b.snapshots, 0);
+  });
+});
+
+test('completes when the device closes; a poll error is a KshmSystemError', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$, closed$ } = stream(b);
+    let completed = false;
+    s$.subscribe({ complete: () => { completed = true; } });
+    closed$.next();
+    assert.ok(completed);
+    let error: unknown;
+    s$.subscribe({ error: (e) => { error = e; } });
+    for (const w of b.watchers) w.onError(5);
+    assert.instance(error, KshmSystemError);
+    assert.is((error as KshmSystemError).errno, 5);
+  });
+});
+
+test.run();
