@@ -8,6 +8,8 @@ import {
   DeviceClosedError, KshmError, KshmSystemError, LeaseEndedError, LockCancelledError,
   LockTimeoutError, lockError, ReadOnlyDeviceError,
 } from './errors.js';
+import type { FieldMap, Layout, LayoutValue } from './layout.js';
+import { selectLayout } from './operators/select-layout.js';
 import { Page } from './page.js';
 import { Snapshot } from './snapshot.js';
 
@@ -108,6 +110,8 @@ export interface Device {
   readonly snapshots$: Observable<Snapshot>;
   /** A field derived from each snapshot, emitted when it changes. */
   select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
+  /** The typed object of `layout` at `offset`, emitted when a field changed (see {@link selectLayout}). */
+  select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
   /**
    * A cold observable: on subscribe it takes the lock, runs `fn(page)`
    * synchronously, commits, then emits fn's result and completes. If fn
@@ -264,8 +268,11 @@ export class KshmDevice implements Device {
     });
   }
 
-  select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T> {
-    return this.snapshots$.pipe(map(project), distinctUntilChanged(compare));
+  select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
+  select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
+  select$<T>(project: ((snapshot: Snapshot) => T) | Layout, arg?: ((a: T, b: T) => boolean) | number): Observable<unknown> {
+    if (typeof project !== 'function') return this.snapshots$.pipe(selectLayout(project, arg as number | undefined));
+    return this.snapshots$.pipe(map(project), distinctUntilChanged(arg as ((a: T, b: T) => boolean) | undefined));
   }
 
   /* ---- the lock queue ---------------------------------------------------- */
