@@ -261,7 +261,7 @@ export interface LayoutDataPatch {
  * @see {@link LayoutValue}
  */
 export type LayoutPatch<M extends FieldMap> = string extends keyof M ? LayoutDataPatch
-  : { [K in keyof M]?: FieldPatch<M[K]> };
+  : { -readonly [K in keyof M]?: FieldPatch<M[K]> };
 
 /* ---- the checked plan behind a layout --------------------------------- */
 
@@ -414,6 +414,11 @@ function build(fields: unknown, prefix: string, inline: boolean): Layout {
   return layout;
 }
 
+/** Refuses properties a field does not have (`{ at: 0, type: 'u8', lenght: 4 }`) at compile time. */
+type NoUnknownProperties<M> = {
+  readonly [K in keyof M]: { readonly [P in Exclude<keyof M[K], 'at' | 'type' | 'length' | 'count' | 'layout'>]: never };
+};
+
 /**
  * Describes the shared data: each field by name, at a byte offset, with a
  * `type` (`u8 u16 u32 u64 i8 i16 i32 i64 f32 f64`, `utf8` and `bytes` with a
@@ -441,7 +446,7 @@ function build(fields: unknown, prefix: string, inline: boolean): Layout {
  * @see {@link layoutFromJSON} for layouts from JSON files
  * @see {@link selectLayout}
  */
-export function defineLayout<const M extends FieldMap>(fields: M): Layout<M> {
+export function defineLayout<const M extends FieldMap>(fields: M & NoUnknownProperties<M>): Layout<M> {
   return build(fields, '', false) as Layout<M>;
 }
 
