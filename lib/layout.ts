@@ -6,10 +6,27 @@
  * @module
  */
 
-/** The number types of a field: little-endian, as `DataView` reads them. */
+/**
+ * The number types of a field: little-endian, as `DataView` reads them;
+ * `u64` and `i64` read as bigints.
+ *
+ * @example
+ * ```ts
+ * const t: NumberType = 'u16';
+ * ```
+ * @see {@link NumberField}
+ */
 export type NumberType = 'u8' | 'u16' | 'u32' | 'u64' | 'i8' | 'i16' | 'i32' | 'i64' | 'f32' | 'f64';
 
-/** Every `type` a field can have: a number type, `utf8` text or raw `bytes`. */
+/**
+ * Every `type` a field can have: a number type, `utf8` text or raw `bytes`.
+ *
+ * @example
+ * ```ts
+ * const t: FieldType = 'utf8';
+ * ```
+ * @see {@link FieldSpec}
+ */
 export type FieldType = NumberType | 'utf8' | 'bytes';
 
 /**

@@ -94,3 +94,24 @@ assertType<Equal<typeof b, { json: LayoutData }>>();
 // a layout is assignable to the wide type
 const wide: Layout = all;
 void wide;
+
+// the README's example
+{
+  const point2 = defineLayout({ x: { at: 0, type: 'f64' }, y: { at: 8, type: 'f64' } });
+  const state = defineLayout({
+    count: { at: 0, type: 'u64' },
+    name: { at: 8, type: 'utf8', length: 24 },
+    levels: { at: 32, type: 'u16', count: 4 },
+    mac: { at: 40, type: 'bytes', length: 6 },
+    pos: { at: 48, layout: point2 },
+    trail: { at: 64, layout: point2, count: 8 },
+  });
+  fake.select$(state).subscribe(({ count, pos }) => console.log(count, pos.x));
+  fake.transaction((p) => {
+    const { count: c } = p.read(state);
+    p.write(state, { count: c + 1n, pos: { y: 2.5 } });
+  }).subscribe();
+  const far = snapshot.read(state, 256);
+  assertType<Equal<typeof far.trail, { x: number; y: number }[]>>();
+  assertType<Equal<typeof far.mac, Uint8Array>>();
+}
