@@ -262,7 +262,7 @@ export class Page extends ByteReader {
         if (!Number.isInteger(value) || value < min || value > max) {
           throw new RangeError(`field "${name}" (${kind}): ${value} is not an integer in ${min}..${max}`);
         }
-        const set = { u8: this.setU8, u16: this.setU16, u32: this.setU32, i8: this.setI8, i16: this.setI16, i32: this.setI32 }[kind];
+        const set = INT_SETTERS[kind];
         writes.push(() => set.call(this, at, value));
       }
     }
@@ -298,3 +298,9 @@ export class Page extends ByteReader {
     this.#undo = undefined;
   }
 }
+
+/** The setters of the integer types up to 32 bits, for layout writes. */
+const INT_SETTERS = {
+  u8: Page.prototype.setU8, u16: Page.prototype.setU16, u32: Page.prototype.setU32,
+  i8: Page.prototype.setI8, i16: Page.prototype.setI16, i32: Page.prototype.setI32,
+} as const;

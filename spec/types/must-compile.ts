@@ -1,6 +1,6 @@
 // Type-level tests of typed layouts that must compile: the inferred types,
 // asserted exactly. Run by spec/host/layout-types.spec.ts.
-import { defineLayout, layoutFromJSON, selectLayout, type LayoutData, type LayoutPatch, type Layout } from 'kshm';
+import { defineLayout, layoutFromJSON, selectLayout, type FieldMap, type LayoutData, type LayoutPatch, type Layout } from 'kshm';
 import { createFakeDevice } from 'kshm/testing';
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { Snapshot, Page } from 'kshm';
@@ -114,4 +114,12 @@ void wide;
   const far = snapshot.read(state, 256);
   assertType<Equal<typeof far.trail, { x: number; y: number }[]>>();
   assertType<Equal<typeof far.mac, Uint8Array>>();
+}
+
+// a field map only known as FieldMap (built at run time) reads as LayoutData
+{
+  const map: FieldMap = { a: { at: 0, type: 'u8' } };
+  const wideLayout = defineLayout(map);
+  const w = snapshot.read(wideLayout);
+  assertType<Equal<typeof w, LayoutData>>();
 }
