@@ -5,6 +5,7 @@
  * Shared by {@link Snapshot} (reads) and {@link Page} (reads and writes).
  * @module
  */
+import { planOf, type FieldMap, type Layout, type LayoutValue, type Plan } from './layout.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -70,9 +71,67 @@ export class ByteReader {
    */
   utf8(offset: number, length: number): string {
     this.#at(offset, length);
+    return this.#text(offset, length);
+  }
+
+  #text(offset: number, length: number): string {
     const field = this.bytesView.subarray(offset, offset + length);
     const nul = field.indexOf(0);
     return decoder.decode(nul === -1 ? field : field.subarray(0, nul));
+  }
+
+  /**
+   * The fields of `layout` at `offset`, as a plain object of fresh values
+   * (numbers, bigints for 64-bit integers, strings, copies of bytes, arrays,
+   * nested objects). RangeError unless the whole layout lies in the region.
+   *
+   * @example
+   * ```ts
+   * const stats = defineLayout({ hits: { at: 0, type: 'u64' }, name: { at: 8, type: 'utf8', length: 8 } });
+   * const { hits, name } = snapshot.read(stats);   // hits: bigint, name: string
+   * const second = snapshot.read(stats, 64);       // the same struct 64 bytes further
+   * ```
+   * @see {@link defineLayout}
+   */
+  read<M extends FieldMap>(layout: Layout<M>, offset = 0): LayoutValue<M> {
+    const plan = planOf(layout);
+    this.#at(offset, plan.size);
+    return this.#fields(plan, offset) as LayoutValue<M>;
+  }
+
+  /** Every layout read goes through here: the range is checked already. */
+  #fields(plan: Plan, base: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const f of plan.fields) {
+      const at = base + f.at;
+      if (f.count === undefined) {
+        out[f.name] = this.#element(f.kind, f.width, f.sub, at);
+      } else {
+        const list = new Array<unknown>(f.count);
+        for (let i = 0; i < f.count; i++) list[i] = this.#element(f.kind, f.width, f.sub, at + i * f.width);
+        out[f.name] = list;
+      }
+    }
+    return out;
+  }
+
+  #element(kind: Plan['fields'][number]['kind'], width: number, sub: Plan | undefined, at: number): unknown {
+    const v = this.dataView;
+    switch (kind) {
+      case 'u8': return v.getUint8(at);
+      case 'u16': return v.getUint16(at, true);
+      case 'u32': return v.getUint32(at, true);
+      case 'u64': return v.getBigUint64(at, true);
+      case 'i8': return v.getInt8(at);
+      case 'i16': return v.getInt16(at, true);
+      case 'i32': return v.getInt32(at, true);
+      case 'i64': return v.getBigInt64(at, true);
+      case 'f32': return v.getFloat32(at, true);
+      case 'f64': return v.getFloat64(at, true);
+      case 'utf8': return this.#text(at, width);
+      case 'bytes': return this.bytesView.slice(at, at + width);
+      case 'layout': return this.#fields(sub as Plan, at);
+    }
   }
 
   /** A copy of `length` bytes at `offset`. */

@@ -7,6 +7,8 @@ import type { Backend, DeviceInfo } from './backend.js';
 import { DeviceClosedError, KshmSystemError, LeaseEndedError } from './errors.js';
 import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
+import type { FieldMap, Layout, LayoutValue } from './layout.js';
+import { selectLayout } from './operators/select-layout.js';
 import { Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
@@ -46,8 +48,11 @@ export class KshmDevice implements Device {
   get size(): number { return this.#backend.size; }
   get closed(): boolean { return this.#queue.closed; }
 
-  select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T> {
-    return this.snapshots$.pipe(select(project, compare));
+  select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
+  select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
+  select$<T>(project: ((snapshot: Snapshot) => T) | Layout, arg?: ((a: T, b: T) => boolean) | number): Observable<unknown> {
+    if (typeof project !== 'function') return this.snapshots$.pipe(selectLayout(project, arg as number | undefined));
+    return this.snapshots$.pipe(select(project, arg as ((a: T, b: T) => boolean) | undefined));
   }
 
   /** A page over the shared data for `hold` (one DataView per device, not per page). */

@@ -13,6 +13,13 @@ export { Page } from './page.js';
 export { ByteReader } from './bytes.js';
 export { transact } from './operators/transact.js';
 export { select } from './operators/select.js';
+export { layoutValuesEqual, selectLayout } from './operators/select-layout.js';
+export {
+  defineLayout, layoutFromJSON,
+  type FieldData, type FieldDataPatch, type FieldMap, type FieldPatch, type FieldSpec, type FieldType, type FieldValue,
+  type Layout, type LayoutData, type LayoutDataPatch, type LayoutJSON, type LayoutPatch, type LayoutValue,
+  type NestedField, type NumberField, type NumberType, type SizedField,
+} from './layout.js';
 export {
   AbiMismatchError, DeadlockError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
   LeaseEndedError, LibraryNotFoundError, LockCancelledError, LockTimeoutError, NotAKshmDeviceError,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { ByteReader, checkRange } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
+import { planOf, type FieldMap, type Layout, type LayoutPatch, type NumberType, type Plan, type PlanField } from './layout.js';
 
 const encoder = new TextEncoder();
 
@@ -22,6 +23,24 @@ function checkBig(value: bigint | number, min: bigint, max: bigint, what: string
 const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
+
+/** The range of each integer type, for layout writes (checked before anything is written). */
+const RANGES: Readonly<Record<Exclude<NumberType, 'f32' | 'f64'>, readonly [number | bigint, number | bigint]>> = {
+  u8: [0, 0xff], u16: [0, 0xffff], u32: [0, 0xffffffff], u64: [0n, U64_MAX],
+  i8: [-0x80, 0x7f], i16: [-0x8000, 0x7fff], i32: [-0x80000000, 0x7fffffff], i64: [I64_MIN, I64_MAX],
+};
+const F32_MAX = 3.4028234663852886e38;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number') return String(value);
+  return Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
+}
 
 /**
  * The shared data, in place, while a transaction or lease holds the lock.
@@ -139,6 +158,117 @@ export class Page extends ByteReader {
     return encoded.length;
   }
 
+  /**
+   * Writes the fields given in `values` (a deep partial of what
+   * `read(layout)` returns) of `layout` at `offset`, and nothing else: an
+   * array writes its elements from index 0 (an `undefined` element is
+   * skipped, the rest of the array stays), `utf8` and `bytes` fields are
+   * zero-padded to their length. Everything is checked before a byte
+   * changes: the layout must lie in the region, numbers be in range
+   * (integers for integer types, bigints for 64-bit ones), text and bytes
+   * fit, arrays have at most `count` elements, and every name be a field
+   * (RangeError or TypeError naming the field, nothing written). The writes
+   * go through the setters, so a failed transaction restores them.
+   *
+   * @example
+   * ```ts
+   * const state = defineLayout({ count: { at: 0, type: 'u32' }, name: { at: 4, type: 'utf8', length: 12 } });
+   * device.transaction((page) => {
+   *   const { count } = page.read(state);
+   *   page.write(state, { count: count + 1 });   // name stays as it is
+   * }).subscribe();
+   * ```
+   * @see {@link defineLayout}
+   */
+  write<M extends FieldMap>(layout: Layout<M>, values: NoInfer<LayoutPatch<M>>, offset = 0): void {
+    const plan = planOf(layout);
+    this.assertUsable();
+    checkRange(offset, plan.size, this.size);
+    if (!isRecord(values)) throw new TypeError(`page.write: values must be an object of fields, got ${show(values)}`);
+    const writes: Array<() => void> = [];
+    this.#planWrites(plan, values, offset, '', writes);
+    for (const w of writes) w();
+  }
+
+  /** Checks `values` against `plan` and queues the writes (nothing written yet). */
+  #planWrites(plan: Plan, values: Record<string, unknown>, base: number, prefix: string, writes: Array<() => void>): void {
+    for (const key of Object.keys(values)) {
+      const value = values[key];
+      if (value === undefined) continue;
+      const f = plan.byName.get(key);
+      const name = prefix + key;
+      if (!f) throw new TypeError(`page.write: the layout has no field "${name}"`);
+      if (f.count === undefined) {
+        this.#planElement(f, value, base + f.at, name, writes);
+        continue;
+      }
+      if (!Array.isArray(value)) throw new TypeError(`field "${name}": expected an array, got ${show(value)}`);
+      if (value.length > f.count) {
+        throw new RangeError(`field "${name}": ${value.length} elements, the field has ${f.count}`);
+      }
+      for (let i = 0; i < value.length; i++) {
+        const element: unknown = value[i];
+        if (element !== undefined) this.#planElement(f, element, base + f.at + i * f.width, `${name}[${i}]`, writes);
+      }
+    }
+  }
+
+  #planElement(f: PlanField, value: unknown, at: number, name: string, writes: Array<() => void>): void {
+    const kind = f.kind;
+    switch (kind) {
+      case 'layout':
+        if (!isRecord(value)) throw new TypeError(`field "${name}": expected an object of fields, got ${show(value)}`);
+        this.#planWrites(f.sub as Plan, value, at, `${name}.`, writes);
+        return;
+      case 'utf8': {
+        if (typeof value !== 'string') throw new TypeError(`field "${name}" (utf8): expected a string, got ${show(value)}`);
+        const length = encoder.encode(value).length;
+        if (length > f.width) {
+          throw new RangeError(`field "${name}" (utf8): ${show(value)} needs ${length} bytes, the field has ${f.width}`);
+        }
+        writes.push(() => this.setUtf8(at, value, f.width));
+        return;
+      }
+      case 'bytes': {
+        if (!(value instanceof Uint8Array)) {
+          throw new TypeError(`field "${name}" (bytes): expected a Uint8Array, got ${show(value)}`);
+        }
+        if (value.length > f.width) {
+          throw new RangeError(`field "${name}" (bytes): ${value.length} bytes, the field has ${f.width}`);
+        }
+        const padded = new Uint8Array(f.width);
+        padded.set(value);
+        writes.push(() => this.set(at, padded));
+        return;
+      }
+      case 'f32':
+      case 'f64':
+        if (typeof value !== 'number') throw new TypeError(`field "${name}" (${kind}): expected a number, got ${show(value)}`);
+        if (kind === 'f32' && Number.isFinite(value) && Math.abs(value) > F32_MAX) {
+          throw new RangeError(`field "${name}" (f32): ${value} is out of range (a finite f32 is at most ${F32_MAX})`);
+        }
+        writes.push(kind === 'f32' ? () => this.setF32(at, value) : () => this.setF64(at, value));
+        return;
+      case 'u64':
+      case 'i64': {
+        if (typeof value !== 'bigint') throw new TypeError(`field "${name}" (${kind}): expected a bigint, got ${show(value)}`);
+        const [min, max] = RANGES[kind];
+        if (value < min || value > max) throw new RangeError(`field "${name}" (${kind}): ${value}n is out of range ${min}..${max}`);
+        writes.push(kind === 'u64' ? () => this.setU64(at, value) : () => this.setI64(at, value));
+        return;
+      }
+      default: {
+        if (typeof value !== 'number') throw new TypeError(`field "${name}" (${kind}): expected a number, got ${show(value)}`);
+        const [min, max] = RANGES[kind];
+        if (!Number.isInteger(value) || value < min || value > max) {
+          throw new RangeError(`field "${name}" (${kind}): ${value} is not an integer in ${min}..${max}`);
+        }
+        const set = INT_SETTERS[kind];
+        writes.push(() => set.call(this, at, value));
+      }
+    }
+  }
+
   /** @internal the bytes as they were when the lock was granted (the committed state) */
   committedBytes(): Uint8Array {
     const copy = this.bytesView.slice();
@@ -164,3 +294,9 @@ export class Page extends ByteReader {
     this.#undo = undefined;
   }
 }
+
+/** The setters of the integer types up to 32 bits, for layout writes. */
+const INT_SETTERS = {
+  u8: Page.prototype.setU8, u16: Page.prototype.setU16, u32: Page.prototype.setU32,
+  i8: Page.prototype.setI8, i16: Page.prototype.setI16, i32: Page.prototype.setI32,
+} as const;

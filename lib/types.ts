@@ -6,6 +6,7 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { DeviceInfo } from './backend.js';
+import type { FieldMap, Layout, LayoutValue } from './layout.js';
 import type { Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -104,6 +105,8 @@ export interface Device {
   readonly snapshots$: Observable<Snapshot>;
   /** A field derived from each snapshot, emitted when it changes. */
   select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
+  /** The typed object of `layout` at `offset`, emitted when a field changed (see {@link selectLayout}). */
+  select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
   /**
    * A cold observable: on subscribe it takes the lock, runs `fn(page)`
    * synchronously, commits, then emits fn's result and completes. If fn
