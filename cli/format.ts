@@ -83,6 +83,7 @@ export function infoText(path: string, info: DeviceInfo): string {
     ['kernel writes', c.kernelWrites],
     ['ticks', c.ticks],
     ['ticks skipped', c.ticksSkipped],
+    ['lock words reclaimed', c.lockReclaims],
   ];
   return rows.map(([k, v]) => `${k.padEnd(22)} ${v}`).join('\n');
 }

@@ -49,6 +49,8 @@ export interface DeviceInfo {
     kernelWrites: number;
     ticks: number;
     ticksSkipped: number;
+    /** Lock words that named nobody who could hold the lock (forged or stale), reclaimed with OWNER_DIED. */
+    lockReclaims: number;
   };
 }
 

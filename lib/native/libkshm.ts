@@ -85,7 +85,7 @@ export interface KshmInfoStruct {
   holder_pid: number; waiters: number; tick_ms: number; features: number;
   locks_granted: U64; locks_contended: U64; lock_timeouts: U64; lock_cancels: U64; owner_died: U64;
   commits: U64; aborts: U64; kernel_writes: U64; ticks: U64; ticks_skipped: U64;
-  file_id: number; lock_word: number; reserved: U64[];
+  file_id: number; lock_word: number; lock_reclaims: U64; reserved: U64[];
 }
 
 /** struct kshm_layout (kshm.h): where a handle's mappings are. */
@@ -106,8 +106,8 @@ export const STRUCTS = {
     features: 'uint32_t', locks_granted: 'uint64_t', locks_contended: 'uint64_t',
     lock_timeouts: 'uint64_t', lock_cancels: 'uint64_t', owner_died: 'uint64_t',
     commits: 'uint64_t', aborts: 'uint64_t', kernel_writes: 'uint64_t', ticks: 'uint64_t',
-    ticks_skipped: 'uint64_t', file_id: 'uint32_t', lock_word: 'uint32_t',
-    reserved: koffi.array('uint64_t', 5),
+    ticks_skipped: 'uint64_t', file_id: 'uint32_t', lock_word: 'uint32_t', lock_reclaims: 'uint64_t',
+    reserved: koffi.array('uint64_t', 4),
   }),
   kshm_layout: koffi.struct('kshm_layout', {
     header: 'const void *', data: 'void *', data_size: 'uint64_t', ctrl: 'void *',

@@ -284,6 +284,7 @@ export class NativeBackend implements Backend {
         kernelWrites: toNum(i.kernel_writes),
         ticks: toNum(i.ticks),
         ticksSkipped: toNum(i.ticks_skipped),
+        lockReclaims: toNum(i.lock_reclaims),
       },
     };
   }

@@ -41,7 +41,7 @@ export class FakeRegion {
   readonly waiters: Waiter[] = [];
   readonly counters = {
     locksGranted: 0, locksContended: 0, lockTimeouts: 0, lockCancels: 0, ownerDied: 0,
-    commits: 0, aborts: 0, kernelWrites: 0, ticks: 0, ticksSkipped: 0,
+    commits: 0, aborts: 0, kernelWrites: 0, ticks: 0, ticksSkipped: 0, lockReclaims: 0,
   };
   readonly #watchers = new Set<() => void>();
   readonly #ids = new Map<Holder, number>();

@@ -67,6 +67,7 @@ int main(void)
 	FIELD(kshm_info, lock_cancels); FIELD(kshm_info, owner_died); FIELD(kshm_info, commits);
 	FIELD(kshm_info, aborts); FIELD(kshm_info, kernel_writes); FIELD(kshm_info, ticks);
 	FIELD(kshm_info, ticks_skipped); FIELD(kshm_info, file_id); FIELD(kshm_info, lock_word);
+	FIELD(kshm_info, lock_reclaims);
 	FIELD(kshm_info, reserved);
 	END();
 	STRUCT(kshm_layout);
