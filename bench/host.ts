@@ -6,7 +6,7 @@
 // native-shim/libkshm-standin.so. Prints one JSON object.
 import { openDevice } from '../lib/index.js';
 import { openNativeBackend } from '../lib/native/native-backend.js';
-import { Page } from '../lib/page.js';
+import { createPage, endPage } from '../lib/page.js';
 
 const n = Number(process.argv[2] ?? 200000);
 const src = new Uint8Array(64).fill(7);
@@ -54,10 +54,10 @@ function lockAndPage(fastPath: boolean): () => void {
   return () => {
     for (let i = 0; i < n; i++) {
       const a = backend.tryLock(fastPath);
-      const page = new Page(backend.data, a.ok && a.ownerDied, 0n, view); // as the device does
+      const page = createPage(backend.data, a.ok && a.ownerDied, 0n, view); // as the device does
       src[0] = i & 0xff;
       page.set(0, src);
-      page.end();
+      endPage(page, false);
       backend.unlock(true);
     }
   };

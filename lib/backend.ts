@@ -54,6 +54,13 @@ export interface DeviceInfo {
   };
 }
 
+/**
+ * {@link DeviceInfo} as JSON: what `JSON.stringify(device.info())` writes
+ * (the info a device returns has a `toJSON`): `generation` is a decimal
+ * string, because JSON has no bigints.
+ */
+export type DeviceInfoJSON = Omit<DeviceInfo, 'generation'> & { generation: string };
+
 /** A consistent copy of the data and the generation it belongs to. */
 export interface RawSnapshot {
   bytes: Uint8Array;
@@ -113,6 +120,19 @@ export interface Backend {
    * Returns the function that stops watching.
    */
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void;
+  /**
+   * Optional: calls `onRelease` (asynchronously) whenever a writer leaves
+   * the data (a commit or an abort), so a reader that found a writer in
+   * waits for that instead of polling. Returns the function that stops
+   * watching. Without it, readers retry on a timer while a writer is in.
+   */
+  watchReleases?(onRelease: () => void): () => void;
+  /**
+   * Optional: calls `onLost` when this opener's held lock was taken from it
+   * without an unlock (the fake's `killHolder`: its holder "died"). The
+   * device then ends the lease. Returns the function that stops watching.
+   */
+  watchLockLost?(onLost: () => void): () => void;
   info(): DeviceInfo;
   /** Asks the kernel to write and commit (async); `done(errno, generation)`. */
   kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,

@@ -3,13 +3,13 @@ import {
   asyncScheduler, concatMap, defer, Observable, Subject, throwError, using,
   type OperatorFunction, type SchedulerLike, type Subscriber, type Unsubscribable,
 } from 'rxjs';
-import type { Backend, DeviceInfo } from './backend.js';
-import { DeviceClosedError, KshmSystemError, LeaseEndedError } from './errors.js';
+import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
+import { DeviceClosedError, KshmSystemError, LeaseEndedError, LockCancelledError } from './errors.js';
 import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import type { FieldMap, Layout, LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
-import { Page } from './page.js';
+import { createPage, endPage, type Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
@@ -30,13 +30,25 @@ export class KshmDevice implements Device {
   readonly #backend: Backend;
   readonly #queue: LockQueue;
   readonly #closed$ = new Subject<void>();
+  /** Tells the holder of a lost lock (its lease) that it is gone. */
+  readonly #lost = new Map<Hold, () => void>();
+  readonly #stopLost: (() => void) | undefined;
   #dataView: DataView | undefined;
 
-  /** `fastPath`: the default of {@link TransactionOptions.fastPath} for this device. */
-  constructor(backend: Backend, options: { scheduler?: SchedulerLike; fastPath?: boolean } = {}) {
+  /**
+   * `scheduler`: timeouts and retries (default asyncScheduler); `fastPath`:
+   * the default of {@link TransactionOptions.fastPath} for this device.
+   */
+  constructor(backend: Backend,
+    options: { scheduler?: SchedulerLike | undefined; fastPath?: boolean | undefined } = {}) {
     this.#backend = backend;
     const scheduler = options.scheduler ?? asyncScheduler;
     this.#queue = new LockQueue(backend, scheduler, options.fastPath !== false);
+    this.#stopLost = backend.watchLockLost?.(() => {
+      const hold = this.#queue.lost();
+      if (!hold) return;
+      this.#lost.get(hold)?.();
+    });
     const shared$ = snapshotStream({
       backend, scheduler, closed$: this.#closed$, heldPage: () => this.#queue.holder?.page,
     });
@@ -59,19 +71,21 @@ export class KshmDevice implements Device {
   #page(hold: Hold, ownerDied: boolean, generation: bigint): Page {
     const data = this.#backend.data;
     this.#dataView ??= new DataView(data.buffer, data.byteOffset, data.byteLength);
-    hold.page = new Page(data, ownerDied, generation, this.#dataView);
+    hold.page = createPage(data, ownerDied, generation, this.#dataView);
     return hold.page;
   }
 
   transaction<R>(fn: (page: Page) => R, options: TransactionOptions = {}): Observable<R> {
     return new Observable<R>((subscriber) => this.#queue.lock(options, {
-      granted: (hold, ownerDied, generation) => this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation)),
+      granted: (hold, ownerDied, generation) =>
+        this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal),
       failed: (e) => subscriber.error(e),
     }));
   }
 
   /** Runs fn on the page just granted, then commits, or restores and aborts. */
-  #run<R>(fn: (page: Page) => R, subscriber: Subscriber<R>, hold: Hold, page: Page): void {
+  #run<R>(fn: (page: Page) => R, subscriber: Subscriber<R>, hold: Hold, page: Page,
+    signal: AbortSignal | undefined): void {
     let result: R;
     try {
       result = fn(page);
@@ -79,14 +93,15 @@ export class KshmDevice implements Device {
         throw new TypeError('a transaction function runs synchronously and cannot return a promise: '
           + 'use device.lock$() for work across async boundaries');
       }
+      // Aborted while it held the lock (fn aborted it): undone like an unsubscribe.
+      if (signal?.aborted) throw new LockCancelledError(signal.reason);
     } catch (e) {
-      page.rollback();
-      page.end();
+      endPage(page, true);
       this.#queue.release(hold, false); // an abort; fn's error is what the subscriber needs
       subscriber.error(this.closed ? new DeviceClosedError() : e);
       return;
     }
-    page.end();
+    endPage(page, false);
     // fn may have closed the device: close() already restored its writes.
     const errno = this.closed ? 0 : this.#queue.release(hold, true);
     if (this.closed) subscriber.error(new DeviceClosedError());
@@ -102,35 +117,58 @@ export class KshmDevice implements Device {
   }
 
   lock$(options: TransactionOptions = {}): Observable<Lease> {
+    const { signal } = options;
     return defer(() => {
       const resource = new LeaseResource();
       return using(() => resource, () => new Observable<Lease>((subscriber) => {
         const closing = this.#closed$.subscribe(() => subscriber.complete());
+        let stopAbort: (() => void) | undefined;
+        let held: Hold | undefined;
         const teardown = this.#queue.lock(options, {
           granted: (hold, ownerDied, generation) => {
             const page = this.#page(hold, ownerDied, generation);
-            const end = (commit: boolean): void => {
+            held = hold;
+            const end = (commit: boolean, error?: unknown): void => {
               if (!page.live) throw new LeaseEndedError();
-              if (!commit) page.rollback();
-              page.end();
+              endPage(page, !commit);
               resource.end = undefined;
+              stopAbort?.();
+              this.#lost.delete(hold);
               const errno = this.#queue.release(hold, commit);
               if (errno) subscriber.error(new KshmSystemError('UNLOCK', errno));
+              else if (error !== undefined) subscriber.error(error);
               else subscriber.complete();
             };
             resource.end = () => { if (page.live) end(false); };
-            subscriber.next({
+            // The lock was taken from this lease (its holder died): it ends, undone by nobody.
+            this.#lost.set(hold, () => {
+              this.#lost.delete(hold);
+              resource.end = undefined;
+              stopAbort?.();
+              subscriber.error(new LeaseEndedError());
+            });
+            if (signal) {
+              // Aborting after the grant ends the lease like unsubscribing, with LockCancelledError.
+              const onAbort = (): void => { if (page.live) end(false, new LockCancelledError(signal.reason)); };
+              signal.addEventListener('abort', onAbort, { once: true });
+              stopAbort = () => signal.removeEventListener('abort', onAbort);
+            }
+            const lease: Lease = {
               page,
               ownerDied,
               get active() { return page.live; },
               commit: () => end(true),
               abort: () => end(false),
-            });
+              [Symbol.dispose]: () => { if (page.live) end(false); },
+            };
+            subscriber.next(lease);
           },
           failed: (e) => subscriber.error(e),
         });
         return () => {
           closing.unsubscribe();
+          stopAbort?.();
+          if (held) this.#lost.delete(held);
           teardown();
         };
       }));
@@ -139,7 +177,7 @@ export class KshmDevice implements Device {
 
   kernelWrite(offset: number, bytes: ArrayLike<number>, options: KernelWriteOptions = {}): Observable<bigint> {
     return new Observable<bigint>((subscriber) => this.#queue.kernelWrite(offset, Uint8Array.from(bytes),
-      options.timeoutMs ?? 1000, {
+      options.timeoutMs, {
         written: (generation) => {
           subscriber.next(generation);
           subscriber.complete();
@@ -148,17 +186,32 @@ export class KshmDevice implements Device {
       }));
   }
 
-  info(): DeviceInfo {
+  info(): DeviceInfo & { toJSON(): DeviceInfoJSON } {
     if (this.closed) throw new DeviceClosedError();
-    return this.#backend.info();
+    const info = this.#backend.info();
+    // Not enumerable: spreads and deep comparisons see only the figures.
+    Object.defineProperty(info, 'toJSON', {
+      value: (): DeviceInfoJSON => ({ ...info, counters: { ...info.counters }, generation: info.generation.toString() }),
+      enumerable: false,
+      configurable: true,
+      writable: true,
+    });
+    return info as DeviceInfo & { toJSON(): DeviceInfoJSON };
   }
 
   close(): void {
     if (this.closed) return;
+    this.#stopLost?.();
+    this.#lost.clear();
     this.#queue.close();
     this.#closed$.next();
     this.#closed$.complete();
     this.#backend.close();
+  }
+
+  /** `using device = ...`: closes the device (idempotent). */
+  [Symbol.dispose](): void {
+    this.close();
   }
 }
 

@@ -125,11 +125,46 @@ export class ReadOnlyDeviceError extends KshmError {
   }
 }
 
-/** This device already holds the lock that the call would wait for (the kernel's write, for instance). */
-export class DeadlockError extends KshmError {
+/**
+ * This device already holds the lock that the call would wait for: a
+ * `kernelWrite` from a device whose own lease (or transaction) holds the
+ * lock fails at once with this error instead of queueing behind itself.
+ *
+ * @example
+ * ```ts
+ * device.kernelWrite(0, [1]).subscribe({
+ *   error: (e) => { if (e instanceof LockDeadlockError) console.log('commit or abort the lease first'); },
+ * });
+ * ```
+ */
+export class LockDeadlockError extends KshmError {
   constructor(operation: string) {
     super('KSHM_DEADLOCK', `${operation} would wait forever: this device holds the lock it needs`,
       { errno: E.EDEADLK });
+  }
+}
+
+/**
+ * @deprecated The former name of {@link LockDeadlockError} (the same class:
+ * `instanceof` works with either name).
+ */
+export const DeadlockError = LockDeadlockError;
+/** @deprecated The former name of {@link LockDeadlockError}. */
+export type DeadlockError = LockDeadlockError;
+
+/**
+ * `timeoutMs: 0` ("try once") found the lock taken: nothing waited.
+ *
+ * @example
+ * ```ts
+ * device.transaction(fn, { timeoutMs: 0 }).subscribe({
+ *   error: (e) => { if (e instanceof LockBusyError) console.log('busy, skipped'); },
+ * });
+ * ```
+ */
+export class LockBusyError extends KshmError {
+  constructor() {
+    super('KSHM_BUSY', 'the kshm lock is taken (timeoutMs: 0 tries once and does not wait)', { errno: E.EBUSY });
   }
 }
 
@@ -161,7 +196,7 @@ export function lockError(errno: number, operation: string, timeoutMs: number): 
   switch (errno) {
     case E.ETIMEDOUT: return new LockTimeoutError(timeoutMs);
     case E.ECANCELED: return new LockCancelledError();
-    case E.EDEADLK: return new DeadlockError(operation);
+    case E.EDEADLK: return new LockDeadlockError(operation);
     default: return new KshmSystemError(operation, errno);
   }
 }

@@ -7,7 +7,7 @@
 export { openDevice, type OpenDeviceOptions } from './open-device.js';
 export { KshmDevice } from './device.js';
 export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
-export type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from './backend.js';
+export type { Backend, DeviceInfo, DeviceInfoJSON, LockAttempt, RawSnapshot } from './backend.js';
 export { Snapshot } from './snapshot.js';
 export { Page } from './page.js';
 export { ByteReader } from './bytes.js';
@@ -22,7 +22,8 @@ export {
 } from './layout.js';
 export {
   AbiMismatchError, DeadlockError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
-  LeaseEndedError, LibraryNotFoundError, LockCancelledError, LockTimeoutError, NotAKshmDeviceError,
+  LeaseEndedError, LibraryNotFoundError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError,
+  NotAKshmDeviceError,
   PermissionDeniedError,
   ReadOnlyDeviceError,
 } from './errors.js';

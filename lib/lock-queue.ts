@@ -13,9 +13,10 @@ import { constants } from 'node:os';
 import type { Backend, LockAttempt } from './backend.js';
 import { checkWrite } from './bytes.js';
 import {
-  DeviceClosedError, LockCancelledError, LockTimeoutError, lockError, ReadOnlyDeviceError,
+  DeviceClosedError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError, lockError,
+  ReadOnlyDeviceError,
 } from './errors.js';
-import type { Page } from './page.js';
+import { endPage, type Page } from './page.js';
 import type { TransactionOptions } from './types.js';
 
 const E = constants.errno;
@@ -58,6 +59,8 @@ interface LockRequest extends RequestBase, Hold {
 /** A kernel write: the kernel takes the lock, so it queues like a lock request. */
 interface KernelWriteRequest extends RequestBase {
   readonly kind: 'kwrite';
+  /** timeoutMs: 0: a lock found taken is {@link LockBusyError}, not a timeout. */
+  readonly tryOnce: boolean;
   readonly offset: number;
   readonly bytes: Uint8Array;
   readonly callbacks: KernelWriteCallbacks;
@@ -70,14 +73,20 @@ type Outcome =
   | { ok: true; ownerDied: boolean; generation: bigint }
   | { ok: false; error: unknown };
 
-/** timeoutMs checked: 0 when absent, a RangeError when not 1..2^32-1. */
-function validTimeout(ms: number | undefined): number {
-  if (ms === undefined) return 0;
-  if (!Number.isInteger(ms) || ms < 1 || ms > 0xffffffff) {
-    throw new RangeError(`timeoutMs must be a whole number from 1 to 4294967295, got ${ms}`);
+/**
+ * timeoutMs checked: `undefined` gives `absent` (0 for locks: no limit),
+ * 0 means "try once" (returned as -1), a RangeError when not 0..2^32-1.
+ */
+function validTimeout(ms: number | undefined, absent = 0): number {
+  if (ms === undefined) return absent;
+  if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) {
+    throw new RangeError(`timeoutMs must be a whole number from 0 (try once) to 4294967295, got ${ms}`);
   }
-  return ms;
+  return ms === 0 ? TRY_ONCE : ms;
 }
+
+/** timeoutMs: 0, inside the queue (0 there means "no limit", as in the ABI). */
+const TRY_ONCE = -1;
 
 export class LockQueue {
   readonly #backend: Backend;
@@ -128,6 +137,13 @@ export class LockQueue {
       return () => {};
     }
     const fastPath = options.fastPath ?? this.#fastPath;
+    if (timeoutMs === TRY_ONCE) {
+      // Try once: the lock if it is free and nobody here is ahead, else busy.
+      const attempt: LockAttempt = this.#idle() ? this.#backend.tryLock(fastPath) : { ok: false, errno: E.EBUSY };
+      if (attempt.ok) this.#grant(this.#inlineHold, attempt, callbacks);
+      else callbacks.failed(attempt.errno === E.EBUSY ? new LockBusyError() : lockError(attempt.errno, 'LOCK', 0));
+      return () => {};
+    }
     // Nothing queued here: try the lock right now, with no request
     // bookkeeping. The lock-word CAS is its own "is it taken?" test; the
     // ioctl path first asks the free hint, to spare a syscall that would fail.
@@ -156,16 +172,28 @@ export class LockQueue {
 
   /**
    * Queues a kernel write of `bytes` at `offset` (the kernel waits for the
-   * lock up to `timeoutMs`). Returns the teardown: a write already started
-   * cannot be called back (its timeout bounds it); its result is dropped.
+   * lock up to `timeoutMs`, `undefined`: 1000 ms; 0: try once). Fails at
+   * once with {@link LockDeadlockError} while this device holds the lock:
+   * the kernel would queue behind it. Returns the teardown: a write already
+   * started cannot be called back (its timeout bounds it); its result is
+   * dropped.
    */
-  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number, callbacks: KernelWriteCallbacks): () => void {
+  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number | undefined,
+    callbacks: KernelWriteCallbacks): () => void {
     let r: KernelWriteRequest;
     try {
       const unusable = this.#unusable();
       if (unusable) throw unusable;
       checkWrite(offset, bytes.length, this.#backend.size);
-      r = { kind: 'kwrite', offset, bytes, callbacks, ...this.#base(validTimeout(timeoutMs)) };
+      const ms = validTimeout(timeoutMs, 1000);
+      if (this.#holder) throw new LockDeadlockError('KWRITE');
+      if (ms === TRY_ONCE) {
+        // Try once: the kernel's shortest wait (1 ms), only when nothing here is ahead of it.
+        if (!this.#idle() || this.#backend.surelyTaken?.() === true) throw new LockBusyError();
+        r = { kind: 'kwrite', offset, bytes, callbacks, tryOnce: true, ...this.#base(1) };
+      } else {
+        r = { kind: 'kwrite', offset, bytes, callbacks, tryOnce: false, ...this.#base(ms) };
+      }
     } catch (e) {
       callbacks.failed(e);
       return () => {};
@@ -185,6 +213,22 @@ export class LockQueue {
   }
 
   /**
+   * The lock was taken from this device without an unlock (its holder
+   * "died": the fake's killHolder): forget the holder, end its page (not
+   * restored: a dead holder's writes stay, and the next holder sees
+   * ownerDied), and tell whoever held it. Returns the hold that was lost.
+   */
+  lost(): Hold | undefined {
+    const holder = this.#holder;
+    if (!holder) return undefined;
+    this.#holder = undefined;
+    if (holder.page) endPage(holder.page, false);
+    holder.page = undefined;
+    if (this.#queue.length > 0) this.#pump();
+    return holder;
+  }
+
+  /**
    * Drains the queue for close: a held page is restored and the lock
    * aborted, and every request fails with {@link DeviceClosedError}.
    */
@@ -193,10 +237,7 @@ export class LockQueue {
     this.#closed = true;
     const holder = this.#holder;
     if (holder) {
-      if (holder.page?.live) {
-        holder.page.rollback();
-        holder.page.end();
-      }
+      if (holder.page) endPage(holder.page, true);
       this.#holder = undefined;
       holder.page = undefined;
       this.#backend.unlock(false);
@@ -318,8 +359,9 @@ export class LockQueue {
       if (errno === 0 && r.kind === 'lock') this.#backend.unlock(false);
       this.#settle(r, undefined);
     } else {
+      const busy = r.kind === 'kwrite' && r.tryOnce && errno === E.ETIMEDOUT;
       this.#settle(r, errno === 0 ? { ok: true, ownerDied, generation }
-        : { ok: false, error: lockError(errno, operation, r.timeoutMs) });
+        : { ok: false, error: busy ? new LockBusyError() : lockError(errno, operation, r.timeoutMs) });
     }
     this.#pump();
   }

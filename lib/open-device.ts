@@ -7,14 +7,14 @@ import { openNativeBackend } from './native/native-backend.js';
 /** Options of {@link openDevice}. */
 export interface OpenDeviceOptions {
   /** Map the data read-only: snapshots only, no lock, no writes. */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
   /**
    * The default of `fastPath` for this device's transactions and leases
    * (see {@link TransactionOptions.fastPath}); default true.
    */
-  fastPath?: boolean;
-  /** @internal the scheduler for timeouts and retries (tests) */
-  scheduler?: SchedulerLike;
+  fastPath?: boolean | undefined;
+  /** The scheduler for timeouts and retries (default: RxJS's asyncScheduler). */
+  scheduler?: SchedulerLike | undefined;
 }
 
 /**

@@ -43,6 +43,16 @@ function show(value: unknown): string {
 }
 
 /**
+ * What only the library may do with a page. Not exported from `kshm`: no
+ * app can end, restore or make a page (the package exports only its index).
+ */
+let friend: {
+  create(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page;
+  committedBytes(page: Page): Uint8Array;
+  end(page: Page, rollback: boolean): void;
+};
+
+/**
  * The shared data, in place, while a transaction or lease holds the lock.
  * Every write is bounds- and range-checked before a byte changes (RangeError,
  * nothing written), and recorded, so that a failed transaction can restore
@@ -68,11 +78,19 @@ export class Page extends ByteReader {
   /** Old bytes of every write, oldest first: [offset, bytes, offset, bytes, ...]; made on the first write. */
   #undo: Array<number | Uint8Array> | undefined;
 
-  /** @internal pages are made by devices */
-  constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView) {
+  /** Pages are made by devices only (the lock must be held). */
+  private constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView) {
     super(data, view);
     this.ownerDied = ownerDied;
     this.generation = generation;
+  }
+
+  static {
+    friend = {
+      create: (data, ownerDied, generation, view) => new Page(data, ownerDied, generation, view),
+      committedBytes: (page) => page.#committedBytes(),
+      end: (page, rollback) => page.#end(rollback),
+    };
   }
 
   protected override assertUsable(): void {
@@ -269,8 +287,8 @@ export class Page extends ByteReader {
     }
   }
 
-  /** @internal the bytes as they were when the lock was granted (the committed state) */
-  committedBytes(): Uint8Array {
+  /** The bytes as they were when the lock was granted (the committed state). */
+  #committedBytes(): Uint8Array {
     const copy = this.bytesView.slice();
     Page.#undoInto(copy, this.#undo);
     return copy;
@@ -282,17 +300,29 @@ export class Page extends ByteReader {
     for (let i = undo.length - 2; i >= 0; i -= 2) bytes.set(undo[i + 1] as Uint8Array, undo[i] as number);
   }
 
-  /** @internal puts back every byte written through this page, newest first */
-  rollback(): void {
-    Page.#undoInto(this.bytesView, this.#undo);
-    this.#undo = undefined;
-  }
-
-  /** @internal ends the page's life */
-  end(): void {
+  /** Ends the page's life; `rollback` first puts back every byte written through it, newest first. */
+  #end(rollback: boolean): void {
+    if (!this.#live) return;
+    if (rollback) Page.#undoInto(this.bytesView, this.#undo);
     this.#live = false;
     this.#undo = undefined;
   }
+}
+
+
+/** A live page over `data`, for the holder of the lock (library-internal). */
+export function createPage(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page {
+  return friend.create(data, ownerDied, generation, view);
+}
+
+/** The page's bytes as they were when the lock was granted (library-internal). */
+export function committedBytes(page: Page): Uint8Array {
+  return friend.committedBytes(page);
+}
+
+/** Ends a page (no-op when already ended), restoring its writes first when `rollback` (library-internal). */
+export function endPage(page: Page, rollback: boolean): void {
+  friend.end(page, rollback);
 }
 
 /** The setters of the integer types up to 32 bits, for layout writes. */

@@ -10,8 +10,8 @@ import {
 } from 'rxjs';
 import type { Backend } from './backend.js';
 import { KshmSystemError } from './errors.js';
-import type { Page } from './page.js';
-import { Snapshot } from './snapshot.js';
+import { committedBytes, type Page } from './page.js';
+import { createSnapshot, snapshotSeq, type Snapshot } from './snapshot.js';
 
 /** What the stream needs from its device besides the backend. */
 export interface SnapshotSource {
@@ -34,40 +34,51 @@ export function snapshotStream(source: SnapshotSource): Observable<Snapshot> {
     const held = source.heldPage();
     if (held?.live) {
       // We are the writer: show the committed state, not our work in progress.
-      if (last?.generation !== held.generation) last = new Snapshot(held.committedBytes(), held.generation, -1);
+      if (last?.generation !== held.generation) last = createSnapshot(committedBytes(held), held.generation, -1);
       return last;
     }
-    if (last && backend.seq() === last.seq) return last;
+    if (last && backend.seq() === snapshotSeq(last)) return last;
     const raw = backend.snapshot();
     if (!raw) return undefined;
-    last = new Snapshot(raw.bytes, raw.generation, raw.seq);
+    last = createSnapshot(raw.bytes, raw.generation, raw.seq);
     return last;
   };
 
   const commits$ = new Observable<Snapshot>((subscriber) => {
     let retry: Subscription | undefined;
     let backoffMs = 1;
-    // A writer is in: try again shortly (only while one is: a commit wakes
-    // us anyway, but an abort or a dead holder does not).
+    /** A writer is in and the backend tells us when it leaves: wait for that. */
+    let awaitingRelease = false;
     const attempt = (): void => {
+      retry?.unsubscribe();
       retry = undefined;
+      awaitingRelease = false;
       const s = take();
       if (s) {
         backoffMs = 1;
         subscriber.next(s);
         return;
       }
+      if (stopReleases) {
+        // The backend wakes us when the writer leaves (commit or abort): no timer.
+        awaitingRelease = true;
+        return;
+      }
+      // A writer is in: try again shortly (a commit wakes us at once anyway,
+      // but on the driver an abort or a dead holder does not).
       retry = scheduler.schedule(attempt, backoffMs);
       backoffMs = Math.min(backoffMs * 2, 50);
     };
     const closing = source.closed$.subscribe(() => subscriber.complete());
+    const stopReleases = backend.watchReleases?.(() => { if (awaitingRelease) attempt(); });
     const stop = backend.watchCommits(
-      () => { if (!retry) attempt(); },
+      () => attempt(),
       (errno) => subscriber.error(new KshmSystemError('poll', errno)),
     );
     attempt();
     return () => {
       stop();
+      stopReleases?.();
       retry?.unsubscribe();
       closing.unsubscribe();
     };

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT
 import { ByteReader } from './bytes.js';
 
+/** What only the library may do with a snapshot (not exported from `kshm`). */
+let friend: {
+  create(bytes: Uint8Array, generation: bigint, seq: number): Snapshot;
+  seq(snapshot: Snapshot): number;
+};
+
 /**
  * A consistent copy of the shared data at one generation: what
  * `device.snapshots$` emits. It is never torn (seqcount-validated) and never
@@ -15,14 +21,21 @@ import { ByteReader } from './bytes.js';
 export class Snapshot extends ByteReader {
   /** The commit generation this copy belongs to. */
   readonly generation: bigint;
-  /** @internal the seqcount value the copy was validated against */
-  readonly seq: number;
+  /** The seqcount value the copy was validated against. */
+  readonly #seq: number;
 
-  /** @internal snapshots are made by devices */
-  constructor(bytes: Uint8Array, generation: bigint, seq: number) {
+  /** Snapshots are made by devices only. */
+  private constructor(bytes: Uint8Array, generation: bigint, seq: number) {
     super(bytes);
     this.generation = generation;
-    this.seq = seq;
+    this.#seq = seq;
+  }
+
+  static {
+    friend = {
+      create: (bytes, generation, seq) => new Snapshot(bytes, generation, seq),
+      seq: (snapshot) => snapshot.#seq,
+    };
   }
 
   /** A copy of all the bytes (yours to keep or change: the snapshot stays as it was). */
@@ -40,4 +53,15 @@ export class Snapshot extends ByteReader {
     if (other.size !== this.size) return false;
     return Buffer.compare(this.bytesView, other.bytesView) === 0;
   }
+}
+
+
+/** A snapshot of `bytes` (library-internal: the bytes become the snapshot's own). */
+export function createSnapshot(bytes: Uint8Array, generation: bigint, seq: number): Snapshot {
+  return friend.create(bytes, generation, seq);
+}
+
+/** The seqcount value a snapshot was validated against (library-internal). */
+export function snapshotSeq(snapshot: Snapshot): number {
+  return friend.seq(snapshot);
 }

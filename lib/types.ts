@@ -5,7 +5,7 @@
  * @module
  */
 import type { Observable, OperatorFunction } from 'rxjs';
-import type { DeviceInfo } from './backend.js';
+import type { DeviceInfo, DeviceInfoJSON } from './backend.js';
 import type { FieldMap, Layout, LayoutValue } from './layout.js';
 import type { Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
@@ -20,10 +20,20 @@ import type { Snapshot } from './snapshot.js';
  * ```
  */
 export interface TransactionOptions {
-  /** Give up with {@link LockTimeoutError} after this many ms of waiting (default: wait). */
-  timeoutMs?: number;
-  /** Aborting works like unsubscribing, and errors with {@link LockCancelledError}. */
-  signal?: AbortSignal;
+  /**
+   * Give up with {@link LockTimeoutError} after this many ms of waiting
+   * (default, or `undefined`: wait without a limit). `0` tries once: a taken
+   * lock fails at once with {@link LockBusyError}.
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * Aborting works like unsubscribing, at any moment, and errors with
+   * {@link LockCancelledError}: while waiting it cancels the wait; once the
+   * lock is granted it ends the lease (every byte written restored, the lock
+   * released with ABORT), and a transaction whose `fn` aborts it is undone
+   * the same way.
+   */
+  signal?: AbortSignal | undefined;
   /**
    * Take a free lock through the shared lock word (a compare-and-swap on the
    * mapped control page: no syscall, no native call), and release it there
@@ -32,7 +42,7 @@ export interface TransactionOptions {
    * lock is waited for in the driver's FIFO queue either way, so both paths
    * are equally fair and robust (a holder that dies is detected the same).
    */
-  fastPath?: boolean;
+  fastPath?: boolean | undefined;
 }
 
 /**
@@ -44,8 +54,12 @@ export interface TransactionOptions {
  * ```
  */
 export interface KernelWriteOptions {
-  /** How long the kernel may wait for the lock, 1 ms or more (default 1000). */
-  timeoutMs?: number;
+  /**
+   * How long the kernel may wait for the lock, in ms (default, or
+   * `undefined`: 1000). `0` tries once: a taken lock fails at once with
+   * {@link LockBusyError}.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -76,12 +90,16 @@ export interface Lease {
   commit(): void;
   /** Restores the bytes written, releases the lock and completes the lease. */
   abort(): void;
+  /** `using lease = ...`: aborts the lease if it is still active (a no-op after commit or abort). */
+  [Symbol.dispose](): void;
 }
 
 /**
  * An open kshm device: the shared pages as RxJS streams, and transactions
  * under the lock that the kernel owns. Made by `openDevice` (the driver) or
- * `createFakeDevice` (kshm/testing); both behave the same.
+ * `createFakeDevice` (kshm/testing); both behave the same. A device is
+ * `Disposable`: `using device = await openDevice()` closes it at the end of
+ * the scope.
  *
  * @example
  * ```ts
@@ -124,14 +142,24 @@ export interface Device {
   lock$(options?: TransactionOptions): Observable<Lease>;
   /**
    * Asks the kernel to write `bytes` at `offset` under the lock, from kernel
-   * context, and commit. Emits the new generation and completes.
+   * context, and commit. Emits the new generation and completes. From a
+   * device that holds the lock itself (a lease or transaction of its own)
+   * it fails at once with {@link LockDeadlockError} (code `KSHM_DEADLOCK`):
+   * the kernel would queue behind that holder.
    */
   kernelWrite(offset: number, bytes: ArrayLike<number>, options?: KernelWriteOptions): Observable<bigint>;
-  /** The driver's figures: ABI, pages, generation, holder, waiters, counters. */
-  info(): DeviceInfo;
+  /**
+   * The driver's figures: ABI, pages, generation, holder, waiters, counters.
+   * `JSON.stringify(device.info())` works: the object has a `toJSON` that
+   * writes `generation` as a decimal string ({@link DeviceInfoJSON}).
+   * Throws {@link DeviceClosedError} once the device is closed.
+   */
+  info(): DeviceInfo & { toJSON(): DeviceInfoJSON };
   /**
    * Closes the device (idempotent): waits and queued calls fail with
    * {@link DeviceClosedError}, streams complete, a held lease is aborted.
    */
   close(): void;
+  /** `using device = ...`: the same as {@link close}. */
+  [Symbol.dispose](): void;
 }

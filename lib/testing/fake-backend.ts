@@ -16,6 +16,8 @@ const E = constants.errno;
 export class FakeBackend implements Backend {
   readonly #region: FakeRegion;
   readonly #stops = new Set<() => void>();
+  readonly #stopLost: () => void;
+  readonly #lostWatchers = new Set<() => void>();
   /** This opener's id in the lock word. */
   readonly #id: number;
   /** What only the driver does for a fast-path holder: the region's model does it. */
@@ -31,6 +33,11 @@ export class FakeBackend implements Backend {
       unlockPublished: (commit) => region.unlock(this, commit, true),
       wake: () => region.wake(),
     };
+    // killHolder took the lock from this opener: its fast-path hold is gone too.
+    this.#stopLost = region.watchLost(this, () => {
+      this.#heldFast = false;
+      for (const w of [...this.#lostWatchers]) w();
+    });
   }
 
   get size(): number { return this.#region.size; }
@@ -44,6 +51,7 @@ export class FakeBackend implements Backend {
   tryLock(fastPath = true): LockAttempt {
     const refused = this.#refused();
     if (refused) return { ok: false, errno: refused };
+    this.#region.sync();
     if (fastPath) {
       const taken = this.#region.word.tryLock(this.#id);
       if (taken?.ok) this.#heldFast = true;
@@ -59,12 +67,14 @@ export class FakeBackend implements Backend {
       this.#region.scheduler.schedule(() => done(refused, false, 0n));
       return () => {};
     }
+    this.#region.sync();
     return this.#region.lock(this, timeoutMs, (errno, ownerDied) => done(errno, ownerDied, this.#region.generation));
   }
 
   unlock(commit: boolean): number {
     const refused = this.#refused();
     if (refused) return refused;
+    this.#region.sync();
     if (this.#heldFast) {
       this.#heldFast = false;
       return this.#region.word.unlock(this.#id, commit, this.#driver);
@@ -73,11 +83,13 @@ export class FakeBackend implements Backend {
   }
 
   seq(): number {
+    this.#region.sync();
     return this.#region.seq;
   }
 
   snapshot(): RawSnapshot | undefined {
     const r = this.#region;
+    r.sync();
     if (r.seq & 1) return undefined;
     return { bytes: r.data.slice(), generation: r.generation, seq: r.seq };
   }
@@ -90,8 +102,23 @@ export class FakeBackend implements Backend {
     };
   }
 
+  watchReleases(onRelease: () => void): () => void {
+    const stop = this.#region.watchReleases(onRelease);
+    this.#stops.add(stop);
+    return () => {
+      if (this.#stops.delete(stop)) stop();
+    };
+  }
+
+  watchLockLost(onLost: () => void): () => void {
+    const w = (): void => onLost();
+    this.#lostWatchers.add(w);
+    return () => { this.#lostWatchers.delete(w); };
+  }
+
   info(): DeviceInfo {
     const r = this.#region;
+    r.sync();
     return {
       abiVersion: ABI_VERSION,
       pages: r.pages,
@@ -116,25 +143,20 @@ export class FakeBackend implements Backend {
       r.scheduler.schedule(() => done(refused, 0n));
       return;
     }
+    r.sync();
     if (r.owner === this) {
       r.scheduler.schedule(() => done(E.EDEADLK, 0n));
       return;
     }
-    r.lock(r.kernel, timeoutMs, (errno) => {
-      if (errno) {
-        done(errno, 0n);
-        return;
-      }
-      r.data.set(bytes, offset);
-      r.counters.kernelWrites++;
-      r.unlock(r.kernel, true);
-      done(0, r.generation);
-    });
+    // As the driver: the result reaches the caller asynchronously.
+    r.kernelWrite(offset, bytes, timeoutMs, (errno, generation) => r.scheduler.schedule(() => done(errno, generation)));
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopLost();
+    this.#lostWatchers.clear();
     for (const stop of this.#stops) stop();
     this.#stops.clear();
     this.#region.ownerGone(this);

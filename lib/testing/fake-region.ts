@@ -48,8 +48,16 @@ export class FakeRegion {
   readonly #holders = new Map<number, Holder>();
   /** Process id of each id's last slow-path locker (the opener's at first). */
   readonly #pids = new Map<number, number>();
+  /** Wakes commit watchers at each tick time, only while there are watchers. */
   #ticker: Subscription | undefined;
+  /** Scheduler time the ticker started, and how many of its periods have been run since. */
+  #tickStart = 0;
+  #ticksRun = 0;
+  #syncing = false;
   #notify: Subscription | undefined;
+  readonly #releaseWatchers = new Set<() => void>();
+  #releaseNotify: Subscription | undefined;
+  readonly #lostWatchers = new Map<Holder, Set<() => void>>();
 
   constructor(readonly pages: number, readonly scheduler: SchedulerLike) {
     if (!Number.isInteger(pages) || pages < 1 || pages > 1024) {
@@ -106,7 +114,8 @@ export class FakeRegion {
     for (;;) {
       const word = this.word.word;
       const owner = word & LW_OWNER_MASK;
-      if (owner === id && (holder !== this.kernel || this.kernelHolds)) return -E.EDEADLK;
+      // Kernel parties share one id and queue behind each other, as in the driver.
+      if (owner === id && holder !== this.kernel) return -E.EDEADLK;
       if (!owner && this.waiters.length === 0) {
         this.word.set(id | (word & LW_DIED));
         this.#granted(holder, id, pid);
@@ -192,6 +201,7 @@ export class FakeRegion {
       this.counters.aborts++;
     }
     this.word.leaveWrite();
+    this.#released();
     this.#passOn(died);
     if (commit) this.wake();
     return 0;
@@ -226,13 +236,50 @@ export class FakeRegion {
     if (this.owner === holder) this.killHolder();
   }
 
-  /** The current holder dies mid-transaction. */
+  /**
+   * The current holder dies mid-transaction: the lock passes on with
+   * OWNER_DIED, and the holder (if it watches, see {@link watchLost}) is
+   * told that its lock is gone.
+   */
   killHolder(): void {
-    if (!this.owner) throw new Error('nobody holds the lock');
+    const owner = this.owner;
+    if (!owner) throw new Error('nobody holds the lock');
     this.kernelHolds = false;
     this.counters.ownerDied++;
     this.word.leaveWrite();
+    this.#released();
     this.#passOn(true);
+    for (const w of [...this.#lostWatchers.get(owner) ?? []]) w();
+  }
+
+  /** Calls `onLost` when `holder` loses the lock to killHolder. Returns the stop. */
+  watchLost(holder: Holder, onLost: () => void): () => void {
+    let set = this.#lostWatchers.get(holder);
+    if (!set) this.#lostWatchers.set(holder, set = new Set());
+    const w = (): void => onLost();
+    set.add(w);
+    return () => {
+      set.delete(w);
+      if (set.size === 0) this.#lostWatchers.delete(holder);
+    };
+  }
+
+  /**
+   * Calls `onRelease` (on a later scheduler turn) each time a writer leaves
+   * the data: a commit, an abort, a dead holder. Returns the stop.
+   */
+  watchReleases(onRelease: () => void): () => void {
+    const w = (): void => onRelease();
+    this.#releaseWatchers.add(w);
+    return () => { this.#releaseWatchers.delete(w); };
+  }
+
+  #released(): void {
+    if (this.#releaseNotify || this.#releaseWatchers.size === 0) return;
+    this.#releaseNotify = this.scheduler.schedule(() => {
+      this.#releaseNotify = undefined;
+      for (const w of [...this.#releaseWatchers]) w();
+    });
   }
 
   /**
@@ -243,9 +290,14 @@ export class FakeRegion {
     const w = (): void => onCommit();
     this.#watchers.add(w);
     this.word.setPollers(true);
+    this.#scheduleTick();
     return () => {
       this.#watchers.delete(w);
       this.word.setPollers(this.#watchers.size > 0);
+      if (this.#watchers.size === 0) {
+        this.#ticker?.unsubscribe();
+        this.#ticker = undefined;
+      }
     };
   }
 
@@ -261,18 +313,60 @@ export class FakeRegion {
     });
   }
 
-  /** The kernel writes `bytes` at `offset` and commits, if the lock is free. */
-  kernelWrite(offset: number, bytes: Uint8Array): bigint {
+  /**
+   * The kernel writes `bytes` at `offset` and commits (the driver's KWRITE):
+   * at once when the lock is free (`done` runs synchronously), else after
+   * queueing for it like any party, up to `timeoutMs` (0: no limit; -1: do
+   * not wait, EBUSY). `done(errno, generation)`.
+   */
+  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number, done: (errno: number, generation: bigint) => void): void {
+    this.sync();
+    const write = (): bigint => {
+      this.data.set(bytes, offset);
+      this.counters.kernelWrites++;
+      this.unlock(this.kernel, true);
+      return this.generation;
+    };
     const r = this.tryLock(this.kernel);
-    if (r.errno) throw new Error('the lock is held: the kernel cannot write now (release it first)');
-    this.data.set(bytes, offset);
-    this.counters.kernelWrites++;
-    this.unlock(this.kernel, true);
-    return this.generation;
+    if (!r.errno) {
+      done(0, write());
+    } else if (r.errno !== E.EBUSY || timeoutMs < 0) {
+      done(r.errno, 0n);
+    } else {
+      this.lock(this.kernel, timeoutMs, (errno) => done(errno, errno ? 0n : write()));
+    }
   }
 
-  /** One tick of the kernel ticker: a tick record at the end of the data, committed. */
+  /**
+   * Runs the ticker's periods that are due (scheduler time), in order. The
+   * ticker is lazy: nothing changes the region between two of its
+   * operations, so running the due ticks at the start of each operation
+   * (every opener's call and the kernel handle's) gives exactly what a
+   * timer per tick would, and a test's virtual time can end (a timer only
+   * runs while a commit watcher needs waking at a tick).
+   */
+  sync(): void {
+    if (this.tickMs <= 0 || this.#syncing) return;
+    this.#syncing = true;
+    try {
+      const due = Math.floor((this.scheduler.now() - this.#tickStart) / this.tickMs);
+      while (this.#ticksRun < due) {
+        this.#ticksRun++;
+        this.#tickAt(this.#tickStart + this.#ticksRun * this.tickMs);
+      }
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  /** One tick of the kernel ticker now (the due ones first). */
   tick(): boolean {
+    this.sync();
+    return this.#tickAt(this.scheduler.now());
+  }
+
+  /** One tick at scheduler time `at`: a tick record at the end of the data, committed; skipped while the lock is held. */
+  #tickAt(at: number): boolean {
     const r = this.tryLock(this.kernel);
     if (r.errno) {
       this.counters.ticksSkipped++;
@@ -281,24 +375,32 @@ export class FakeRegion {
     const view = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
     this.tickCount++;
     view.setBigUint64(this.size - TICK_SIZE, this.tickCount, true);
-    view.setBigUint64(this.size - TICK_SIZE + 8, BigInt(Math.round(this.scheduler.now() * 1e6)), true);
+    view.setBigUint64(this.size - TICK_SIZE + 8, BigInt(Math.round(at * 1e6)), true);
     this.counters.ticks++;
     this.unlock(this.kernel, true);
     return true;
   }
 
+  /** While commit watchers wait and the ticker runs: a timer at the next tick, to run it and wake them. */
+  #scheduleTick(): void {
+    if (this.#ticker || this.tickMs <= 0 || this.#watchers.size === 0) return;
+    const next = this.#tickStart + (this.#ticksRun + 1) * this.tickMs;
+    this.#ticker = this.scheduler.schedule(() => {
+      this.#ticker = undefined;
+      this.sync();
+      this.#scheduleTick();
+    }, Math.max(0, next - this.scheduler.now()));
+  }
+
   /** Starts (ms > 0) or stops (0) the ticker, like the driver's tick_ms parameter. */
   setTickMs(ms: number): void {
     if (!Number.isInteger(ms) || ms < 0 || ms > 3600000) throw new RangeError(`tick_ms must be 0..3600000, got ${ms}`);
+    this.sync();
     this.tickMs = ms;
+    this.#tickStart = this.scheduler.now();
+    this.#ticksRun = 0;
     this.#ticker?.unsubscribe();
     this.#ticker = undefined;
-    if (ms > 0) {
-      const region = this;
-      this.#ticker = this.scheduler.schedule(function tickAgain(this: { schedule(s?: unknown, d?: number): void }) {
-        region.tick();
-        this.schedule(undefined, ms);
-      }, ms);
-    }
+    this.#scheduleTick();
   }
 }

@@ -21,29 +21,56 @@
  * ```
  * @module
  */
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { AsyncSubject, asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { constants } from 'node:os';
 import { checkWrite } from '../bytes.js';
 import { KshmDevice } from '../device.js';
-import type { Device } from '../types.js';
+import { LockBusyError, LockTimeoutError, lockError } from '../errors.js';
+import type { Device, KernelWriteOptions } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
 
+const E = constants.errno;
+
 /** The kernel's side of a fake device. */
 export interface FakeKernel {
-  /** Writes `bytes` at `offset` from the kernel and commits (the lock must be free). Returns the generation. */
-  write(offset: number, bytes: ArrayLike<number>): bigint;
+  /**
+   * The kernel writes `bytes` at `offset` and commits, as the driver's
+   * kernel writer does: at once when the lock is free, else it queues for
+   * the lock (FIFO, like any party) for up to `timeoutMs` (default 1000;
+   * 0: try once). The write starts when called (the kernel acts on its own;
+   * subscribing is only to hear the result); the returned observable
+   * emits the new generation and completes, or errors like
+   * `device.kernelWrite`: RangeError (out of bounds), LockTimeoutError,
+   * LockBusyError (timeoutMs 0).
+   *
+   * @example
+   * ```ts
+   * const fake = createFakeDevice();
+   * fake.kernel.write(0, [1, 2, 3]).subscribe((generation) => console.log(generation)); // 1n
+   * ```
+   */
+  write(offset: number, bytes: ArrayLike<number>, options?: KernelWriteOptions): Observable<bigint>;
   /** The kernel takes the lock (it must be free): user transactions now wait, and can time out. */
   hold(): void;
   /** The kernel releases the lock it holds (commit by default). */
-  release(commit?: boolean): void;
+  release(commit?: boolean | undefined): void;
   /**
    * The current holder dies mid-transaction: the lock passes on, and the
-   * next holder's page reports `ownerDied` until someone commits.
+   * next holder's page reports `ownerDied` until someone commits. A user
+   * lease that held it ends (`active` false, its page throws
+   * LeaseEndedError, its subscriber gets LeaseEndedError); its writes stay,
+   * as a dead process's would.
    */
   killHolder(): void;
   /** One tick of the kernel ticker, now. Returns false when skipped (lock held). */
   tick(): boolean;
-  /** Runs the ticker every `ms` of scheduler time (0 stops it), like the driver's tick_ms. */
+  /**
+   * Runs the ticker every `ms` of scheduler time (0 stops it), like the
+   * driver's tick_ms. It never keeps a virtual clock running by itself: a
+   * timer runs only while something watches commits (snapshots$), so
+   * `TestScheduler.run` ends once those subscriptions end.
+   */
   setTickMs(ms: number): void;
   /** Commits so far. */
   readonly generation: bigint;
@@ -55,27 +82,37 @@ export interface FakeKernel {
 export interface FakeDevice extends Device {
   readonly kernel: FakeKernel;
   /** Another opener of the same shared region, as another process would be. */
-  open(options?: { readOnly?: boolean; fastPath?: boolean }): Device;
+  open(options?: FakeOpenOptions): Device;
+}
+
+/** Options of {@link FakeDevice.open}. */
+export interface FakeOpenOptions {
+  /** Open read-only: snapshots only. */
+  readOnly?: boolean | undefined;
+  /** The default of `fastPath` for this opener's transactions and leases (default true). */
+  fastPath?: boolean | undefined;
 }
 
 /** Options of {@link createFakeDevice}. */
 export interface FakeDeviceOptions {
   /** Data pages of 4096 bytes (1..1024, default 1). */
-  pages?: number;
+  pages?: number | undefined;
   /**
    * The scheduler for timeouts, ticks and asynchronous callbacks. Default:
    * RxJS's asyncScheduler, which TestScheduler.run() replaces with virtual
    * time.
    */
-  scheduler?: SchedulerLike;
+  scheduler?: SchedulerLike | undefined;
   /** Open the first device read-only. */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
+  /** The default of `fastPath` for the first device's transactions and leases (default true). */
+  fastPath?: boolean | undefined;
 }
 
 class FakeKshmDevice extends KshmDevice implements FakeDevice {
-  constructor(backend: FakeBackend, scheduler: SchedulerLike, readonly kernel: FakeKernel,
-    readonly open: (options?: { readOnly?: boolean; fastPath?: boolean }) => Device) {
-    super(backend, { scheduler });
+  constructor(backend: FakeBackend, scheduler: SchedulerLike, fastPath: boolean, readonly kernel: FakeKernel,
+    readonly open: (options?: FakeOpenOptions) => Device) {
+    super(backend, { scheduler, fastPath });
   }
 }
 
@@ -85,7 +122,7 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
  * @example
  * ```ts
  * const fake = createFakeDevice({ pages: 2 });
- * fake.kernel.write(0, [1, 2, 3]);
+ * fake.kernel.write(0, [1, 2, 3]);                    // written at once: the lock is free
  * fake.snapshots$.subscribe((s) => console.log(s.generation, s.u8(2))); // 1n 3
  * ```
  */
@@ -95,26 +132,56 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
     new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
   const kernel: FakeKernel = {
-    write: (offset, bytes) => {
-      const data = Uint8Array.from(bytes);
-      checkWrite(offset, data.length, region.size);
-      return region.kernelWrite(offset, data);
+    write: (offset, bytes, options) => {
+      const result = new AsyncSubject<bigint>();
+      try {
+        const data = Uint8Array.from(bytes);
+        checkWrite(offset, data.length, region.size);
+        const ms = options?.timeoutMs ?? 1000;
+        if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) {
+          throw new RangeError(`timeoutMs must be a whole number from 0 (try once) to 4294967295, got ${ms}`);
+        }
+        region.kernelWrite(offset, data, ms === 0 ? -1 : ms, (errno, generation) => {
+          if (errno === 0) {
+            result.next(generation);
+            result.complete();
+          } else if (ms === 0 && errno === E.EBUSY) {
+            result.error(new LockBusyError());
+          } else {
+            result.error(errno === E.ETIMEDOUT ? new LockTimeoutError(ms) : lockError(errno, 'KWRITE', ms));
+          }
+        });
+      } catch (e) {
+        result.error(e);
+      }
+      return result.asObservable();
     },
     hold: () => {
+      region.sync();
       const r = region.tryLock(region.kernel);
       if (r.errno) throw new Error('the lock is not free: the kernel cannot hold it now');
     },
     release: (commit = true) => {
+      region.sync();
       if (region.unlock(region.kernel, commit)) throw new Error('the kernel does not hold the lock');
     },
-    killHolder: () => region.killHolder(),
+    killHolder: () => {
+      region.sync();
+      region.killHolder();
+    },
     tick: () => region.tick(),
     setTickMs: (ms) => region.setTickMs(ms),
-    get generation() { return region.generation; },
-    get data() { return region.data; },
+    get generation() {
+      region.sync();
+      return region.generation;
+    },
+    get data() {
+      region.sync();
+      return region.data;
+    },
   };
   return new FakeKshmDevice(new FakeBackend(region, 'fake:kshm', options.readOnly ?? false), scheduler,
-    kernel, (o) => openOne(o?.readOnly ?? false, o?.fastPath ?? true));
+    options.fastPath ?? true, kernel, (o) => openOne(o?.readOnly ?? false, o?.fastPath ?? true));
 }
 
 export { FakeRegion } from './fake-region.js';

@@ -85,7 +85,7 @@ test('select$ is the select operator on snapshots$; a read-only device refuses w
 
 test('bad options are RangeErrors before anything waits', async () => {
   const fake = createFakeDevice();
-  for (const timeoutMs of [0, -5, 1.5, 2 ** 33]) {
+  for (const timeoutMs of [-5, 1.5, 2 ** 33]) {
     const err = await lastValueFrom(fake.transaction(() => 1, { timeoutMs })).catch((e: unknown) => e);
     assert.instance(err, RangeError, `timeoutMs ${timeoutMs}`);
   }

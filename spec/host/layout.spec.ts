@@ -7,9 +7,10 @@ import { TestScheduler } from 'rxjs/testing';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  defineLayout, layoutFromJSON, layoutValuesEqual, LeaseEndedError, selectLayout, Snapshot, type Lease, type Page,
+  defineLayout, layoutFromJSON, layoutValuesEqual, LeaseEndedError, selectLayout, type Lease, type Page,
 } from '../../lib/index.js';
 import { createFakeDevice } from '../../lib/testing/index.js';
+import { createSnapshot } from '../../lib/snapshot.js';
 
 const test = suite('typed layouts (fake device)');
 
@@ -185,7 +186,7 @@ test('read: floats of every kind, and the layout must lie in the region (RangeEr
   const b = Buffer.alloc(64);
   [Number.NaN, -0, Infinity, 2 ** -149].forEach((x, i) => b.writeFloatLE(x, 4 * i));
   [Number.NaN, -Infinity, Number.MIN_VALUE].forEach((x, i) => b.writeDoubleLE(x, 16 + 8 * i));
-  const s = new Snapshot(new Uint8Array(b), 1n, 2);
+  const s = createSnapshot(new Uint8Array(b), 1n, 2);
   const v = s.read(f);
   assert.ok(Number.isNaN(v.a[0]) && Object.is(v.a[1], -0) && v.a[2] === Infinity && v.a[3] === 2 ** -149);
   assert.ok(Number.isNaN(v.b[0]) && v.b[1] === -Infinity && v.b[2] === Number.MIN_VALUE);
@@ -220,7 +221,7 @@ test('nesting: layouts in layouts, arrays of them', () => {
   b.write('ab', 20);
   [5, 6, 7, 8].forEach((x, i) => b.writeInt32LE(x, 24 + 4 * i));
   b.write('cdef', 40);
-  const s = new Snapshot(new Uint8Array(b), 1n, 2);
+  const s = createSnapshot(new Uint8Array(b), 1n, 2);
   assert.equal(s.read(drawing), {
     n: 2,
     lines: [
@@ -361,7 +362,7 @@ test('layoutFromJSON: the same field map, nested layouts inline; text or object;
   assert.is(layoutFromJSON({ p: { at: 4, layout: point } }).fields['p']?.layout, point);
   // reads and writes the same bytes as the typed layout
   const b = allBytes();
-  const s = new Snapshot(new Uint8Array(b), 1n, 2);
+  const s = createSnapshot(new Uint8Array(b), 1n, 2);
   assert.equal(s.read(layoutFromJSON(JSON.stringify(all))), allValues);
 });
 

@@ -6,8 +6,10 @@ import { constants } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  DeadlockError, DeviceClosedError, KshmSystemError, LockTimeoutError, ReadOnlyDeviceError,
+  DeadlockError, DeviceClosedError, KshmSystemError, LockBusyError, LockDeadlockError, LockTimeoutError,
+  ReadOnlyDeviceError,
 } from '../../lib/errors.js';
+import { createPage } from '../../lib/page.js';
 import { LockQueue, type Hold, type LockCallbacks } from '../../lib/lock-queue.js';
 import { StubBackend } from './stub-backend.js';
 
@@ -159,8 +161,9 @@ test('admission: closed, read-only and bad timeouts fail before anything waits',
     roQueue.kernelWrite(0, Uint8Array.of(1), 10, { written: () => errors.push('written'), failed: cb.failed });
     const b = new StubBackend();
     const q = new LockQueue(b, asyncScheduler, true);
-    for (const timeoutMs of [0, -1, 1.5, 2 ** 33]) q.lock({ timeoutMs }, cb);
+    for (const timeoutMs of [-1, 1.5, 2 ** 33]) q.lock({ timeoutMs }, cb);
     q.kernelWrite(60, new Uint8Array(8), 10, { written: () => errors.push('written'), failed: cb.failed });
+    q.kernelWrite(0, new Uint8Array(8), -1, { written: () => errors.push('written'), failed: cb.failed });
     q.close();
     q.lock({}, cb);
     assert.instance(errors[0], ReadOnlyDeviceError);
@@ -176,6 +179,7 @@ test('admission: closed, read-only and bad timeouts fail before anything waits',
 test('kernel writes queue like lock requests and report their generation', () => {
   virtual(({ flush }) => {
     const b = new StubBackend();
+    b.taken = true; // another file holds the lock: a waits in the backend
     const q = new LockQueue(b, asyncScheduler, true);
     const log: string[] = [];
     const holds = new Map<string, Hold>();
@@ -184,12 +188,78 @@ test('kernel writes queue like lock requests and report their generation', () =>
       written: (g) => log.push(`kwrite ${g} @${asyncScheduler.now()}`),
       failed: (e) => log.push(String(e)),
     });
-    assert.is(b.kernelWrites.length, 0, 'waits for the holder');
+    assert.is(b.kernelWrites.length, 0, 'queued behind a');
+    asyncScheduler.schedule(() => b.waits[0]?.done(0), 1);
     asyncScheduler.schedule(() => q.release(holds.get('a') as Hold, true), 3);
     asyncScheduler.schedule(() => b.kernelWrites[0]?.done(0, 7n), 8);
     flush();
-    assert.equal(log, ['a granted @0', 'kwrite 7 @8']);
+    assert.equal(log, ['a granted @1', 'kwrite 7 @8']);
     assert.is(b.kernelWrites[0]?.timeoutMs, 50);
+  });
+});
+
+test('a kernel write from the device holding the lock fails at once with LockDeadlockError (issue 18)', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const holds = new Map<string, Hold>();
+    q.lock({}, recorder('a', log, holds));
+    const errors: unknown[] = [];
+    q.kernelWrite(4, Uint8Array.of(1), 1000, { written: () => errors.push('written'), failed: (e) => errors.push(e) });
+    assert.is(errors.length, 1, 'at once, not after the timeout');
+    assert.instance(errors[0], LockDeadlockError);
+    assert.instance(errors[0], DeadlockError); // the deprecated alias is the same class
+    assert.is((errors[0] as LockDeadlockError).code, 'KSHM_DEADLOCK');
+    assert.is(b.kernelWrites.length, 0);
+    flush();
+    assert.ok(q.holder, 'the lease still holds');
+  });
+});
+
+test('timeoutMs 0 tries once: granted when free, LockBusyError at once when taken (issue 18)', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const holds = new Map<string, Hold>();
+    q.lock({ timeoutMs: 0 }, recorder('free', log, holds));
+    q.lock({ timeoutMs: 0 }, recorder('own', log));
+    q.release(holds.get('free') as Hold, true);
+    b.taken = true;
+    q.lock({ timeoutMs: 0 }, recorder('taken', log));
+    const kw: string[] = [];
+    q.kernelWrite(0, Uint8Array.of(1), 0, { written: () => kw.push('written'), failed: (e) => kw.push((e as Error).name) });
+    flush();
+    assert.equal(log, ['free granted @0', 'own LockBusyError @0', 'taken LockBusyError @0']);
+    assert.equal(b.waits.length, 0, 'nothing waited');
+    // The kernel write tries once with the kernel's shortest wait; a timeout there is "busy".
+    assert.is(b.kernelWrites[0]?.timeoutMs, 1);
+    b.kernelWrites[0]?.done(E.ETIMEDOUT);
+    assert.equal(kw, ['LockBusyError']);
+    assert.instance(new LockBusyError(), Error);
+    assert.is(new LockBusyError().code, 'KSHM_BUSY');
+  });
+});
+
+test('a holder whose lock was lost (killed) is forgotten: its page ends unrestored, the queue moves on', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    b.data[0] = 1;
+    const q = new LockQueue(b, asyncScheduler, true);
+    const log: string[] = [];
+    const holds = new Map<string, Hold>();
+    q.lock({}, recorder('a', log, holds));
+    const hold = holds.get('a') as Hold;
+    const page = createPage(b.data, false, 0n);
+    hold.page = page;
+    page.setU8(0, 9);
+    assert.is(q.lost(), hold);
+    assert.is(page.live, false);
+    assert.is(b.data[0], 9, 'a dead holder is not undone');
+    assert.is(q.holder, undefined);
+    assert.equal(b.unlocks, [], 'no unlock: the lock is not ours any more');
+    assert.is(q.lost(), undefined);
   });
 });
 
@@ -201,13 +271,19 @@ test('close drains: the held page is restored and aborted, every request fails w
     let rolledBack = 0;
     q.lock({}, {
       granted: (hold) => {
-        hold.page = { live: true, rollback: () => { rolledBack++; }, end: () => {} } as unknown as Hold['page'];
+        const page = createPage(b.data, false, 0n);
+        page.setU8(0, 5);
+        hold.page = page;
+        rolledBack = -1;
       },
       failed: () => log.push('holder failed'),
     });
     q.lock({}, recorder('queued', log));
     q.close();
     q.close();
+    assert.is(rolledBack, -1);
+    assert.is(b.data[0], 0, 'the held page was restored');
+    rolledBack = 1;
     assert.is(rolledBack, 1);
     assert.equal(b.unlocks, [false]);
     assert.equal(log, ['queued DeviceClosedError @0']);

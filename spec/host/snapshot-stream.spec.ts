@@ -6,7 +6,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KshmSystemError } from '../../lib/errors.js';
-import { Page } from '../../lib/page.js';
+import { createPage, type Page } from '../../lib/page.js';
 import type { Snapshot } from '../../lib/snapshot.js';
 import { snapshotStream } from '../../lib/snapshot-stream.js';
 import { StubBackend } from './stub-backend.js';
@@ -66,7 +66,7 @@ test('while this device writes, readers see the committed bytes, not the work in
   virtual(() => {
     const b = new StubBackend();
     b.data[0] = 1;
-    const page = new Page(b.data, false, 0n);
+    const page = createPage(b.data, false, 0n);
     page.setU8(0, 2);
     const { s$ } = stream(b, () => page);
     let s: Snapshot | undefined;

@@ -1,7 +1,7 @@
 // lib/snapshot.ts: an immutable copy with typed readers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Snapshot } from '../../lib/index.js';
+import { createSnapshot } from '../../lib/snapshot.js';
 
 const test = suite('snapshot');
 
@@ -9,7 +9,7 @@ test('Snapshot: bytes is a fresh copy; utf8 stops at NUL; tick reads the last 16
   const raw = new Uint8Array(64);
   raw.set(new TextEncoder().encode('ab\0cd'), 0);
   raw[48] = 7;
-  const s = new Snapshot(raw, 3n, 6);
+  const s = createSnapshot(raw, 3n, 6);
   const copy = s.bytes;
   copy[0] = 0;
   assert.is(s.u8(0), 97);

@@ -1,5 +1,6 @@
 // lib/testing/index.ts: the fake kernel handle checks its own arguments.
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { LockBusyError } from '../../../lib/index.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createFakeDevice } from '../../../lib/testing/index.js';
@@ -9,15 +10,15 @@ const test = suite('testing: the fake kernel');
 test('fake kernel: checks its own arguments and the lock', async () => {
   const fake = createFakeDevice({ pages: 2 });
   assert.is(fake.size, 8192);
-  assert.throws(() => fake.kernel.write(8190, [1, 2, 3]), (e: unknown) => e instanceof RangeError);
+  assert.instance(await lastValueFrom(fake.kernel.write(8190, [1, 2, 3])).catch((e: unknown) => e), RangeError);
   assert.throws(() => createFakeDevice({ pages: 0 }), (e: unknown) => e instanceof RangeError);
   fake.kernel.hold();
   assert.throws(() => fake.kernel.hold());
-  assert.throws(() => fake.kernel.write(0, [1]));
+  assert.instance(await lastValueFrom(fake.kernel.write(0, [1], { timeoutMs: 0 })).catch((e: unknown) => e), LockBusyError);
   assert.is(fake.info().kernelHolds, true);
   fake.kernel.release(false);
   assert.throws(() => fake.kernel.release());
-  assert.is(fake.kernel.write(0, [9]), 1n);
+  assert.is(await lastValueFrom(fake.kernel.write(0, [9])), 1n);
   assert.is((await firstValueFrom(fake.snapshots$)).u8(0), 9);
   assert.throws(() => fake.kernel.setTickMs(-1), (e: unknown) => e instanceof RangeError);
 });
