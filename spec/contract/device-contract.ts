@@ -9,9 +9,10 @@
 import { filter, firstValueFrom, from, lastValueFrom, Subscription, take, toArray } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ABI_VERSION } from '../../lib/abi.js';
 import {
-  DeviceClosedError, LeaseEndedError, LockCancelledError, LockTimeoutError, ReadOnlyDeviceError,
-  transact, type Device, type Lease, type Snapshot,
+  DeadlockError, DeviceClosedError, LeaseEndedError, LockBusyError, LockCancelledError, LockDeadlockError,
+  LockTimeoutError, ReadOnlyDeviceError, transact, type Device, type DeviceInfoJSON, type Lease, type Snapshot,
 } from '../../lib/index.js';
 
 export interface ContractTarget {
@@ -364,6 +365,103 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     const err = await lastValueFrom(d.transaction(async (p) => { p.setU8(1200, 1); })).catch((e: unknown) => e);
     assert.instance(err, TypeError);
     assert.is(d.info().generation, g0);
+  });
+
+  test('aborting the signal after the grant ends the lease: bytes restored, lock released, LockCancelledError', async () => {
+    const d = await open();
+    const before = (await firstValueFrom(d.snapshots$)).u32(1500);
+    const ac = new AbortController();
+    const aborts0 = d.info().counters.aborts;
+    const g0 = d.info().generation;
+    let outcome: unknown = 'none';
+    const leased = new Promise<Lease>((resolve) => {
+      d.lock$({ signal: ac.signal }).subscribe({ next: resolve, error: (e: unknown) => { outcome = e; } });
+    });
+    const lease = await leased;
+    lease.page.setU32(1500, (before + 1) >>> 0);
+    ac.abort(new Error('user gave up'));
+    assert.instance(outcome, LockCancelledError);
+    assert.is(lease.active, false);
+    assert.throws(() => lease.page.u32(1500), (e: unknown) => e instanceof LeaseEndedError);
+    assert.is(d.info().locked, false);
+    assert.is(d.info().generation, g0, 'nothing published');
+    if (!fastPath) assert.is(d.info().counters.aborts, aborts0 + 1, 'released with ABORT');
+    assert.is((await firstValueFrom(d.snapshots$)).u32(1500), before);
+    // A transaction whose fn aborts its own signal is undone the same way.
+    const ac2 = new AbortController();
+    const err = await lastValueFrom(d.transaction((p) => {
+      p.setU32(1500, 7);
+      ac2.abort();
+      return 1;
+    }, { signal: ac2.signal })).catch((e: unknown) => e);
+    assert.instance(err, LockCancelledError);
+    assert.is((await firstValueFrom(d.snapshots$)).u32(1500), before);
+    assert.is(d.info().locked, false);
+  });
+
+  test('kernelWrite from a device holding its own lease fails at once with LockDeadlockError', async () => {
+    const d = await open();
+    const { lease, sub } = await takeLease(d);
+    const t0 = Date.now();
+    const err = await lastValueFrom(d.kernelWrite(1600, [1], { timeoutMs: 1000 })).catch((e: unknown) => e);
+    assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+    assert.instance(err, LockDeadlockError);
+    assert.instance(err, DeadlockError);
+    assert.is((err as LockDeadlockError).code, 'KSHM_DEADLOCK');
+    assert.ok(lease.active, 'the lease still holds');
+    sub.unsubscribe();
+    assert.ok(typeof await lastValueFrom(d.kernelWrite(1600, [1])) === 'bigint');
+  });
+
+  test('timeoutMs 0 tries once: LockBusyError at once when taken, the lock when free', async () => {
+    const a = await open();
+    const b = await open();
+    const { sub } = await takeLease(a);
+    const t0 = Date.now();
+    const e1 = await lastValueFrom(b.transaction(() => 1, { timeoutMs: 0 })).catch((e: unknown) => e);
+    const e2 = await lastValueFrom(b.lock$({ timeoutMs: 0 })).catch((e: unknown) => e);
+    const e3 = await lastValueFrom(b.kernelWrite(1700, [1], { timeoutMs: 0 })).catch((e: unknown) => e);
+    assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+    for (const e of [e1, e2, e3]) {
+      assert.instance(e, LockBusyError);
+      assert.is((e as LockBusyError).code, 'KSHM_BUSY');
+    }
+    assert.is(a.info().waiters, 0);
+    sub.unsubscribe();
+    assert.is(await lastValueFrom(b.transaction(() => 'free', { timeoutMs: 0 })), 'free');
+    assert.ok(typeof await lastValueFrom(b.kernelWrite(1700, [2], { timeoutMs: 0 })) === 'bigint');
+  });
+
+  test('JSON.stringify(info()) works (generation as a decimal string); info() after close throws', async () => {
+    const d = await open();
+    const info = d.info();
+    assert.is(info.abiVersion, ABI_VERSION);
+    const json = JSON.parse(JSON.stringify(info)) as DeviceInfoJSON;
+    assert.is(json.generation, info.generation.toString());
+    assert.is(json.abiVersion, info.abiVersion);
+    assert.equal(json.counters, info.counters);
+    assert.equal(Object.keys(info).includes('toJSON'), false, 'toJSON is not one of the figures');
+    d.close();
+    assert.throws(() => d.info(), (e: unknown) => e instanceof DeviceClosedError);
+  });
+
+  test('Symbol.dispose: a device closes (idempotent), a lease aborts unless committed', async () => {
+    const d = await open();
+    const before = (await firstValueFrom(d.snapshots$)).u8(1800);
+    const { lease } = await takeLease(d);
+    lease.page.setU8(1800, before ^ 0xff);
+    lease[Symbol.dispose]();
+    assert.is(lease.active, false);
+    assert.is((await firstValueFrom(d.snapshots$)).u8(1800), before);
+    const second = await takeLease(d);
+    second.lease.page.setU8(1800, 3);
+    second.lease.commit();
+    second.lease[Symbol.dispose](); // after commit: nothing to do
+    assert.is((await firstValueFrom(d.snapshots$)).u8(1800), 3);
+    d[Symbol.dispose]();
+    assert.is(d.closed, true);
+    d[Symbol.dispose]();
+    d.close();
   });
 
   test.run();
