@@ -3,6 +3,13 @@
 // file without the directives and compares every error's line and code).
 import { defineLayout, layoutFromJSON } from 'kshm';
 import type { Page, Snapshot } from 'kshm';
+import { Page as PageClass, Snapshot as SnapshotClass, type Lease } from 'kshm';
+// nothing internal is reachable (issue 18): not from the package's index...
+// @ts-expect-error TS2305
+import { createPage } from 'kshm';
+// ...nor by a deep import (the package exports only its index and kshm/testing)
+// @ts-expect-error TS2307
+import { endPage } from 'kshm/dist/lib/page.js';
 import { assertType, type Equal } from './equal.js';
 
 declare const snapshot: Snapshot;
@@ -82,4 +89,23 @@ const unchecked: number = data['count'];
 // @ts-expect-error TS2741
 snapshot.read({ size: 4, fields: {} });
 
-void [n, s, single, unchecked];
+// internal methods of pages, snapshots and leases are not in the public types (issue 18)
+declare const lease: Lease;
+// @ts-expect-error TS2339
+page.end();
+// @ts-expect-error TS2339
+page.rollback();
+// @ts-expect-error TS2339
+page.committedBytes();
+// @ts-expect-error TS2339
+page.keep();
+// @ts-expect-error TS2339
+lease.page.end();
+// @ts-expect-error TS2339
+void snapshot.seq;
+// @ts-expect-error TS2673
+new PageClass(new Uint8Array(4), false, 0n);
+// @ts-expect-error TS2673
+new SnapshotClass(new Uint8Array(4), 0n, 0);
+
+void [n, s, single, unchecked, createPage, endPage];
