@@ -59,4 +59,24 @@ test('must-not-compile.ts without its directives fails on each marked line, with
   assert.equal([...new Set(actual)].sort(), [...expected].sort());
 });
 
+test('the declaration output shows no internals (issue 18): pages and snapshots, and the index', () => {
+  const dist = join(root, 'dist', 'lib');
+  const page = readFileSync(join(dist, 'page.d.ts'), 'utf8');
+  const pageClass = page.slice(page.indexOf('export declare class Page'), page.indexOf('\n}', page.indexOf('export declare class Page')));
+  for (const name of ['end', 'rollback', 'committedBytes', 'keep', 'undoInto']) {
+    assert.not.match(pageClass, new RegExp(`\\b${name}\\(`), `Page.${name}`);
+  }
+  assert.match(pageClass, /private constructor\(\);/);
+  const snapshot = readFileSync(join(dist, 'snapshot.d.ts'), 'utf8');
+  const snapshotClass = snapshot.slice(snapshot.indexOf('export declare class Snapshot'));
+  assert.not.match(snapshotClass.slice(0, snapshotClass.indexOf('\n}')), /\bseq\b/);
+  assert.match(snapshotClass, /private constructor\(\);/);
+  const index = readFileSync(join(dist, 'index.d.ts'), 'utf8');
+  for (const name of ['createPage', 'endPage', 'committedBytes', 'createSnapshot', 'snapshotSeq', 'LockQueue']) {
+    assert.not.match(index, new RegExp(`\\b${name}\\b`), name);
+  }
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  assert.equal(Object.keys(pkg.exports).sort(), ['.', './package.json', './testing']);
+});
+
 test.run();

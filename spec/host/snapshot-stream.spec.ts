@@ -62,6 +62,43 @@ test('a writer in: retried with a backoff of 1, 2, 4 ... ms until it leaves', ()
   });
 });
 
+test('a writer in, then a commit: the commit\'s wake-up reads at once, not at the next backoff retry', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    b.writerIn = true;
+    const { s$ } = stream(b);
+    const at: number[] = [];
+    s$.subscribe(() => at.push(asyncScheduler.now()));
+    asyncScheduler.schedule(() => { b.writerIn = false; b.commitElsewhere(); }, 20); // retries at 15, then 31
+    flush();
+    assert.equal(at, [20]);
+  });
+});
+
+test('a backend that reports releases: a reader waits for the release, no timer (issue 18)', () => {
+  virtual(({ flush }) => {
+    const b = new StubBackend();
+    const releases = new Set<() => void>();
+    (b as StubBackend & { watchReleases(f: () => void): () => void }).watchReleases = (f) => {
+      releases.add(f);
+      return () => { releases.delete(f); };
+    };
+    b.writerIn = true;
+    const { s$ } = stream(b);
+    const at: number[] = [];
+    const sub = s$.subscribe(() => at.push(asyncScheduler.now()));
+    asyncScheduler.schedule(() => {
+      b.writerIn = false;
+      for (const f of releases) f(); // an abort: no commit, only the release
+    }, 500);
+    flush();
+    assert.equal(at, [500]);
+    assert.is(b.snapshots, 2, 'one try on subscribe, one at the release');
+    sub.unsubscribe();
+    assert.is(releases.size, 0);
+  });
+});
+
 test('while this device writes, readers see the committed bytes, not the work in progress', () => {
   virtual(() => {
     const b = new StubBackend();

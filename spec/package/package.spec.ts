@@ -101,8 +101,9 @@ test('the tarball holds the library, the command, two prebuilt libraries, the ua
     'driver/include/uapi/kshm.h', 'LICENSE', 'LICENSES/GPL-2.0-only.txt', 'LICENSES/Linux-syscall-note.txt']) {
     assert.ok(paths.includes(p), `${p} is missing from the tarball`);
   }
+  // 211 kB with issue 18's documented API (README and .d.ts docs): the budget keeps the JS lean, not the docs short.
   const withoutSo = packed.unpackedSize - packed.files.filter((f) => f.path.endsWith('.so')).reduce((a, f) => a + f.size, 0);
-  assert.ok(withoutSo < 200_000, `${withoutSo} bytes unpacked without the .so files`);
+  assert.ok(withoutSo < 225_000, `${withoutSo} bytes unpacked without the .so files`);
 });
 
 test('the prebuilt libraries are ELF shared objects for x86-64 and aarch64', () => {
