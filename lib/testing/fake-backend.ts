@@ -77,7 +77,9 @@ export class FakeBackend implements Backend {
     this.#region.sync();
     if (this.#heldFast) {
       this.#heldFast = false;
-      return this.#region.word.unlock(this.#id, commit, this.#driver);
+      const errno = this.#region.word.unlock(this.#id, commit, this.#driver);
+      this.#region.noteReleased();
+      return errno;
     }
     return this.#region.unlock(this, commit);
   }

@@ -274,6 +274,11 @@ export class FakeRegion {
     return () => { this.#releaseWatchers.delete(w); };
   }
 
+  /** A writer left on the lock-word fast path (no driver call): readers waiting for a release hear it too. */
+  noteReleased(): void {
+    this.#released();
+  }
+
   #released(): void {
     if (this.#releaseNotify || this.#releaseWatchers.size === 0) return;
     this.#releaseNotify = this.scheduler.schedule(() => {

@@ -79,6 +79,22 @@ test('snapshots$ while fake.kernel.hold() holds: no spin, the first snapshot com
   });
 });
 
+test('a reader that found a fast-path lease in sees the abort (no commit, no driver call) at once', () => {
+  virtual(({ flush, now }) => {
+    const fake = createFakeDevice();
+    const writer = fake.open({ fastPath: true });
+    let lease: Lease | undefined;
+    writer.lock$().subscribe((l) => { lease = l; });
+    lease?.page.setU8(0, 1);
+    const log: string[] = [];
+    const sub = record(fake.snapshots$, log, now, (s: Snapshot) => `g${s.generation} ${s.u8(0)}`);
+    asyncSchedule(() => lease?.abort(), 70);
+    flush();
+    assert.equal(log, ['g0 0 @70']);
+    sub.unsubscribe();
+  });
+});
+
 test('fake.kernel.write() while the lock is held waits like the driver\'s kernel writer, with its errors', () => {
   virtual(({ flush, now }) => {
     const fake = createFakeDevice();
