@@ -23,6 +23,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -195,6 +198,7 @@ struct slot {
 	volatile int handled;	/* signal handler runs */
 	volatile int pid;
 	volatile int aux;
+	volatile int fd;
 };
 
 struct shared {
@@ -454,9 +458,8 @@ static void t_abi(void)
 	check(p == MAP_FAILED, "writable mapping of the header page refused (%s)", en(e));
 	if (p != MAP_FAILED)
 		munmap(p, M.ps);
-	errno = 0;
-	check(mprotect(M.hdr, M.ps, PROT_READ | PROT_WRITE) != 0,
-	      "mprotect(PROT_WRITE) on the header mapping refused (%s)", en(errno));
+	e = mprotect(M.hdr, M.ps, PROT_READ | PROT_WRITE) ? errno : 0;
+	check(e != 0, "mprotect(PROT_WRITE) on the header mapping refused (%s)", en(e));
 	p = mmap(NULL, M.ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, M.fd, M.hdr->data_offset);
 	e = errno;
 	check(p == MAP_FAILED, "writable MAP_PRIVATE of data refused (%s)", en(e));
@@ -1152,6 +1155,7 @@ static void kid_kwrite(void *arg)
 
 	must_open(&d);
 	S->s[i].pid = getpid();
+	S->s[i].fd = d.fd;
 	S->s[i].t_start = now_ms();
 	S->s[i].state = 1;
 	rc = do_kwrite(d.fd, 64 + i, &c, 1, (uint32_t)S->s[i].aux, &k);
@@ -1246,15 +1250,8 @@ static void t_kwrite(void)
 	/* CANCEL via pidfd_getfd gives the same open file */
 	{
 		int pfd = (int)syscall(SYS_pidfd_open, S->s[0].pid, 0);
-		int fd = -1;
+		int fd = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, S->s[0].fd, 0);
 
-		for (int n = 3; pfd >= 0 && n < 16 && fd < 0; n++) {
-			char path[64], lnk[128] = "";
-
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d", S->s[0].pid, n);
-			if (readlink(path, lnk, sizeof(lnk) - 1) > 0 && strstr(lnk, "kshm"))
-				fd = (int)syscall(SYS_pidfd_getfd, pfd, n, 0);
-		}
 		if (fd < 0) {
 			check(0, "pidfd_getfd of the KWRITE waiter's file (%s)", en(errno));
 		} else {
@@ -1699,6 +1696,43 @@ static void t_signals(void)
 			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
 			kill(p, SIGKILL);
 			reap(p, 2000);
+
+			slot_reset();
+			S->s[0].aux = 0 | (kw ? 0x100 : 0) | (2000 << 16);
+			p = spawn(kid_sig, (void *)0);
+			wait_state(0, 1, 3000);
+			msleep(200);
+			kill(p, SIGSTOP);
+			msleep(1000);
+			kill(p, SIGCONT);
+			ok = wait_state(0, 2, 4000);
+			total = (int)(S->s[0].t_done - S->s[0].t_start);
+			check(ok && S->s[0].rc == ETIMEDOUT && total <= 2000 + SLACK_MS,
+			      "%s(2000 ms) stopped for 1 s mid-wait: %s at %d ms (deadline 2000)",
+			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
+			kill(p, SIGKILL);
+			reap(p, 2000);
+
+			slot_reset();
+			S->s[0].aux = 0 | (kw ? 0x100 : 0) | (2000 << 16);
+			p = spawn(kid_sig, (void *)0);
+			wait_state(0, 1, 3000);
+			msleep(200);
+			if (ptrace(PTRACE_SEIZE, p, 0, 0) == 0) {
+				int st;
+
+				ptrace(PTRACE_INTERRUPT, p, 0, 0);
+				waitpid(p, &st, __WALL);
+				msleep(1000);
+				ptrace(PTRACE_DETACH, p, 0, 0);
+			}
+			ok = wait_state(0, 2, 4000);
+			total = (int)(S->s[0].t_done - S->s[0].t_start);
+			check(ok && S->s[0].rc == ETIMEDOUT && total <= 2000 + SLACK_MS,
+			      "%s(2000 ms) held in a ptrace stop for 1 s: %s at %d ms (deadline 2000)",
+			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
+			kill(p, SIGKILL);
+			reap(p, 2000);
 			do_unlock(d2.fd, KSHM_UNLOCK_COMMIT);
 			dev_close(&d2);
 		}
@@ -1812,8 +1846,12 @@ static void t_efault(void)
 	check(rc == EFAULT && (lw(&M) & KSHM_LW_OWNER_MASK) == id, "UNLOCK, unmapped struct: EFAULT,"
 	      " still held (%s)", en(rc));
 	rc = ioctl(M.fd, KSHM_IOC_UNLOCK, M.hdr) ? errno : 0;
-	check(rc == EFAULT && (lw(&M) & KSHM_LW_OWNER_MASK) == id,
-	      "UNLOCK, struct in the kshm header page: EFAULT, still held (%s)", en(rc));
+	check(rc != 0 && (lw(&M) & KSHM_LW_OWNER_MASK) == id,
+	      "UNLOCK, struct in the kshm header page (flags = magic): fails, still held (%s)",
+	      en(rc));
+	if (rc != EFAULT)
+		note("a read-only struct with invalid flags gives %s, not EFAULT: validation comes "
+		     "before the writability check (nothing happened either way)", en(rc));
 	rc = do_unlock(M.fd, KSHM_UNLOCK_COMMIT);
 	check(rc == 0 && M.ctrl->generation == g0 + 1, "then a good UNLOCK commits once (%s)", en(rc));
 
@@ -2350,14 +2388,17 @@ static void kid_reader(void *arg)
 	pause();
 }
 
-static void t_stress(void)
+static void kid_kwriter(void *arg);
+
+static void t_stress(int kernel)
 {
-	pid_t w[5], r;
+	pid_t w[5], r, kw = 0;
 	int64_t end;
 	int deaths = 0;
 	struct kshm_info a, b;
 
-	section("stress: fast/slow/TRY holders, deaths, readers (4 s)", 120);
+	section(kernel ? "stress with kernel parties: ticker at 1 ms and a KWRITE loop (3 s)" :
+		"stress: fast/slow/TRY holders, deaths, readers (4 s)", 120);
 	reset_lock();
 	slot_reset();
 	memset(M.data, 0, 16);
@@ -2365,7 +2406,11 @@ static void t_stress(void)
 	for (int i = 0; i < 4; i++)
 		w[i] = spawn(kid_stress, (void *)(intptr_t)i);
 	r = spawn(kid_reader, NULL);
-	end = now_ms() + 4000;
+	if (kernel) {
+		write_param(PARAM_TICK, "1", NULL);
+		kw = spawn(kid_kwriter, NULL);
+	}
+	end = now_ms() + (kernel ? 3000 : 4000);
 	while (now_ms() < end) {
 		pid_t v;
 
@@ -2382,7 +2427,17 @@ static void t_stress(void)
 	for (int i = 0; i < 4; i++)
 		wait_state(i, 2, 5000);
 	wait_state(6, 2, 3000);
+	if (kernel) {
+		wait_state(7, 2, 5000);
+		write_param(PARAM_TICK, "0", NULL);
+		kill(kw, SIGKILL);
+		reap(kw, 2000);
+	}
 	info(M.fd, &b);
+	if (kernel)
+		check(b.ticks > a.ticks && S->iters[5] > 0, "kernel parties made progress (ticks +%llu, "
+		      "skipped +%llu, %ld KWRITEs)", (unsigned long long)(b.ticks - a.ticks),
+		      (unsigned long long)(b.ticks_skipped - a.ticks_skipped), S->iters[5]);
 	check(S->violations == 0,
 	      "mutual exclusion held: %ld violations; iters fast %ld/%ld slow %ld try %ld, %d victims "
 	      "died holding, %ld OWNER_DIED seen, %ld LOCK timeouts",
@@ -2451,6 +2506,365 @@ static void t_release_race(void)
 	reset_lock();
 }
 
+
+/* ------------------------------------------------------------------ */
+/* 13. FIFO, no barging, queue deaths and timeouts                     */
+
+static void kid_barger(void *arg)
+{
+	struct dev d;
+	uint32_t id, held;
+
+	(void)arg;
+	must_open(&d);
+	id = my_id(d.fd);
+	S->s[9].state = 1;
+	for (;;) {
+		held = fast_acquire(&d, id);
+		if (held) {
+			S->s[9].t_done = now_ms();
+			S->s[9].order = __atomic_add_fetch(&S->order_ctr, 1, __ATOMIC_SEQ_CST);
+			fast_release(&d, held, 1);
+			S->s[9].state = 2;
+			pause();
+		}
+	}
+}
+
+static void t_fifo(void)
+{
+	struct dev d2;
+	pid_t w[4], b;
+	int inorder = 1;
+
+	section("FIFO order, no barging by the fast path", 60);
+	reset_lock();
+	slot_reset();
+	must_open(&d2);
+	do_lock(d2.fd, 1000, 0, NULL);
+	for (int i = 0; i < 4; i++) {
+		S->s[i].aux = i == 3 ? (int)0xffffffffu : 0;
+		w[i] = spawn(kid_waiter, (void *)(intptr_t)i);
+		wait_waiters(M.fd, (uint32_t)i + 1, 3000);
+	}
+	b = spawn(kid_barger, NULL);
+	wait_state(9, 1, 3000);
+	msleep(100);
+	check(S->s[9].state == 1, "a fast-path barger spinning on CAS(0 -> id) gets nothing while "
+	      "the lock is held");
+	do_unlock(d2.fd, KSHM_UNLOCK_COMMIT);
+	for (int i = 0; i < 4; i++) {
+		if (!wait_state(i, 2, 3000) || S->s[i].rc) {
+			check(0, "waiter %d granted (%s)", i, en(S->s[i].rc));
+			inorder = 0;
+			break;
+		}
+		msleep(30);
+		S->s[i].go = 1;
+		wait_state(i, 3, 3000);
+	}
+	for (int i = 0; i < 4; i++)
+		if (S->s[i].order != i + 1)
+			inorder = 0;
+	wait_state(9, 2, 3000);
+	check(inorder, "4 waiters (the last with timeout 0xffffffff) granted in queue order "
+	      "(%d %d %d %d)", S->s[0].order, S->s[1].order, S->s[2].order, S->s[3].order);
+	check(S->s[9].order == 5, "the barger won only after the queue emptied (order %d)",
+	      S->s[9].order);
+	for (int i = 0; i < 4; i++)
+		reap(w[i], 2000);
+	kill(b, SIGKILL);
+	reap(b, 2000);
+	dev_close(&d2);
+	reset_lock();
+}
+
+static void kid_shared_waiter2(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	struct kshm_lock_req r;
+	int rc;
+
+	S->s[i].state = 1;
+	rc = do_lock(M.fd, (uint32_t)S->s[i].aux, 0, &r);
+	S->s[i].rc = rc;
+	S->s[i].state = 2;
+	if (!rc)
+		do_unlock(M.fd, KSHM_UNLOCK_COMMIT);
+	S->s[i].state = 3;
+	pause();
+}
+
+static void t_queue_races(void)
+{
+	struct dev d2;
+	int stuck = 0, slow = 0, worst = 0;
+
+	section("hand-off races: waiter killed, timing out, cancelled at the unlock", 120);
+	reset_lock();
+	must_open(&d2);
+	for (int it = 0; it < 30; it++) {
+		pid_t a, b;
+		int kind = it % 3, ok, dt;
+		int64_t t0;
+
+		slot_reset();
+		if (do_lock(d2.fd, 2000, 0, NULL)) {
+			stuck++;
+			reset_lock();
+			continue;
+		}
+		S->s[0].aux = kind == 1 ? 1 + it % 7 : 0;
+		a = spawn(kind == 2 ? kid_shared_waiter2 : kid_waiter, (void *)0);
+		if (kind != 1)
+			wait_waiters(d2.fd, 1, 3000);
+		S->s[1].aux = 4000;
+		b = spawn(kid_waiter, (void *)1);
+		wait_state(1, 1, 3000);
+		msleep(20 + it % 5);
+		if (kind == 0)
+			kill(a, SIGKILL);
+		else if (kind == 2)
+			ioctl(M.fd, KSHM_IOC_CANCEL);
+		t0 = now_ms();
+		do_unlock(d2.fd, KSHM_UNLOCK_COMMIT);
+		if (kind == 2 || kind == 1)
+			S->s[0].go = 1;
+		ok = wait_state(1, 2, 3000);
+		dt = (int)(S->s[1].t_done - t0);
+		if (!ok || S->s[1].rc)
+			stuck++;
+		else if (dt > 2 * KSHM_LW_RECHECK_MS + SLACK_MS)
+			slow++;
+		if (ok && dt > worst)
+			worst = dt;
+		S->s[1].go = 1;
+		wait_state(1, 3, 2000);
+		kill(a, SIGKILL);
+		kill(b, SIGKILL);
+		reap(a, 2000);
+		reap(b, 2000);
+	}
+	dev_close(&d2);
+	check(stuck == 0 && slow == 0, "30 hand-offs racing a SIGKILL / a timeout / a CANCEL of the "
+	      "first waiter: the second always granted (%d stuck, %d slow, worst %d ms)", stuck, slow,
+	      worst);
+	reset_lock();
+	check(I(M.fd).waiters == 0 && (lw(&M) & ~KSHM_LW_DIED) == 0, "no waiter left behind");
+}
+
+/* ------------------------------------------------------------------ */
+/* 14. pollers, forged seq/generation/pollers, SCM_RIGHTS               */
+
+struct pth { int fd; int rc; short rev; volatile int done; };
+
+static void *thr_poll(void *arg)
+{
+	struct pth *p = arg;
+	struct pollfd pf = { .fd = p->fd, .events = POLLIN };
+
+	p->rc = poll(&pf, 1, 3000);
+	p->rev = pf.revents;
+	p->done = 1;
+	return NULL;
+}
+
+static struct dev D2m;
+
+static void kid_recv(void *arg)
+{
+	int sock = (int)(intptr_t)arg;
+	char c;
+	struct iovec io = { &c, 1 };
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.b,
+			     .msg_controllen = sizeof(u.b) };
+	struct dev d;
+	int fd;
+
+	/* drop what fork copied of the sender's file: no descriptor, no mapping */
+	munmap(D2m.data, D2m.rw_len);
+	munmap(D2m.hdr, 4096);
+	close(D2m.fd);
+	if (recvmsg(sock, &mh, 0) <= 0)
+		_exit(1);
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	memset(&d, 0, sizeof(d));
+	d.fd = fd;
+	d.hdr = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	d.ps = d.hdr->page_size;
+	d.data_size = d.hdr->data_size;
+	d.rw_len = d.data_size + d.ps;
+	d.data = mmap(NULL, d.rw_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, d.hdr->data_offset);
+	d.ctrl = (struct kshm_ctrl *)(d.data + d.data_size);
+	S->s[8].id = my_id(fd);
+	S->s[8].aux = (int)fast_acquire(&d, S->s[8].id);
+	S->s[8].state = 1;
+	while (!S->s[8].go)
+		usleep(1000);
+	if (S->s[8].go == 2) {
+		close(d.fd);	/* its only descriptor; the mapping stays */
+	} else {
+		dev_close(&d);	/* its last descriptor and mappings, while holding */
+	}
+	S->s[8].state = 2;
+	pause();
+}
+
+static void t_misc(void)
+{
+	struct dev d2;
+
+	section("pollers and WAKE, forged seq/generation/pollers, a received descriptor", 60);
+	reset_lock();
+	must_open(&d2);
+	{
+		struct pth p = { .fd = d2.fd };
+		pthread_t t;
+		uint64_t g;
+		uint32_t held;
+		int rc;
+
+		{
+			int fl = fcntl(d2.fd, F_GETFL);
+			ssize_t n;
+
+			fcntl(d2.fd, F_SETFL, fl | O_NONBLOCK);
+			n = read(d2.fd, &g, 8);
+			note("read() on a fresh open file that never read: %s (header silent on "
+			     "whether a new file has 'seen' the current generation)",
+			     n == 8 ? "returns the generation" : en(errno));
+			fcntl(d2.fd, F_SETFL, fl);
+		}
+		pthread_create(&t, NULL, thr_poll, &p);
+		msleep(200);
+		check(M.ctrl->pollers != 0, "a blocked poller has set ctrl->pollers (%u)",
+		      M.ctrl->pollers);
+		held = fast_acquire(&M, my_id(M.fd));
+		rc = fast_release(&M, held, 1);	/* calls WAKE since pollers != 0 */
+		for (int i = 0; i < 1000 && !p.done; i++)
+			usleep(1000);
+		check(held && !rc && p.done && p.rc == 1 && (p.rev & POLLIN),
+		      "a fast commit + KSHM_IOC_WAKE wakes the poller (rc %d)", p.rc);
+		if (M.ctrl->pollers)
+			note("after poll() returned, ctrl->pollers is still %u (poll's final pass set "
+			     "it again): the next fast commit pays a KSHM_IOC_WAKE", M.ctrl->pollers);
+		held = fast_acquire(&M, my_id(M.fd));
+		rc = fast_release(&M, held, 1);
+		check(M.ctrl->pollers == 0, "a WAKE with nobody polling clears ctrl->pollers (%u)",
+		      M.ctrl->pollers);
+		pthread_join(t, NULL);
+	}
+	{
+		uint64_t g0;
+		char c = 'q';
+		int rc, rc2;
+		struct kshm_lock_req r;
+
+		M.ctrl->seq = 0xffffffffu;
+		M.ctrl->generation = ~0ull;
+		M.ctrl->pollers = 0xdeadbeef;
+		M.ctrl->reserved0 = 0xffffffffu;
+		g0 = M.ctrl->generation;
+		rc = do_kwrite(M.fd, 800, &c, 1, 1000, NULL);
+		check(rc == 0 && !(M.ctrl->seq & 1), "KWRITE with forged seq 0xffffffff and generation "
+		      "~0 works, seq even after (%s, seq %#x, gen %#llx)", en(rc), M.ctrl->seq,
+		      (unsigned long long)M.ctrl->generation);
+		rc = do_lock(M.fd, 1000, 0, &r);
+		rc2 = rc ? rc : do_unlock(M.fd, KSHM_UNLOCK_COMMIT);
+		check(!rc && !rc2 && !(M.ctrl->seq & 1), "LOCK/UNLOCK after the forgery work (%s, %s)",
+		      en(rc), en(rc2));
+		note("generation after forging ~0 and two commits: %#llx", (unsigned long long)
+		     M.ctrl->generation);
+		(void)g0;
+		M.ctrl->pollers = 0;
+		M.ctrl->reserved0 = 0;
+		reset_lock();
+	}
+	for (int keepmap = 0; keepmap < 2; keepmap++) {
+		int sv[2];
+		pid_t p;
+		struct kshm_lock_req r;
+		int rc;
+
+		slot_reset();
+		D2m = d2;
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) {
+			check(0, "socketpair");
+		} else {
+			p = spawn(kid_recv, (void *)(intptr_t)sv[1]);
+			{
+				char c = 'x';
+				struct iovec io = { &c, 1 };
+				union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+				struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1,
+						     .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+				struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+				cm->cmsg_level = SOL_SOCKET;
+				cm->cmsg_type = SCM_RIGHTS;
+				cm->cmsg_len = CMSG_LEN(sizeof(int));
+				memcpy(CMSG_DATA(cm), &d2.fd, sizeof(int));
+				sendmsg(sv[0], &mh, 0);
+			}
+			wait_state(8, 1, 3000);
+			check(S->s[8].id && S->s[8].id != my_id(d2.fd) && S->s[8].aux == (int)S->s[8].id,
+			      "a receiver of the descriptor gets its own id (%#x vs sender %#x) and "
+			      "locks with it", S->s[8].id, my_id(d2.fd));
+			S->s[8].go = keepmap ? 2 : 1;
+			wait_state(8, 2, 3000);
+			rc = do_lock(d2.fd, 2000, 0, &r);
+			check(rc == 0 && (r.result & KSHM_LOCK_OWNER_DIED),
+			      "it closes the received descriptor%s while holding: lock passed on with "
+			      "OWNER_DIED though the sender keeps the file (%s)",
+			      keepmap ? " (keeping its mapping)" : " and unmaps", en(rc));
+			if (!rc)
+				do_unlock(d2.fd, KSHM_UNLOCK_COMMIT);
+			else
+				lw_store(&M, 0);
+			kill(p, SIGKILL);
+			reap(p, 2000);
+			close(sv[0]);
+			close(sv[1]);
+		}
+	}
+	dev_close(&d2);
+	/* parameters the module has */
+	{
+		DIR *dir = opendir("/sys/module/kshm/parameters");
+		struct dirent *de;
+		char list[512] = "";
+
+		while (dir && (de = readdir(dir)))
+			if (de->d_name[0] != '.') {
+				strncat(list, de->d_name, sizeof(list) - strlen(list) - 2);
+				strcat(list, " ");
+			}
+		if (dir)
+			closedir(dir);
+		note("module parameters: %s", list);
+	}
+	reset_lock();
+}
+
+static void kid_kwriter(void *arg)
+{
+	struct dev d;
+	char c = 'K';
+
+	(void)arg;
+	must_open(&d);
+	while (!S->stop) {
+		int rc = do_kwrite(d.fd, 48, &c, 1, 2000, NULL);
+
+		if (rc && rc != ETIMEDOUT)
+			__atomic_add_fetch(&S->violations, 1000000, __ATOMIC_RELAXED);
+		S->iters[5]++;
+		usleep(500);
+	}
+	S->s[7].state = 2;
+	pause();
+}
 /* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -2482,8 +2896,12 @@ int main(int argc, char **argv)
 	t_pidns();
 	t_tick();
 	t_cancel();
+	t_fifo();
+	t_queue_races();
+	t_misc();
 	t_release_race();
-	t_stress();
+	t_stress(0);
+	t_stress(1);
 
 	section("done", 30);
 	kill_kids();
