@@ -1516,6 +1516,82 @@ static void t_fork(void)
 	reset_lock();
 }
 
+
+static void kid_unlock_parent(void *arg)
+{
+	(void)arg;
+	S->s[10].rc = do_unlock(M.fd, KSHM_UNLOCK_COMMIT);
+	S->s[10].aux = do_lock(M.fd, 200, 0, NULL);	/* own id, parent holds: waits */
+	munmap(M.data, M.rw_len);
+	munmap(M.hdr, 4096);
+	close(M.fd);
+	S->s[10].state = 2;
+	_exit(0);
+}
+
+static void kid_exec_keep(void *arg)
+{
+	struct dev d;
+	char *argv[] = { "/proc/self/exe", "--sleep-child", NULL };
+
+	(void)arg;
+	if (dev_open(&d, O_RDWR))
+		_exit(1);
+	S->s[11].aux = (int)fast_acquire(&d, my_id(d.fd));
+	S->s[11].state = 1;
+	execv("/proc/self/exe", argv);
+	_exit(1);
+}
+
+static void t_fork_more(void)
+{
+	struct kshm_lock_req r;
+	uint32_t id = my_id(M.fd), held;
+	pid_t p;
+	int rc;
+
+	section("fork: a child cannot release its parent's lock; exec keeps an id", 60);
+	reset_lock();
+	slot_reset();
+	held = fast_acquire(&M, id);
+	rc = do_lock(M.fd, 200, 0, NULL);
+	check(held && rc == EDEADLK, "fast holder's own LOCK: EDEADLK (%s)", en(rc));
+	{
+		char c = 'd';
+
+		rc = do_kwrite(M.fd, 0, &c, 1, 200, NULL);
+		check(rc == EDEADLK, "fast holder's own KWRITE: EDEADLK (%s)", en(rc));
+	}
+	p = spawn(kid_unlock_parent, NULL);
+	wait_state(10, 2, 3000);
+	reap(p, 2000);
+	msleep(50);
+	check(S->s[10].rc == EPERM && S->s[10].aux == ETIMEDOUT && lw(&M) == held,
+	      "forked child (sharing the open file): UNLOCK EPERM, LOCK waits (%s); its close and "
+	      "exit leave the parent's lock alone (word %#x)", en(S->s[10].aux), lw(&M));
+	rc = fast_release(&M, held, 1);
+	check(rc == 0 && lw(&M) == 0, "the parent's fast release still works (%s)", en(rc));
+
+	reset_lock();
+	slot_reset();
+	p = spawn(kid_exec_keep, NULL);
+	wait_state(11, 1, 3000);
+	msleep(300);
+	rc = do_lock(M.fd, 0, KSHM_LOCK_TRY, &r);
+	check(S->s[11].aux && rc == EBUSY, "a holder that execs without O_CLOEXEC keeps the lock "
+	      "(TRY %s, word %#x)", en(rc), lw(&M));
+	if (!rc)
+		do_unlock(M.fd, KSHM_UNLOCK_ABORT);
+	kill(p, SIGKILL);
+	reap(p, 2000);
+	rc = do_lock(M.fd, 2000, 0, &r);
+	check(rc == 0 && (r.result & KSHM_LOCK_OWNER_DIED), "...until it is killed: OWNER_DIED (%s)",
+	      en(rc));
+	if (!rc)
+		do_unlock(M.fd, KSHM_UNLOCK_COMMIT);
+	reset_lock();
+}
+
 /* ------------------------------------------------------------------ */
 /* 7. signals                                                          */
 
@@ -2598,12 +2674,13 @@ static void kid_shared_waiter2(void *arg)
 static void t_queue_races(void)
 {
 	struct dev d2;
-	int stuck = 0, slow = 0, worst = 0;
+	int stuck = 0, slow = 0, worst = 0, iters = getenv("ADV_ITERS") ? atoi(getenv("ADV_ITERS")) : 30;
+	static const char *kn[] = { "SIGKILL", "timeout", "CANCEL" };
 
-	section("hand-off races: waiter killed, timing out, cancelled at the unlock", 120);
+	section("hand-off races: waiter killed, timing out, cancelled at the unlock", 120 + iters);
 	reset_lock();
 	must_open(&d2);
-	for (int it = 0; it < 30; it++) {
+	for (int it = 0; it < iters; it++) {
 		pid_t a, b;
 		int kind = it % 3, ok, dt;
 		int64_t t0;
@@ -2636,6 +2713,11 @@ static void t_queue_races(void)
 			stuck++;
 		else if (dt > 2 * KSHM_LW_RECHECK_MS + SLACK_MS)
 			slow++;
+		if (!ok || S->s[1].rc || dt > 2 * KSHM_LW_RECHECK_MS + SLACK_MS)
+			note("round %d (first waiter: %s, timeout %d ms): second waiter %s after %d ms;"
+			     " first waiter: %s", it, kn[kind], S->s[0].aux,
+			     ok ? en(S->s[1].rc) : "not granted", dt,
+			     S->s[0].state >= 2 ? en(S->s[0].rc) : "no answer");
 		if (ok && dt > worst)
 			worst = dt;
 		S->s[1].go = 1;
@@ -2646,8 +2728,8 @@ static void t_queue_races(void)
 		reap(b, 2000);
 	}
 	dev_close(&d2);
-	check(stuck == 0 && slow == 0, "30 hand-offs racing a SIGKILL / a timeout / a CANCEL of the "
-	      "first waiter: the second always granted (%d stuck, %d slow, worst %d ms)", stuck, slow,
+	check(stuck == 0 && slow == 0, "%d hand-offs racing a SIGKILL / a timeout / a CANCEL of the "
+	      "first waiter: the second always granted (%d stuck, %d slow, worst %d ms)", iters, stuck, slow,
 	      worst);
 	reset_lock();
 	check(I(M.fd).waiters == 0 && (lw(&M) & ~KSHM_LW_DIED) == 0, "no waiter left behind");
@@ -2867,6 +2949,8 @@ static void kid_kwriter(void *arg)
 }
 /* ------------------------------------------------------------------ */
 
+static long atexit_tick;
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--sleep-child")) {
@@ -2878,8 +2962,23 @@ int main(int argc, char **argv)
 	signal(SIGALRM, on_alarm);
 	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	must_open(&M);
-	printf("adversary_test: pages %u, page %zu, id %#x\n", M.hdr->pages, M.ps, my_id(M.fd));
+	printf("adversary_test: pages %u, page %zu, id %#x, tick_ms at start %ld\n", M.hdr->pages,
+	       M.ps, my_id(M.fd), read_long(PARAM_TICK));
+	/* the checks count commits: no ticker unless a section starts one */
+	atexit_tick = read_long(PARAM_TICK);
+	write_param(PARAM_TICK, "0", NULL);
 
+	if (argc > 2 && !strcmp(argv[1], "--only")) {
+		if (argc > 3)
+			setenv("ADV_ITERS", argv[3], 1);
+		if (strstr(argv[2], "queue"))
+			t_queue_races();
+		if (strstr(argv[2], "fork"))
+			t_fork_more();
+		if (strstr(argv[2], "signals"))
+			t_signals();
+		goto done;
+	}
 	t_abi();
 	t_exec();
 	t_bad_ioctls();
@@ -2891,6 +2990,7 @@ int main(int argc, char **argv)
 	t_kwrite();
 	t_fifo_kernel();
 	t_fork();
+	t_fork_more();
 	t_signals();
 	t_efault();
 	t_pidns();
@@ -2903,8 +3003,15 @@ int main(int argc, char **argv)
 	t_stress(0);
 	t_stress(1);
 
+done:
 	section("done", 30);
 	kill_kids();
+	if (atexit_tick > 0) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%ld", atexit_tick);
+		check(write_param(PARAM_TICK, v, NULL) == 0, "tick_ms restored to %s", v);
+	}
 	alarm(0);
 	dev_close(&M);
 	printf("\n  Total:     %d\n  Passed:    %d\n  Skipped:   0\n", n_total, n_pass);
