@@ -114,9 +114,12 @@
  * SA_RESTART is restarted transparently; it fails with EINTR only when a
  * handler without SA_RESTART ran. Before it returns for a signal, a wait
  * with a timeout stores the time left in the request's timeout_ms (at least
- * 1), as select() does: a restart never extends the deadline, and after
- * EINTR the same request can be passed again to wait for the rest. A
- * restarted call queues again at the end of the FIFO.
+ * 1), as select() does, and the restart (or the same request passed again
+ * after EINTR) waits for that rest: the time spent waiting never adds up to
+ * more than timeout_ms. Time spent stopped (SIGSTOP, a ptrace stop, the
+ * freezer) or running a handler is not waiting and does not count: a wait
+ * of T ms stopped for S ms ends about T + S ms after it began. A restarted
+ * call queues again at the end of the FIFO.
  *
  * Request structs: LOCK, UNLOCK and KWRITE check that their whole struct is
  * writable before they do anything: EFAULT means nothing happened. Once
