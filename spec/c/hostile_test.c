@@ -73,7 +73,8 @@ static void test_forged_words_reclaimed(void)
 			KT_EQ(lock_ex(b, 2000, 0, &result), 0);
 		else
 			KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY, &result), 0);
-		if (kt_now_ms() - t0 > 100)
+		/* At once: no recheck period, no timeout (TCG slack only). */
+		if (kt_now_ms() - t0 > 300)
 			KT_FAIL("word %#x: reclaimed after %.0f ms", forged[k], kt_now_ms() - t0);
 		KT_EQ(result, KSHM_LOCK_OWNER_DIED);
 		KT_EQ(c->lock & KSHM_LW_OWNER_MASK, info(b).file_id);
@@ -822,7 +823,7 @@ static void test_waiters_sleep(void)
 	/* A second of a held lock: no waiter woke up (the old driver: ~20 times each). */
 	for (int k = 0; k < 3; k++) {
 		after = voluntary_switches(kids[k]);
-		if (after - before[k] > 2)
+		if (after - before[k] > 3)
 			KT_FAIL("waiter %d woke %ld times in 1 s", k, after - before[k]);
 	}
 	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), 0);

@@ -19,8 +19,8 @@
  *                     the others. It follows the data: (1 + pages) pages.
  *
  * The mapping must be MAP_SHARED to be writable; mappings never grow.
- * Nothing is executable: PROT_EXEC fails with EACCES, and mprotect() can
- * never add it later (no VM_MAYEXEC).
+ * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
+ * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
  * THE LOCK
  *
