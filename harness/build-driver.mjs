@@ -19,9 +19,9 @@ function stage(srcDir, outDir) {
   }
 }
 
-function buildModule(k, srcDir, outDir, label) {
+function buildModule(k, srcDir, outDir, label, extra = []) {
   stage(srcDir, outDir);
-  const args = ['-C', k.KDIR, `M=${outDir}`, 'W=1', '-j2', 'modules'];
+  const args = ['-C', k.KDIR, `M=${outDir}`, 'W=1', '-j2', ...extra, 'modules'];
   if (hasSparse) args.push('C=2', 'CHECK=sparse');
   const r = spawnSync('make', args, {
     encoding: 'utf8',
@@ -48,5 +48,12 @@ for (const series of wanted) {
   const testOut = join(repoRoot, 'build', 'testmod', series);
   rmSync(testOut, { recursive: true, force: true });
   ok = buildModule(k, join(repoRoot, 'harness', 'testmod'), testOut, 'kshm_warn.ko') && ok;
+  // The in-kernel API's test module (spec/kmod), linked against this kshm.ko.
+  const kapiOut = join(repoRoot, 'build', 'kmod', series);
+  rmSync(kapiOut, { recursive: true, force: true });
+  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko', [
+    `KBUILD_EXTRA_SYMBOLS=${join(driverBuildDir(series), 'Module.symvers')}`,
+    `KSHM_INCLUDE=${join(repoRoot, 'driver', 'include')}`,
+  ]) && ok;
 }
 process.exit(ok ? 0 : 1);

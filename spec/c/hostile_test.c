@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include "../../driver/include/uapi/kshm.h"
 #include "ktest.h"
@@ -240,6 +242,80 @@ static void test_kwrite_forever_stalls_nobody(void)
 	KT_EQ(y.ret, -ECANCELED);
 	KT_EQ(h->waiters, 0);
 	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), 0);
+}
+
+/*
+ * The in-kernel API through spec/kmod's test module: a kernel caller of
+ * kshm_lock_timeout() keeps its own deadline even while a KWRITE without a
+ * limit waits (the old kernel mutex made it sleep forever), and a zero
+ * timeout is refused.
+ */
+static void kapi_module(bool load)
+{
+	char path[256];
+	struct utsname u;
+	int fd;
+
+	if (!load) {
+		KT_EQ(syscall(SYS_delete_module, "kshm_kapi_test", O_NONBLOCK), 0);
+		return;
+	}
+	KT_EQ(uname(&u), 0);
+	/* build/spec-c/hostile_test -> build/kmod/<series>/kshm_kapi_test.ko */
+	KT_CHECK(readlink("/proc/self/exe", path, sizeof(path) - 64) > 0);
+	*strrchr(path, '/') = 0;
+	*strrchr(path, '/') = 0;
+	snprintf(path + strlen(path), 64, "/kmod/%s/kshm_kapi_test.ko",
+		 !strncmp(u.release, "6.1.", 4) ? "6.1" : "6.12");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
+	KT_EQ(syscall(SYS_finit_module, fd, "", 0), 0);
+	close(fd);
+}
+
+/* kshm_lock_timeout(@ms) in the kernel; returns its result and how long it took. */
+static int kapi_lock(unsigned int ms, double *took)
+{
+	char buf[32];
+	double t0 = kt_now_ms();
+	int fd, n;
+
+	snprintf(buf, sizeof(buf), "%u", ms);
+	KT_EQ(write_param_of("kshm_kapi_test", "lock_ms", buf), 0);
+	*took = kt_now_ms() - t0;
+	fd = open("/sys/module/kshm_kapi_test/parameters/result", O_RDONLY);
+	KT_CHECK(fd >= 0);
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	KT_CHECK(n > 0);
+	buf[n] = 0;
+	return atoi(buf);
+}
+
+static void test_kernel_api_bounded(void)
+{
+	int holder = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(holder);
+	struct call x = { .fd = kopen(O_RDWR), .kwrite = true };
+	pthread_t tx;
+	double took;
+
+	kapi_module(true);
+	KT_EQ(kapi_lock(0, &took), -EINVAL);	/* no wait without a limit */
+	KT_EQ(kapi_lock(100, &took), 0);
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	pthread_create(&tx, NULL, call_thread, &x);	/* KWRITE, timeout_ms = 0 */
+	wait_waiters(h, 1);
+	KT_EQ(kapi_lock(100, &took), -ETIMEDOUT);
+	if (took < 90 || took > 1000)
+		KT_FAIL("kshm_lock_timeout(100) took %.0f ms behind a KWRITE without a limit", took);
+	KT_CHECK(ioctl(x.fd, KSHM_IOC_CANCEL) == 0);
+	join_within(tx, &x, 1000);
+	KT_EQ(x.ret, -ECANCELED);
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(kapi_lock(100, &took), 0);
+	kapi_module(false);
 }
 
 /* ---- 3. lock-word ids per (open file, process) -------------------------- */
@@ -836,6 +912,7 @@ static const struct kt_test tests[] = {
 	{ "1 forged word under a queued LOCK: reclaimed within the recheck", test_forged_word_queued_waiter },
 	{ "1 forged word: KWRITE and the ticker reclaim it too", test_forged_word_kernel_parties },
 	{ "2 KWRITE without a limit stalls no kernel party; CANCEL, close end it", test_kwrite_forever_stalls_nobody },
+	{ "2 the in-kernel API keeps its deadline behind a KWRITE without a limit", test_kernel_api_bounded },
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },
 	{ "3b fork: opener dies holding, a child keeps the file: DIED", test_fork_opener_dies_holding },
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
