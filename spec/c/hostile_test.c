@@ -593,6 +593,79 @@ static void test_handoff_never_overwrites(void)
 	lock_commit(b, info(b).lock_word & KSHM_LW_DIED ? KSHM_LOCK_OWNER_DIED : 0);
 }
 
+/*
+ * The repair of a lost WAITERS bit: waiters queue in the driver while the
+ * word is wiped to 0, and two processes pass the free word between them by
+ * CAS. The driver hands a free word to the queue's head: it must never do so
+ * over a CAS that won in the meantime.
+ */
+static int exit_code(pid_t pid);
+
+static void grabber_loop(double until, volatile int *stolen)
+{
+	struct fast g = fast_open();
+
+	while (kt_now_ms() < until) {
+		if (fast_lock(&g) < 0)
+			continue;
+		for (int i = 0; i < 20; i++) {
+			if ((g.c->lock & KSHM_LW_OWNER_MASK) != g.id)
+				(*stolen)++;
+		}
+		if (fast_unlock(&g, true, false) < 0)
+			(*stolen)++;
+	}
+	_exit(0);
+}
+
+static void test_repair_never_overwrites(void)
+{
+	int holder = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(holder);
+	volatile struct kshm_ctrl *c = fast_open().c;	/* writable */
+	uint8_t *d = map_data(holder, PROT_READ | PROT_WRITE);
+	volatile int *stolen = (volatile int *)(d + 128);
+	double until = kt_now_ms() + 3000;
+	pid_t kids[8];
+
+	*stolen = 0;
+	KT_EQ(lock_ex(holder, 0, 0, NULL), 0);
+	for (int k = 0; k < 6; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			int fd = kopen(O_RDWR);
+
+			while (kt_now_ms() < until) {
+				if (lock_ex(fd, 1000, 0, NULL) == 0)
+					unlock_ex(fd, KSHM_UNLOCK_COMMIT);
+			}
+			_exit(0);
+		}
+		wait_waiters(h, k + 1);
+	}
+	for (int k = 6; k < 8; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0)
+			grabber_loop(until, stolen);
+	}
+	/* The holder's word is wiped: the grabbers barge in. */
+	__atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+	/* From now on WAITERS keeps being lost (the owner is left alone). */
+	while (kt_now_ms() < until) {
+		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+
+		if (w & KSHM_LW_WAITERS)
+			__atomic_compare_exchange_n(&c->lock, &w, w & ~KSHM_LW_WAITERS, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+	for (int k = 0; k < 8; k++)
+		KT_EQ(exit_code(kids[k]), 0);
+	if (*stolen)
+		KT_FAIL("the driver rewrote a word a user CAS had won, %d times", *stolen);
+	KT_EQ(unlock_ex(holder, KSHM_UNLOCK_ABORT), -EPERM);
+	lock_commit(holder, info(holder).lock_word & KSHM_LW_DIED ? KSHM_LOCK_OWNER_DIED : 0);
+}
+
 /* ---- 6. signals --------------------------------------------------------- */
 
 static atomic_int handled;
@@ -918,6 +991,7 @@ static const struct kt_test tests[] = {
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
 	{ "4 writing tick_ms never waits for a held lock", test_tick_param_never_waits },
 	{ "5 hand-offs never rewrite a word they did not check", test_handoff_never_overwrites, 60 },
+	{ "5 the repair of a lost WAITERS never rewrites a won CAS", test_repair_never_overwrites, 60 },
 	{ "6 SIGSTOP/SIGCONT: LOCK and KWRITE restart, no EINTR", test_stop_cont_restarts },
 	{ "6 handlers: SA_RESTART restarts, none: EINTR; deadlines kept", test_signal_handlers },
 	{ "6 EINTR leaves the time remaining in timeout_ms", test_signal_timeout_left },
