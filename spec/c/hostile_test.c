@@ -250,6 +250,11 @@ static void test_kwrite_forever_stalls_nobody(void)
  * limit waits (the old kernel mutex made it sleep forever), and a zero
  * timeout is refused.
  */
+static void kapi_unload(void)
+{
+	syscall(SYS_delete_module, "kshm_kapi_test", O_NONBLOCK);
+}
+
 static void kapi_module(bool load)
 {
 	char path[256];
@@ -260,6 +265,7 @@ static void kapi_module(bool load)
 		KT_EQ(syscall(SYS_delete_module, "kshm_kapi_test", O_NONBLOCK), 0);
 		return;
 	}
+	atexit(kapi_unload);	/* a failed test must not keep kshm in use */
 	KT_EQ(uname(&u), 0);
 	/* build/spec-c/hostile_test -> build/kmod/<series>/kshm_kapi_test.ko */
 	KT_CHECK(readlink("/proc/self/exe", path, sizeof(path) - 64) > 0);
