@@ -19,8 +19,8 @@
  *                     the others. It follows the data: (1 + pages) pages.
  *
  * The mapping must be MAP_SHARED to be writable; mappings never grow.
- * Nothing is executable: PROT_EXEC fails with EACCES, and mprotect() can
- * never add it later (no VM_MAYEXEC).
+ * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
+ * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
  * THE LOCK
  *
@@ -38,9 +38,9 @@
  * process closes its last one (close, exit, exec with O_CLOEXEC, or a
  * SIGKILL), its id is retired: a lock it holds is passed on with
  * KSHM_LW_DIED, and its blocked KSHM_IOC_LOCK and KSHM_IOC_KWRITE calls on
- * that file return ECANCELED. Nothing that another process does releases a
- * lock held by an id that is still valid. Retired ids are not reissued soon
- * (they are allocated cyclically).
+ * that file return ECANCELED. No close, exit or UNLOCK by another process
+ * (its parent or child included) releases a lock held by an id that is still
+ * valid. Retired ids are not reissued soon (they are allocated cyclically).
  *
  * The lock is taken in one of two ways:
  *
