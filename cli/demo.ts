@@ -5,16 +5,26 @@
 // processes would be) move money between two accounts under the lock, and a
 // reader checks on every snapshot that no money appears or vanishes.
 //
-// Data layout: 0 u32 alpha's transfers, 4 u32 beta's, 8 i64 account A,
-// 16 i64 account B (A + B = 1000 always), 24 utf8[24] last writer.
+// The data is described once, by a typed layout (BOOKS below): every read
+// and write goes through it, by name.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { auditTime, filter, interval, lastValueFrom, map, scan, type Subscription } from 'rxjs';
-import { openDevice, transact, type Device, type Page, type Snapshot } from '../lib/index.js';
+import { defineLayout, openDevice, transact, type Device, type Page, type Snapshot } from '../lib/index.js';
 import { holderText } from './format.js';
 
 const TICK_PARAM = '/sys/module/kshm/parameters/tick_ms';
 const TOTAL = 1000n;
+
+/** The shared books: A + B = TOTAL after every commit. */
+const BOOKS = defineLayout({
+  alpha: { at: 0, type: 'u32' },            // alpha's transfers
+  beta: { at: 4, type: 'u32' },             // beta's transfers
+  a: { at: 8, type: 'i64' },                // account A
+  b: { at: 16, type: 'i64' },               // account B
+  lastWriter: { at: 24, type: 'utf8', length: 24 },
+});
+type Account = 'a' | 'b';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -28,18 +38,21 @@ if (!(durationS > 0)) {
 const path = values.device ?? '/dev/kshm';
 const tty = process.stdout.isTTY === true;
 
-function transfer(name: string, from: number, to: number, counter: number) {
+function transfer(name: 'alpha' | 'beta', from: Account, to: Account) {
   return (page: Page, amount: number): bigint => {
-    if (page.i64(8) + page.i64(16) !== TOTAL) {
+    let books = page.read(BOOKS);
+    if (books.a + books.b !== TOTAL) {
       // First run, or a writer died mid-transfer: repair the books.
-      page.setI64(8, TOTAL);
-      page.setI64(16, 0n);
+      page.write(BOOKS, { a: TOTAL, b: 0n });
+      books = page.read(BOOKS);
     }
-    const move = BigInt(amount) > page.i64(from) ? page.i64(from) : BigInt(amount);
-    page.setI64(from, page.i64(from) - move);
-    page.setI64(to, page.i64(to) + move);
-    page.setU32(counter, (page.u32(counter) + 1) >>> 0);
-    page.setUtf8(24, name, 24);
+    const move = BigInt(amount) > books[from] ? books[from] : BigInt(amount);
+    page.write(BOOKS, {
+      [from]: books[from] - move,
+      [to]: books[to] + move,
+      [name]: (books[name] + 1) >>> 0,
+      lastWriter: name,
+    });
     return move;
   };
 }
@@ -52,15 +65,16 @@ function render(device: Device, st: Stats, tickOn: boolean, started: number): st
   const now = Date.now();
   const rate = st.times.filter((t) => t > now - 1000).length;
   if (!s) return 'waiting for the first snapshot...';
+  const books = s.read(BOOKS);
   const rows = [
     `kshm demo on ${path}   ${((now - started) / 1000).toFixed(1)} s   (Ctrl-C to stop)`,
     '',
     `generation        ${s.generation}   (${rate} commits/s seen)`,
     `kernel ticker     ${tickOn ? `tick ${s.tick().count}` : 'off (writing tick_ms needs root)'}`,
-    `alpha transfers   ${s.u32(0)}`,
-    `beta transfers    ${s.u32(4)}`,
-    `accounts          A ${s.i64(8)}  B ${s.i64(16)}  sum ${s.i64(8) + s.i64(16)}`,
-    `last writer       ${s.utf8(24, 24) || '-'}`,
+    `alpha transfers   ${books.alpha}`,
+    `beta transfers    ${books.beta}`,
+    `accounts          A ${books.a}  B ${books.b}  sum ${books.a + books.b}`,
+    `last writer       ${books.lastWriter || '-'}`,
     `snapshots         ${st.snapshots} checked, ${st.balanced} balanced, ${st.broken} broken`,
     `lock              ${holderText(info)}, ${info.waiters} waiting`,
     `lock statistics   ${info.counters.locksGranted} granted, ${info.counters.locksContended} contended, `
@@ -87,17 +101,18 @@ async function main(): Promise<number> {
   console.log(`kshm demo on ${path}${Number.isFinite(durationS) ? ` for ${durationS} s` : ''} (Ctrl-C to stop)`);
   // Open the books: from this commit on, every snapshot must balance.
   const opened = await lastValueFrom(alpha.transaction((page) => {
-    page.fill(0, 0, 48);
-    page.setI64(8, TOTAL);
+    page.fill(0, 0, BOOKS.size);
+    page.write(BOOKS, { a: TOTAL });
     return page.generation + 1n;
   }));
   const subs: Subscription[] = [];
   const amounts = (ms: number) => interval(ms).pipe(map(() => 1 + Math.floor(Math.random() * 50)));
-  subs.push(amounts(37).pipe(transact(alpha, transfer('alpha', 8, 16, 0))).subscribe());
-  subs.push(amounts(53).pipe(transact(beta, transfer('beta', 16, 8, 4))).subscribe());
+  subs.push(amounts(37).pipe(transact(alpha, transfer('alpha', 'a', 'b'))).subscribe());
+  subs.push(amounts(53).pipe(transact(beta, transfer('beta', 'b', 'a'))).subscribe());
   const stats$ = reader.snapshots$.pipe(filter((s) => s.generation >= opened), scan((st: Stats, s: Snapshot) => {
     st.snapshots++;
-    if (s.i64(8) + s.i64(16) === TOTAL) st.balanced++;
+    const { a, b } = s.read(BOOKS);
+    if (a + b === TOTAL) st.balanced++;
     else st.broken++;
     st.last = s;
     st.times.push(Date.now());
@@ -112,7 +127,8 @@ async function main(): Promise<number> {
         if (tty) process.stdout.write(`\x1b[H\x1b[2J${render(reader, st, tickOn, started)}\n`);
         else {
           const s = st.last as Snapshot;
-          console.log(`generation ${s.generation} alpha ${s.u32(0)} beta ${s.u32(4)} A ${s.i64(8)} B ${s.i64(16)} `
+          const books = s.read(BOOKS);
+          console.log(`generation ${s.generation} alpha ${books.alpha} beta ${books.beta} A ${books.a} B ${books.b} `
             + `snapshots ${st.snapshots} broken ${st.broken}${tickOn ? ` tick ${s.tick().count}` : ''}`);
         }
       },

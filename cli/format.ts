@@ -144,3 +144,39 @@ export function encodeValue(text: string, format: Format): Uint8Array {
   }
   return b;
 }
+
+/** A layout's values made plain for JSON: byte arrays as arrays of numbers (bigints stay for toJson). */
+export function plainFields(value: unknown): unknown {
+  if (value instanceof Uint8Array) return [...value];
+  if (Array.isArray(value)) return value.map(plainFields);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainFields(v)]));
+  }
+  return value;
+}
+
+/** One `name  value` row per field of a layout's values; nested fields as `outer.inner`. */
+export function fieldRows(value: Record<string, unknown>, prefix = ''): string[] {
+  const show = (v: unknown): string => {
+    if (v instanceof Uint8Array) return [...v].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+    if (typeof v === 'string') return JSON.stringify(v);
+    return String(v);
+  };
+  const rows: string[] = [];
+  for (const [name, v] of Object.entries(value)) {
+    const path = `${prefix}${name}`;
+    if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v)) {
+      rows.push(...fieldRows(v as Record<string, unknown>, `${path}.`));
+    } else if (Array.isArray(v) && v.some((e) => e !== null && typeof e === 'object' && !(e instanceof Uint8Array))) {
+      v.forEach((e, i) => rows.push(...fieldRows(e as Record<string, unknown>, `${path}[${i}].`)));
+    } else {
+      rows.push(`${path}  ${show(v)}`);
+    }
+  }
+  const width = Math.max(0, ...rows.map((r) => r.indexOf('  ')));
+  return rows.map((r) => {
+    const at = r.indexOf('  ');
+    return `${r.slice(0, at).padEnd(width)}  ${r.slice(at + 2)}`;
+  });
+}

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 // kshm: the command-line tool for operators and developers, like ipcs for
 // SysV memory. Built only on the public API. Run `kshm help`.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { lastValueFrom, map, pairwise, startWith, take, type Subscription } from 'rxjs';
-import { KshmError, openDevice, type Device, type OpenDeviceOptions, type Snapshot } from '../lib/index.js';
-import { encodeValue, FORMATS, infoText, readValues, render, toJson, WIDTH, type Format } from './format.js';
+import { distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, type Subscription } from 'rxjs';
+import {
+  KshmError, layoutFromJSON, layoutValuesEqual, openDevice, type Device, type Layout, type OpenDeviceOptions, type Snapshot,
+} from '../lib/index.js';
+import {
+  encodeValue, fieldRows, FORMATS, infoText, plainFields, readValues, render, toJson, WIDTH, type Format,
+} from './format.js';
 
 class UsageError extends Error {}
 
@@ -67,7 +72,72 @@ async function cmdInfo(ctx: Ctx): Promise<void> {
   ctx.out(ctx.json ? toJson({ device: ctx.device.path, ...info }) : infoText(ctx.device.path, info));
 }
 
+/**
+ * --layout FILE.json: the field map (the JSON of defineLayout, see
+ * layoutFromJSON), placed at --offset; checked before anything is read.
+ */
+function loadLayout(device: Device, opts: Options): { layout: Layout; offset: number } {
+  const file = opts['layout'] as string;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--layout: cannot read ${file}: ${(e as Error).message}`);
+  }
+  let layout: Layout;
+  try {
+    layout = layoutFromJSON(text);
+  } catch (e) {
+    throw new UsageError(`--layout ${file}: ${(e as Error).message}`);
+  }
+  const offset = parseNumber('--offset', opts['offset'], 0);
+  if (offset + layout.size > device.size) {
+    throw new UsageError(`--layout ${file} spans bytes ${offset}..${offset + layout.size}, `
+      + `outside the ${device.size}-byte region`);
+  }
+  return { layout, offset };
+}
+
+/** `dump --layout`: the named fields of the current snapshot. */
+async function dumpFields(ctx: Ctx, opts: Options): Promise<void> {
+  const { layout, offset } = loadLayout(ctx.device, opts);
+  const s = await lastValueFrom(ctx.device.snapshots$.pipe(take(1)));
+  const fields = s.read(layout, offset);
+  if (ctx.json) ctx.out(toJson({ generation: s.generation, offset, fields: plainFields(fields) }));
+  else ctx.out(`generation ${s.generation}\n${fieldRows(fields).join('\n')}`);
+}
+
+/** `watch --layout`: the named fields, once per commit that changed one of them. */
+async function watchFields(ctx: Ctx, opts: Options): Promise<void> {
+  const { layout, offset } = loadLayout(ctx.device, opts);
+  const count = opts['count'] === undefined ? Infinity : parseNumber('--count', opts['count']);
+  let sub: Subscription | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    sub = ctx.device.snapshots$.pipe(
+      map((s) => ({ generation: s.generation, fields: s.read(layout, offset) })),
+      distinctUntilChanged((a, b) => layoutValuesEqual(a.fields, b.fields)),
+      take(count),
+    ).subscribe({
+      next: ({ generation, fields }) => {
+        if (ctx.json) {
+          ctx.out(toJson({ generation, fields: plainFields(fields) }));
+        } else if (ctx.tty) {
+          const head = `kshm watch ${ctx.device.path}  generation ${generation}  (Ctrl-C to stop)`;
+          ctx.raw(`\x1b[H\x1b[2J${head}\n\n${fieldRows(fields).join('\n')}\n`);
+        } else {
+          ctx.out(`generation ${generation} ${fieldRows(fields).map((r) => r.replace(/ +/, ' ')).join(' | ')}`);
+        }
+      },
+      error: reject,
+      complete: resolve,
+    });
+  });
+  await Promise.race([done, ctx.interrupted]);
+  sub?.unsubscribe();
+}
+
 async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
+  if (opts['layout'] !== undefined) return dumpFields(ctx, opts);
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, ctx.device.size - offset));
@@ -78,6 +148,7 @@ async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
 }
 
 async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
+  if (opts['layout'] !== undefined) return watchFields(ctx, opts);
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, Math.min(256, ctx.device.size - offset)));
@@ -182,11 +253,13 @@ const COMMANDS: readonly Command[] = [
   { name: 'info', readOnly: true, usage: '                          ABI, pages, generation, holder, waiters, counters',
     run: (ctx) => cmdInfo(ctx) },
   { name: 'watch', readOnly: true,
-    usage: ' [--offset N] [--length N] [--as FMT] [--count N]\n'
-      + '                                a live view, redrawn on each commit (changed bytes highlighted)',
+    usage: ' [--offset N] [--length N] [--as FMT] [--count N] [--layout FILE.json]\n'
+      + '                                a live view, redrawn on each commit (changed bytes highlighted;\n'
+      + '                                with --layout: named fields, when one changed)',
     run: (ctx, _, opts) => cmdWatch(ctx, opts) },
   { name: 'dump', readOnly: true,
-    usage: '  [--offset N] [--length N] [--as FMT]\n                                the current snapshot',
+    usage: '  [--offset N] [--length N] [--as FMT] [--layout FILE.json]\n'
+      + '                                the current snapshot (with --layout: its named fields)',
     run: (ctx, _, opts) => cmdDump(ctx, opts) },
   { name: 'write', readOnly: false,
     usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                write under the lock and commit',
@@ -206,6 +279,8 @@ ${COMMANDS.map((c) => `  ${c.name}${c.usage}`).join('\n')}
   help                          this text
 
 FMT: ${FORMATS.join(' ')} (default: hex; write/kwrite default: u32)
+FILE.json: a field map, e.g. {"count": {"at": 0, "type": "u64"}, "name": {"at": 8, "type": "utf8", "length": 16}}
+  (types u8..i64 f32 f64 utf8 bytes; "length" for utf8/bytes, "count" for arrays, {"at", "layout"} nests)
 A negative VALUE goes after --, e.g. kshm write 8 --as i32 -- -5
 --json: machine-readable output (one JSON object per line for watch)
 Ctrl-C stops cleanly and releases anything held.`;
@@ -223,7 +298,8 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
       options: {
         device: { type: 'string' }, json: { type: 'boolean' }, offset: { type: 'string' },
         length: { type: 'string' }, as: { type: 'string' }, count: { type: 'string' },
-        timeout: { type: 'string' }, hold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        timeout: { type: 'string' }, hold: { type: 'string' }, layout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {

@@ -36,8 +36,10 @@ static inline void kshm_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t fl
  * Mapping. Kernels with the vma_flags_t API (7.x) describe a new mapping
  * before any VMA exists and hand .mmap_prepare a struct vm_area_desc; older
  * kernels hand .mmap the VMA itself. kshm_map_t is whichever the kernel
- * passes; the accessors name flags without their prefix (SHARED, WRITE, ...),
- * and KSHM_DEFINE_MMAP() defines the file operation for either.
+ * passes (a typedef on purpose: the one name for two structs), the accessors
+ * name flags without their prefix (SHARED, WRITE, ...), and kshm_mmap() is
+ * the file operation (KSHM_FOP_MMAP names its slot) for either; both call
+ * kshm_map_setup() in kshm_mmap.c.
  */
 #ifdef EMPTY_VMA_FLAGS
 typedef struct vm_area_desc kshm_map_t;
@@ -45,12 +47,6 @@ typedef struct vm_area_desc kshm_map_t;
 #define kshm_map_test(m, name)		vma_desc_test(m, VMA_##name##_BIT)
 #define kshm_map_set(m, name)		vma_desc_set_flags(m, VMA_##name##_BIT)
 #define kshm_map_clear(m, name)		vma_desc_clear_flags(m, VMA_##name##_BIT)
-#define KSHM_DEFINE_MMAP(fn, setup)				\
-	int fn(struct vm_area_desc *desc)			\
-	{							\
-		return setup(desc->file, desc);			\
-	}
-#define KSHM_DECLARE_MMAP(fn)	int fn(struct vm_area_desc *desc)
 
 static inline pgoff_t kshm_map_pgoff(kshm_map_t *m)
 {
@@ -69,18 +65,19 @@ static inline void kshm_map_install(kshm_map_t *m,
 	m->vm_ops = ops;
 	m->private_data = data;
 }
+
+int kshm_map_setup(struct file *file, kshm_map_t *m);
+
+static inline int kshm_mmap(struct vm_area_desc *desc)
+{
+	return kshm_map_setup(desc->file, desc);
+}
 #else
 typedef struct vm_area_struct kshm_map_t;
 #define KSHM_FOP_MMAP			mmap
 #define kshm_map_test(m, name)		(!!((m)->vm_flags & VM_##name))
 #define kshm_map_set(m, name)		kshm_vm_flags_set(m, VM_##name)
 #define kshm_map_clear(m, name)		kshm_vm_flags_clear(m, VM_##name)
-#define KSHM_DEFINE_MMAP(fn, setup)				\
-	int fn(struct file *file, struct vm_area_struct *vma)	\
-	{							\
-		return setup(file, vma);			\
-	}
-#define KSHM_DECLARE_MMAP(fn)	int fn(struct file *file, struct vm_area_struct *vma)
 
 static inline pgoff_t kshm_map_pgoff(kshm_map_t *m)
 {
@@ -98,6 +95,13 @@ static inline void kshm_map_install(kshm_map_t *m,
 {
 	m->vm_ops = ops;
 	m->vm_private_data = data;
+}
+
+int kshm_map_setup(struct file *file, kshm_map_t *m);
+
+static inline int kshm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return kshm_map_setup(file, vma);
 }
 #endif
 

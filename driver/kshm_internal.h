@@ -94,8 +94,7 @@ bool kshm_region_changed(struct kshm_region *r, struct kshm_file *f);
 void kshm_region_wake(struct kshm_region *r);
 long kshm_timeout_jiffies(u32 timeout_ms);
 
-/* kshm_mmap.c */
-KSHM_DECLARE_MMAP(kshm_mmap);
+/* kshm_mmap.c: kshm_map_setup(), behind kshm_mmap() in kshm_compat.h */
 
 /* kshm_tick.c */
 extern unsigned int kshm_tick_ms;

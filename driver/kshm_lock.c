@@ -363,12 +363,13 @@ static int kshm_wait(struct kshm_waiter *w, long *timeout)
 			ret = -ECANCELED;
 			break;
 		}
-		if (signal_pending(current)) {
-			ret = -ERESTARTSYS;
-			break;
-		}
 		if (left <= 0) {
 			ret = -ETIMEDOUT;
+			break;
+		}
+		/* Time is left: the caller can restart with what remains. */
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
 			break;
 		}
 		schedule_timeout(left);

@@ -34,8 +34,15 @@ static const struct vm_operations_struct kshm_vm_ops = {
 	.fault = kshm_vm_fault,
 };
 
-/* Checks and sets up a new mapping, before (7.x) or once its VMA exists. */
-static int kshm_map_setup(struct file *file, kshm_map_t *m)
+/**
+ * kshm_map_setup - check and set up a new mapping of the region
+ * @file: the kshm file being mapped
+ * @m: the mapping, before its VMA exists (7.x) or the VMA itself
+ *
+ * Return: 0, -EINVAL for a range outside the region or a private writable
+ * mapping, -EACCES for an executable mapping or a writable header.
+ */
+int kshm_map_setup(struct file *file, kshm_map_t *m)
 {
 	struct kshm_file *f = file->private_data;
 	struct kshm_region *r = f->region;
@@ -65,5 +72,3 @@ static int kshm_map_setup(struct file *file, kshm_map_t *m)
 	kshm_map_install(m, &kshm_vm_ops, r);
 	return 0;
 }
-
-KSHM_DEFINE_MMAP(kshm_mmap, kshm_map_setup)

@@ -44,22 +44,28 @@ function stage(srcDir, outDir) {
   }
 }
 
+/** Where a build folder is as its kbuild sees it: inside the build root for k.CHROOT kernels. */
+function buildPath(k, outDir) {
+  return k.CHROOT
+    ? join('/kshm-build', createHash('sha256').update(repoRoot).digest('hex').slice(0, 12), k.series,
+      outDir.split('/').at(-2))
+    : outDir;
+}
+
 /**
  * Kernels whose kbuild the host cannot run (k.CHROOT) build in their build
  * root: the sources are staged in a folder inside it (one per checkout, so
  * several checkouts can build at once), built there, and copied back.
+ * @extra: more make arguments (paths in them as buildPath() gives them).
  */
-function buildModule(k, srcDir, outDir, label) {
+function buildModule(k, srcDir, outDir, label, extra = []) {
   const root = k.CHROOT;
-  const inside = root
-    ? join('/kshm-build', createHash('sha256').update(repoRoot).digest('hex').slice(0, 12), k.series,
-      outDir.split('/').at(-2))
-    : outDir;
+  const inside = buildPath(k, outDir);
   const stageDir = root ? join(root, inside) : outDir;
   if (root) rmSync(stageDir, { recursive: true, force: true });
   stage(srcDir, stageDir);
   const sparse = root ? sparseWorks(root) : hasSparse;
-  const args = ['-C', k.KDIR, `M=${inside}`, 'W=1', '-j2', 'modules'];
+  const args = ['-C', k.KDIR, `M=${inside}`, 'W=1', '-j2', ...extra, 'modules'];
   if (sparse) args.push('C=2', 'CHECK=sparse');
   const [cmd, cmdArgs] = root ? inRoot(root, ['make', ...args]) : ['make', args];
   const r = spawnSync(cmd, cmdArgs, {
@@ -96,5 +102,14 @@ for (const series of wanted) {
   const testOut = join(repoRoot, 'build', 'testmod', series);
   rmSync(testOut, { recursive: true, force: true });
   ok = buildModule(k, join(repoRoot, 'harness', 'testmod'), testOut, 'test modules (kshm_warn, kshm_fault)') && ok;
+  // The in-kernel API's test module (spec/kmod), linked against this kshm.ko
+  // (whose staged build folder holds the driver's include/ too).
+  const kapiOut = join(repoRoot, 'build', 'kmod', series);
+  rmSync(kapiOut, { recursive: true, force: true });
+  const kshmBuild = buildPath(k, driverBuildDir(series));
+  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko', [
+    `KBUILD_EXTRA_SYMBOLS=${join(kshmBuild, 'Module.symvers')}`,
+    `KSHM_INCLUDE=${k.CHROOT ? join(kshmBuild, 'include') : join(repoRoot, 'driver', 'include')}`,
+  ]) && ok;
 }
 process.exit(ok ? 0 : 1);

@@ -132,18 +132,25 @@ static inline int fast_unlock(struct fast *f, bool commit, bool wake)
 	return lw_unlock(f->fd, f->c, f->id, commit, wake);
 }
 
-static inline int write_param(const char *name, const char *value)
+/* Writes a parameter of @module: 0 or -errno. */
+static inline int write_param_of(const char *module, const char *name, const char *value)
 {
 	char path[128];
 	int fd, n;
 
-	snprintf(path, sizeof(path), "/sys/module/kshm/parameters/%s", name);
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/%s", module, name);
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return -errno;
 	n = write(fd, value, strlen(value));
 	close(fd);
 	return n < 0 ? -errno : 0;
+}
+
+/* Writes a kshm module parameter (tick_ms): 0 or -errno. */
+static inline int write_param(const char *name, const char *value)
+{
+	return write_param_of("kshm", name, value);
 }
 
 #endif /* KSHM_TEST_RAWABI_H */

@@ -3,6 +3,9 @@
  * through main() with a device opener: against the fake on the host, the
  * driver in the guest. Tests share one region, so each uses its own offsets.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -98,6 +101,90 @@ export function cliContract(name: string, target: CliTarget): void {
     for (const l of lines) assert.match(l, /^generation \d+ rate \d+\/s \d+$/);
     const json = await kshm(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '1', '--json']);
     assert.type((JSON.parse(json.out) as { generation: number }).generation, 'number');
+  });
+
+  /** A layout file for --layout (the JSON field map), in a fresh temporary folder. */
+  function layoutFile(fields: unknown): string {
+    const dir = mkdtempSync(join(tmpdir(), 'kshm-layout-'));
+    const file = join(dir, 'layout.json');
+    writeFileSync(file, typeof fields === 'string' ? fields : JSON.stringify(fields));
+    return file;
+  }
+  const sensor = {
+    count: { at: 0, type: 'u64' },
+    temp: { at: 8, type: 'f32' },
+    name: { at: 12, type: 'utf8', length: 8 },
+    raw: { at: 20, type: 'bytes', length: 2 },
+    pos: { at: 24, layout: { x: { at: 0, type: 'i16' }, y: { at: 2, type: 'i16' } } },
+    last: { at: 28, type: 'u8', count: 3 },
+  };
+
+  test('dump --layout prints named fields (text and --json), nested and arrays included', async () => {
+    const device = await other();
+    await lastValueFrom(device.transaction((p) => {
+      p.setU64(600, 12345678901234n);
+      p.setF32(608, 21.5);
+      p.setUtf8(612, 'probe-1', 8);
+      p.set(620, [0xab, 0xcd]);
+      p.setI16(624, -3);
+      p.setI16(626, 7);
+      p.set(628, [1, 2, 3]);
+    }));
+    device.close();
+    const file = layoutFile(sensor);
+    const text = await kshm(['dump', '--layout', file, '--offset', '600']);
+    assert.is(text.code, 0, text.err);
+    assert.match(text.out, /^generation \d+$/m);
+    assert.match(text.out, /^count\s+12345678901234$/m);
+    assert.match(text.out, /^temp\s+21\.5$/m);
+    assert.match(text.out, /^name\s+"probe-1"$/m);
+    assert.match(text.out, /^raw\s+ab cd$/m);
+    assert.match(text.out, /^pos\.x\s+-3$/m);
+    assert.match(text.out, /^pos\.y\s+7$/m);
+    assert.match(text.out, /^last\s+\[1, 2, 3\]$/m);
+    const json = await kshm(['dump', '--layout', file, '--offset', '600', '--json']);
+    assert.is(json.code, 0, json.err);
+    const parsed = JSON.parse(json.out) as { offset: number; fields: Record<string, unknown> };
+    assert.is(parsed.offset, 600);
+    assert.equal(parsed.fields, {
+      count: 12345678901234, temp: 21.5, name: 'probe-1', raw: [0xab, 0xcd], pos: { x: -3, y: 7 }, last: [1, 2, 3],
+    });
+  });
+
+  test('watch --layout prints the fields once per commit that changed one of them', async () => {
+    const device = await other();
+    const file = layoutFile({ n: { at: 0, type: 'u32' } });
+    let kicks: Promise<void> | undefined;
+    const res = await kshm(['watch', '--layout', file, '--offset', '640', '--count', '3'], () => {
+      kicks ??= (async () => {
+        for (const v of [1, 1, 2]) {	// the second commit changes nothing in the layout
+          await lastValueFrom(device.transaction((p) => p.setU32(640, v)));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+    });
+    await kicks;
+    device.close();
+    assert.is(res.code, 0, res.err);
+    const lines = res.out.trim().split('\n');
+    assert.is(lines.length, 3);
+    assert.match(lines[1] ?? '', /^generation \d+ n 1$/);
+    assert.match(lines[2] ?? '', /^generation \d+ n 2$/);
+  });
+
+  test('--layout errors: unreadable file, bad JSON, bad field, outside the region: exit 2 with the reason', async () => {
+    const missing = await kshm(['dump', '--layout', '/nonexistent/layout.json']);
+    assert.is(missing.code, 2);
+    assert.match(missing.err, /cannot read/);
+    const bad = await kshm(['dump', '--layout', layoutFile('{"a": ')]);
+    assert.is(bad.code, 2);
+    assert.match(bad.err, /layout JSON/);
+    const field = await kshm(['dump', '--layout', layoutFile({ a: { at: 0, type: 'u128' } })]);
+    assert.is(field.code, 2);
+    assert.match(field.err, /"a"/);
+    const far = await kshm(['dump', '--layout', layoutFile({ a: { at: 0, type: 'u64' } }), '--offset', '999999999']);
+    assert.is(far.code, 2);
+    assert.match(far.err, /outside the \d+-byte region/);
   });
 
   test('watch on a TTY redraws and highlights changed bytes', async () => {

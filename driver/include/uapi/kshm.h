@@ -19,8 +19,8 @@
  *                     the others. It follows the data: (1 + pages) pages.
  *
  * The mapping must be MAP_SHARED to be writable; mappings never grow.
- * Nothing is executable: PROT_EXEC fails with EACCES, and mprotect() can
- * never add it later (no VM_MAYEXEC).
+ * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
+ * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
  * THE LOCK
  *
@@ -38,9 +38,9 @@
  * process closes its last one (close, exit, exec with O_CLOEXEC, or a
  * SIGKILL), its id is retired: a lock it holds is passed on with
  * KSHM_LW_DIED, and its blocked KSHM_IOC_LOCK and KSHM_IOC_KWRITE calls on
- * that file return ECANCELED. Nothing that another process does releases a
- * lock held by an id that is still valid. Retired ids are not reissued soon
- * (they are allocated cyclically).
+ * that file return ECANCELED. No close, exit or UNLOCK by another process
+ * (its parent or child included) releases a lock held by an id that is still
+ * valid. Retired ids are not reissued soon (they are allocated cyclically).
  *
  * The lock is taken in one of two ways:
  *
@@ -114,9 +114,12 @@
  * SA_RESTART is restarted transparently; it fails with EINTR only when a
  * handler without SA_RESTART ran. Before it returns for a signal, a wait
  * with a timeout stores the time left in the request's timeout_ms (at least
- * 1), as select() does: a restart never extends the deadline, and after
- * EINTR the same request can be passed again to wait for the rest. A
- * restarted call queues again at the end of the FIFO.
+ * 1), as select() does, and the restart (or the same request passed again
+ * after EINTR) waits for that rest: the time spent waiting never adds up to
+ * more than timeout_ms. Time spent stopped (SIGSTOP, a ptrace stop, the
+ * freezer) or running a handler is not waiting and does not count: a wait
+ * of T ms stopped for S ms ends about T + S ms after it began. A restarted
+ * call queues again at the end of the FIFO.
  *
  * Request structs: LOCK, UNLOCK and KWRITE check that their whole struct is
  * writable before they do anything: EFAULT means nothing happened. Once
