@@ -36,6 +36,26 @@ export function cliContract(name: string, target: CliTarget): void {
     return { code, out, err };
   }
 
+  /**
+   * Runs a watch command while another device commits each of `values` as a
+   * u32 at `offset`, 100 ms apart, starting once the watch printed its first line.
+   */
+  async function watchWhileWriting(args: string[], offset: number, values: number[]): Promise<Result> {
+    const device = await other();
+    let kicks: Promise<void> | undefined;
+    const res = await kshm(args, () => {
+      kicks ??= (async () => {
+        for (const v of values) {
+          await lastValueFrom(device.transaction((p) => p.setU32(offset, v)));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+    });
+    await kicks;
+    device.close();
+    return res;
+  }
+
   test('info: plain text without ANSI, and --json', async () => {
     const plain = await kshm(['info']);
     assert.is(plain.code, 0, plain.err);
@@ -83,18 +103,8 @@ export function cliContract(name: string, target: CliTarget): void {
   });
 
   test('watch prints one line per commit (plain, not a TTY) and --count stops it', async () => {
-    const device = await other();
-    let kicks: Promise<void> | undefined;
-    const res = await kshm(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '3'], () => {
-      kicks ??= (async () => {
-        for (let i = 1; i <= 2; i++) {
-          await lastValueFrom(device.transaction((p) => p.setU32(300, i)));
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-    });
-    await kicks;
-    device.close();
+    const res = await watchWhileWriting(['watch', '--offset', '300', '--length', '4', '--as', 'u32', '--count', '3'],
+      300, [1, 2]);
     assert.is(res.code, 0, res.err);
     const lines = res.out.trim().split('\n');
     assert.is(lines.length, 3);
@@ -152,19 +162,9 @@ export function cliContract(name: string, target: CliTarget): void {
   });
 
   test('watch --layout prints the fields once per commit that changed one of them', async () => {
-    const device = await other();
     const file = layoutFile({ n: { at: 0, type: 'u32' } });
-    let kicks: Promise<void> | undefined;
-    const res = await kshm(['watch', '--layout', file, '--offset', '640', '--count', '3'], () => {
-      kicks ??= (async () => {
-        for (const v of [1, 1, 2]) {	// the second commit changes nothing in the layout
-          await lastValueFrom(device.transaction((p) => p.setU32(640, v)));
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-    });
-    await kicks;
-    device.close();
+    // The second commit changes nothing in the layout.
+    const res = await watchWhileWriting(['watch', '--layout', file, '--offset', '640', '--count', '3'], 640, [1, 1, 2]);
     assert.is(res.code, 0, res.err);
     const lines = res.out.trim().split('\n');
     assert.is(lines.length, 3);
