@@ -69,6 +69,8 @@
  * When its holder's id is retired (see above), the driver frees the lock with
  * KSHM_LW_DIED set and hands it on: the next holder is told
  * KSHM_LOCK_OWNER_DIED (the data may be half-written) until a user commit.
+ * With nobody queued the word then reads KSHM_LW_DIED alone: free, and taken
+ * on the fast path with CAS(KSHM_LW_DIED -> id|KSHM_LW_DIED).
  *
  * THE WORD IS UNTRUSTED
  *
@@ -155,10 +157,18 @@
  * CHANGE NOTIFICATION
  *
  * poll()/select()/epoll report EPOLLIN when ctrl->generation has advanced
- * since this open file last read it. read() of 8 bytes returns the current
- * generation (__u64) and marks it seen; it blocks unless O_NONBLOCK (EAGAIN).
- * A poller sets ctrl->pollers before it checks the generation, so that
- * fast-path committers know to call KSHM_IOC_WAKE; the wake clears it.
+ * since this open file last read it; a new open file counts the generation
+ * at open() as seen, so it is readable only after the next commit. read()
+ * of exactly 8 bytes returns the current generation (__u64) and marks it
+ * seen; it blocks until a commit unless O_NONBLOCK (EAGAIN); any other size
+ * is EINVAL. A poller sets ctrl->pollers before it checks the generation, so
+ * that fast-path committers know to call KSHM_IOC_WAKE; the wake clears it.
+ * pollers may still be set after poll() returned (its last pass sets it
+ * again): the next fast commit then makes one WAKE that wakes nobody.
+ *
+ * ctrl->generation is in the user-writable control page: the kernel adds 1
+ * per commit (wrapping at 2^64), but any writer can overwrite it, so a reader
+ * must not rely on it against a hostile writer (the kernel never does).
  *
  * SYSFS AND PARAMETERS
  *
@@ -166,8 +176,18 @@
  * struct kshm_info: abi_version pages flags generation holder_pid waiters
  * tick_ms locks_granted locks_contended lock_timeouts lock_cancels
  * owner_died lock_reclaims commits aborts kernel_writes ticks ticks_skipped
- * (KSHM_IOC_INFO returns them all at once). Module parameter tick_ms
- * (/sys/module/kshm/parameters/tick_ms, 0-3600000, 0: off) sets the ticker.
+ * (KSHM_IOC_INFO returns them all at once). Module parameters: pages
+ * (1-KSHM_MAX_PAGES, at load only) and tick_ms
+ * (/sys/module/kshm/parameters/tick_ms, 0-3600000, 0: off; writable at any
+ * time: another value fails with EINVAL, one beyond 32 bits with ERANGE, and
+ * the old value stays) sets the ticker.
+ *
+ * ERRORS COMMON TO THE IOCTLS
+ *
+ * LOCK, UNLOCK, KWRITE and WAKE on a read-only open file: EBADF. A request
+ * is read, then its flags and reserved fields are checked (EINVAL), then its
+ * writability (EFAULT): in every case nothing happened. Growing a mapping
+ * with mremap() fails (EFAULT).
  */
 #ifndef _UAPI_LINUX_KSHM_H
 #define _UAPI_LINUX_KSHM_H
