@@ -200,7 +200,6 @@ async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: 
   }
   checkRange(ctx.device, offset, bytes.length, 'hex');
   const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
-  if (timeoutMs === 0) throw new UsageError('--timeout must be at least 1 ms');
   const options = timeoutMs === undefined ? {} : { timeoutMs };
   const generation = kernel
     ? await lastValueFrom(ctx.device.kernelWrite(offset, bytes, options))
@@ -215,7 +214,6 @@ async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: 
 async function cmdLock(ctx: Ctx, opts: Options): Promise<void> {
   const holdMs = parseNumber('--hold', opts['hold']);
   const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
-  if (timeoutMs === 0) throw new UsageError('--timeout must be at least 1 ms');
   let sub: Subscription | undefined;
   let timer: NodeJS.Timeout | undefined;
   const held = new Promise<void>((resolve, reject) => {
@@ -262,7 +260,7 @@ const COMMANDS: readonly Command[] = [
       + '                                the current snapshot (with --layout: its named fields)',
     run: (ctx, _, opts) => cmdDump(ctx, opts) },
   { name: 'write', readOnly: false,
-    usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                write under the lock and commit',
+    usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                write under the lock and commit (--timeout 0: try once)',
     run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, false) },
   { name: 'kwrite', readOnly: false,
     usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                ask the kernel to write and commit',

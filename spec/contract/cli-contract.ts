@@ -209,6 +209,11 @@ export function cliContract(name: string, target: CliTarget): void {
     const blocked = await kshm(['write', '0', '1', '--timeout', '50']);
     assert.is(blocked.code, 1);
     assert.match(blocked.err, /not granted within 50 ms/);
+    for (const command of ['write', 'kwrite']) {	// --timeout 0: try once, fail at once
+      const busy = await kshm([command, '0', '1', '--timeout', '0']);
+      assert.is(busy.code, 1, `${command}: ${busy.err}`);
+      assert.match(busy.err, /KSHM_BUSY|busy|taken/i);
+    }
     const device = await other();
     assert.is(device.info().locked, true);
     process.emit('SIGINT');
@@ -226,7 +231,7 @@ export function cliContract(name: string, target: CliTarget): void {
       [], ['frobnicate'], ['write'], ['write', '0'], ['write', 'x', '1'], ['write', '0', '300', '--as', 'u8'],
       ['write', '0', '1', '--as', 'u7'], ['dump', '--offset', '999999'], ['dump', '--length', '3', '--as', 'u32'],
       ['lock'], ['lock', '--hold', 'soon'], ['info', '--bogus'], ['write', '0', 'zz', '--as', 'hex'],
-      ['write', '0', '1', '--timeout', '0'],
+      ['write', '0', '1', '--timeout', '-1'],
     ]) {
       const r = await kshm(args);
       assert.is(r.code, 2, `kshm ${args.join(' ')}: exit ${r.code}`);
