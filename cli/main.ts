@@ -3,7 +3,9 @@
 // SysV memory. Built only on the public API. Run `kshm help`.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, type Subscription } from 'rxjs';
+import {
+  distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, type Observable, type Subscription,
+} from 'rxjs';
 import {
   KshmError, layoutFromJSON, layoutValuesEqual, openDevice, type Device, type Layout, type OpenDeviceOptions, type Snapshot,
 } from '../lib/index.js';
@@ -107,33 +109,37 @@ async function dumpFields(ctx: Ctx, opts: Options): Promise<void> {
   else ctx.out(`generation ${s.generation}\n${fieldRows(fields).join('\n')}`);
 }
 
-/** `watch --layout`: the named fields, once per commit that changed one of them. */
-async function watchFields(ctx: Ctx, opts: Options): Promise<void> {
-  const { layout, offset } = loadLayout(ctx.device, opts);
+/**
+ * What every watch does: `--count` values of `source$` (all without it), each
+ * to `show`, until the stream ends, fails or Ctrl-C comes.
+ */
+async function follow<T>(ctx: Ctx, opts: Options, source$: Observable<T>, show: (value: T) => void): Promise<void> {
   const count = opts['count'] === undefined ? Infinity : parseNumber('--count', opts['count']);
   let sub: Subscription | undefined;
   const done = new Promise<void>((resolve, reject) => {
-    sub = ctx.device.snapshots$.pipe(
-      map((s) => ({ generation: s.generation, fields: s.read(layout, offset) })),
-      distinctUntilChanged((a, b) => layoutValuesEqual(a.fields, b.fields)),
-      take(count),
-    ).subscribe({
-      next: ({ generation, fields }) => {
-        if (ctx.json) {
-          ctx.out(toJson({ generation, fields: plainFields(fields) }));
-        } else if (ctx.tty) {
-          const head = `kshm watch ${ctx.device.path}  generation ${generation}  (Ctrl-C to stop)`;
-          ctx.raw(`\x1b[H\x1b[2J${head}\n\n${fieldRows(fields).join('\n')}\n`);
-        } else {
-          ctx.out(`generation ${generation} ${fieldRows(fields).map((r) => r.replace(/ +/, ' ')).join(' | ')}`);
-        }
-      },
-      error: reject,
-      complete: resolve,
-    });
+    sub = source$.pipe(take(count)).subscribe({ next: show, error: reject, complete: resolve });
   });
   await Promise.race([done, ctx.interrupted]);
   sub?.unsubscribe();
+}
+
+/** `watch --layout`: the named fields, once per commit that changed one of them. */
+async function watchFields(ctx: Ctx, opts: Options): Promise<void> {
+  const { layout, offset } = loadLayout(ctx.device, opts);
+  const fields$ = ctx.device.snapshots$.pipe(
+    map((s) => ({ generation: s.generation, fields: s.read(layout, offset) })),
+    distinctUntilChanged((a, b) => layoutValuesEqual(a.fields, b.fields)),
+  );
+  await follow(ctx, opts, fields$, ({ generation, fields }) => {
+    if (ctx.json) {
+      ctx.out(toJson({ generation, fields: plainFields(fields) }));
+    } else if (ctx.tty) {
+      const head = `kshm watch ${ctx.device.path}  generation ${generation}  (Ctrl-C to stop)`;
+      ctx.raw(`\x1b[H\x1b[2J${head}\n\n${fieldRows(fields).join('\n')}\n`);
+    } else {
+      ctx.out(`generation ${generation} ${fieldRows(fields).map((r) => r.replace(/ +/, ' ')).join(' | ')}`);
+    }
+  });
 }
 
 async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
@@ -152,7 +158,6 @@ async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, Math.min(256, ctx.device.size - offset)));
-  const count = opts['count'] === undefined ? Infinity : parseNumber('--count', opts['count']);
   checkRange(ctx.device, offset, length, format);
   const commits: number[] = [];
   const rate = (): number => {
@@ -160,31 +165,22 @@ async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
     while (commits.length > 0 && (commits[0] as number) < now - 1000) commits.shift();
     return commits.length;
   };
-  let sub: Subscription | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    sub = ctx.device.snapshots$.pipe(
-      startWith(undefined),
-      pairwise(),
-      map(([prev, s]) => [prev, s as Snapshot] as const),
-      take(count),
-    ).subscribe({
-      next: ([prev, s]) => {
-        commits.push(Date.now());
-        if (ctx.json) {
-          ctx.out(toJson({ generation: s.generation, rate: rate(), values: readValues(s, offset, length, format) }));
-        } else if (ctx.tty) {
-          const head = `kshm watch ${ctx.device.path}  generation ${s.generation}  ${rate()} commits/s  (Ctrl-C to stop)`;
-          ctx.raw(`\x1b[H\x1b[2J${head}\n\n${render(s, offset, length, format, prev, ['\x1b[7m', '\x1b[0m'])}\n`);
-        } else {
-          ctx.out(`generation ${s.generation} rate ${rate()}/s ${render(s, offset, length, format).replace(/\n/g, ' | ')}`);
-        }
-      },
-      error: reject,
-      complete: resolve,
-    });
+  const pairs$ = ctx.device.snapshots$.pipe(
+    startWith(undefined),
+    pairwise(),
+    map(([prev, s]) => [prev, s as Snapshot] as const),
+  );
+  await follow(ctx, opts, pairs$, ([prev, s]) => {
+    commits.push(Date.now());
+    if (ctx.json) {
+      ctx.out(toJson({ generation: s.generation, rate: rate(), values: readValues(s, offset, length, format) }));
+    } else if (ctx.tty) {
+      const head = `kshm watch ${ctx.device.path}  generation ${s.generation}  ${rate()} commits/s  (Ctrl-C to stop)`;
+      ctx.raw(`\x1b[H\x1b[2J${head}\n\n${render(s, offset, length, format, prev, ['\x1b[7m', '\x1b[0m'])}\n`);
+    } else {
+      ctx.out(`generation ${s.generation} rate ${rate()}/s ${render(s, offset, length, format).replace(/\n/g, ' | ')}`);
+    }
   });
-  await Promise.race([done, ctx.interrupted]);
-  sub?.unsubscribe();
 }
 
 async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: boolean): Promise<void> {
