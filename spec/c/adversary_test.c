@@ -1656,6 +1656,45 @@ static void kid_sig(void *arg)
 	pause();
 }
 
+/*
+ * A LOCK (or KWRITE, @kw) of @timeout_ms waits behind a holder; 200 ms in,
+ * it is stopped for @stop_ms (SIGSTOP/SIGCONT, or a ptrace stop if @ptraced).
+ * Stopped time is not waiting (header: WAITING, Signals): it must time out
+ * no sooner than @timeout_ms and no later than @timeout_ms + @stop_ms + slack.
+ */
+static void stopped_wait(int kw, int timeout_ms, int stop_ms, int ptraced)
+{
+	int ok, total;
+	pid_t p;
+
+	slot_reset();
+	S->s[0].aux = 0 | (kw ? 0x100 : 0) | (timeout_ms << 16);
+	p = spawn(kid_sig, (void *)0);
+	wait_state(0, 1, 3000);
+	msleep(200);
+	if (!ptraced) {
+		kill(p, SIGSTOP);
+		msleep(stop_ms);
+		kill(p, SIGCONT);
+	} else if (ptrace(PTRACE_SEIZE, p, 0, 0) == 0) {
+		int st;
+
+		ptrace(PTRACE_INTERRUPT, p, 0, 0);
+		waitpid(p, &st, __WALL);
+		msleep(stop_ms);
+		ptrace(PTRACE_DETACH, p, 0, 0);
+	}
+	ok = wait_state(0, 2, timeout_ms + 2000);
+	total = (int)(S->s[0].t_done - S->s[0].t_start);
+	check(ok && S->s[0].rc == ETIMEDOUT && total >= timeout_ms &&
+	      total <= timeout_ms + stop_ms + SLACK_MS,
+	      "%s(%d ms) %s for %d ms: %s at %d ms (%d waiting + %d stopped)",
+	      kw ? "KWRITE" : "LOCK", timeout_ms, ptraced ? "held in a ptrace stop" : "stopped",
+	      stop_ms, ok ? en(S->s[0].rc) : "never", total, timeout_ms, stop_ms);
+	kill(p, SIGKILL);
+	reap(p, 2000);
+}
+
 static void t_signals(void)
 {
 	struct dev d2;
@@ -1757,59 +1796,9 @@ static void t_signals(void)
 			kill(p, SIGKILL);
 			reap(p, 2000);
 
-			slot_reset();
-			S->s[0].aux = 0 | (kw ? 0x100 : 0) | (1500 << 16);
-			p = spawn(kid_sig, (void *)0);
-			wait_state(0, 1, 3000);
-			msleep(200);
-			kill(p, SIGSTOP);
-			msleep(2000);
-			kill(p, SIGCONT);
-			ok = wait_state(0, 2, 3000);
-			total = (int)(S->s[0].t_done - S->s[0].t_start);
-			/* stopped time is not waiting (header: WAITING, Signals) */
-			check(ok && S->s[0].rc == ETIMEDOUT && total >= 1500 && total <= 3500 + SLACK_MS,
-			      "%s(1500 ms) stopped for 2 s: %s after 1500 ms of waiting (%d ms in all)",
-			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
-			kill(p, SIGKILL);
-			reap(p, 2000);
-
-			slot_reset();
-			S->s[0].aux = 0 | (kw ? 0x100 : 0) | (2000 << 16);
-			p = spawn(kid_sig, (void *)0);
-			wait_state(0, 1, 3000);
-			msleep(200);
-			kill(p, SIGSTOP);
-			msleep(1000);
-			kill(p, SIGCONT);
-			ok = wait_state(0, 2, 4000);
-			total = (int)(S->s[0].t_done - S->s[0].t_start);
-			check(ok && S->s[0].rc == ETIMEDOUT && total >= 2000 && total <= 3000 + SLACK_MS,
-			      "%s(2000 ms) stopped for 1 s mid-wait: %s at %d ms (2000 waiting + 1000 stopped)",
-			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
-			kill(p, SIGKILL);
-			reap(p, 2000);
-
-			slot_reset();
-			S->s[0].aux = 0 | (kw ? 0x100 : 0) | (2000 << 16);
-			p = spawn(kid_sig, (void *)0);
-			wait_state(0, 1, 3000);
-			msleep(200);
-			if (ptrace(PTRACE_SEIZE, p, 0, 0) == 0) {
-				int st;
-
-				ptrace(PTRACE_INTERRUPT, p, 0, 0);
-				waitpid(p, &st, __WALL);
-				msleep(1000);
-				ptrace(PTRACE_DETACH, p, 0, 0);
-			}
-			ok = wait_state(0, 2, 4000);
-			total = (int)(S->s[0].t_done - S->s[0].t_start);
-			check(ok && S->s[0].rc == ETIMEDOUT && total >= 2000 && total <= 3000 + SLACK_MS,
-			      "%s(2000 ms) held in a ptrace stop for 1 s: %s at %d ms (2000 waiting + 1000 stopped)",
-			      kw ? "KWRITE" : "LOCK", ok ? en(S->s[0].rc) : "never", total);
-			kill(p, SIGKILL);
-			reap(p, 2000);
+			stopped_wait(kw, 1500, 2000, 0);
+			stopped_wait(kw, 2000, 1000, 0);
+			stopped_wait(kw, 2000, 1000, 1);
 			do_unlock(d2.fd, KSHM_UNLOCK_COMMIT);
 			dev_close(&d2);
 		}
