@@ -1,7 +1,12 @@
-// The host tools that guests and driver builds need, listed once: installed
-// with apt when running as root on Debian, else the one command to run is
-// printed. vm.mjs checks the same list before it boots.
+// The host tools the project needs, listed once, by purpose: installed with
+// apt when running as root on Debian, else the one command to run is printed.
+// vm.mjs checks the guest list before it boots; .ci/run and
+// build-debug-kernel.sh install through this file too:
+//
+//   node harness/tools.mjs install guest|packaging|kernels|debug|all
+//   node harness/tools.mjs packages guest|packaging|kernels|debug|all
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** virtiofsd is not on PATH: Debian ships it here. */
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -18,6 +23,20 @@ const PACKAGING = [
   ['make', 'make'], ['gcc', 'gcc'],
   ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'], ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
 ];
+
+/** provision-kernels.sh: the trixie build root for the 7.3 series. */
+const KERNELS = [['debootstrap', 'debootstrap']];
+/**
+ * build-debug-kernel.sh: Debian's 6.12 source and what building a kernel takes. The script
+ * checks the same list itself (it runs standalone, and its own hash keys the cached build).
+ */
+const DEBUG = [
+  ['/usr/src/linux-source-6.12.tar.xz', 'linux-source-6.12'], ['bc', 'bc'], ['flex', 'flex'], ['bison', 'bison'],
+  ['/usr/include/libelf.h', 'libelf-dev'], ['/usr/include/openssl/ssl.h', 'libssl-dev'],
+  ['make', 'make'], ['gcc', 'gcc'], ['xz', 'xz-utils'],
+];
+const LISTS = { guest: NEEDED, packaging: PACKAGING, kernels: KERNELS, debug: DEBUG };
+LISTS.all = Object.values(LISTS).flat();
 
 /** The packages of the tools in @needed that are missing, and the command that installs them. */
 function missingOf(needed) {
@@ -40,6 +59,11 @@ export function ensurePackagingTools() {
   ensure(PACKAGING, 'to build its npm package');
 }
 
+/** Installs (or asks for) every package of one list: guest, packaging, kernels, debug or all. */
+export function ensureTools(list) {
+  ensure(LISTS[list], `(${list})`);
+}
+
 function ensure(needed, why) {
   const { missing, cmd } = missingOf(needed);
   if (missing.length === 0) return;
@@ -56,4 +80,14 @@ function ensure(needed, why) {
     console.error(`installing failed: run ${cmd}`);
     process.exit(1);
   }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [verb, list] = process.argv.slice(2);
+  if (!['install', 'packages'].includes(verb) || !(list in LISTS)) {
+    console.error(`usage: node harness/tools.mjs install|packages ${Object.keys(LISTS).join('|')}`);
+    process.exit(2);
+  }
+  if (verb === 'packages') console.log([...new Set(LISTS[list].map(([, pkg]) => pkg))].join(' '));
+  else ensureTools(list);
 }
