@@ -452,8 +452,13 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 
 int kshm_trylock(kshm_handle h)
 {
+	return kshm_trylock_flags(h, 0);
+}
+
+int kshm_trylock_flags(kshm_handle h, uint32_t flags)
+{
 	uint32_t result = 0;
-	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
+	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY | flags, &result);
 
 	return ret ? ret : (int)(result & KSHM_LOCK_OWNER_DIED);
 }

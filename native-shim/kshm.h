@@ -110,6 +110,9 @@ int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t 
  */
 int kshm_trylock(kshm_handle h);
 
+/* kshm_trylock() with more kshm_lock() @flags (KSHM_LOCK_STAGED): one call, no out parameter. */
+int kshm_trylock_flags(kshm_handle h, uint32_t flags);
+
 /**
  * kshm_unlock() - release the lock
  * @flags: KSHM_UNLOCK_COMMIT (new generation, pollers wake) or

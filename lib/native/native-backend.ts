@@ -19,7 +19,7 @@ import koffi from 'koffi';
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LOCK_TRY,
+  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED,
   LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
@@ -161,14 +161,7 @@ export class NativeBackend implements Backend {
       }
       if (taken !== undefined) return taken;
     }
-    let ret: number;
-    if (staged) {
-      const out: [number] = [0];
-      ret = this.#lib.lockEpoch(this.#h, this.#lib.cancelEpoch(this.#h), 0, LOCK_TRY | LOCK_STAGED, out);
-      if (ret === 0) ret = out[0];
-    } else {
-      ret = this.#lib.trylock(this.#h);
-    }
+    const ret = staged ? this.#lib.trylockFlags(this.#h, LOCK_STAGED) : this.#lib.trylock(this.#h);
     if (ret < 0) return { ok: false, errno: -ret };
     this.#staged = staged;
     return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };

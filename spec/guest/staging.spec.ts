@@ -17,7 +17,7 @@ const scale = Number(process.env['KSHM_TIME_SCALE'] ?? 1);
 function run(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}):
   Promise<{ code: number | null; lines: string[] }> & { go(): void } {
   const child = spawn(process.execPath, [fixture(name), ...args], {
-    env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
   let rest = '';
