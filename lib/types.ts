@@ -145,10 +145,10 @@ export interface Device {
    * @example
    * ```ts
    * device.transaction(async (page) => {
-   *   const price = await fetchPrice();     // readers see the old price meanwhile
-   *   page.setF64(0, price);
-   *   return price;
-   * }).subscribe((price) => console.log('published', price));
+   *   const next = await computeSlowly(page.u32(0));  // readers see the old value meanwhile
+   *   page.setU32(0, next);
+   *   return next;
+   * }).subscribe((n) => console.log('published', n));
    * ```
    */
   transaction<R>(fn: (page: Page) => PromiseLike<R>, options?: TransactionOptions): Observable<R>;
