@@ -130,6 +130,7 @@ export class KshmDevice implements Device {
       if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
         // Settled asynchronously: the device's state may change meanwhile.
         if (!this.closed && page.live) return this.#runAsync(result as PromiseLike<R>, subscriber, hold, page, signal);
+        (result as PromiseLike<R>).then(undefined, () => {}); // its outcome goes nowhere: no unhandled rejection
         throw this.closed ? new DeviceClosedError() : new LeaseEndedError();
       }
       // Aborted while it held the lock (fn aborted it): undone like an unsubscribe.

@@ -450,6 +450,11 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 	return ret;
 }
 
+int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
+{
+	return kshm_lock(h, timeout_ms, flags | KSHM_LOCK_STAGED, result);
+}
+
 int kshm_trylock(kshm_handle h)
 {
 	return kshm_trylock_flags(h, 0);

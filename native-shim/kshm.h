@@ -126,6 +126,13 @@ int kshm_trylock_flags(kshm_handle h, uint32_t flags);
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
 
+/*
+ * kshm_lock_staged() - kshm_lock() with KSHM_LOCK_STAGED added to @flags: the
+ * lock held staged, to be ended by kshm_publish() (commit) or
+ * kshm_unlock(h, KSHM_UNLOCK_ABORT).
+ */
+int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
+
 /* One write of a staged commit: @len bytes from @src to data offset @offset. */
 struct kshm_write {
 	uint64_t offset;
