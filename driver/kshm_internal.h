@@ -82,7 +82,7 @@ extern struct kshm_region kshm_region;
 int kshm_region_init_lock(struct kshm_region *r);
 void kshm_region_stop_lock(struct kshm_region *r);
 int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
-		     bool try, u32 *result, u64 *generation);
+		     u32 flags, u32 *result, u64 *generation);
 int kshm_region_unlock(struct kshm_region *r, u32 id, u32 flags, u64 *generation);
 void kshm_region_cancel(struct kshm_region *r, const void *key);
 void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool last_close);

@@ -35,7 +35,7 @@ int kshm_lock_timeout(unsigned int timeout_ms)
 
 	if (!timeout_ms)
 		return -EINVAL;
-	ret = kshm_region_lock(&kshm_region, KSHM_LW_KERNEL, NULL, &timeout, false,
+	ret = kshm_region_lock(&kshm_region, KSHM_LW_KERNEL, NULL, &timeout, 0,
 			       &result, &generation);
 	if (ret == -ERESTARTSYS)
 		return -EINTR;
@@ -104,7 +104,7 @@ int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const vo
 {
 	int ret;
 
-	ret = kshm_region_lock(r, KSHM_LW_KERNEL, f, timeout, false, result, generation);
+	ret = kshm_region_lock(r, KSHM_LW_KERNEL, f, timeout, 0, result, generation);
 	if (ret)
 		return ret;
 	memcpy(r->data + offset, src, len);

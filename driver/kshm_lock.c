@@ -32,7 +32,11 @@
  * The seqcount that readers use is made odd by the grantee itself once it
  * runs, not by the unlocker at hand-off time: between the two nobody can
  * write, and readers get a window to take a snapshot even while the lock is
- * passed around under heavy contention.
+ * passed around under heavy contention. A staged grantee (KSHM_LOCK_STAGED)
+ * leaves it even instead: it writes into its own buffer and opens the write
+ * section only to publish. Every release closes a section left open (a
+ * holder that died mid-publish, or a forged seq), so staging needs nothing
+ * else from the kernel.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -386,7 +390,8 @@ static int kshm_wait(struct kshm_waiter *w, long *timeout)
  * @id: the caller's lock-word id, or KSHM_LW_KERNEL for a kernel party
  * @key: what cancels this wait (kshm_region_cancel(), a close): the file
  * @timeout: jiffies or MAX_SCHEDULE_TIMEOUT; left with the time remaining
- * @try: fail with -EBUSY instead of waiting
+ * @flags: KSHM_LOCK_TRY (fail with -EBUSY instead of waiting) and
+ *	KSHM_LOCK_STAGED (grant with the write section closed: seq left even)
  * @result: KSHM_LOCK_OWNER_DIED when a previous holder died
  * @generation: the generation at grant time
  *
@@ -397,7 +402,7 @@ static int kshm_wait(struct kshm_waiter *w, long *timeout)
  * when @id is no longer valid: its process closed the file) or -ERESTARTSYS.
  */
 int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
-		     bool try, u32 *result, u64 *generation)
+		     u32 flags, u32 *result, u64 *generation)
 {
 	struct kshm_waiter w = {
 		.task = current,
@@ -412,7 +417,7 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 		spin_unlock(&r->lock);
 		return -ECANCELED;
 	}
-	ret = kshm_take_or_flag(r, &w, try);
+	ret = kshm_take_or_flag(r, &w, flags & KSHM_LOCK_TRY);
 	if (!ret)
 		goto granted;
 	if (ret != -EAGAIN) {
@@ -445,7 +450,11 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 	return ret;
 
 granted:
-	kshm_seq_enter(r);
+	/* A staged holder writes elsewhere: a section left open is closed instead. */
+	if (flags & KSHM_LOCK_STAGED)
+		kshm_seq_leave(r);
+	else
+		kshm_seq_enter(r);
 	*result = w.result;
 	*generation = READ_ONCE(r->ctrl->generation);
 	kshm_publish(r);

@@ -231,7 +231,7 @@ static long kshm_ioctl_lock(struct kshm_file *f, struct kshm_lock_req __user *ua
 		return -EBADF;
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (req.reserved || (req.flags & ~KSHM_LOCK_TRY))
+	if (req.reserved || (req.flags & ~(KSHM_LOCK_TRY | KSHM_LOCK_STAGED)))
 		return -EINVAL;
 	/* Out-fields writable, checked before anything happens. */
 	if (copy_to_user(uarg, &req, sizeof(req)))
@@ -240,8 +240,7 @@ static long kshm_ioctl_lock(struct kshm_file *f, struct kshm_lock_req __user *ua
 	if (ret)
 		return ret;
 	timeout = kshm_timeout_jiffies(req.timeout_ms);
-	ret = kshm_region_lock(r, id, f, &timeout, req.flags & KSHM_LOCK_TRY,
-			       &req.result, &req.generation);
+	ret = kshm_region_lock(r, id, f, &timeout, req.flags, &req.result, &req.generation);
 	if (ret)
 		return kshm_restart(ret, req.timeout_ms, timeout, &uarg->timeout_ms);
 	if (copy_to_user(uarg, &req, sizeof(req))) {

@@ -36,7 +36,7 @@ static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 	int ret;
 
 	/* Keyed by the work: kshm_tick_cancel_wait() ends the wait. */
-	ret = kshm_region_lock(r, KSHM_LW_KERNEL, &kshm_tick_work, &timeout, false,
+	ret = kshm_region_lock(r, KSHM_LW_KERNEL, &kshm_tick_work, &timeout, 0,
 			       &result, &generation);
 	if (!ret) {
 		WRITE_ONCE(t->count, ++kshm_tick_count);

@@ -29,6 +29,9 @@ export const HDR_LOCKED = 1 << 0;
 export const HDR_KERNEL_HOLDER = 1 << 1;
 export const HDR_OWNER_DIED = 1 << 2;
 
+/** struct kshm_lock_req.flags */
+export const LOCK_TRY = 1 << 0;
+export const LOCK_STAGED = 1 << 1;
 /** struct kshm_lock_req.result */
 export const LOCK_OWNER_DIED = 1 << 0;
 /** struct kshm_unlock_req.flags */

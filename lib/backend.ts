@@ -94,7 +94,7 @@ export interface Backend {
    * syscall; false asks for the driver's own path. A lock is released by
    * unlock() the same way it was taken.
    */
-  tryLock(fastPath?: boolean): LockAttempt;
+  tryLock(fastPath?: boolean, staged?: boolean): LockAttempt;
   /**
    * Optional hint, free to call (no syscall): true when the lock is surely
    * taken right now, so a tryLock would only fail. Contended waiters then go
@@ -107,9 +107,31 @@ export interface Backend {
    * function cancels the wait; `done` then reports ECANCELED, or success if
    * the grant won the race.
    */
-  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void;
-  /** Releases the lock: 0 or an errno (EPERM: not the holder). */
+  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,
+    staged?: boolean): () => void;
+  /**
+   * Releases the lock: 0 or an errno (EPERM: not the holder). For a staged
+   * hold, `unlock(false)` aborts without touching the data, the seqcount or
+   * the generation.
+   */
   unlock(commit: boolean): number;
+  /**
+   * Optional staging (the uapi header's STAGING; a backend with both
+   * `stage` and `publish` gets staged leases and async transactions, others
+   * write in place). `tryLock(..., true)` and `lock(..., true)` take the
+   * lock staged: the seqcount stays even, readers keep copying the
+   * committed data. `stage()`: the holder of an in-place lock has put the
+   * data back to its committed state; the write section ends and the hold
+   * goes on staged.
+   */
+  stage?(): void;
+  /**
+   * Commits a staged hold: opens the write section, copies
+   * `src[offset, offset + length)` for each `[offset, length]` pair of
+   * `ranges` into the data, advances the generation, closes the section and
+   * releases the lock. 0 or an errno (EPERM: not the holder, nothing written).
+   */
+  publish?(src: Uint8Array, ranges: readonly number[]): number;
   /** The current seqcount value (odd while a writer is in). */
   seq(): number;
   /** A seqcount-validated copy, or undefined when a writer stayed in. */

@@ -36,8 +36,9 @@ export function checkWrite(offset: number, length: number, size: number): void {
 export class ByteReader {
   /** Bytes in the region. */
   readonly size: number;
-  protected readonly bytesView: Uint8Array;
-  protected readonly dataView: DataView;
+  /** Not readonly: a page that turns staged moves to its own copy (the same size). */
+  protected bytesView: Uint8Array;
+  protected dataView: DataView;
 
   /** `view` may be passed when the caller already has a DataView over `bytes`. */
   constructor(bytes: Uint8Array, view?: DataView) {

@@ -9,7 +9,7 @@ import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import type { FieldMap, Layout, LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
-import { createPage, endPage, type Page } from './page.js';
+import { createPage, createStagedPage, endPage, stagedWrites, stagePage, type Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
@@ -34,6 +34,9 @@ export class KshmDevice implements Device {
   readonly #lost = new Map<Hold, () => void>();
   readonly #stopLost: (() => void) | undefined;
   #dataView: DataView | undefined;
+  /** A staged holder's own copy of the data (one holder at a time: reused), and its view. */
+  #copy: Uint8Array | undefined;
+  #copyView: DataView | undefined;
 
   /**
    * `scheduler`: timeouts and retries (default asyncScheduler); `fastPath`:
@@ -75,23 +78,60 @@ export class KshmDevice implements Device {
     return hold.page;
   }
 
-  transaction<R>(fn: (page: Page) => R, options: TransactionOptions = {}): Observable<R> {
-    return new Observable<R>((subscriber) => this.#queue.lock(options, {
-      granted: (hold, ownerDied, generation) =>
-        this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal),
-      failed: (e) => subscriber.error(e),
-    }));
+  /** Whether the backend stages (Backend.stage and Backend.publish): leases and async transactions then do. */
+  get #stages(): boolean {
+    const b = this.#backend;
+    return typeof b.publish === 'function' && typeof b.stage === 'function';
   }
 
-  /** Runs fn on the page just granted, then commits, or restores and aborts. */
-  #run<R>(fn: (page: Page) => R, subscriber: Subscriber<R>, hold: Hold, page: Page,
-    signal: AbortSignal | undefined): void {
-    let result: R;
+  /** This device's copy of the data for a staged holder, and its view. */
+  #stagingCopy(): [Uint8Array, DataView] {
+    const copy = this.#copy ??= new Uint8Array(this.#backend.size);
+    this.#copyView ??= new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
+    return [copy, this.#copyView];
+  }
+
+  /** A staged page for `hold`: a copy of the committed data (nobody else writes while we hold the lock). */
+  #stagedPage(hold: Hold, ownerDied: boolean, generation: bigint): Page {
+    const [copy, view] = this.#stagingCopy();
+    copy.set(this.#backend.data);
+    hold.page = createStagedPage(copy, ownerDied, generation, view);
+    return hold.page;
+  }
+
+  transaction<R>(fn: (page: Page) => PromiseLike<R>, options?: TransactionOptions): Observable<R>;
+  transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
+  transaction<R>(fn: (page: Page) => R | PromiseLike<R>, options: TransactionOptions = {}): Observable<R> {
+    return new Observable<R>((subscriber) => {
+      let abandon: (() => void) | undefined;
+      const teardown = this.#queue.lock(options, {
+        granted: (hold, ownerDied, generation) => {
+          abandon = this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal);
+        },
+        failed: (e) => subscriber.error(e),
+      });
+      return () => {
+        abandon?.();
+        teardown();
+      };
+    });
+  }
+
+  /**
+   * Runs fn on the page just granted, then commits, or restores and aborts.
+   * When fn returns a promise, the page turns staged and the lock is held
+   * until it settles: the returned function then aborts it (unsubscribe).
+   */
+  #run<R>(fn: (page: Page) => R | PromiseLike<R>, subscriber: Subscriber<R>, hold: Hold, page: Page,
+    signal: AbortSignal | undefined): (() => void) | undefined {
+    let result: R | PromiseLike<R>;
     try {
       result = fn(page);
       if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
-        throw new TypeError('a transaction function runs synchronously and cannot return a promise: '
-          + 'use device.lock$() for work across async boundaries');
+        // Settled asynchronously: the device's state may change meanwhile.
+        if (!this.closed && page.live) return this.#runAsync(result as PromiseLike<R>, subscriber, hold, page, signal);
+        (result as PromiseLike<R>).then(undefined, () => {}); // its outcome goes nowhere: no unhandled rejection
+        throw this.closed ? new DeviceClosedError() : new LeaseEndedError();
       }
       // Aborted while it held the lock (fn aborted it): undone like an unsubscribe.
       if (signal?.aborted) throw new LockCancelledError(signal.reason);
@@ -107,13 +147,81 @@ export class KshmDevice implements Device {
     if (this.closed) subscriber.error(new DeviceClosedError());
     else if (errno) subscriber.error(new KshmSystemError('UNLOCK', errno));
     else {
-      subscriber.next(result);
+      subscriber.next(result as R);
       subscriber.complete();
     }
+    return undefined;
   }
 
-  transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R> {
-    return (source) => source.pipe(concatMap((value) => this.transaction((page) => fn(page, value), options)));
+  /**
+   * An async transaction: fn's synchronous part wrote in place; those writes
+   * move to the staging copy, the shared data is restored and the write
+   * section ends, so readers see the committed state until the promise
+   * resolves (publish, emit) or anything else ends it (abort: the shared
+   * data was never touched). Returns the abort for an unsubscribe.
+   */
+  #runAsync<R>(promise: PromiseLike<R>, subscriber: Subscriber<R>, hold: Hold, page: Page,
+    signal: AbortSignal | undefined): () => void {
+    if (this.#stages) {
+      const [copy, view] = this.#stagingCopy();
+      stagePage(page, copy, view);
+      this.#backend.stage?.();
+    }
+    const cleanup = (): void => {
+      closing.unsubscribe();
+      if (signal) signal.removeEventListener('abort', onAbort);
+      this.#lost.delete(hold);
+    };
+    /** Ends the hold (once); returns the UNLOCK errno. */
+    const end = (commit: boolean): number => {
+      cleanup();
+      const writes = stagedWrites(page);
+      endPage(page, !commit);
+      return this.#queue.release(hold, commit, writes);
+    };
+    const abort = (error: unknown): void => {
+      if (!page.live) return;
+      const errno = end(false);
+      subscriber.error(errno ? new KshmSystemError('UNLOCK', errno) : error);
+    };
+    const onAbort = (): void => abort(new LockCancelledError(signal?.reason));
+    // close() restores and aborts the hold itself (LockQueue.close).
+    const closing = this.#closed$.subscribe(() => {
+      cleanup();
+      subscriber.error(new DeviceClosedError());
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#lost.set(hold, () => {
+      cleanup();
+      subscriber.error(new LeaseEndedError());
+    });
+    if (signal?.aborted) onAbort(); // fn's synchronous part aborted it
+    promise.then((value) => {
+      if (!page.live) return; // ended already: the subscriber was told
+      if (signal?.aborted) {
+        abort(new LockCancelledError(signal.reason));
+        return;
+      }
+      const errno = end(true);
+      if (errno) {
+        subscriber.error(new KshmSystemError('UNLOCK', errno));
+        return;
+      }
+      subscriber.next(value);
+      subscriber.complete();
+    }, (error: unknown) => abort(error));
+    return () => {
+      if (!page.live) return;
+      cleanup();
+      endPage(page, true);
+      this.#queue.release(hold, false);
+    };
+  }
+
+  transact<T, R>(fn: (page: Page, value: T) => PromiseLike<R>, options?: TransactionOptions): OperatorFunction<T, R>;
+  transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R>;
+  transact<T, R>(fn: (page: Page, value: T) => R | PromiseLike<R>, options?: TransactionOptions): OperatorFunction<T, R> {
+    return (source) => source.pipe(concatMap((value) => this.transaction<R>((page) => fn(page, value) as R, options)));
   }
 
   lock$(options: TransactionOptions = {}): Observable<Lease> {
@@ -124,17 +232,19 @@ export class KshmDevice implements Device {
         const closing = this.#closed$.subscribe(() => subscriber.complete());
         let stopAbort: (() => void) | undefined;
         let held: Hold | undefined;
+        const staged = this.#stages;
         const teardown = this.#queue.lock(options, {
           granted: (hold, ownerDied, generation) => {
-            const page = this.#page(hold, ownerDied, generation);
+            const page = staged ? this.#stagedPage(hold, ownerDied, generation) : this.#page(hold, ownerDied, generation);
             held = hold;
             const end = (commit: boolean, error?: unknown): void => {
               if (!page.live) throw new LeaseEndedError();
+              const writes = stagedWrites(page);
               endPage(page, !commit);
               resource.end = undefined;
               stopAbort?.();
               this.#lost.delete(hold);
-              const errno = this.#queue.release(hold, commit);
+              const errno = this.#queue.release(hold, commit, writes);
               if (errno) subscriber.error(new KshmSystemError('UNLOCK', errno));
               else if (error !== undefined) subscriber.error(error);
               else subscriber.complete();
@@ -164,7 +274,7 @@ export class KshmDevice implements Device {
             subscriber.next(lease);
           },
           failed: (e) => subscriber.error(e),
-        });
+        }, staged);
         return () => {
           closing.unsubscribe();
           stopAbort?.();

@@ -16,7 +16,7 @@ import {
   DeviceClosedError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError, lockError,
   ReadOnlyDeviceError,
 } from './errors.js';
-import { endPage, type Page } from './page.js';
+import { endPage, type Page, type StagedWrites } from './page.js';
 import type { TransactionOptions } from './types.js';
 
 const E = constants.errno;
@@ -52,6 +52,8 @@ interface RequestBase {
 interface LockRequest extends RequestBase, Hold {
   readonly kind: 'lock';
   readonly fastPath: boolean;
+  /** Take the lock staged (the backend's tryLock/lock `staged`). */
+  readonly staged: boolean;
   readonly callbacks: LockCallbacks;
   cancelWait: (() => void) | undefined;
 }
@@ -122,9 +124,10 @@ export class LockQueue {
   /**
    * Asks for the lock: `granted` runs once it is held (synchronously when it
    * is free and nobody is queued), `failed` on any error. Returns the
-   * teardown, which cancels the wait.
+   * teardown, which cancels the wait. `staged`: take the lock staged (the
+   * seqcount stays even; see Backend.publish).
    */
-  lock(options: TransactionOptions, callbacks: LockCallbacks): () => void {
+  lock(options: TransactionOptions, callbacks: LockCallbacks, staged = false): () => void {
     const { signal } = options;
     let timeoutMs: number;
     try {
@@ -139,7 +142,7 @@ export class LockQueue {
     const fastPath = options.fastPath ?? this.#fastPath;
     if (timeoutMs === TRY_ONCE) {
       // Try once: the lock if it is free and nobody here is ahead, else busy.
-      const attempt: LockAttempt = this.#idle() ? this.#backend.tryLock(fastPath) : { ok: false, errno: E.EBUSY };
+      const attempt: LockAttempt = this.#idle() ? this.#backend.tryLock(fastPath, staged) : { ok: false, errno: E.EBUSY };
       if (attempt.ok) this.#grant(this.#inlineHold, attempt, callbacks);
       else callbacks.failed(attempt.errno === E.EBUSY ? new LockBusyError() : lockError(attempt.errno, 'LOCK', 0));
       return () => {};
@@ -148,14 +151,14 @@ export class LockQueue {
     // bookkeeping. The lock-word CAS is its own "is it taken?" test; the
     // ioctl path first asks the free hint, to spare a syscall that would fail.
     if (this.#idle() && (fastPath || this.#backend.surelyTaken?.() !== true)) {
-      const attempt = this.#backend.tryLock(fastPath);
+      const attempt = this.#backend.tryLock(fastPath, staged);
       if (attempt.ok) {
         this.#grant(this.#inlineHold, attempt, callbacks);
         return () => {};
       }
     }
     const r: LockRequest = {
-      kind: 'lock', fastPath, callbacks, page: undefined, cancelWait: undefined, ...this.#base(timeoutMs),
+      kind: 'lock', fastPath, staged, callbacks, page: undefined, cancelWait: undefined, ...this.#base(timeoutMs),
     };
     const onAbort = (): void => {
       if (r.state === 'done') return;
@@ -202,12 +205,18 @@ export class LockQueue {
     return () => this.#cancel(r);
   }
 
-  /** Releases the lock held for `hold`; returns an errno (0: fine). */
-  release(hold: Hold, commit: boolean): number {
+  /**
+   * Releases the lock held for `hold`; returns an errno (0: fine). A staged
+   * hold's commit publishes `staged` (its writes) on the way.
+   */
+  release(hold: Hold, commit: boolean, staged?: StagedWrites): number {
     if (this.#holder !== hold) return 0;
     this.#holder = undefined;
     hold.page = undefined;
-    const errno = this.#backend.unlock(commit);
+    const backend = this.#backend;
+    const errno = commit && staged && backend.publish
+      ? backend.publish(staged.src, staged.ranges)
+      : backend.unlock(commit);
     if (this.#queue.length > 0) this.#pump();
     return errno;
   }
@@ -324,7 +333,7 @@ export class LockQueue {
       }
       const attempt: LockAttempt = this.#backend.surelyTaken?.()
         ? { ok: false, errno: E.EBUSY }
-        : this.#backend.tryLock(r.fastPath);
+        : this.#backend.tryLock(r.fastPath, r.staged);
       if (attempt.ok) {
         this.#settle(r, attempt);
         continue;
@@ -341,7 +350,7 @@ export class LockQueue {
       // Contended: wait off the main thread, one call per device at most.
       this.#wait(r);
       r.cancelWait = this.#backend.lock(waitMs,
-        (errno, ownerDied, generation) => this.#waited(r, errno, ownerDied, generation, 'LOCK'));
+        (errno, ownerDied, generation) => this.#waited(r, errno, ownerDied, generation, 'LOCK'), r.staged);
       return;
     }
   }

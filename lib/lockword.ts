@@ -81,7 +81,7 @@ export class LockWord {
    * when only the driver can tell (waiters flagged on a free word, or a
    * forged word).
    */
-  acquire(id: number): number {
+  acquire(id: number, staged = false): number {
     const c = this.#c;
     let died = 0;
     const seen = Atomics.compareExchange(c, LOCK, 0, id);
@@ -93,7 +93,10 @@ export class LockWord {
       died = LOCK_OWNER_DIED;
     }
     // Only the holder writes seq: a plain read of it is exact here.
-    Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
+    const seq = c[SEQ] as number;
+    // Staged (the ABI's STAGING): the write section stays closed; one left open is closed.
+    if (!staged) Atomics.store(c, SEQ, seq | 1);
+    else if (seq & 1) Atomics.store(c, SEQ, seq + 1);
     return died;
   }
 
@@ -110,6 +113,18 @@ export class LockWord {
     if ((seen & LW_OWNER_MASK) !== id) return -E.EPERM;
     if (commit) this.bumpGeneration();
     Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
+    return this.free(id, commit);
+  }
+
+  /**
+   * The release's CAS alone, touching neither seq nor the generation: after
+   * a staged holder's {@link publish}, or for its abort. Returns as
+   * {@link release}.
+   */
+  free(id: number, commit: boolean): number {
+    const c = this.#c;
+    const seen = c[LOCK] as number;
+    if ((seen & LW_OWNER_MASK) !== id) return -E.EPERM;
     const mine = (id | (seen & LW_DIED)) >>> 0;
     if (Atomics.compareExchange(c, LOCK, mine, commit ? 0 : (mine & LW_DIED) >>> 0) === mine) return 0;
     return LW_HANDOVER;
@@ -119,8 +134,8 @@ export class LockWord {
    * The fast path as a backend offers it: a grant, a definite refusal, or
    * undefined when only the driver can tell (then ask it).
    */
-  tryLock(id: number): LockAttempt | undefined {
-    const ret = this.acquire(id);
+  tryLock(id: number, staged = false): LockAttempt | undefined {
+    const ret = this.acquire(id, staged);
     if (ret === -E.EAGAIN) return undefined;
     if (ret < 0) return { ok: false, errno: -ret };
     const granted = this.#granted;
@@ -143,6 +158,32 @@ export class LockWord {
     return 0;
   }
 
+  /**
+   * A staged holder's publish (the ABI's STAGING), on either lock path:
+   * seq odd, `copy()` writes the changed bytes into the data, generation
+   * + 1, seq even. Atomics stores are full barriers on both sides.
+   */
+  publish(copy: () => void): void {
+    const c = this.#c;
+    Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
+    copy();
+    this.bumpGeneration();
+    Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
+  }
+
+  /**
+   * {@link unlock} for a staged fast-path hold: after {@link publish}
+   * (`commit`) or for an abort, only the word moves (and the driver hands
+   * over or wakes, as for any fast release).
+   */
+  unlockStaged(id: number, commit: boolean, driver: LockWordDriver): number {
+    const ret = this.free(id, commit);
+    if (ret < 0) return -ret;
+    if (ret === LW_HANDOVER) return driver.unlockPublished(commit);
+    if (commit && this.pollers !== 0) driver.wake();
+    return 0;
+  }
+
   /* ---- the driver's side: what the fake's model of the driver writes ---- */
 
   /** Replaces the word (a hand-over: the driver is the authority). */
@@ -156,7 +197,10 @@ export class LockWord {
     if (!(s & 1)) Atomics.store(this.#c, SEQ, s + 1);
   }
 
-  /** seq even and changed (after a slow-path release, or a holder that died). */
+  /**
+   * seq even and changed (after a slow-path release, or a holder that died;
+   * a holder that turns staged, its data restored, does the same).
+   */
   leaveWrite(): void {
     const s = this.seq;
     if (s & 1) Atomics.store(this.#c, SEQ, s + 1);

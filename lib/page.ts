@@ -47,10 +47,24 @@ function show(value: unknown): string {
  * app can end, restore or make a page (the package exports only its index).
  */
 let friend: {
-  create(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page;
+  create(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged?: boolean): Page;
   committedBytes(page: Page): Uint8Array;
   end(page: Page, rollback: boolean): void;
+  stage(page: Page, copy: Uint8Array, copyView: DataView): void;
+  staged(page: Page): StagedWrites | undefined;
 };
+
+/**
+ * What a staged page publishes: its own copy of the data, and the ranges
+ * written, as `[offset, length]` pairs (merged where they touch).
+ */
+export interface StagedWrites {
+  readonly src: Uint8Array;
+  readonly ranges: readonly number[];
+}
+
+/** Beyond this many ranges a staged page publishes one span covering them all. */
+const MAX_RANGES = 512;
 
 /**
  * The shared data, in place, while a transaction or lease holds the lock.
@@ -77,19 +91,27 @@ export class Page extends ByteReader {
   #live = true;
   /** Old bytes of every write, oldest first: [offset, bytes, offset, bytes, ...]; made on the first write. */
   #undo: Array<number | Uint8Array> | undefined;
+  /**
+   * Staged (the page writes its own copy; the shared data is untouched until
+   * the publish): the ranges written, [offset, length, ...]; else undefined.
+   */
+  #ranges: number[] | undefined;
 
   /** Pages are made by devices only (the lock must be held). */
-  private constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView) {
+  private constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged = false) {
     super(data, view);
     this.ownerDied = ownerDied;
     this.generation = generation;
+    if (staged) this.#ranges = [];
   }
 
   static {
     friend = {
-      create: (data, ownerDied, generation, view) => new Page(data, ownerDied, generation, view),
+      create: (data, ownerDied, generation, view, staged) => new Page(data, ownerDied, generation, view, staged),
       committedBytes: (page) => page.#committedBytes(),
       end: (page, rollback) => page.#end(rollback),
+      stage: (page, copy, copyView) => page.#stage(copy, copyView),
+      staged: (page) => (page.#ranges ? { src: page.bytesView, ranges: page.#ranges } : undefined),
     };
   }
 
@@ -105,7 +127,55 @@ export class Page extends ByteReader {
   #before(offset: number, width: number): void {
     this.assertUsable();
     checkRange(offset, width, this.size);
-    (this.#undo ??= []).push(offset, this.bytesView.slice(offset, offset + width));
+    const ranges = this.#ranges;
+    if (ranges) Page.#addRange(ranges, offset, width);
+    else (this.#undo ??= []).push(offset, this.bytesView.slice(offset, offset + width));
+  }
+
+  /** Records a staged write: merged with the last range when they touch, one span past MAX_RANGES. */
+  static #addRange(ranges: number[], offset: number, width: number): void {
+    const n = ranges.length;
+    if (n > 0) {
+      const at = ranges[n - 2] as number;
+      const end = at + (ranges[n - 1] as number);
+      if (offset <= end && offset + width >= at) {
+        const lo = Math.min(at, offset);
+        ranges[n - 2] = lo;
+        ranges[n - 1] = Math.max(end, offset + width) - lo;
+        return;
+      }
+      if (n >= 2 * MAX_RANGES) {
+        let lo = offset;
+        let hi = offset + width;
+        for (let i = 0; i < n; i += 2) {
+          lo = Math.min(lo, ranges[i] as number);
+          hi = Math.max(hi, (ranges[i] as number) + (ranges[i + 1] as number));
+        }
+        ranges.length = 0;
+        ranges.push(lo, hi - lo);
+        return;
+      }
+    }
+    ranges.push(offset, width);
+  }
+
+  /**
+   * Turns an in-place page staged: `copy` gets the data as written so far,
+   * the shared data gets its committed bytes back, and from now on the page
+   * reads and writes `copy`, recording the ranges it writes.
+   */
+  #stage(copy: Uint8Array, copyView: DataView): void {
+    if (!this.#live || this.#ranges) return;
+    const shared = this.bytesView;
+    copy.set(shared);
+    const undo = this.#undo;
+    Page.#undoInto(shared, undo);
+    const ranges: number[] = [];
+    if (undo) for (let i = 0; i < undo.length; i += 2) Page.#addRange(ranges, undo[i] as number, (undo[i + 1] as Uint8Array).length);
+    this.#undo = undefined;
+    this.#ranges = ranges;
+    this.bytesView = copy;
+    this.dataView = copyView;
   }
 
   setU8(offset: number, value: number): void {
@@ -300,7 +370,10 @@ export class Page extends ByteReader {
     for (let i = undo.length - 2; i >= 0; i -= 2) bytes.set(undo[i + 1] as Uint8Array, undo[i] as number);
   }
 
-  /** Ends the page's life; `rollback` first puts back every byte written through it, newest first. */
+  /**
+   * Ends the page's life; `rollback` first puts back every byte written
+   * through it, newest first (a staged page never wrote the shared data).
+   */
   #end(rollback: boolean): void {
     if (!this.#live) return;
     if (rollback) Page.#undoInto(this.bytesView, this.#undo);
@@ -313,6 +386,24 @@ export class Page extends ByteReader {
 /** A live page over `data`, for the holder of the lock (library-internal). */
 export function createPage(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page {
   return friend.create(data, ownerDied, generation, view);
+}
+
+/**
+ * A live staged page (library-internal): it reads and writes `copy` (which
+ * the caller filled with the committed data), never the shared data.
+ */
+export function createStagedPage(copy: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page {
+  return friend.create(copy, ownerDied, generation, view, true);
+}
+
+/** Turns an in-place page staged (library-internal): see the method. */
+export function stagePage(page: Page, copy: Uint8Array, copyView: DataView): void {
+  friend.stage(page, copy, copyView);
+}
+
+/** What a staged page would publish; undefined for an in-place page (library-internal). */
+export function stagedWrites(page: Page): StagedWrites | undefined {
+  return friend.staged(page);
 }
 
 /** The page's bytes as they were when the lock was granted (library-internal). */

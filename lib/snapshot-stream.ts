@@ -10,7 +10,7 @@ import {
 } from 'rxjs';
 import type { Backend } from './backend.js';
 import { KshmSystemError } from './errors.js';
-import { committedBytes, type Page } from './page.js';
+import { committedBytes, stagedWrites, type Page } from './page.js';
 import { createSnapshot, snapshotSeq, type Snapshot } from './snapshot.js';
 
 /** What the stream needs from its device besides the backend. */
@@ -32,8 +32,9 @@ export function snapshotStream(source: SnapshotSource): Observable<Snapshot> {
   /** The latest consistent snapshot, reused (no copy) while nothing changed. */
   const take = (): Snapshot | undefined => {
     const held = source.heldPage();
-    if (held?.live) {
-      // We are the writer: show the committed state, not our work in progress.
+    // A staged holder never writes the shared data: the backend's copy is the committed state.
+    if (held?.live && !stagedWrites(held)) {
+      // We are the writer in place: show the committed state, not our work in progress.
       if (last?.generation !== held.generation) last = createSnapshot(committedBytes(held), held.generation, -1);
       return last;
     }

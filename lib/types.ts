@@ -64,10 +64,13 @@ export interface KernelWriteOptions {
 
 /**
  * The lock, held while a {@link Device.lock$} subscription lasts: for work
- * across async boundaries. Nothing written through `page` is published until
- * `commit()`; ending the lease any other way (unsubscribe, `abort()`, an
- * error, the device closing) restores every byte written and releases the
- * lock with ABORT.
+ * across async boundaries. Writes through `page` are staged: they go to the
+ * lease's own copy of the data (the lease's reads see them), while every
+ * other reader keeps getting the last committed state, and `commit()`
+ * publishes the bytes written at once (readers see all of them or none).
+ * Ending the lease any other way (unsubscribe, `abort()`, an error, the
+ * device closing) releases the lock with ABORT: the shared data was never
+ * changed.
  *
  * @example
  * ```ts
@@ -126,17 +129,36 @@ export interface Device {
   /** The typed object of `layout` at `offset`, emitted when a field changed (see {@link selectLayout}). */
   select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
   /**
-   * A cold observable: on subscribe it takes the lock, runs `fn(page)`
-   * synchronously, commits, then emits fn's result and completes. If fn
-   * throws, every byte it wrote is restored, the lock is released with ABORT
-   * and the error goes to the subscriber. Unsubscribing while waiting
-   * cancels the wait.
+   * A cold observable: on subscribe it takes the lock, runs `fn(page)`,
+   * commits, then emits fn's result and completes. If fn throws, every byte
+   * it wrote is restored, the lock is released with ABORT and the error goes
+   * to the subscriber. Unsubscribing while waiting cancels the wait.
+   *
+   * A synchronous `fn` writes the shared data in place (the fastest path).
+   * An async `fn` (one that returns a promise) holds the lock until the
+   * promise settles, and its writes are staged: other readers keep getting
+   * the last committed state meanwhile, and the writes are published at
+   * once when the promise resolves (then its value is emitted). A rejection,
+   * an unsubscribe, the `signal` or the device closing aborts it: the shared
+   * data was never changed.
+   *
+   * @example
+   * ```ts
+   * device.transaction(async (page) => {
+   *   const next = await computeSlowly(page.u32(0));  // readers see the old value meanwhile
+   *   page.setU32(0, next);
+   *   return next;
+   * }).subscribe((n) => console.log('published', n));
+   * ```
    */
+  transaction<R>(fn: (page: Page) => PromiseLike<R>, options?: TransactionOptions): Observable<R>;
   transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
   /**
    * The {@link transact} operator bound to this device: one transaction per
-   * source value, in order, emitting each result.
+   * source value, in order, emitting each result (an async `fn` is staged,
+   * as in {@link transaction}).
    */
+  transact<T, R>(fn: (page: Page, value: T) => PromiseLike<R>, options?: TransactionOptions): OperatorFunction<T, R>;
   transact<T, R>(fn: (page: Page, value: T) => R, options?: TransactionOptions): OperatorFunction<T, R>;
   /** Holds the lock while subscribed; see {@link Lease}. */
   lock$(options?: TransactionOptions): Observable<Lease>;

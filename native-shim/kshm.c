@@ -44,6 +44,7 @@ struct kshm {
 	atomic_uint id_forks;		/* fork_count when id was read */
 	bool fast;			/* may take the lock without a syscall */
 	atomic_bool held_fast;		/* holds a lock taken on the fast path */
+	atomic_bool staged;		/* holds a lock taken with KSHM_LOCK_STAGED */
 	atomic_int users;		/* calls in flight */
 	atomic_int in_lock;		/* of which: kshm_lock calls */
 	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
@@ -321,21 +322,24 @@ int64_t kshm_cancel_epoch(kshm_handle h)
 }
 
 /* The fast path on the control page (lockword.h); held_fast says how to release. */
-static int fast_acquire(struct kshm *k)
+static int fast_acquire(struct kshm *k, bool staged)
 {
 	uint32_t id = lock_id(k);
 	int ret;
 
 	if (!id)	/* no id for this process (INFO failed after a fork) */
 		return -EAGAIN;
-	ret = lw_lock(k->ctrl, id);
+	ret = staged ? lw_lock_staged(k->ctrl, id) : lw_lock(k->ctrl, id);
 	if (ret >= 0)
 		atomic_store(&k->held_fast, true);
 	return ret;
 }
 
-/* Ends a fast-path hold: publish, free the word, or let the driver hand over. */
-static int fast_release(struct kshm *k, uint32_t flags)
+/*
+ * Ends a fast-path hold: publish (unless @published: the caller did, or a
+ * staged hold aborts), free the word, or let the driver hand over.
+ */
+static int fast_release(struct kshm *k, uint32_t flags, bool published)
 {
 	struct kshm_unlock_req req = { .flags = flags | KSHM_UNLOCK_PUBLISHED };
 	bool commit = flags & KSHM_UNLOCK_COMMIT;
@@ -345,10 +349,11 @@ static int fast_release(struct kshm *k, uint32_t flags)
 	/* Not ours: the driver took it back (file closed), or a fork's child asks. */
 	if (!id)
 		return -EPERM;
-	ret = lw_release(k->ctrl, id, commit);
+	ret = published ? lw_free(k->ctrl, id, commit) : lw_release(k->ctrl, id, commit);
 	if (ret == -EPERM)
 		return ret;
 	atomic_store(&k->held_fast, false);
+	atomic_store(&k->staged, false);
 	if (ret == LW_HANDOVER)	/* WAITERS is set: the driver hands over */
 		return dev_ioctl(k, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
 	if (commit && lw_wake_needed(k->ctrl))
@@ -365,9 +370,12 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 
 	if (!k->writable)
 		return -EBADF;
+	if (flags & ~(KSHM_LOCK_TRY | KSHM_LOCK_STAGED))
+		return -EINVAL;
 	if (k->fast) {
-		ret = fast_acquire(k);
+		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		if (ret >= 0) {
+			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
 			if (result)
 				*result = (uint32_t)ret;
 			return 0;
@@ -382,6 +390,7 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		/* Never sleeps, so nothing to cancel: skip the accounting. */
 		if (dev_ioctl(k, KSHM_IOC_LOCK, &req))
 			return -errno;
+		atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
 		if (result)
 			*result = req.result;
 		return 0;
@@ -391,6 +400,7 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	while (atomic_load(&k->epoch) == epoch) {
 		if (dev_ioctl(k, KSHM_IOC_LOCK, &req) == 0) {
 			ret = 0;
+			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
 			if (result)
 				*result = req.result;
 			goto out;
@@ -440,31 +450,94 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 	return ret;
 }
 
+int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
+{
+	return kshm_lock(h, timeout_ms, flags | KSHM_LOCK_STAGED, result);
+}
+
 int kshm_trylock(kshm_handle h)
 {
+	return kshm_trylock_flags(h, 0);
+}
+
+int kshm_trylock_flags(kshm_handle h, uint32_t flags)
+{
 	uint32_t result = 0;
-	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
+	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY | flags, &result);
 
 	return ret ? ret : (int)(result & KSHM_LOCK_OWNER_DIED);
+}
+
+/*
+ * A staged hold's commit: check every write, open the write section, copy,
+ * new generation, close it, then release the way the lock was taken.
+ */
+static int publish(struct kshm *k, const struct kshm_write *writes, uint32_t count)
+{
+	struct kshm_unlock_req req = { .flags = KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED };
+	uint32_t id = lock_id(k);
+	uint32_t i;
+
+	if (!writes && count)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		if (writes[i].offset > k->data_size || writes[i].len > k->data_size - writes[i].offset ||
+		    (writes[i].len && !writes[i].src))
+			return -EINVAL;
+	}
+	/* The word names the holder on both paths: a lock taken back is not ours to write. */
+	if (!id || (__atomic_load_n(&k->ctrl->lock, __ATOMIC_RELAXED) & KSHM_LW_OWNER_MASK) != id)
+		return -EPERM;
+	lw_publish_begin(k->ctrl);
+	for (i = 0; i < count; i++)
+		memcpy(k->data + writes[i].offset, writes[i].src, writes[i].len);
+	lw_publish_end(k->ctrl);
+	if (atomic_load(&k->held_fast))
+		return fast_release(k, KSHM_UNLOCK_COMMIT, true);
+	atomic_store(&k->staged, false);
+	return dev_ioctl(k, KSHM_IOC_UNLOCK, &req) ? -errno : 0;
+}
+
+int kshm_publish(kshm_handle h, const struct kshm_write *writes, uint32_t count)
+{
+	struct kshm *k = get(h);
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	if (!k->writable)
+		ret = -EBADF;
+	else if (!atomic_load(&k->staged))
+		ret = -EINVAL;
+	else
+		ret = publish(k, writes, count);
+	put(k);
+	return ret;
 }
 
 int kshm_unlock(kshm_handle h, uint32_t flags)
 {
 	struct kshm *k = get(h);
 	struct kshm_unlock_req req = { .flags = flags };
+	bool staged;
 	int ret = 0;
 
 	if (!k)
 		return -EBADF;
+	staged = atomic_load(&k->staged) && !(flags & KSHM_UNLOCK_PUBLISHED);
 	if (!k->writable)
 		ret = -EBADF;
 	else if ((flags & ~KSHM_UNLOCK_PUBLISHED) != KSHM_UNLOCK_COMMIT &&
 		 (flags & ~KSHM_UNLOCK_PUBLISHED) != KSHM_UNLOCK_ABORT)
 		ret = -EINVAL;	/* the driver's own rule, checked before anything moves */
+	else if (staged && (flags & KSHM_UNLOCK_COMMIT))
+		ret = publish(k, NULL, 0);	/* a staged commit of nothing: a new generation */
 	else if (atomic_load(&k->held_fast) && !(flags & KSHM_UNLOCK_PUBLISHED))
-		ret = fast_release(k, flags);
+		ret = fast_release(k, flags, staged);	/* a staged abort touches neither seq nor generation */
 	else if (dev_ioctl(k, KSHM_IOC_UNLOCK, &req))
 		ret = -errno;
+	else
+		atomic_store(&k->staged, false);
 	put(k);
 	return ret;
 }

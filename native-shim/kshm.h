@@ -20,7 +20,7 @@
  * - kshm_lock blocks: call it from a worker thread (koffi's .async). Another
  *   thread may kshm_cancel() or kshm_close() the handle meanwhile; the blocked
  *   call then returns -ECANCELED promptly.
- * - kshm_trylock, kshm_unlock, kshm_wake: any thread; the lock belongs to
+ * - kshm_trylock, kshm_unlock, kshm_publish, kshm_wake: any thread; the lock belongs to
  *   the handle (the open file), not to a thread.
  */
 #ifndef LIBKSHM_H
@@ -87,7 +87,9 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  * syscall) unless the handle was opened with KSHM_OPEN_NO_FASTPATH; a taken
  * one is waited for in the driver's FIFO queue.
  * A signal does not end the wait: it resumes with the time left.
- * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting
+ * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting, and/or
+ *	KSHM_LOCK_STAGED to hold the lock staged (see kshm_publish()): readers
+ *	keep copying the committed data for the whole hold
  * @result: out (may be NULL), KSHM_LOCK_OWNER_DIED when the previous holder
  *	died
  *
@@ -108,6 +110,9 @@ int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t 
  */
 int kshm_trylock(kshm_handle h);
 
+/* kshm_trylock() with more kshm_lock() @flags (KSHM_LOCK_STAGED): one call, no out parameter. */
+int kshm_trylock_flags(kshm_handle h, uint32_t flags);
+
 /**
  * kshm_unlock() - release the lock
  * @flags: KSHM_UNLOCK_COMMIT (new generation, pollers wake) or
@@ -120,6 +125,41 @@ int kshm_trylock(kshm_handle h);
  * (closed, or opened read-only).
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
+
+/*
+ * kshm_lock_staged() - kshm_lock() with KSHM_LOCK_STAGED added to @flags: the
+ * lock held staged, to be ended by kshm_publish() (commit) or
+ * kshm_unlock(h, KSHM_UNLOCK_ABORT).
+ */
+int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
+
+/* One write of a staged commit: @len bytes from @src to data offset @offset. */
+struct kshm_write {
+	uint64_t offset;
+	const void *src;
+	uint64_t len;
+};
+
+/**
+ * kshm_publish() - commit a staged hold (the uapi header's STAGING)
+ * @writes: what changed, @count entries (NULL when @count is 0)
+ *
+ * For a lock taken with kshm_lock(..., KSHM_LOCK_STAGED, ...): the caller
+ * wrote nothing to the data while it held the lock (it wrote into its own
+ * buffer); readers kept copying the committed state. kshm_publish() makes
+ * seq odd, copies the @writes (in order) into the data, advances the
+ * generation, makes seq even, and releases the lock as a commit, on the
+ * path it was taken (waking pollers): readers see all of it or none of it.
+ * Every write is checked first. To abort a staged hold, call
+ * kshm_unlock(h, KSHM_UNLOCK_ABORT): the data, seq and the generation stay
+ * as they are. kshm_unlock(h, KSHM_UNLOCK_COMMIT) on a staged hold is
+ * kshm_publish(h, NULL, 0).
+ *
+ * Return: 0, -EINVAL (no staged hold, or a write out of range or with a
+ * NULL @src: nothing written, the lock still held), -EPERM (the lock is no
+ * longer this handle's: nothing written), -EBADF, or the errno of UNLOCK.
+ */
+int kshm_publish(kshm_handle h, const struct kshm_write *writes, uint32_t count);
 
 /* KSHM_IOC_WAKE: wake pollers after a fast-path commit. Return: 0 or -errno. */
 int kshm_wake(kshm_handle h);

@@ -19,15 +19,15 @@
 #define LW_HANDOVER	1
 
 /*
- * Fast acquire: CAS a free word to @id (or a DIED word to id|DIED), then
- * open the write section (seq odd). Returns 0 or KSHM_LOCK_OWNER_DIED when
+ * lw_take() is the CAS alone; lw_lock() is the fast acquire: CAS a free word
+ * to @id (or a DIED word to id|DIED), then open the write section (seq odd). Returns 0 or KSHM_LOCK_OWNER_DIED when
  * taken; -EDEADLK when @id holds it already, -EBUSY when another holder does,
  * -EAGAIN when only the driver can tell (a free word with waiters flagged, or
  * a word no cooperating party writes): use KSHM_IOC_LOCK.
  */
-static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
+static inline int lw_take(volatile struct kshm_ctrl *c, uint32_t id)
 {
-	uint32_t seen = 0, died = 0;
+	uint32_t seen = 0;
 
 	if (!__atomic_compare_exchange_n(&c->lock, &seen, id, false,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -38,12 +38,76 @@ static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
 		if (!__atomic_compare_exchange_n(&c->lock, &seen, id | KSHM_LW_DIED, false,
 						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return -EAGAIN;
-		died = KSHM_LOCK_OWNER_DIED;
+		return KSHM_LOCK_OWNER_DIED;
 	}
+	return 0;
+}
+
+static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
+{
+	int ret = lw_take(c, id);
+
+	if (ret < 0)
+		return ret;
 	__atomic_store_n(&c->seq, __atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1,
 			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before our writes */
-	return (int)died;
+	return ret;
+}
+
+/*
+ * Staged acquire (the ABI's STAGING): the same CAS, but the write section
+ * stays closed (seq even; an odd seq left by a rule-breaker is made even),
+ * so readers keep copying the committed data. Returns as lw_lock().
+ */
+static inline int lw_lock_staged(volatile struct kshm_ctrl *c, uint32_t id)
+{
+	int ret = lw_take(c, id);
+	uint32_t seq;
+
+	if (ret < 0)
+		return ret;
+	seq = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+	if (seq & 1)
+		__atomic_store_n(&c->seq, seq + 1, __ATOMIC_RELEASE);
+	return ret;
+}
+
+/* A staged holder's publish, part 1: open the write section (seq odd). */
+static inline void lw_publish_begin(volatile struct kshm_ctrl *c)
+{
+	__atomic_store_n(&c->seq, __atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1,
+			 __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before the copy */
+}
+
+/* Part 2, after the copy: a new generation, then seq even (readers may copy). */
+static inline void lw_publish_end(volatile struct kshm_ctrl *c)
+{
+	__atomic_store_n(&c->generation,
+			 __atomic_load_n(&c->generation, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&c->seq, (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1) + 1,
+			 __ATOMIC_RELEASE);
+}
+
+/*
+ * Frees the word of a lock taken by @id on the fast path, touching neither
+ * seq nor the generation (the holder published already, or aborts a staged
+ * hold): CAS(id[|DIED] -> 0) on commit, -> DIED kept on abort. Returns as
+ * lw_release().
+ */
+static inline int lw_free(volatile struct kshm_ctrl *c, uint32_t id, bool commit)
+{
+	uint32_t seen = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+	uint32_t mine = id | (seen & KSHM_LW_DIED);
+
+	if ((seen & KSHM_LW_OWNER_MASK) != id)
+		return -EPERM;
+	if (__atomic_compare_exchange_n(&c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED,
+					false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return 0;
+	return LW_HANDOVER;
 }
 
 /*
@@ -57,7 +121,6 @@ static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
 static inline int lw_release(volatile struct kshm_ctrl *c, uint32_t id, bool commit)
 {
 	uint32_t seen = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
-	uint32_t mine = id | (seen & KSHM_LW_DIED);
 
 	if ((seen & KSHM_LW_OWNER_MASK) != id)
 		return -EPERM;
@@ -68,10 +131,7 @@ static inline int lw_release(volatile struct kshm_ctrl *c, uint32_t id, bool com
 	/* Our writes and the generation before seq turns even. */
 	__atomic_store_n(&c->seq, (__atomic_load_n(&c->seq, __ATOMIC_RELAXED) | 1) + 1,
 			 __ATOMIC_RELEASE);
-	if (__atomic_compare_exchange_n(&c->lock, &mine, commit ? 0 : mine & KSHM_LW_DIED,
-					false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		return 0;
-	return LW_HANDOVER;
+	return lw_free(c, id, commit);
 }
 
 /*

@@ -68,7 +68,12 @@ static int dev_ioctl(struct kshm *k, unsigned long cmd, void *arg)
 			return -1;
 		}
 		__atomic_store_n(&c->lock, STANDIN_ID, __ATOMIC_RELAXED);
-		__atomic_store_n(&c->seq, c->seq | 1, __ATOMIC_RELEASE);
+		if (((struct kshm_lock_req *)arg)->flags & KSHM_LOCK_STAGED) {
+			if (c->seq & 1)
+				__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+		} else {
+			__atomic_store_n(&c->seq, c->seq | 1, __ATOMIC_RELEASE);
+		}
 		((struct kshm_lock_req *)arg)->result = 0;
 		((struct kshm_lock_req *)arg)->generation = c->generation;
 		return 0;

@@ -122,6 +122,7 @@ export interface LibKshm {
   cancelEpoch(h: number): number;
   lockEpoch: WithAsync<[h: number, epoch: number, timeoutMs: number, flags: number, result: [number]]>;
   trylock(h: number): number;
+  trylockFlags(h: number, flags: number): number;
   unlock(h: number, flags: number): number;
   wake(h: number): number;
   cancel(h: number): number;
@@ -160,6 +161,7 @@ export function libkshm(): LibKshm {
     cancelEpoch: fn('int64_t kshm_cancel_epoch(int32_t h)'),
     lockEpoch: fn('int kshm_lock_epoch(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
     trylock: fn('int kshm_trylock(int32_t h)'),
+    trylockFlags: fn('int kshm_trylock_flags(int32_t h, uint32_t flags)'),
     unlock: fn('int kshm_unlock(int32_t h, uint32_t flags)'),
     wake: fn('int kshm_wake(int32_t h)'),
     cancel: fn('int kshm_cancel(int32_t h)'),

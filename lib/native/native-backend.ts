@@ -19,8 +19,8 @@ import koffi from 'koffi';
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_OWNER_MASK,
-  UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
+  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED,
+  LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
@@ -102,6 +102,8 @@ export class NativeBackend implements Backend {
   #idPid = process.pid;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
+  /** The lock is held staged (the ABI's STAGING): the data is written only by publish(). */
+  #staged = false;
   readonly #polls = new Set<PollHandle>();
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
@@ -149,36 +151,77 @@ export class NativeBackend implements Backend {
     return !this.#closed && (this.#word.word & LW_OWNER_MASK) !== 0;
   }
 
-  tryLock(fastPath = true): LockAttempt {
+  tryLock(fastPath = true, staged = false): LockAttempt {
     if (this.#closed) return { ok: false, errno: E.EBADF };
     if (fastPath && this.#lockId() !== 0) {
-      const taken = this.#word.tryLock(this.#id);
-      if (taken?.ok) this.#heldFast = true;
+      const taken = this.#word.tryLock(this.#id, staged);
+      if (taken?.ok) {
+        this.#heldFast = true;
+        this.#staged = staged;
+      }
       if (taken !== undefined) return taken;
     }
-    const ret = this.#lib.trylock(this.#h);
+    const ret = staged ? this.#lib.trylockFlags(this.#h, LOCK_STAGED) : this.#lib.trylock(this.#h);
     if (ret < 0) return { ok: false, errno: -ret };
+    this.#staged = staged;
     return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
   }
 
-  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void {
+  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,
+    staged = false): () => void {
     // The epoch is read now, so a cancel that comes before the worker even
     // starts still cancels this call.
     const epoch = this.#lib.cancelEpoch(this.#h);
     const out: [number] = [0];
-    this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, 0, out, (err, ret) => {
+    this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, staged ? LOCK_STAGED : 0, out, (err, ret) => {
       // This may run after close() (the wait ended as the handle closed).
       if (err) done(E.EIO, false, 0n);
       else if (ret < 0) done(-ret, false, 0n);
-      else done(0, (out[0] & LOCK_OWNER_DIED) !== 0, this.#generation());
+      else {
+        this.#staged = staged;
+        done(0, (out[0] & LOCK_OWNER_DIED) !== 0, this.#generation());
+      }
     });
     return () => {
       if (!this.#closed) this.#lib.cancel(this.#h);
     };
   }
 
+  stage(): void {
+    if (this.#closed) return;
+    this.#word.leaveWrite();
+    this.#staged = true;
+  }
+
+  publish(src: Uint8Array, ranges: readonly number[]): number {
+    if (this.#closed) return E.EBADF;
+    // The word names the holder on both paths: a lock taken back is not ours to write.
+    const id = this.#lockId();
+    if (id === 0 || (this.#word.word & LW_OWNER_MASK) !== id) return E.EPERM;
+    const data = this.data;
+    this.#word.publish(() => {
+      for (let i = 0; i < ranges.length; i += 2) {
+        const at = ranges[i] as number;
+        data.set(src.subarray(at, at + (ranges[i + 1] as number)), at);
+      }
+    });
+    this.#staged = false;
+    if (this.#heldFast) {
+      this.#heldFast = false;
+      return this.#word.unlockStaged(this.#id, true, this.#driver);
+    }
+    return -this.#lib.unlock(this.#h, UNLOCK_COMMIT | UNLOCK_PUBLISHED);
+  }
+
   unlock(commit: boolean): number {
     if (this.#closed) return E.EBADF;
+    if (this.#staged) {
+      if (commit) return this.publish(this.data, []);
+      this.#staged = false;
+      if (!this.#heldFast) return -this.#lib.unlock(this.#h, UNLOCK_ABORT);
+      this.#heldFast = false;
+      return this.#word.unlockStaged(this.#id, false, this.#driver);
+    }
     if (this.#heldFast) {
       this.#heldFast = false;
       return this.#word.unlock(this.#id, commit, this.#driver);

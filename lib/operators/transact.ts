@@ -18,7 +18,11 @@ import type { Page } from '../page.js';
  * ).subscribe(console.log); // 1, 3, 6 on a zeroed region
  * ```
  */
+export function transact<T, R>(device: Device, fn: (page: Page, value: T) => PromiseLike<R>,
+  options?: TransactionOptions): OperatorFunction<T, R>;
 export function transact<T, R>(device: Device, fn: (page: Page, value: T) => R,
+  options?: TransactionOptions): OperatorFunction<T, R>;
+export function transact<T, R>(device: Device, fn: (page: Page, value: T) => R | PromiseLike<R>,
   options?: TransactionOptions): OperatorFunction<T, R> {
-  return device.transact(fn, options);
+  return device.transact<T, R>(fn as (page: Page, value: T) => R, options);
 }

@@ -24,6 +24,8 @@ export class FakeBackend implements Backend {
   readonly #driver: LockWordDriver;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
+  /** The lock is held staged: the data is written only by publish(). */
+  #staged = false;
   #closed = false;
 
   constructor(region: FakeRegion, readonly path: string, readonly readOnly: boolean) {
@@ -36,6 +38,7 @@ export class FakeBackend implements Backend {
     // killHolder took the lock from this opener: its fast-path hold is gone too.
     this.#stopLost = region.watchLost(this, () => {
       this.#heldFast = false;
+      this.#staged = false;
       for (const w of [...this.#lostWatchers]) w();
     });
   }
@@ -48,33 +51,82 @@ export class FakeBackend implements Backend {
     return this.#closed || this.readOnly ? E.EBADF : 0;
   }
 
-  tryLock(fastPath = true): LockAttempt {
+  tryLock(fastPath = true, staged = false): LockAttempt {
     const refused = this.#refused();
     if (refused) return { ok: false, errno: refused };
     this.#region.sync();
     if (fastPath) {
-      const taken = this.#region.word.tryLock(this.#id);
-      if (taken?.ok) this.#heldFast = true;
+      const taken = this.#region.word.tryLock(this.#id, staged);
+      if (taken?.ok) {
+        this.#heldFast = true;
+        this.#staged = staged;
+      }
       if (taken !== undefined) return taken;
     }
-    const r = this.#region.tryLock(this);
-    return r.errno ? { ok: false, errno: r.errno } : { ok: true, ownerDied: r.ownerDied, generation: this.#region.generation };
+    const r = this.#region.tryLock(this, process.pid, staged);
+    if (r.errno) return { ok: false, errno: r.errno };
+    this.#staged = staged;
+    return { ok: true, ownerDied: r.ownerDied, generation: this.#region.generation };
   }
 
-  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void): () => void {
+  lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,
+    staged = false): () => void {
     const refused = this.#refused();
     if (refused) {
       this.#region.scheduler.schedule(() => done(refused, false, 0n));
       return () => {};
     }
     this.#region.sync();
-    return this.#region.lock(this, timeoutMs, (errno, ownerDied) => done(errno, ownerDied, this.#region.generation));
+    return this.#region.lock(this, timeoutMs, (errno, ownerDied) => {
+      if (!errno) this.#staged = staged;
+      done(errno, ownerDied, this.#region.generation);
+    }, process.pid, staged);
+  }
+
+  stage(): void {
+    if (this.#refused()) return;
+    this.#region.sync();
+    this.#region.word.leaveWrite();
+    this.#staged = true;
+    // Readers that found the write section open hear that it closed.
+    this.#region.noteReleased();
+  }
+
+  publish(src: Uint8Array, ranges: readonly number[]): number {
+    const refused = this.#refused();
+    if (refused) return refused;
+    const r = this.#region;
+    r.sync();
+    if (r.owner !== this) return E.EPERM;
+    r.word.publish(() => {
+      for (let i = 0; i < ranges.length; i += 2) {
+        const at = ranges[i] as number;
+        r.data.set(src.subarray(at, at + (ranges[i + 1] as number)), at);
+      }
+    });
+    this.#staged = false;
+    if (this.#heldFast) {
+      this.#heldFast = false;
+      const errno = r.word.unlockStaged(this.#id, true, this.#driver);
+      r.noteReleased();
+      return errno;
+    }
+    return r.unlock(this, true, true);
   }
 
   unlock(commit: boolean): number {
     const refused = this.#refused();
     if (refused) return refused;
     this.#region.sync();
+    if (this.#staged) {
+      if (commit) return this.publish(this.#region.data, []);
+      this.#staged = false;
+      if (!this.#heldFast) return this.#region.unlock(this, false);
+      this.#heldFast = false;
+      const errno = this.#region.word.unlockStaged(this.#id, false, this.#driver);
+      this.#region.noteReleased();
+      return errno;
+    }
     if (this.#heldFast) {
       this.#heldFast = false;
       const errno = this.#region.word.unlock(this.#id, commit, this.#driver);

@@ -15,6 +15,8 @@ interface Waiter {
   pid: number;
   grant: (ownerDied: boolean) => void;
   timer: Subscription | undefined;
+  /** KSHM_LOCK_STAGED: granted with the write section closed. */
+  staged: boolean;
 }
 
 /**
@@ -132,19 +134,25 @@ export class FakeRegion {
   }
 
   /** Non-blocking (LOCK with KSHM_LOCK_TRY): the lock if free and nobody queued, else EBUSY/EDEADLK. */
-  tryLock(holder: Holder, pid = process.pid): { errno: number; ownerDied: boolean } {
+  tryLock(holder: Holder, pid = process.pid, staged = false): { errno: number; ownerDied: boolean } {
     const ret = this.#takeOrFlag(holder, pid, true);
     if (ret < 0) return { errno: -ret, ownerDied: false };
-    this.word.enterWrite();
+    this.#openWrite(staged);
     return { errno: 0, ownerDied: ret !== 0 };
+  }
+
+  /** A grant opens the write section, or (staged, KSHM_LOCK_STAGED) closes one left open. */
+  #openWrite(staged: boolean): void {
+    if (staged) this.word.leaveWrite();
+    else this.word.enterWrite();
   }
 
   /** Queues for the lock (LOCK); `done` runs on a later scheduler tick. Returns cancel. */
   lock(holder: Holder, timeoutMs: number, done: (errno: number, ownerDied: boolean) => void,
-    pid = process.pid): () => void {
+    pid = process.pid, staged = false): () => void {
     const ret = this.#takeOrFlag(holder, pid, false);
     if (ret !== -E.EAGAIN) {
-      if (ret >= 0) this.word.enterWrite();
+      if (ret >= 0) this.#openWrite(staged);
       this.scheduler.schedule(() => done(ret < 0 ? -ret : 0, ret > 0));
       return () => {};
     }
@@ -154,6 +162,7 @@ export class FakeRegion {
       id: this.idOf(holder, pid),
       pid,
       timer: undefined,
+      staged,
       grant: (ownerDied) => this.scheduler.schedule(() => done(0, ownerDied)),
     };
     const leave = (errno: number): void => {
@@ -219,7 +228,7 @@ export class FakeRegion {
     }
     this.word.set(word);
     if (next) {
-      this.word.enterWrite();
+      this.#openWrite(next.staged);
       next.grant(died);
     }
   }

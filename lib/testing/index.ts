@@ -59,8 +59,10 @@ export interface FakeKernel {
    * The current holder dies mid-transaction: the lock passes on, and the
    * next holder's page reports `ownerDied` until someone commits. A user
    * lease that held it ends (`active` false, its page throws
-   * LeaseEndedError, its subscriber gets LeaseEndedError); its writes stay,
-   * as a dead process's would.
+   * LeaseEndedError, its subscriber gets LeaseEndedError). Its writes were
+   * staged, so the data stays as last committed (as after a real process
+   * that died with a staged lease, unless it died mid-publish); an in-place
+   * holder's writes stay, as a dead process's would.
    */
   killHolder(): void;
   /** One tick of the kernel ticker, now. Returns false when skipped (lock held). */
@@ -74,6 +76,12 @@ export interface FakeKernel {
   setTickMs(ms: number): void;
   /** Commits so far. */
   readonly generation: bigint;
+  /**
+   * The reader seqcount (struct kshm_ctrl.seq): odd only while someone
+   * writes the data in place or publishes; even for the whole of a staged
+   * lease or async transaction.
+   */
+  readonly seq: number;
   /** The raw shared bytes (what the kernel sees). */
   readonly data: Uint8Array;
 }
@@ -174,6 +182,10 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
     get generation() {
       region.sync();
       return region.generation;
+    },
+    get seq() {
+      region.sync();
+      return region.seq;
     },
     get data() {
       region.sync();

@@ -240,6 +240,155 @@ static void test_lock_basics(void)
 	KT_EQ(c->seq & 1, 0);
 }
 
+struct staged_locker {
+	int fd;
+	int ret;
+	uint32_t seq;		/* ctrl->seq right after the grant */
+	atomic_int done;
+	volatile struct kshm_ctrl *c;
+};
+
+static void *staged_locker_thread(void *arg)
+{
+	struct staged_locker *l = arg;
+
+	l->ret = lock_ex(l->fd, 5000, KSHM_LOCK_STAGED, NULL);
+	l->seq = l->c->seq;
+	atomic_store(&l->done, 1);
+	return NULL;
+}
+
+/*
+ * The uapi header's STAGING: a KSHM_LOCK_STAGED grant leaves seq even (at
+ * once, with TRY, and when handed over to a queued waiter), closes an odd
+ * seq left behind, ABORT changes neither seq nor the generation, and the
+ * usual UNLOCK after the holder's own publish commits exactly once.
+ */
+static void test_staged_lock(void)
+{
+	struct fast fa = fast_open();
+	int a = fa.fd, b = kopen(O_RDWR);
+	volatile struct kshm_header *h = map_header(a);
+	volatile struct kshm_ctrl *c = fa.c;
+	uint8_t *d = map_data(a, PROT_READ | PROT_WRITE);
+	struct staged_locker w = { .fd = b, .c = c };
+	uint32_t seq0, result = 7;
+	uint64_t g0;
+	pthread_t t;
+
+	KT_EQ(lock_ex(a, 100, 0x4, NULL), -EINVAL);	/* still an unknown flag */
+	seq0 = c->seq;
+	g0 = c->generation;
+	KT_EQ(seq0 & 1, 0);
+	/* Granted at once: held (the word names it, others are refused), seq untouched. */
+	KT_EQ(lock_ex(a, 100, KSHM_LOCK_STAGED, &result), 0);
+	KT_EQ(result, 0);
+	KT_EQ(c->seq, seq0);
+	KT_EQ(c->lock & KSHM_LW_OWNER_MASK, info(a).file_id);
+	KT_EQ(lock_ex(b, 0, KSHM_LOCK_TRY | KSHM_LOCK_STAGED, NULL), -EBUSY);
+	/* Abort: nothing a reader could see moves. */
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(c->seq, seq0);
+	KT_EQ(c->generation, g0);
+	KT_EQ(c->lock, 0);
+	/* TRY | STAGED, then the holder publishes and commits with PUBLISHED. */
+	KT_EQ(lock_ex(a, 0, KSHM_LOCK_TRY | KSHM_LOCK_STAGED, NULL), 0);
+	KT_EQ(c->seq, seq0);
+	c->seq = seq0 + 1;
+	__sync_synchronize();
+	d[0] = 0x5a;
+	c->generation = g0 + 1;
+	__sync_synchronize();
+	c->seq = seq0 + 2;
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT | KSHM_UNLOCK_PUBLISHED), 0);
+	KT_EQ(c->seq, seq0 + 2);
+	KT_EQ(c->generation, g0 + 1);
+	/* A queued staged waiter is handed the lock with seq even. */
+	KT_EQ(lock_ex(a, 0, 0, NULL), 0);
+	KT_EQ(c->seq & 1, 1);
+	pthread_create(&t, NULL, staged_locker_thread, &w);
+	wait_waiters(h, 1);
+	KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+	pthread_join(t, NULL);
+	KT_EQ(w.ret, 0);
+	KT_EQ(w.seq & 1, 0);
+	KT_EQ(c->seq & 1, 0);
+	KT_EQ(c->generation, g0 + 2);
+	/* Staged commit without PUBLISHED: the kernel's own commit (generation + 1). */
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(c->generation, g0 + 3);
+	KT_EQ(c->seq & 1, 0);
+	/* An odd seq left on a free lock (a rule-breaker) is closed by a staged grant. */
+	seq0 = c->seq;
+	c->seq = seq0 + 1;
+	KT_EQ(lock_ex(b, 100, KSHM_LOCK_STAGED, NULL), 0);
+	KT_EQ(c->seq, seq0 + 2);
+	KT_EQ(unlock_ex(b, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(c->seq, seq0 + 2);
+	close(a);
+	close(b);
+}
+
+/*
+ * A staged holder killed before, or in the middle of, its publish: the next
+ * holder gets OWNER_DIED; before the publish the data and generation are
+ * exactly the committed ones; readers can copy at once after the kill.
+ */
+static void test_staged_holder_dies(void)
+{
+	struct fast fa = fast_open();
+	int a = fa.fd;
+	volatile struct kshm_ctrl *c = fa.c;
+	uint8_t *d = map_data(a, PROT_READ | PROT_WRITE);
+	unsigned int result;
+
+	for (int mid = 0; mid < 2; mid++) {
+		int p[2];
+		pid_t pid;
+		char x;
+		uint64_t g;
+
+		KT_EQ(lock_ex(a, 1000, 0, NULL), 0);
+		memset(d, 0x11, 64);
+		KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+		g = c->generation;
+		KT_CHECK(pipe(p) == 0);
+		pid = fork();
+		if (pid == 0) {
+			struct fast fc = fast_open();
+			int fd = fc.fd;
+			volatile struct kshm_ctrl *cc = fc.c;
+			uint8_t *dd = map_data(fd, PROT_READ | PROT_WRITE);
+
+			if (lock_ex(fd, 1000, KSHM_LOCK_STAGED, NULL))
+				_exit(1);
+			if (mid) {	/* half a publish */
+				cc->seq |= 1;
+				__sync_synchronize();
+				memset(dd, 0x22, 32);
+			}
+			if (write(p[1], "x", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		close(p[1]);
+		KT_EQ(read(p[0], &x, 1), 1);
+		close(p[0]);
+		KT_EQ(c->seq & 1, mid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		KT_EQ(c->seq & 1, 0);	/* the kernel closed a section left open */
+		KT_EQ(c->generation, g);
+		KT_EQ(d[mid ? 0 : 63], mid ? 0x22 : 0x11);
+		KT_EQ(d[63], 0x11);
+		KT_EQ(lock_ex(a, 1000, 0, &result), 0);
+		KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+		KT_EQ(unlock_ex(a, KSHM_UNLOCK_COMMIT), 0);
+	}
+	close(a);
+}
+
 static void test_timeout(void)
 {
 	int a = kopen(O_RDWR), b = kopen(O_RDWR);
@@ -1080,6 +1229,8 @@ static const struct kt_test tests[] = {
 	{ "O_RDONLY opener: read-only map, no lock", test_readonly_opener },
 	{ "bad ioctls: ENOTTY, EFAULT, EINVAL", test_bad_ioctls },
 	{ "lock: EDEADLK, EBUSY, EPERM, commit/abort, seq", test_lock_basics },
+	{ "staged LOCK: seq stays even, ABORT moves nothing, hand-off", test_staged_lock },
+	{ "staged holder killed before and mid-publish: OWNER_DIED", test_staged_holder_dies },
 	{ "lock timeout", test_timeout },
 	{ "cancel wakes only its file's waiters", test_cancel_wakes_only_its_file },
 	{ "timeout wakes only its waiter", test_timeout_wakes_only_its_waiter },

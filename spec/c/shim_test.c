@@ -513,6 +513,219 @@ static void test_consume_poll_kwrite(void)
 	kshm_close(r);
 }
 
+/* Commits @len bytes of @byte at 0 in place (any path). */
+static void commit_fill(kshm_handle h, int byte, size_t len)
+{
+	KT_EQ(kshm_lock(h, 2000, 0, NULL), 0);
+	memset(layout(h).data, byte, len);
+	KT_EQ(kshm_unlock(h, KSHM_UNLOCK_COMMIT), 0);
+}
+
+/*
+ * Staging on one lock path (@flags: 0 or KSHM_OPEN_NO_FASTPATH): readers
+ * copy the committed state while a staged holder holds the lock (seq even),
+ * the publish commits exactly the writes, an abort moves nothing.
+ */
+static void staged_basics(uint32_t flags)
+{
+	kshm_handle h = must_open(flags), o = must_open(0), r = must_open(KSHM_OPEN_READONLY);
+	struct kshm_ctrl *c = layout(h).ctrl;
+	uint8_t *d = layout(h).data, copy[128];
+	uint64_t g, cg = 0;
+	uint32_t seq, res = 9;
+	struct kshm_write w[2] = { { 0, "BBBB", 4 }, { 100, "CC", 2 } };
+	struct kshm_write bad = { layout(h).data_size - 1, "xx", 2 };
+
+	commit_fill(o, 'A', 128);
+	g = kshm_generation(h);
+	seq = c->seq;
+	KT_EQ(kshm_publish(h, w, 2), -EINVAL);	/* no staged hold */
+	KT_EQ(kshm_lock(h, 1000, KSHM_LOCK_STAGED | 0x80, NULL), -EINVAL);
+	KT_EQ(kshm_lock(h, 1000, KSHM_LOCK_STAGED, &res), 0);
+	KT_EQ(res, 0);
+	KT_EQ(c->lock & KSHM_LW_OWNER_MASK, layout(h).file_id);
+	KT_EQ(c->seq, seq);
+	KT_EQ(kshm_trylock(o), -EBUSY);
+	/* A reader that never waits gets the committed state during the hold. */
+	KT_EQ(kshm_snapshot(r, copy, 0, sizeof(copy), &cg, 0), 0);
+	KT_EQ(cg, g);
+	KT_EQ(copy[0], 'A');
+	KT_EQ(copy[100], 'A');
+	/* A bad write is refused before anything moves; the lock is still held. */
+	KT_EQ(kshm_publish(h, &bad, 1), -EINVAL);
+	KT_EQ(kshm_publish(h, NULL, 1), -EINVAL);
+	KT_EQ(c->seq, seq);
+	KT_EQ(c->lock & KSHM_LW_OWNER_MASK, layout(h).file_id);
+	KT_EQ(kshm_publish(h, w, 2), 0);
+	KT_EQ(c->seq, seq + 2);
+	KT_EQ(kshm_generation(h), g + 1);
+	KT_EQ(c->lock, 0);
+	KT_EQ(memcmp(d, "BBBBA", 5), 0);
+	KT_EQ(memcmp(d + 99, "ACCA", 4), 0);
+	KT_EQ(kshm_publish(h, w, 2), -EINVAL);	/* released */
+	/* Abort: data, seq and generation as they were. */
+	KT_EQ(kshm_lock(h, 1000, KSHM_LOCK_STAGED, NULL), 0);
+	KT_EQ(kshm_unlock(h, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(c->seq, seq + 2);
+	KT_EQ(kshm_generation(h), g + 1);
+	KT_EQ(c->lock, 0);
+	KT_EQ(memcmp(d, "BBBBA", 5), 0);
+	/* kshm_lock_staged() is the same lock. */
+	KT_EQ(kshm_lock_staged(h, 1000, 0, NULL), 0);
+	KT_EQ(c->seq, seq + 2);
+	KT_EQ(kshm_unlock(h, KSHM_UNLOCK_ABORT), 0);
+	/* A staged commit of nothing is a commit: a new generation, the lock free. */
+	KT_EQ(kshm_lock(h, 1000, KSHM_LOCK_TRY | KSHM_LOCK_STAGED, NULL), 0);
+	KT_EQ(kshm_unlock(h, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(kshm_generation(h), g + 2);
+	KT_EQ(c->seq, seq + 4);
+	/* The in-place path is unchanged afterwards. */
+	KT_EQ(kshm_lock(h, 1000, 0, NULL), 0);
+	KT_EQ(c->seq & 1, 1);
+	KT_EQ(kshm_unlock(h, KSHM_UNLOCK_ABORT), 0);
+	kshm_close(h);
+	kshm_close(o);
+	kshm_close(r);
+}
+
+static void test_staged_fast(void)
+{
+	NEEDS_DEVICE();
+	staged_basics(0);
+}
+
+static void test_staged_ioctl(void)
+{
+	NEEDS_DEVICE();
+	staged_basics(KSHM_OPEN_NO_FASTPATH);
+}
+
+struct stager {
+	uint32_t open_flags;
+	atomic_int *stop;
+	long publishes;
+};
+
+/* Holds the lock staged, fills its own buffer slowly, publishes it whole. */
+static void *stager_thread(void *arg)
+{
+	struct stager *st = arg;
+	kshm_handle h = must_open(st->open_flags);
+	uint32_t buf[WORDS], x = 2463534242u;
+	struct kshm_write w = { 0, buf, sizeof(buf) };
+
+	while (!atomic_load(st->stop)) {
+		if (kshm_lock(h, 5000, KSHM_LOCK_STAGED, NULL))
+			KT_FAIL("staged lock");
+		kt_fill_checksummed(buf, WORDS, &x);
+		usleep(1000);
+		if (kshm_publish(h, &w, 1))
+			KT_FAIL("publish");
+		st->publishes++;
+	}
+	kshm_close(h);
+	return NULL;
+}
+
+/*
+ * Two staged writers (fast path and ioctl path) publish checksummed blocks:
+ * a reader that never waits (max_wait_us 0) gets a snapshot nearly every
+ * time, and never a torn one.
+ */
+static void test_staged_publish_atomic(void)
+{
+	NEEDS_DEVICE();
+	kshm_handle r = must_open(KSHM_OPEN_READONLY), w = must_open(0);
+	atomic_int stop = 0;
+	struct stager st[2] = { { 0, &stop, 0 }, { KSHM_OPEN_NO_FASTPATH, &stop, 0 } };
+	pthread_t t[2];
+	long good = 0, again = 0;
+	double until = kt_now_ms() + 1500;
+
+	KT_EQ(kshm_lock(w, 1000, 0, NULL), 0);
+	memset(layout(w).data, 0, WORDS * 4);
+	KT_EQ(kshm_unlock(w, KSHM_UNLOCK_COMMIT), 0);
+	kshm_close(w);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, stager_thread, &st[i]);
+	while (kt_now_ms() < until) {
+		uint32_t copy[WORDS], sum = 0;
+		int ret = kshm_snapshot(r, copy, 0, sizeof(copy), NULL, 0);
+
+		if (ret == -EAGAIN) {
+			again++;
+			continue;
+		}
+		KT_EQ(ret, 0);
+		for (int i = 0; i < WORDS; i++)
+			sum += copy[i];
+		if (sum)
+			KT_FAIL("torn snapshot after %ld good ones", good);
+		good++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("    %ld snapshots, %ld EAGAIN (max_wait 0), %ld + %ld publishes\n",
+	       good, again, st[0].publishes, st[1].publishes);
+	KT_CHECK(st[0].publishes > 0 && st[1].publishes > 0);
+	/* The lock is held nearly all the time, yet readers almost never wait. */
+	KT_CHECK(good > 10 * again);
+	kshm_close(r);
+}
+
+/*
+ * A holder killed mid-stage (its writes in its own buffer): the data and the
+ * generation are the committed ones, the next holder gets OWNER_DIED.
+ */
+static void staged_killed(uint32_t flags)
+{
+	kshm_handle a = must_open(0);
+	uint8_t *d = layout(a).data;
+	uint32_t res = 0;
+	uint64_t g;
+	int p[2];
+	pid_t pid;
+	char x;
+
+	commit_fill(a, 0x33, 64);
+	g = kshm_generation(a);
+	KT_CHECK(pipe(p) == 0);
+	pid = fork();
+	if (pid == 0) {
+		kshm_handle h = kshm_open(NULL, flags);
+		uint8_t buf[64];
+
+		if (h <= 0 || kshm_lock(h, 1000, KSHM_LOCK_STAGED, NULL))
+			_exit(1);
+		memset(buf, 0x44, sizeof(buf));
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	KT_EQ(read(p[0], &x, 1), 1);
+	close(p[0]);
+	KT_EQ(layout(a).ctrl->seq & 1, 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	KT_EQ(kshm_lock(a, 1000, 0, &res), 0);
+	KT_EQ(res, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(kshm_generation(a), g);
+	for (int i = 0; i < 64; i++)
+		KT_EQ(d[i], 0x33);
+	KT_EQ(kshm_unlock(a, KSHM_UNLOCK_COMMIT), 0);
+	kshm_close(a);
+}
+
+static void test_staged_killed(void)
+{
+	NEEDS_DEVICE();
+	staged_killed(0);
+	staged_killed(KSHM_OPEN_NO_FASTPATH);
+}
+
 static const struct kt_test tests[] = {
 	{ "ABI mismatch names both versions", test_abi_mismatch },
 	{ "missing or wrong device", test_missing_device },
@@ -530,6 +743,10 @@ static const struct kt_test tests[] = {
 	{ "device: snapshot under writers never torn", test_snapshot_never_torn },
 	{ "device: snapshot waits a bounded time", test_snapshot_waits_bounded },
 	{ "device: consume, poll, kwrite, info", test_consume_poll_kwrite },
+	{ "device: staged lock and publish, fast path", test_staged_fast },
+	{ "device: staged lock and publish, NO_FASTPATH", test_staged_ioctl },
+	{ "device: staged publishes are atomic, readers never wait", test_staged_publish_atomic },
+	{ "device: a staged holder killed: data intact, OWNER_DIED", test_staged_killed },
 };
 
 int main(int argc, char **argv)

@@ -12,7 +12,8 @@ import * as assert from 'uvu/assert';
 import { ABI_VERSION } from '../../lib/abi.js';
 import {
   DeadlockError, DeviceClosedError, LeaseEndedError, LockBusyError, LockCancelledError, LockDeadlockError,
-  LockTimeoutError, ReadOnlyDeviceError, transact, type Device, type DeviceInfoJSON, type Lease, type Snapshot,
+  LockTimeoutError, ReadOnlyDeviceError, transact, type Device, type DeviceInfoJSON, type Lease, type Page,
+  type Snapshot,
 } from '../../lib/index.js';
 
 export interface ContractTarget {
@@ -359,12 +360,115 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     assert.is(await firstValueFrom(d.snapshots$), c);
   });
 
-  test('a transaction cannot return a promise', async () => {
-    const d = await open();
-    const g0 = d.info().generation;
-    const err = await lastValueFrom(d.transaction(async (p) => { p.setU8(1200, 1); })).catch((e: unknown) => e);
-    assert.instance(err, TypeError);
-    assert.is(d.info().generation, g0);
+  test('a staged lease: others snapshot the committed state during the hold, at once; the commit publishes', async () => {
+    const a = await open();
+    const b = await open({ readOnly: true });
+    await lastValueFrom(a.transaction((p) => { p.setU32(2000, 1); p.setU32(2004, 1); }));
+    const g = a.info().generation;
+    const { lease } = await takeLease(a);
+    lease.page.setU32(2000, 2);
+    assert.is(lease.page.u32(2000), 2, 'the lease reads its own staged writes');
+    assert.ok(b.info().locked);
+    const t0 = Date.now();
+    const during = await firstValueFrom(b.snapshots$);
+    assert.ok(Date.now() - t0 < 200, `a new subscriber waited ${Date.now() - t0} ms`);
+    assert.is(during.u32(2000), 1);
+    assert.is(during.generation, g);
+    assert.is((await firstValueFrom(a.snapshots$)).u32(2000), 1, 'the holder\'s own device too');
+    const next = firstValueFrom(b.snapshots$.pipe(filter((s) => s.generation > g)));
+    lease.page.setU32(2004, 3);
+    lease.commit();
+    const after = await next;
+    assert.is(after.generation, g + 1n);
+    assert.equal([after.u32(2000), after.u32(2004)], [2, 3]);
+    assert.is(a.info().locked, false);
+  });
+
+  test('a staged lease that aborts, or whose holder closes, never touched the data or the generation', async () => {
+    const a = await open();
+    const b = await open();
+    await lastValueFrom(a.transaction((p) => p.setU32(2020, 5)));
+    const g = a.info().generation;
+    const aborts0 = a.info().counters.aborts;
+    const first = await takeLease(a);
+    first.lease.page.setU32(2020, 6);
+    first.lease.abort();
+    assert.is(a.info().generation, g);
+    assert.is((await firstValueFrom(b.snapshots$)).u32(2020), 5);
+    if (!fastPath) assert.is(a.info().counters.aborts, aborts0 + 1, 'released with ABORT');
+    const second = await takeLease(a);
+    second.lease.page.setU32(2020, 7);
+    a.close();
+    const s = await firstValueFrom(b.snapshots$);
+    assert.equal([s.u32(2020), s.generation], [5, g]);
+    assert.is(await lastValueFrom(b.transaction((p) => `${p.ownerDied} ${p.u32(2020)}`)), 'false 5');
+  });
+
+  test('an async transaction holds the lock until its promise settles; readers see the committed state meanwhile', async () => {
+    const a = await open();
+    const b = await open();
+    await lastValueFrom(a.transaction((p) => { p.setU32(2040, 10); p.setU32(2044, 10); }));
+    const g = a.info().generation;
+    let during: Snapshot | undefined;
+    let waiterRan = false;
+    const running = lastValueFrom(a.transaction(async (p) => {
+      p.setU32(2040, 11); // the synchronous part: moved to the staging copy
+      await sleep(30);
+      assert.is(p.u32(2040), 11);
+      during = await firstValueFrom(b.snapshots$);
+      assert.is(waiterRan, false, 'the lock is held');
+      p.setU32(2044, 12);
+      return 'done';
+    }));
+    const waiter = lastValueFrom(b.transaction((p) => { waiterRan = true; return p.u32(2040); }));
+    assert.is(await running, 'done');
+    assert.is(during?.u32(2040), 10);
+    assert.is(during?.u32(2044), 10);
+    assert.is(during?.generation, g);
+    assert.is(await waiter, 11, 'a waiter got the lock after the commit');
+    assert.ok(waiterRan);
+    const s = await firstValueFrom(b.snapshots$);
+    assert.equal([s.u32(2040), s.u32(2044)], [11, 12]);
+    assert.is(s.generation, g + 2n);
+  });
+
+  test('an async transaction aborts on reject, unsubscribe, signal and close: the data never changed', async () => {
+    const a = await open();
+    const b = await open();
+    await lastValueFrom(a.transaction((p) => p.setU32(2060, 20)));
+    const g = a.info().generation;
+    const never = new Promise<void>(() => {});
+    const unchanged = async (): Promise<void> => {
+      const s = await firstValueFrom(b.snapshots$);
+      assert.equal([s.u32(2060), s.generation], [20, g]);
+      assert.is(b.info().locked, false);
+    };
+    const rejected = await lastValueFrom(a.transaction(async (p) => {
+      p.setU32(2060, 21);
+      await sleep(5);
+      throw new Error('remote failed');
+    })).catch((e: unknown) => e);
+    assert.is((rejected as Error).message, 'remote failed');
+    await unchanged();
+    let page: Page | undefined;
+    const sub = a.transaction(async (p) => { page = p; p.setU32(2060, 22); await never; }).subscribe();
+    await waitFor('the grant', () => page !== undefined);
+    sub.unsubscribe();
+    assert.throws(() => page?.u32(2060), (e: unknown) => e instanceof LeaseEndedError);
+    await unchanged();
+    const ac = new AbortController();
+    const aborted = lastValueFrom(a.transaction(async (p) => { p.setU32(2060, 23); await never; },
+      { signal: ac.signal })).catch((e: unknown) => e);
+    await sleep(5);
+    ac.abort();
+    assert.instance(await aborted, LockCancelledError);
+    await unchanged();
+    const closed = lastValueFrom(a.transaction(async (p) => { p.setU32(2060, 24); await never; }))
+      .catch((e: unknown) => e);
+    await sleep(5);
+    a.close();
+    assert.instance(await closed, DeviceClosedError);
+    await unchanged();
   });
 
   test('aborting the signal after the grant ends the lease: bytes restored, lock released, LockCancelledError', async () => {

@@ -92,8 +92,9 @@ test('two processes (fast path, ioctl path) transact concurrently; every snapsho
 });
 
 for (const fastPath of [true, false]) {
-test(`SIGKILL of a process holding the lock (${fastPath ? 'fast path' : 'ioctl'}): the next page says ownerDied`, async () => {
+test(`SIGKILL of a process holding the lock (${fastPath ? 'fast path' : 'ioctl'}): the next page says ownerDied, the staged writes never landed`, async () => {
   const d = await open();
+  const committed = await lastValueFrom(d.transaction((p) => { p.setU32(3000, 0x600d); return p.u32(3000); }));
   const holder = runNode(fixture('hold-and-wait'), [], { env: { KSHM_FAST_PATH: fastPath ? '1' : '0' } });
   await new Promise<void>((resolve) => holder.child.stdout?.on('data', (chunk: Buffer) => {
     if (chunk.toString().includes('held')) resolve();
@@ -104,7 +105,7 @@ test(`SIGKILL of a process holding the lock (${fastPath ? 'fast path' : 'ioctl'}
   const seen = await next;
   await holder;
   assert.is(seen.died, true);
-  assert.is(seen.value, 0xbad);
+  assert.is(seen.value, committed, 'the lease wrote 0xbad into its own copy only');
   assert.is(await lastValueFrom(d.transaction((p) => p.ownerDied)), false);
 });
 }

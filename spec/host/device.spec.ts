@@ -25,12 +25,27 @@ test('a transaction commits and emits; a throw restores the bytes and aborts', a
   assert.equal(b.unlocks, [true, false]);
 });
 
-test('a transaction function returning a promise is refused and aborted', async () => {
+test('an async transaction on a backend that cannot stage holds the lock in place until it settles', async () => {
   const b = new StubBackend();
   const d = new KshmDevice(b);
-  const err = await lastValueFrom(d.transaction(async () => 1)).catch((e: unknown) => e);
-  assert.instance(err, TypeError);
-  assert.equal(b.unlocks, [false]);
+  let release: (() => void) | undefined;
+  const done = lastValueFrom(d.transaction(async (p) => {
+    p.setU8(3, 4);
+    await new Promise<void>((r) => { release = r; });
+    p.setU8(4, 5);
+    return 1;
+  }));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(b.unlocks, [], 'held while the promise is pending');
+  assert.is(b.data[3], 4, 'written in place (no staging without Backend.stage/publish)');
+  release?.();
+  assert.is(await done, 1);
+  assert.equal(b.unlocks, [true]);
+  assert.equal([b.data[3], b.data[4]], [4, 5]);
+  const err = await lastValueFrom(d.transaction(async (p) => { p.setU8(3, 9); throw new Error('no'); })).catch((e: unknown) => e);
+  assert.is((err as Error).message, 'no');
+  assert.is(b.data[3], 4, 'restored');
+  assert.equal(b.unlocks, [true, false]);
 });
 
 test('a lease: commit publishes, unsubscribe aborts and restores, a dead lease throws', () => {

@@ -95,4 +95,36 @@ test('a fast commit wakes the driver only when a poller sleeps', () => {
   assert.equal(calls, ['wake']);
 });
 
+test('staged: the CAS without the write section (an odd seq closed), publish, free, unlockStaged', () => {
+  const { c, lw } = page();
+  c[SEQ] = 4;
+  assert.is(lw.acquire(5, true), 0);
+  assert.is(c[LOCK], 5);
+  assert.is(c[SEQ], 4, 'seq stays even: readers copy the committed data');
+  // Abort: only the word moves.
+  assert.is(lw.free(5, false), 0);
+  assert.equal([c[LOCK], c[SEQ], lw.generation()], [0, 4, 0n]);
+  c[SEQ] = 7; // left odd by a rule-breaker
+  assert.is(lw.acquire(5, true), 0);
+  assert.is(c[SEQ], 8, 'closed by the staged acquire');
+  let seqInCopy = -1;
+  lw.publish(() => { seqInCopy = c[SEQ] as number; });
+  assert.is(seqInCopy, 9, 'odd during the copy');
+  assert.equal([c[SEQ], lw.generation()], [10, 1n]);
+  c[POLLERS] = 1;
+  let wakes = 0;
+  let handovers = 0;
+  const driver = { unlockPublished: () => { handovers++; return 0; }, wake: () => { wakes++; } };
+  assert.is(lw.unlockStaged(5, true, driver), 0);
+  assert.equal([c[LOCK], c[SEQ], wakes, handovers], [0, 10, 1, 0]);
+  assert.is(lw.unlockStaged(5, false, driver), E.EPERM, 'not the holder');
+  // A DIED word: an abort keeps DIED, waiters make the driver hand over.
+  c[LOCK] = LW_DIED;
+  assert.is(lw.acquire(3, true), LOCK_OWNER_DIED);
+  c[LOCK] = (3 | LW_DIED | LW_WAITERS) >>> 0;
+  assert.is(lw.free(3, false), LW_HANDOVER);
+  assert.is(lw.unlockStaged(3, false, driver), 0);
+  assert.equal([handovers, wakes, c[SEQ]], [1, 1, 10]);
+});
+
 test.run();

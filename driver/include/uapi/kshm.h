@@ -72,6 +72,56 @@
  * With nobody queued the word then reads KSHM_LW_DIED alone: free, and taken
  * on the fast path with CAS(KSHM_LW_DIED -> id|KSHM_LW_DIED).
  *
+ * STAGING (readers never wait for a holder's own work)
+ *
+ * A holder may stage instead of writing in place: it holds the lock with
+ * ctrl->seq even, so readers keep copying the last committed data, writes
+ * into a private buffer of its own, and opens the write section only to
+ * publish. Taking the lock staged:
+ *
+ * - Fast path: the same CAS as above, without making seq odd (if seq is odd,
+ *   left so by a user who broke the rules, the holder makes it even: seq + 1).
+ * - Slow path: KSHM_IOC_LOCK with KSHM_LOCK_STAGED in kshm_lock_req.flags.
+ *   The grant leaves seq even (an odd seq is made even, seq + 1), with or
+ *   without KSHM_LOCK_TRY.
+ *
+ * Any holder (either path, staged or not) may also turn staged while it
+ * holds the lock: once the data is back exactly at the last committed state
+ * (the holder restored what it wrote), it makes seq even (a write barrier,
+ * then seq + 1, as a release does).
+ *
+ * A staged holder never writes the data except in a publish:
+ *
+ *	seq = seq | 1 (a store), then a write barrier;
+ *	copy the bytes that changed from its buffer into the data;
+ *	ctrl->generation += 1;
+ *	a write barrier, then seq = seq + 1 (even);
+ *
+ * and then releases as a commit, the way it took the lock: the fast path's
+ * CAS(lock, id[|DIED] -> 0) (KSHM_IOC_UNLOCK with KSHM_UNLOCK_COMMIT |
+ * KSHM_UNLOCK_PUBLISHED if the CAS fails on WAITERS; KSHM_IOC_WAKE if
+ * pollers is set), or KSHM_IOC_UNLOCK with KSHM_UNLOCK_COMMIT |
+ * KSHM_UNLOCK_PUBLISHED for a slow-path grant. A slow-path holder may
+ * instead make seq odd, copy, and call KSHM_IOC_UNLOCK with
+ * KSHM_UNLOCK_COMMIT alone: the kernel then advances the generation and
+ * makes seq even, as for any slow-path commit. Nothing else is published.
+ *
+ * Abort: release without touching the data, seq or the generation: the fast
+ * path's CAS(lock, id[|DIED] -> lock & DIED) (KSHM_IOC_UNLOCK with
+ * KSHM_UNLOCK_ABORT | KSHM_UNLOCK_PUBLISHED if it fails on WAITERS), or
+ * KSHM_IOC_UNLOCK with KSHM_UNLOCK_ABORT for a slow-path grant. The kernel's
+ * ABORT never advances the generation and changes seq only when it is odd,
+ * so readers see no change at all (a poller is not woken).
+ *
+ * Whatever a staged holder does, the kernel stays correct: a holder whose id
+ * is retired is passed on with KSHM_LW_DIED exactly as above, and every
+ * release by the kernel (UNLOCK, a dead holder, a reclaimed word) makes an
+ * odd seq even. KSHM_LOCK_OWNER_DIED is reported to the next holder as for
+ * any holder; with staging it means: the data is intact (the last committed
+ * state) unless the holder died during its publish, when it may be
+ * half-published. A staged holder that forges seq or the generation harms
+ * only readers' retries, as any user writing the control page can.
+ *
  * THE WORD IS UNTRUSTED
  *
  * The control page is writable by every writer, so the driver treats every
@@ -151,8 +201,12 @@
  *
  * Holders make seq odd with a store followed by a write barrier before they
  * write, and even again after a write barrier once done (for the slow path
- * the kernel does both). Users who ignore the lock can still scribble on the
- * data pages; the kernel never trusts what the data pages contain.
+ * the kernel does both). seq is odd only while the data is being written:
+ * a staged holder (see STAGING) keeps it even for the whole hold but its
+ * publish, so a reader copies the last committed state while the lock is
+ * held, and a publish is atomic to readers (they see all of it or none).
+ * Users who ignore the lock can still scribble on the data pages; the kernel
+ * never trusts what the data pages contain.
  *
  * CHANGE NOTIFICATION
  *
@@ -272,6 +326,7 @@ struct kshm_tick {
 
 /* struct kshm_lock_req.flags (in) */
 #define KSHM_LOCK_TRY		_BITUL(0)	/* EBUSY instead of waiting */
+#define KSHM_LOCK_STAGED	_BITUL(1)	/* grant with seq even: see STAGING */
 /* struct kshm_lock_req.result and kshm_kwrite_req.result (out) */
 #define KSHM_LOCK_OWNER_DIED	_BITUL(0)	/* previous holder died */
 
@@ -283,7 +338,7 @@ struct kshm_lock_req {
 	__u64 generation;	/* out: the generation when granted */
 };
 
-/* struct kshm_unlock_req.flags: exactly one of */
+/* struct kshm_unlock_req.flags: exactly one of (a staged holder: see STAGING) */
 #define KSHM_UNLOCK_COMMIT	_BITUL(0)
 #define KSHM_UNLOCK_ABORT	_BITUL(1)
 /* ...optionally with: the caller already ended the write section (fast path) */

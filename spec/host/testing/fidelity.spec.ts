@@ -79,7 +79,7 @@ test('snapshots$ while fake.kernel.hold() holds: no spin, the first snapshot com
   });
 });
 
-test('a reader that found a fast-path lease in sees the abort (no commit, no driver call) at once', () => {
+test('a reader gets the committed state at once during a staged lease; its abort changes nothing', () => {
   virtual(({ flush, now }) => {
     const fake = createFakeDevice();
     const writer = fake.open({ fastPath: true });
@@ -90,7 +90,23 @@ test('a reader that found a fast-path lease in sees the abort (no commit, no dri
     const sub = record(fake.snapshots$, log, now, (s: Snapshot) => `g${s.generation} ${s.u8(0)}`);
     asyncSchedule(() => lease?.abort(), 70);
     flush();
-    assert.equal(log, ['g0 0 @70']);
+    assert.equal(log, ['g0 0 @0']);
+    assert.is(fake.kernel.seq % 2, 0);
+    sub.unsubscribe();
+  });
+});
+
+test('a reader that found an in-place writer in (a transaction whose fn is sync) waits for its release', () => {
+  virtual(({ flush, now }) => {
+    const fake = createFakeDevice();
+    const log: string[] = [];
+    // A rule-level view of the in-place path: seq odd while a synchronous fn runs.
+    let seenOdd = false;
+    fake.open().transaction((p) => { p.setU8(0, 1); seenOdd = fake.kernel.seq % 2 === 1; }).subscribe();
+    const sub = record(fake.snapshots$, log, now, (s: Snapshot) => `g${s.generation} ${s.u8(0)}`);
+    flush();
+    assert.ok(seenOdd);
+    assert.equal(log, ['g1 1 @0']);
     sub.unsubscribe();
   });
 });
@@ -148,11 +164,12 @@ test('fake.kernel.killHolder() on a user lease ends it: not active, writes throw
     assert.throws(() => lease?.commit(), (e: unknown) => e instanceof LeaseEndedError);
     assert.equal(log, ['LeaseEndedError @0']);
     flush();
-    // The next holder sees the dead holder's writes, with ownerDied; the killed device still works.
+    // The next holder gets ownerDied, and intact data (the lease's writes were staged,
+    // never in the shared data); the killed device still works.
     const seen: string[] = [];
     other.transaction((p) => `${p.ownerDied} ${p.u8(0)}`).subscribe((v) => seen.push(v));
     flush();
-    assert.equal(seen, ['true 42']);
+    assert.equal(seen, ['true 0']);
     assert.is(fake.info().locked, false);
   });
 });
