@@ -24,7 +24,7 @@ import {
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError,
+  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError, systemError,
   PermissionDeniedError,
 } from '../errors.js';
 import { LockWord, type LockWordDriver } from '../lockword.js';
@@ -241,12 +241,18 @@ export class NativeBackend implements Backend {
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
+      // Mark the generation seen, or the fd stays readable. A destroyed
+      // region polls as an error (EPOLLERR | EPOLLHUP: libuv says EBADF),
+      // and its read() says why: ENODEV.
+      const consumed = this.#lib.consume(this.#h, null);
+      if (consumed === -E.ENODEV) {
+        onError(E.ENODEV);
+        return;
+      }
       if (status < 0) {
         onError(-status);
         return;
       }
-      // Mark the generation seen, or the fd stays readable.
-      this.#lib.consume(this.#h, null);
       onCommit();
     });
     this.#polls.add(handle);
@@ -258,7 +264,7 @@ export class NativeBackend implements Backend {
   info(): DeviceInfo {
     const out: Partial<KshmInfoStruct> = {};
     const ret = this.#lib.info(this.#h, out);
-    if (ret < 0) throw new KshmSystemError('INFO', -ret);
+    if (ret < 0) throw systemError('INFO', -ret);
     const i = out as KshmInfoStruct;
     const flags = i.flags;
     return {

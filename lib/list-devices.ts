@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One shared region of the kshm driver, as {@link listDevices} finds it. */
+export interface DeviceEntry {
+  /** Its device node: pass it to `openDevice`. */
+  path: string;
+  /** Its name: "default" for the default region. */
+  name: string;
+  /** Its data pages. */
+  pages: number;
+}
+
+/** Options of {@link listDevices}. */
+export interface ListDevicesOptions {
+  /** Where the misc class is (default /sys/class/misc): for tests. */
+  sysfs?: string | undefined;
+}
+
+const DEFAULT_NAME = 'default';
+
+async function readValue(dir: string, file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dir, file), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The kshm driver's regions, from sysfs: the default region first, then the
+ * named ones by name. The default region's path is /dev/kshm, or
+ * /dev/kshm/default while named regions exist (then /dev/kshm is their
+ * directory: REGIONS in the uapi header). Empty when the driver is not
+ * loaded.
+ *
+ * @example
+ * ```ts
+ * import { listDevices, openDevice } from 'kshm';
+ * for (const { path, name, pages } of await listDevices()) console.log(name, pages, path);
+ * const sensors = await openDevice('/dev/kshm/sensors');
+ * ```
+ */
+export async function listDevices(options: ListDevicesOptions = {}): Promise<DeviceEntry[]> {
+  const root = options.sysfs ?? '/sys/class/misc';
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const found: { name: string; pages: number }[] = [];
+  for (const entry of names.filter((n) => n === 'kshm' || n.startsWith('kshm!')).sort()) {
+    const dir = join(root, entry);
+    // A driver from before regions has stats/ only: the default region.
+    const name = await readValue(dir, 'region/name') ?? (entry === 'kshm' ? DEFAULT_NAME : entry.slice(5));
+    const pages = Number(await readValue(dir, 'region/pages') ?? await readValue(dir, 'stats/pages'));
+    if (Number.isInteger(pages) && pages > 0) found.push({ name, pages });
+  }
+  const named = found.some((r) => r.name !== DEFAULT_NAME);
+  return found
+    .map(({ name, pages }) => ({
+      name,
+      pages,
+      path: name === DEFAULT_NAME ? (named ? '/dev/kshm/default' : '/dev/kshm') : `/dev/kshm/${name}`,
+    }))
+    .sort((a, b) => (a.name === DEFAULT_NAME ? -1 : b.name === DEFAULT_NAME ? 1 : a.name < b.name ? -1 : 1));
+}
