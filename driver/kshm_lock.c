@@ -545,7 +545,7 @@ void kshm_region_kill(struct kshm_region *r)
 	struct kshm_waiter *w, *tmp;
 
 	spin_lock(&r->lock);
-	r->dead = true;
+	WRITE_ONCE(r->dead, true);
 	list_for_each_entry_safe(w, tmp, &r->waiters, node)
 		kshm_cancel_waiter(r, w);
 	kshm_clear_waiters(r);

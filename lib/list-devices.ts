@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_REGION_ALT, DEFAULT_REGION_NAME, DEVICE_PATH, REGION_DIR, SYSFS_DIR } from './abi.js';
 
 /** One shared region of the kshm driver, as {@link listDevices} finds it. */
 export interface DeviceEntry {
@@ -18,7 +19,7 @@ export interface ListDevicesOptions {
   sysfs?: string | undefined;
 }
 
-const DEFAULT_NAME = 'default';
+const DEFAULT_NAME = DEFAULT_REGION_NAME;
 
 async function readValue(dir: string, file: string): Promise<string | undefined> {
   try {
@@ -43,7 +44,7 @@ async function readValue(dir: string, file: string): Promise<string | undefined>
  * ```
  */
 export async function listDevices(options: ListDevicesOptions = {}): Promise<DeviceEntry[]> {
-  const root = options.sysfs ?? '/sys/class/misc';
+  const root = options.sysfs ?? SYSFS_DIR;
   let names: string[];
   try {
     names = await readdir(root);
@@ -63,7 +64,7 @@ export async function listDevices(options: ListDevicesOptions = {}): Promise<Dev
     .map(({ name, pages }) => ({
       name,
       pages,
-      path: name === DEFAULT_NAME ? (named ? '/dev/kshm/default' : '/dev/kshm') : `/dev/kshm/${name}`,
+      path: name === DEFAULT_NAME ? (named ? DEFAULT_REGION_ALT : DEVICE_PATH) : `${REGION_DIR}${name}`,
     }))
     .sort((a, b) => (a.name === DEFAULT_NAME ? -1 : b.name === DEFAULT_NAME ? 1 : a.name < b.name ? -1 : 1));
 }
