@@ -54,6 +54,15 @@ function installExitHook(): void {
   process.once('exit', () => { for (const b of open) b.close(); });
 }
 
+/** Whether anything is at `path` (a path under a non-directory is nothing). */
+function exists(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Opens the device, or throws the typed error that says what to do. */
 export function openNativeBackend(path: string, readOnly: boolean): NativeBackend {
   let lib: LibKshm;
@@ -61,15 +70,14 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
     lib = libkshm();
   } catch (e) {
     // A missing device says more (load the driver) than a missing library.
-    if (e instanceof LibraryNotFoundError && lstatSync(path, { throwIfNoEntry: false }) === undefined) {
-      throw new DeviceNotFoundError(path);
-    }
+    if (e instanceof LibraryNotFoundError && !exists(path)) throw new DeviceNotFoundError(path);
     throw e;
   }
   const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH);
   if (h > 0) return new NativeBackend(lib, h, path, readOnly);
   const errno = -h;
-  if (errno === E.ENOENT) throw new DeviceNotFoundError(path);
+  // ENOTDIR: /dev/kshm/NAME while /dev/kshm is the default region's device (no named region exists).
+  if (errno === E.ENOENT || errno === E.ENOTDIR) throw new DeviceNotFoundError(path);
   if (errno === E.EACCES || errno === E.EPERM) throw new PermissionDeniedError(path, errno);
   if (errno === KSHM_E_ABI) throw new AbiMismatchError(lib.lastError());
   if (errno === KSHM_E_MAGIC) {
