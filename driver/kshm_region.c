@@ -32,10 +32,13 @@ static LIST_HEAD(kshm_regions);		/* named regions, under kshm_regions_mutex */
 static unsigned int kshm_nr_named;	/* ...whose device is registered */
 struct kshm_region *kshm_default;	/* NULL before init and from exit on */
 
+/* The keys of regions= after NAME:PAGES (each a line of kshm_region_keys[]). */
+#define KSHM_REGION_KEYS	"tick_ms"
+
 static char *regions;
 module_param(regions, charp, 0444);
-MODULE_PARM_DESC(regions,
-		 "Named regions to create at load: NAME:PAGES[:KEY=VALUE...][,...]; keys: tick_ms");
+MODULE_PARM_DESC(regions, "Named regions to create at load: NAME:PAGES[:KEY=VALUE...][,...]; "
+		 "keys: " KSHM_REGION_KEYS);
 
 /* ---- device nodes ------------------------------------------------------- */
 
@@ -262,7 +265,7 @@ static int kshm_region_parse_key(const char *name, char *kv, struct kshm_region_
 		*(unsigned int *)((u8 *)opts + k->offset) = v;
 		return 0;
 	}
-	pr_err("regions=: region %s: unknown key '%s' (known: tick_ms)\n", name, key);
+	pr_err("regions=: region %s: unknown key '%s' (known: " KSHM_REGION_KEYS ")\n", name, key);
 	return -EINVAL;
 }
 

@@ -84,6 +84,13 @@ test('--load loads modules after kshm with their parameters; --param takes lists
   assert.match(r.out, /^7\n5$/m);
 });
 
+test('regions= with an unknown key: kshm does not load, and the kernel log says why (6.1)', async () => {
+  const r = await runVm(['--kernel', '6.1', '--param', 'regions=a:1,b:2:bogus=4', 'true']);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /module did not load/);
+  assert.match(r.out, /regions=: region b: unknown key 'bogus' \(known: tick_ms/);
+});
+
 test('a --load module that cannot be unloaded after the command fails the run', async () => {
   // (the command unloads it itself: the harness's own rmmod then fails)
   const r = await runVm(['--kernel', '6.1', '--load', 'kshm_sample', '/kshm/busybox', 'rmmod', 'kshm_sample']);
