@@ -213,9 +213,12 @@
  * The default region's node moves when the first named region appears and
  * when the last one goes (its device is registered again, under another
  * name of node and another minor number); its open files and mappings are
- * not affected. An open() racing with a move can fail with ENOENT. To open
- * the default region whatever exists: open KSHM_DEVICE_PATH; on EISDIR,
- * open KSHM_DEFAULT_REGION_ALT (libkshm's kshm_open(NULL) does this).
+ * not affected. An open() racing with a move can fail with ENOENT or ENODEV.
+ * To open the default region whatever exists: open KSHM_DEVICE_PATH; on
+ * EISDIR (or, for an O_RDONLY open(), which succeeds on a directory, when
+ * fstat() says S_ISDIR), open KSHM_DEFAULT_REGION_ALT instead. libkshm's
+ * kshm_open(NULL) does this. KSHM_REGION_DIR NAME while "/dev/kshm" is the
+ * default region's device fails with ENOTDIR.
  *
  * sysfs. The misc device of the default region is "kshm", region NAME's
  * "kshm/NAME", which sysfs spells kshm!NAME: its directory is
@@ -223,15 +226,18 @@
  *
  *	region/name	the region's name ("default" for the default region)
  *	region/pages	its data pages
- *	region/tick_ms	its ticker period in ms, 0: off (0-3600000, writable;
- *			for the default region also the tick_ms parameter)
+ *	region/tick_ms	its ticker period in ms, 0: off (0-3600000, writable
+ *			at any time: another value fails with EINVAL, one
+ *			beyond 32 bits with ERANGE; for the default region
+ *			the same as the tick_ms parameter)
  *	stats/...	its struct kshm_info fields (SYSFS AND PARAMETERS)
  *
  * Listing /sys/class/misc/ for "kshm" and "kshm!*" lists every region.
  *
- * Lifetime. A named region is destroyed by its creator (kshm_region_destroy()
- * or unloading kshm for regions=) whether or not users have it open or
- * mapped. Its node and sysfs directory go at once. Then, for every open file
+ * Lifetime. A named region is destroyed by its creator with
+ * kshm_region_destroy() (typically as its module unloads) whether or not
+ * users have it open or mapped; those of regions= live until kshm unloads,
+ * which needs them unused. Its node and sysfs directory go at once. Then, for every open file
  * of it: each ioctl, read() and mmap() fails with ENODEV, poll() reports
  * EPOLLERR | EPOLLHUP (so pollers wake), blocked KSHM_IOC_LOCK,
  * KSHM_IOC_KWRITE and read() calls return ENODEV at once, and existing
