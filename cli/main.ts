@@ -310,7 +310,7 @@ Ctrl-C stops cleanly and releases anything held.`;
 export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<Device>;
 
 /** How the CLI lists regions: {@link listDevices} by default, a fake's in specs. */
-export type DeviceLister = () => Promise<DeviceEntry[]>;
+export type DeviceLister = () => DeviceEntry[] | Promise<DeviceEntry[]>;
 
 /** Runs one kshm command; returns the exit code (0, 1 failure, 2 usage, 130 interrupted). */
 export async function main(argv: string[], io: Io = processIo, open: DeviceOpener = openDevice,

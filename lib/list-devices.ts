@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_REGION_ALT, DEFAULT_REGION_NAME, DEVICE_PATH, REGION_DIR, SYSFS_DIR } from './abi.js';
 
@@ -21,9 +21,9 @@ export interface ListDevicesOptions {
 
 const DEFAULT_NAME = DEFAULT_REGION_NAME;
 
-async function readValue(dir: string, file: string): Promise<string | undefined> {
+function readValue(dir: string, file: string): string | undefined {
   try {
-    return (await readFile(join(dir, file), 'utf8')).trim();
+    return readFileSync(join(dir, file), 'utf8').trim();
   } catch {
     return undefined;
   }
@@ -34,20 +34,20 @@ async function readValue(dir: string, file: string): Promise<string | undefined>
  * named ones by name. The default region's path is /dev/kshm, or
  * /dev/kshm/default while named regions exist (then /dev/kshm is their
  * directory: REGIONS in the uapi header). Empty when the driver is not
- * loaded.
+ * loaded. Synchronous (a few sysfs files): `await listDevices()` works too.
  *
  * @example
  * ```ts
  * import { listDevices, openDevice } from 'kshm';
- * for (const { path, name, pages } of await listDevices()) console.log(name, pages, path);
+ * for (const { path, name, pages } of listDevices()) console.log(name, pages, path);
  * const sensors = await openDevice('/dev/kshm/sensors');
  * ```
  */
-export async function listDevices(options: ListDevicesOptions = {}): Promise<DeviceEntry[]> {
+export function listDevices(options: ListDevicesOptions = {}): DeviceEntry[] {
   const root = options.sysfs ?? SYSFS_DIR;
   let names: string[];
   try {
-    names = await readdir(root);
+    names = readdirSync(root);
   } catch {
     return [];
   }
@@ -55,8 +55,8 @@ export async function listDevices(options: ListDevicesOptions = {}): Promise<Dev
   for (const entry of names.filter((n) => n === 'kshm' || n.startsWith('kshm!')).sort()) {
     const dir = join(root, entry);
     // A driver from before regions has stats/ only: the default region.
-    const name = await readValue(dir, 'region/name') ?? (entry === 'kshm' ? DEFAULT_NAME : entry.slice(5));
-    const pages = Number(await readValue(dir, 'region/pages') ?? await readValue(dir, 'stats/pages'));
+    const name = readValue(dir, 'region/name') ?? (entry === 'kshm' ? DEFAULT_NAME : entry.slice(5));
+    const pages = Number(readValue(dir, 'region/pages') ?? readValue(dir, 'stats/pages'));
     if (Number.isInteger(pages) && pages > 0) found.push({ name, pages });
   }
   const named = found.some((r) => r.name !== DEFAULT_NAME);

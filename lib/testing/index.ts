@@ -244,7 +244,7 @@ export interface FakeKshm {
    */
   destroyRegion(name: string): void;
   /** As the package's `listDevices()`: the default region first, then by name. */
-  listDevices(): Promise<DeviceEntry[]>;
+  listDevices(): DeviceEntry[];
   /**
    * As the package's `openDevice(path)`: /dev/kshm (the default) opens the
    * default region whatever exists; DeviceNotFoundError for a path that does
@@ -261,7 +261,7 @@ export interface FakeKshm {
  * const kshm = createFakeKshm();
  * const sensors = kshm.createRegion('sensors', { pages: 4 });
  * sensors.kernel.write(0, [42]);
- * console.log(await kshm.listDevices());  // /dev/kshm/default and /dev/kshm/sensors, with their pages
+ * console.log(kshm.listDevices());        // /dev/kshm/default and /dev/kshm/sensors, with their pages
  * const app = await kshm.openDevice('/dev/kshm/sensors');
  * kshm.destroyRegion('sensors');           // app's calls now fail with DeviceGoneError
  * app.snapshots$.subscribe({ error: (e) => console.log(e instanceof DeviceGoneError) }); // true
@@ -290,7 +290,7 @@ export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
       named.delete(name);
       region.destroy();
     },
-    listDevices: async () => [
+    listDevices: () => [
       { name: DEFAULT_REGION, pages: defaultRegion.pages, path: pathOf(DEFAULT_REGION) },
       ...[...named].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, r]) => ({ name, pages: r.pages, path: pathOf(name) })),
     ],

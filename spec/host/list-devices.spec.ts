@@ -29,9 +29,12 @@ test('no driver: no regions', async () => {
   assert.equal(await listDevices({ sysfs: sysfs({}) }), []);
 });
 
-test('the default region alone is /dev/kshm', async () => {
-  assert.equal(await listDevices({ sysfs: sysfs({ kshm: region('default', 3) }) }),
-    [{ name: 'default', pages: 3, path: '/dev/kshm' }]);
+test('the default region alone is /dev/kshm (synchronously; await works too)', async () => {
+  const root = sysfs({ kshm: region('default', 3) });
+  const listed = listDevices({ sysfs: root });
+  assert.ok(Array.isArray(listed));
+  assert.equal(listed, [{ name: 'default', pages: 3, path: '/dev/kshm' }]);
+  assert.equal(await listDevices({ sysfs: root }), listed);
 });
 
 test('with named regions: the default is /dev/kshm/default, first; the others by name', async () => {

@@ -56,12 +56,14 @@ const busy: LockBusyError = new LockBusyError();
 assertType<Equal<typeof deadlock.code, string>>();
 
 // regions (issue 21): listDevices, DeviceGoneError, the fake's regions
-const listed: Promise<DeviceEntry[]> = listDevices();
-void listed.then(([first]) => first && assertType<Equal<typeof first, { path: string; name: string; pages: number }>>());
+const listed: DeviceEntry[] = listDevices();
+const [first] = listed;
+if (first) assertType<Equal<typeof first, DeviceEntry>>();
+const entry: { path: string; name: string; pages: number } = listed[0] ?? { path: '', name: '', pages: 1 };
 const gone: KshmError = new DeviceGoneError('poll');
 const kshm: FakeKshm = createFakeKshm({ pages: settings.timeoutMs, scheduler: undefined });
 const region: Device = kshm.createRegion('sensors', { pages: undefined });
 void kshm.openDevice(undefined, od);
 const named = createFakeDevice({ ...fd, name: undefined });
 
-void [dispose, direct, busy, gone, region, named];
+void [dispose, direct, busy, gone, region, named, entry];
