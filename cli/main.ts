@@ -7,7 +7,8 @@ import {
   distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, type Observable, type Subscription,
 } from 'rxjs';
 import {
-  KshmError, layoutFromJSON, layoutValuesEqual, openDevice, type Device, type Layout, type OpenDeviceOptions, type Snapshot,
+  KshmError, layoutFromJSON, layoutValuesEqual, listDevices, openDevice, type Device, type DeviceEntry, type Layout,
+  type OpenDeviceOptions, type Snapshot,
 } from '../lib/index.js';
 import {
   encodeValue, fieldRows, FORMATS, infoText, plainFields, readValues, render, toJson, WIDTH, type Format,
@@ -60,13 +61,32 @@ function checkRange(device: Device, offset: number, length: number, format: Form
 }
 
 interface Ctx {
+  /** The device --device names (a command with `opens: false` has none: do not use it). */
   device: Device;
+  /** The regions the driver has (listDevices, or a fake's in specs). */
+  list: DeviceLister;
   json: boolean;
   tty: boolean;
   out: (line: string) => void;
   raw: (text: string) => void;
   /** Resolves on Ctrl-C. */
   interrupted: Promise<void>;
+}
+
+/** `list`: every region, its pages and its device path (from sysfs). */
+async function cmdList(ctx: Ctx): Promise<void> {
+  const regions = await ctx.list();
+  if (ctx.json) {
+    ctx.out(toJson(regions));
+    return;
+  }
+  if (regions.length === 0) {
+    ctx.out('no kshm regions: the driver is not loaded');
+    return;
+  }
+  const width = Math.max(4, ...regions.map((r) => r.name.length));
+  ctx.out(`${'NAME'.padEnd(width)}  PAGES  PATH`);
+  for (const r of regions) ctx.out(`${r.name.padEnd(width)}  ${String(r.pages).padStart(5)}  ${r.path}`);
 }
 
 async function cmdInfo(ctx: Ctx): Promise<void> {
@@ -233,6 +253,8 @@ interface Command {
   name: string;
   /** Opens the device read-only (no lock, no writes). */
   readOnly: boolean;
+  /** false: needs no device (--device is ignored). */
+  opens?: false;
   /** Its line(s) in the usage text, after the name. */
   usage: string;
   /** Checks needing no device, before it is opened (UsageError). */
@@ -244,6 +266,8 @@ type Options = Record<string, string | undefined>;
 
 /** The command table: usage, read-only opening and dispatch all come from it. */
 const COMMANDS: readonly Command[] = [
+  { name: 'list', readOnly: true, opens: false, usage: '                          the regions: name, data pages, device path',
+    run: (ctx) => cmdList(ctx) },
   { name: 'info', readOnly: true, usage: '                          ABI, pages, generation, holder, waiters, counters',
     run: (ctx) => cmdInfo(ctx) },
   { name: 'watch', readOnly: true,
@@ -268,6 +292,9 @@ const COMMANDS: readonly Command[] = [
 
 const USAGE = `usage: kshm [--device PATH] [--json] COMMAND ...
 
+--device PATH: the region to use (default /dev/kshm: the default region; a
+  named region is /dev/kshm/NAME, see kshm list)
+
 commands:
 ${COMMANDS.map((c) => `  ${c.name}${c.usage}`).join('\n')}
   help                          this text
@@ -282,8 +309,12 @@ Ctrl-C stops cleanly and releases anything held.`;
 /** How the CLI opens a device: {@link openDevice} by default, a fake in specs. */
 export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<Device>;
 
+/** How the CLI lists regions: {@link listDevices} by default, a fake's in specs. */
+export type DeviceLister = () => DeviceEntry[] | Promise<DeviceEntry[]>;
+
 /** Runs one kshm command; returns the exit code (0, 1 failure, 2 usage, 130 interrupted). */
-export async function main(argv: string[], io: Io = processIo, open: DeviceOpener = openDevice): Promise<number> {
+export async function main(argv: string[], io: Io = processIo, open: DeviceOpener = openDevice,
+  list: DeviceLister = listDevices): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -334,9 +365,9 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    device = await open(values.device ?? '/dev/kshm', { readOnly: command.readOnly });
+    if (command.opens !== false) device = await open(values.device ?? '/dev/kshm', { readOnly: command.readOnly });
     const ctx: Ctx = {
-      device, json: values.json ?? false, tty: io.isTTY,
+      device: device as Device, list, json: values.json ?? false, tty: io.isTTY,
       out: (line) => io.out(`${line}\n`), raw: (text) => io.out(text), interrupted,
     };
     await command.run(ctx, rest, opts);

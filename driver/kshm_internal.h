@@ -3,15 +3,18 @@
 #ifndef _KSHM_INTERNAL_H
 #define _KSHM_INTERNAL_H
 
+#include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/miscdevice.h>
 #include <linux/mm_types.h>
+#include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
-#include "include/uapi/kshm.h"
+#include "include/linux/kshm.h"
 #include "kshm_compat.h"
 
 struct kshm_stats {
@@ -29,13 +32,28 @@ struct kshm_stats {
 };
 
 /*
- * The one shared region. Who holds the lock is the word in the control page
+ * A shared region: the default one (/dev/kshm) or a named one
+ * (/dev/kshm/NAME). Who holds the lock is the word in the control page
  * (users take it there without a syscall); the kernel keeps the queue of
  * waiters, the lock-word ids of (open file, process) pairs and the
  * statistics. The header page mirrors what the kernel saw last, and is
  * never read back.
+ *
+ * Lifetime: the creator holds one reference and every open file one (a
+ * mapping holds its file). kshm_region_destroy() removes the device node,
+ * marks the region dead (calls fail with -ENODEV, waits end), stops its
+ * ticker and drops the creator's reference; the pages go with the last one.
  */
 struct kshm_region {
+	struct kref ref;
+	struct list_head node;		/* in kshm_regions, under kshm_regions_mutex */
+	char name[KSHM_REGION_NAME_MAX + 1];	/* "default" for the default region */
+	char devname[sizeof("kshm/") + KSHM_REGION_NAME_MAX];	/* misc device name */
+	struct miscdevice misc;		/* registered while the region is live */
+	bool registered;		/* misc is registered (kshm_regions_mutex) */
+	bool dead;			/* destroyed: calls fail with -ENODEV (under lock) */
+	bool from_param;		/* created by regions=: destroyed at unload */
+
 	spinlock_t lock;		/* waiters, owners, stats, kernel writes of ctrl */
 	struct list_head waiters;	/* struct kshm_waiter, FIFO */
 	unsigned int nr_waiters;
@@ -54,6 +72,13 @@ struct kshm_region {
 	struct kshm_ctrl *ctrl;		/* ...of the control page: user-writable */
 	void *data;			/* vmap of the data pages */
 	size_t data_size;
+
+	/* The ticker (kshm_tick.c). */
+	struct mutex tick_mutex;	/* tick_ms changes, start, stop */
+	unsigned int tick_ms;		/* 0: off */
+	bool tick_enabled;		/* between kshm_tick_start() and _stop() */
+	u64 tick_count;
+	struct delayed_work tick_work;
 };
 
 /* Per open file description. */
@@ -76,14 +101,25 @@ struct kshm_owner {
 	u32 id;
 };
 
-extern struct kshm_region kshm_region;
+/* kshm_main.c */
+void kshm_region_get(struct kshm_region *r);
+void kshm_region_put(struct kshm_region *r);
+struct kshm_region *kshm_region_new(const char *name, unsigned int pages,
+				    const struct kshm_region_opts *opts);
+void kshm_region_misc_init(struct kshm_region *r, const char *devname, const char *nodename);
+
+/* kshm_region.c: the regions, their device nodes, regions= */
+extern struct kshm_region *kshm_default;
+int kshm_regions_init(unsigned int default_pages);
+void kshm_regions_exit(void);
 
 /* kshm_lock.c. The kernel's id in the word, and in these calls, is KSHM_LW_KERNEL. */
 int kshm_region_init_lock(struct kshm_region *r);
 void kshm_region_stop_lock(struct kshm_region *r);
 int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
 		     u32 flags, u32 *result, u64 *generation);
-int kshm_region_unlock(struct kshm_region *r, u32 id, u32 flags, u64 *generation);
+int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generation);
+void kshm_region_kill(struct kshm_region *r);
 void kshm_region_cancel(struct kshm_region *r, const void *key);
 void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool last_close);
 bool kshm_region_holds(struct kshm_region *r, u32 id);
@@ -97,9 +133,13 @@ long kshm_timeout_jiffies(u32 timeout_ms);
 /* kshm_mmap.c: kshm_map_setup(), behind kshm_mmap() in kshm_compat.h */
 
 /* kshm_tick.c */
+#define KSHM_TICK_MAX_MS	3600000U
 extern unsigned int kshm_tick_ms;
-void kshm_tick_start(void);
-void kshm_tick_stop(void);
+void kshm_tick_init(struct kshm_region *r, unsigned int ms);
+void kshm_tick_start(struct kshm_region *r);
+void kshm_tick_stop(struct kshm_region *r);
+void kshm_tick_set(struct kshm_region *r, unsigned int ms);
+void kshm_default_tick_set(unsigned int ms);	/* kshm_main.c */
 
 /* kshm_kapi.c */
 int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const void *src,

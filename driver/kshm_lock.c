@@ -399,7 +399,8 @@ static int kshm_wait(struct kshm_waiter *w, long *timeout)
  * the lock and gets 0. A cancel takes the waiter out of the queue at once.
  *
  * Return: 0, -EDEADLK (@id holds it), -EBUSY, -ETIMEDOUT, -ECANCELED (also
- * when @id is no longer valid: its process closed the file) or -ERESTARTSYS.
+ * when @id is no longer valid: its process closed the file), -ENODEV (the
+ * region was destroyed) or -ERESTARTSYS.
  */
 int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeout,
 		     u32 flags, u32 *result, u64 *generation)
@@ -413,6 +414,10 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 	int ret;
 
 	spin_lock(&r->lock);
+	if (r->dead) {
+		spin_unlock(&r->lock);
+		return -ENODEV;
+	}
 	if (id != KSHM_LW_KERNEL && !kshm_owner(r, id)) {
 		spin_unlock(&r->lock);
 		return -ECANCELED;
@@ -441,6 +446,8 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 		r->nr_waiters--;
 	}
 	kshm_clear_waiters(r);
+	if (ret == -ECANCELED && r->dead)
+		ret = -ENODEV;		/* cancelled by kshm_region_kill() */
 	if (ret == -ETIMEDOUT)
 		r->stats.lock_timeouts++;
 	else if (ret == -ECANCELED)
@@ -463,7 +470,7 @@ granted:
 }
 
 /**
- * kshm_region_unlock - release the lock held by @id
+ * kshm_region_unlock_id - release the lock held by @id
  * @r: the region
  * @id: who unlocks: a lock-word id, or KSHM_LW_KERNEL
  * @flags: KSHM_UNLOCK_COMMIT (advance the generation, wake pollers) or
@@ -476,7 +483,7 @@ granted:
  *
  * Return: 0, or -EPERM when @id does not hold the lock (nothing changes).
  */
-int kshm_region_unlock(struct kshm_region *r, u32 id, u32 flags, u64 *generation)
+int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generation)
 {
 	bool commit = flags & KSHM_UNLOCK_COMMIT, kernel = id == KSHM_LW_KERNEL;
 	u32 held = 0;
@@ -531,6 +538,30 @@ void kshm_region_cancel(struct kshm_region *r, const void *key)
 	kshm_clear_waiters(r);
 	kshm_publish(r);
 	spin_unlock(&r->lock);
+}
+
+/**
+ * kshm_region_kill - the region is being destroyed: end every wait
+ * @r: the region
+ *
+ * From now on kshm_region_lock() fails with -ENODEV; queued waiters wake
+ * with -ENODEV, read() and poll() sleepers wake and see the region dead.
+ * The lock word, the pages and the ids stay as they are until the last
+ * reference goes: a holder can still release the lock it has.
+ */
+void kshm_region_kill(struct kshm_region *r)
+{
+	struct kshm_waiter *w, *tmp;
+
+	spin_lock(&r->lock);
+	WRITE_ONCE(r->dead, true);
+	list_for_each_entry_safe(w, tmp, &r->waiters, node)
+		kshm_cancel_waiter(r, w);
+	kshm_clear_waiters(r);
+	kshm_publish(r);
+	spin_unlock(&r->lock);
+	wake_up_interruptible_poll(&r->commit_wq, EPOLLERR | EPOLLHUP);
+	cancel_delayed_work_sync(&r->recheck);
 }
 
 /**
@@ -721,7 +752,7 @@ void kshm_region_info(struct kshm_region *r, struct kshm_info *info)
 	info->lock_reclaims = r->stats.lock_reclaims;
 	spin_unlock(&r->lock);
 	info->lock_word = word;
-	info->tick_ms = READ_ONCE(kshm_tick_ms);
+	info->tick_ms = READ_ONCE(r->tick_ms);
 	info->features = READ_ONCE(r->hdr->features);
 }
 

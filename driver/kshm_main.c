@@ -25,8 +25,6 @@ static unsigned int pages = 1;
 module_param(pages, uint, 0444);
 MODULE_PARM_DESC(pages, "Data pages in the shared region (1-1024, default 1)");
 
-struct kshm_region kshm_region;
-
 /* ---- the region -------------------------------------------------------- */
 
 static void kshm_region_free(struct kshm_region *r)
@@ -41,8 +39,32 @@ static void kshm_region_free(struct kshm_region *r)
 	}
 	kfree(r->pages);
 	kshm_region_stop_lock(r);
-	r->pages = NULL;
-	r->data = NULL;
+	kfree(r);
+}
+
+static void kshm_region_release(struct kref *ref)
+{
+	kshm_region_free(container_of(ref, struct kshm_region, ref));
+}
+
+/**
+ * kshm_region_get - take a reference on a region
+ * @r: the region
+ */
+void kshm_region_get(struct kshm_region *r)
+{
+	kref_get(&r->ref);
+}
+
+/**
+ * kshm_region_put - drop a reference; the last one frees the pages
+ * @r: the region
+ *
+ * Context: process context (the last put unmaps and frees).
+ */
+void kshm_region_put(struct kshm_region *r)
+{
+	kref_put(&r->ref, kshm_region_release);
 }
 
 static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
@@ -50,6 +72,8 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	struct kshm_header *h;
 	unsigned int i;
 
+	kref_init(&r->ref);
+	INIT_LIST_HEAD(&r->node);
 	kshm_region_init_lock(r);
 	init_waitqueue_head(&r->commit_wq);
 	r->nr_pages = nr_pages;
@@ -62,12 +86,12 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	for (i = 0; i < r->map_pages; i++) {
 		r->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
 		if (!r->pages[i])
-			goto err_free;
+			return -ENOMEM;
 	}
 	/* One contiguous kernel view of the data for the kernel-side writers. */
 	r->data = vmap(r->pages + 1, nr_pages, VM_MAP, PAGE_KERNEL);
 	if (!r->data)
-		goto err_free;
+		return -ENOMEM;
 
 	r->ctrl = page_address(r->pages[nr_pages + 1]);
 	h = page_address(r->pages[0]);
@@ -82,24 +106,54 @@ static int kshm_region_init(struct kshm_region *r, unsigned int nr_pages)
 	h->tick_offset = KSHM_TICK_OFFSET(r->data_size);
 	h->features = KSHM_FEAT_LOCKWORD;
 	return 0;
+}
 
-err_free:
-	kshm_region_free(r);
-	return -ENOMEM;
+/**
+ * kshm_region_new - allocate a region, not yet registered
+ * @name: its name (checked by the caller)
+ * @pages: data pages, 1 to KSHM_MAX_PAGES
+ * @opts: its options
+ *
+ * Return: the region with one reference (the creator's), or ERR_PTR(-ENOMEM).
+ */
+struct kshm_region *kshm_region_new(const char *name, unsigned int pages,
+				    const struct kshm_region_opts *opts)
+{
+	struct kshm_region *r;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	strscpy(r->name, name, sizeof(r->name));
+	kshm_tick_init(r, opts->tick_ms);
+	if (kshm_region_init(r, pages)) {
+		kshm_region_free(r);
+		return ERR_PTR(-ENOMEM);
+	}
+	return r;
 }
 
 /* ---- file operations --------------------------------------------------- */
 
+/*
+ * misc_open() calls us under misc_mtx with private_data pointing at the
+ * miscdevice: kshm_region_destroy() deregisters it (under misc_mtx) before
+ * it drops the creator's reference, so the region is alive here.
+ */
 static int kshm_open(struct inode *inode, struct file *file)
 {
-	struct kshm_region *r = &kshm_region;
+	struct miscdevice *misc = file->private_data;
+	struct kshm_region *r = container_of(misc, struct kshm_region, misc);
 	struct kshm_file *f;
 	u32 id;
 	int ret;
 
+	if (READ_ONCE(r->dead))
+		return -ENODEV;
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
+	kshm_region_get(r);
 	f->region = r;
 	INIT_LIST_HEAD(&f->owners);
 	f->writable = file->f_mode & FMODE_WRITE;
@@ -112,6 +166,7 @@ static int kshm_open(struct inode *inode, struct file *file)
 	return stream_open(inode, file);
 
 err_free:
+	kshm_region_put(r);
 	kfree(f);
 	return ret;
 }
@@ -152,6 +207,7 @@ static int kshm_release(struct inode *inode, struct file *file)
 	struct kshm_file *f = file->private_data;
 
 	kshm_region_owner_gone(f->region, f, true);
+	kshm_region_put(f->region);
 	kfree(f);
 	return 0;
 }
@@ -162,14 +218,19 @@ static ssize_t kshm_read(struct file *file, char __user *buf, size_t count, loff
 	struct kshm_region *r = f->region;
 	u64 g;
 
+	if (READ_ONCE(r->dead))
+		return -ENODEV;
 	if (count < sizeof(g))
 		return -EINVAL;
 	if (file->f_flags & O_NONBLOCK) {
 		if (kshm_region_generation(r) == READ_ONCE(f->seen_generation))
 			return -EAGAIN;
-	} else if (wait_event_interruptible(r->commit_wq, kshm_region_changed(r, f))) {
+	} else if (wait_event_interruptible(r->commit_wq, kshm_region_changed(r, f) ||
+					    READ_ONCE(r->dead))) {
 		return -ERESTARTSYS;
 	}
+	if (READ_ONCE(r->dead))
+		return -ENODEV;
 	g = kshm_region_generation(r);
 	if (copy_to_user(buf, &g, sizeof(g)))
 		return -EFAULT;
@@ -183,6 +244,8 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 	struct kshm_region *r = f->region;
 
 	poll_wait(file, &r->commit_wq, wait);
+	if (READ_ONCE(r->dead))
+		return EPOLLERR | EPOLLHUP;
 	if (kshm_region_changed(r, f))
 		return EPOLLIN | EPOLLRDNORM;
 	return 0;
@@ -245,7 +308,7 @@ static long kshm_ioctl_lock(struct kshm_file *f, struct kshm_lock_req __user *ua
 		return kshm_restart(ret, req.timeout_ms, timeout, &uarg->timeout_ms);
 	if (copy_to_user(uarg, &req, sizeof(req))) {
 		/* Unmapped since the check: the caller cannot learn it holds the lock. */
-		kshm_region_unlock(r, id, KSHM_UNLOCK_ABORT, &generation);
+		kshm_region_unlock_id(r, id, KSHM_UNLOCK_ABORT, &generation);
 		return -EFAULT;
 	}
 	return 0;
@@ -269,7 +332,7 @@ static long kshm_ioctl_unlock(struct kshm_file *f, struct kshm_unlock_req __user
 	ret = kshm_owner_id(f->region, f, false, &id);
 	if (ret)
 		return ret;
-	ret = kshm_region_unlock(f->region, id, req.flags, &req.generation);
+	ret = kshm_region_unlock_id(f->region, id, req.flags, &req.generation);
 	if (ret)
 		return ret;
 	/* Unlocked: never report a failure after that (the caller unmapped the struct). */
@@ -322,6 +385,9 @@ static long kshm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct kshm_file *f = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	/* Destroyed: the mapping stays memory, the calls end. */
+	if (READ_ONCE(f->region->dead))
+		return -ENODEV;
 	switch (cmd) {
 	case KSHM_IOC_INFO:
 		return kshm_ioctl_info(f, uarg);
@@ -358,9 +424,18 @@ static const struct file_operations kshm_fops = {
 };
 
 /*
- * ---- sysfs: /sys/class/misc/kshm/stats/<name>, one value per file ------
- * (KSHM_IOC_INFO returns all of them at once.)
+ * ---- sysfs: <device>/stats/<name>, one value per file -----------------
+ * (KSHM_IOC_INFO returns all of them at once.) <device> is
+ * /sys/class/misc/kshm for the default region, /sys/class/misc/kshm!NAME
+ * for region NAME.
  */
+
+static struct kshm_region *kshm_dev_region(struct device *dev)
+{
+	struct miscdevice *misc = dev_get_drvdata(dev);
+
+	return container_of(misc, struct kshm_region, misc);
+}
 
 enum kshm_stat_type { KSHM_STAT_U32, KSHM_STAT_S32, KSHM_STAT_U64 };
 
@@ -403,7 +478,7 @@ static ssize_t kshm_stat_show(struct device *dev, struct device_attribute *attr,
 	const void *field;
 	struct kshm_info info;
 
-	kshm_region_info(&kshm_region, &info);
+	kshm_region_info(kshm_dev_region(dev), &info);
 	field = (const u8 *)&info + f->offset;
 	switch (f->type) {
 	case KSHM_STAT_U64:
@@ -435,18 +510,74 @@ static const struct attribute_group kshm_stats_group = {
 	.attrs = kshm_stat_attr_list,
 };
 
-static const struct attribute_group *kshm_groups[] = {
-	&kshm_stats_group,
+/* ---- sysfs: <device>/region/{name,pages,tick_ms} ----------------------- */
+
+static ssize_t name_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", kshm_dev_region(dev)->name);
+}
+static DEVICE_ATTR_RO(name);
+
+static ssize_t pages_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", kshm_dev_region(dev)->nr_pages);
+}
+static DEVICE_ATTR_RO(pages);
+
+static ssize_t tick_ms_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(kshm_dev_region(dev)->tick_ms));
+}
+
+static ssize_t tick_ms_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &ms);
+	if (ret)
+		return ret;
+	if (ms > KSHM_TICK_MAX_MS)
+		return -EINVAL;
+	kshm_tick_set(kshm_dev_region(dev), ms);
+	return count;
+}
+static DEVICE_ATTR_RW(tick_ms);
+
+static struct attribute *kshm_region_attrs[] = {
+	&dev_attr_name.attr,
+	&dev_attr_pages.attr,
+	&dev_attr_tick_ms.attr,
 	NULL,
 };
 
-static struct miscdevice kshm_misc = {
-	.minor = MISC_DYNAMIC_MINOR,
-	.name = "kshm",
-	.fops = &kshm_fops,
-	.groups = kshm_groups,
-	.mode = 0660,
+static const struct attribute_group kshm_region_group = {
+	.name = "region",
+	.attrs = kshm_region_attrs,
 };
+
+static const struct attribute_group *kshm_groups[] = {
+	&kshm_stats_group,
+	&kshm_region_group,
+	NULL,
+};
+
+/**
+ * kshm_region_misc_init - fill in a region's misc device, before it registers
+ * @r: the region
+ * @devname: the device's name: "kshm", or "kshm/NAME" (sysfs: kshm!NAME)
+ * @nodename: its node under /dev, or NULL for @devname
+ */
+void kshm_region_misc_init(struct kshm_region *r, const char *devname, const char *nodename)
+{
+	r->misc.minor = MISC_DYNAMIC_MINOR;
+	r->misc.name = devname;
+	r->misc.nodename = nodename;
+	r->misc.fops = &kshm_fops;
+	r->misc.groups = kshm_groups;
+	r->misc.mode = 0660;
+}
 
 static int __init kshm_init(void)
 {
@@ -456,27 +587,17 @@ static int __init kshm_init(void)
 		pr_err("pages=%u is out of range 1-%u\n", pages, KSHM_MAX_PAGES);
 		return -EINVAL;
 	}
-	ret = kshm_region_init(&kshm_region, pages);
+	kshm_stats_init();
+	ret = kshm_regions_init(pages);
 	if (ret)
 		return ret;
-	kshm_stats_init();
-	ret = misc_register(&kshm_misc);
-	if (ret)
-		goto err_region;
-	kshm_tick_start();
 	pr_info("%u data page(s), ABI %u\n", pages, KSHM_ABI_VERSION);
 	return 0;
-
-err_region:
-	kshm_region_free(&kshm_region);
-	return ret;
 }
 
 static void __exit kshm_exit(void)
 {
-	kshm_tick_stop();
-	misc_deregister(&kshm_misc);
-	kshm_region_free(&kshm_region);
+	kshm_regions_exit();
 }
 
 module_init(kshm_init);

@@ -7,7 +7,8 @@
  * Pages are inserted lazily by the fault handler (as tcmu does): each is an
  * order-0 page allocated at load, so a get_page() per fault is all the VM
  * needs to keep it alive while mapped. The mapping keeps a reference on the
- * file, hence on the module: rmmod is refused while anything is mapped.
+ * file, hence on the region (its pages outlive kshm_region_destroy()) and
+ * on the module: rmmod is refused while anything is mapped.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,7 +41,8 @@ static const struct vm_operations_struct kshm_vm_ops = {
  * @m: the mapping, before its VMA exists (7.x) or the VMA itself
  *
  * Return: 0, -EINVAL for a range outside the region or a private writable
- * mapping, -EACCES for an executable mapping or a writable header.
+ * mapping, -EACCES for an executable mapping or a writable header, -ENODEV
+ * when the region was destroyed.
  */
 int kshm_map_setup(struct file *file, kshm_map_t *m)
 {
@@ -49,6 +51,8 @@ int kshm_map_setup(struct file *file, kshm_map_t *m)
 	unsigned long pgoff = kshm_map_pgoff(m);
 	unsigned long npages = kshm_map_pages(m);
 
+	if (READ_ONCE(r->dead))
+		return -ENODEV;
 	if (pgoff >= r->map_pages || npages > r->map_pages - pgoff)
 		return -EINVAL;
 	/* Shared data is never code: not at mmap, not by mprotect later. */

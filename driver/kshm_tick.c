@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The kernel ticker: every tick_ms it commits a struct kshm_tick (count and
- * CLOCK_MONOTONIC) at the end of the data area, through the same lock as
- * everybody else. It waits for the lock no longer than one period and never
- * longer than KSHM_TICK_WAIT_MS, and counts the ticks it had to skip.
- * Changing tick_ms or unloading cancels a tick that waits, so neither ever
- * waits on a user holder.
+ * The kernel ticker, one per region: every tick_ms it commits a struct
+ * kshm_tick (count and CLOCK_MONOTONIC) at the end of the region's data,
+ * through the same lock as everybody else. It waits for the lock no longer
+ * than one period and never longer than KSHM_TICK_WAIT_MS, and counts the
+ * ticks it had to skip. Changing tick_ms or destroying the region cancels a
+ * tick that waits, so neither ever waits on a user holder.
+ *
+ * The default region's period is the module parameter tick_ms; every
+ * region's is also region/tick_ms in its sysfs directory (kshm_main.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,15 +20,10 @@
 #include <linux/workqueue.h>
 #include "kshm_internal.h"
 
-#define KSHM_TICK_MAX_MS	3600000U
 #define KSHM_TICK_WAIT_MS	100U
 
+/* The module parameter: the default region's period (also before it exists). */
 unsigned int kshm_tick_ms;
-static DEFINE_MUTEX(kshm_tick_mutex);	/* kshm_tick_ms changes, start, stop */
-static bool kshm_tick_enabled;		/* the region exists */
-static u64 kshm_tick_count;
-static void kshm_tick_fn(struct work_struct *work);
-static DECLARE_DELAYED_WORK(kshm_tick_work, kshm_tick_fn);
 
 static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 {
@@ -35,11 +33,11 @@ static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 	u32 result;
 	int ret;
 
-	/* Keyed by the work: kshm_tick_cancel_wait() ends the wait. */
-	ret = kshm_region_lock(r, KSHM_LW_KERNEL, &kshm_tick_work, &timeout, 0,
+	/* Keyed by the work: kshm_tick_reschedule() ends the wait. */
+	ret = kshm_region_lock(r, KSHM_LW_KERNEL, &r->tick_work, &timeout, 0,
 			       &result, &generation);
 	if (!ret) {
-		WRITE_ONCE(t->count, ++kshm_tick_count);
+		WRITE_ONCE(t->count, ++r->tick_count);
 		WRITE_ONCE(t->mono_ns, ktime_get_ns());
 	}
 	spin_lock(&r->lock);
@@ -49,30 +47,48 @@ static void kshm_tick_once(struct kshm_region *r, unsigned int ms)
 		r->stats.ticks++;
 	spin_unlock(&r->lock);
 	if (!ret)
-		kshm_region_unlock(r, KSHM_LW_KERNEL, KSHM_UNLOCK_COMMIT, &generation);
+		kshm_region_unlock_id(r, KSHM_LW_KERNEL, KSHM_UNLOCK_COMMIT, &generation);
 }
 
 static void kshm_tick_fn(struct work_struct *work)
 {
-	unsigned int ms = READ_ONCE(kshm_tick_ms);
+	struct kshm_region *r = container_of(to_delayed_work(work), struct kshm_region,
+					     tick_work);
+	unsigned int ms = READ_ONCE(r->tick_ms);
 
 	if (!ms)
 		return;
-	kshm_tick_once(&kshm_region, ms);
-	queue_delayed_work(system_unbound_wq, &kshm_tick_work, msecs_to_jiffies(ms));
+	kshm_tick_once(r, ms);
+	queue_delayed_work(system_unbound_wq, &r->tick_work, msecs_to_jiffies(ms));
 }
 
-/* Apply kshm_tick_ms: a waiting tick gives up at once. kshm_tick_mutex held. */
-static void kshm_tick_reschedule(void)
+/* Apply r->tick_ms: a waiting tick gives up at once. r->tick_mutex held. */
+static void kshm_tick_reschedule(struct kshm_region *r)
 {
-	unsigned int ms = kshm_tick_ms;
+	unsigned int ms = r->tick_ms;
 
-	lockdep_assert_held(&kshm_tick_mutex);
-	kshm_region_cancel(&kshm_region, &kshm_tick_work);
-	if (ms && kshm_tick_enabled)
-		mod_delayed_work(system_unbound_wq, &kshm_tick_work, msecs_to_jiffies(ms));
+	lockdep_assert_held(&r->tick_mutex);
+	kshm_region_cancel(r, &r->tick_work);
+	if (ms && r->tick_enabled)
+		mod_delayed_work(system_unbound_wq, &r->tick_work, msecs_to_jiffies(ms));
 	else
-		cancel_delayed_work_sync(&kshm_tick_work);
+		cancel_delayed_work_sync(&r->tick_work);
+}
+
+/**
+ * kshm_tick_set - change a region's ticker period
+ * @r: the region
+ * @ms: the period in ms (0: off), at most KSHM_TICK_MAX_MS (the caller checked)
+ */
+void kshm_tick_set(struct kshm_region *r, unsigned int ms)
+{
+	mutex_lock(&r->tick_mutex);
+	WRITE_ONCE(r->tick_ms, ms);
+	if (r == READ_ONCE(kshm_default))
+		WRITE_ONCE(kshm_tick_ms, ms);	/* the parameter shows it */
+	if (r->tick_enabled)
+		kshm_tick_reschedule(r);
+	mutex_unlock(&r->tick_mutex);
 }
 
 static int kshm_tick_param_set(const char *val, const struct kernel_param *kp)
@@ -85,11 +101,8 @@ static int kshm_tick_param_set(const char *val, const struct kernel_param *kp)
 	ret = param_set_uint_minmax(val, &tmp, 0, KSHM_TICK_MAX_MS);
 	if (ret)
 		return ret;
-	mutex_lock(&kshm_tick_mutex);
 	WRITE_ONCE(kshm_tick_ms, ms);
-	if (kshm_tick_enabled)
-		kshm_tick_reschedule();
-	mutex_unlock(&kshm_tick_mutex);
+	kshm_default_tick_set(ms);
 	return 0;
 }
 
@@ -100,20 +113,40 @@ static const struct kernel_param_ops kshm_tick_param_ops = {
 
 module_param_cb(tick_ms, &kshm_tick_param_ops, &kshm_tick_ms, 0644);
 MODULE_PARM_DESC(tick_ms,
-		 "Kernel ticker period in ms (0 = off, at most 3600000); writable at runtime");
+		 "The default region's ticker period in ms (0 = off, at most 3600000); writable at runtime");
 
-void kshm_tick_start(void)
+/**
+ * kshm_tick_init - set up a new region's ticker, stopped
+ * @r: the region
+ * @ms: its period (0: off)
+ */
+void kshm_tick_init(struct kshm_region *r, unsigned int ms)
 {
-	mutex_lock(&kshm_tick_mutex);
-	kshm_tick_enabled = true;
-	kshm_tick_reschedule();
-	mutex_unlock(&kshm_tick_mutex);
+	mutex_init(&r->tick_mutex);
+	INIT_DELAYED_WORK(&r->tick_work, kshm_tick_fn);
+	r->tick_ms = ms;
 }
 
-void kshm_tick_stop(void)
+/**
+ * kshm_tick_start - run the region's ticker (if its period is not 0)
+ * @r: the region
+ */
+void kshm_tick_start(struct kshm_region *r)
 {
-	mutex_lock(&kshm_tick_mutex);
-	kshm_tick_enabled = false;
-	kshm_tick_reschedule();
-	mutex_unlock(&kshm_tick_mutex);
+	mutex_lock(&r->tick_mutex);
+	r->tick_enabled = true;
+	kshm_tick_reschedule(r);
+	mutex_unlock(&r->tick_mutex);
+}
+
+/**
+ * kshm_tick_stop - stop the region's ticker for good, and wait for a tick
+ * @r: the region
+ */
+void kshm_tick_stop(struct kshm_region *r)
+{
+	mutex_lock(&r->tick_mutex);
+	r->tick_enabled = false;
+	kshm_tick_reschedule(r);
+	mutex_unlock(&r->tick_mutex);
 }

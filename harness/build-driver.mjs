@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { debugSeries, driverBuildDir, kernel, productionSeries, provisioned, repoRoot } from './kernels.mjs';
+import { debugSeries, driverBuildDir, kernel, productionSeries, provisioned, repoRoot, sampleBuildDir } from './kernels.mjs';
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 
@@ -107,9 +107,14 @@ for (const series of wanted) {
   const kapiOut = join(repoRoot, 'build', 'kmod', series);
   rmSync(kapiOut, { recursive: true, force: true });
   const kshmBuild = buildPath(k, driverBuildDir(series));
-  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko', [
+  const againstKshm = [
     `KBUILD_EXTRA_SYMBOLS=${join(kshmBuild, 'Module.symvers')}`,
     `KSHM_INCLUDE=${k.CHROOT ? join(kshmBuild, 'include') : join(repoRoot, 'driver', 'include')}`,
-  ]) && ok;
+  ];
+  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko', againstKshm) && ok;
+  // The sample producer (driver/samples), built like the kapi test module.
+  const sampleOut = sampleBuildDir(series);
+  rmSync(sampleOut, { recursive: true, force: true });
+  ok = buildModule(k, join(repoRoot, 'driver', 'samples'), sampleOut, 'kshm_sample.ko', againstKshm) && ok;
 }
 process.exit(ok ? 0 : 1);

@@ -34,9 +34,22 @@ echo 30 > /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 if [ -n "$KSHM_KO" ]; then
 	# shellcheck disable=SC2086 # parameters are split on purpose
 	$B insmod "$KSHM_KO" $KSHM_KO_PARAMS || die "FAIL:module did not load ($KSHM_KO)"
-	$B chgrp kshm /dev/kshm 2>/dev/null
-	$B chmod 0660 /dev/kshm 2>/dev/null
 fi
+# --load: more modules after kshm, in order; unloaded in reverse after CMD.
+loaded=
+while read -r ko params; do
+	[ -n "$ko" ] || continue
+	# shellcheck disable=SC2086 # parameters are split on purpose
+	$B insmod "$ko" $params || die "FAIL:module did not load ($ko $params)"
+	m=${ko##*/}
+	loaded="${m%.ko} $loaded"
+done < /kshm/loads
+# /dev/kshm is the default region, or a directory of regions (REGIONS in kshm.h).
+for n in /dev/kshm /dev/kshm/*; do
+	[ -c "$n" ] || continue
+	$B chgrp kshm "$n" 2>/dev/null
+	$B chmod 0660 "$n" 2>/dev/null
+done
 mark READY
 cd "$KSHM_CWD" || die "FAIL:cd $KSHM_CWD"
 if [ "$KSHM_HOST_TTY" = 1 ]; then
@@ -51,6 +64,9 @@ cd /
 # Stop what the command left behind, then prove the module unloads cleanly.
 $B kill -9 -1 2>/dev/null
 $B sleep 0.2
+for m in $loaded; do
+	$B rmmod "$m" || die "FAIL:$m did not unload (loaded with --load)"
+done
 if [ -n "$KSHM_KO" ] && ! $B rmmod kshm; then
 	die "FAIL:kshm did not unload (still in use after the command ended)"
 fi

@@ -8,11 +8,21 @@ import { join } from 'node:path';
 import { repoRoot } from './kernels.mjs';
 
 const quick = process.env.KSHM_QUICK === '1';
+// --regions: the guest booted kshm with regions=a:1,b:4 (harness/test.mjs's
+// second boot per kernel): only the suites about regions, which need it.
+const regions = process.argv.includes('--regions');
 // The debug kernel (KASAN, lockdep, SLUB debugging) makes every syscall
 // several times slower: vm.mjs sets KSHM_TIME_SCALE there, and every limit
 // scales with it (test assertions never depend on speed).
 const scale = Number(process.env.KSHM_TIME_SCALE ?? 1);
-const suites = [
+const suites = regions ? [
+  ['regions (C, regions=a:1,b:4)', [join(repoRoot, 'build/spec-c/regions_test')], 180],
+  ['regions: the library and the sample producer module (uvu)',
+    [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/regions', '\\.spec\\.js$'], 300],
+  // The fault suite's fuzzer, recovery and hostile user on the second region.
+  ['fault suite on a second region (/dev/kshm/b)', [process.execPath, join(repoRoot, 'dist/spec/fault/run.js')], 300,
+    { KSHM_DEVICE: '/dev/kshm/b', KSHM_FAULT_SECONDS: process.env.KSHM_FAULT_SECONDS ?? '5' }],
+] : [
   ['driver (C, raw ABI)', [join(repoRoot, 'build/spec-c/driver_test')], 300],
   ['driver vs hostile users (C)', [join(repoRoot, 'build/spec-c/hostile_test')], 180],
   // Written from the uapi header alone, as an attacker would (every promise
@@ -22,22 +32,25 @@ const suites = [
   // 420 s: the staging spec (issue 19: two processes around 2 s leases, both paths) joined the
   // group, which took ~260 s under a shared machine's load before it.
   ['lib specs (uvu)', [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/guest', '\\.spec\\.js$'], 420],
+  ['regions (C, kshm alone: the default region\'s node moves)', [join(repoRoot, 'build/spec-c/regions_test')], 60],
 ];
-if (!quick) {
+if (!quick && !regions) {
   suites.push(['fault suite', [process.execPath, join(repoRoot, 'dist/spec/fault/run.js')], 300]);
 }
 // The npm package as an app installed it (the host's packaging spec,
 // spec/package, leaves that project in build/package-app): its own copy of
 // kshm and its prebuilt libkshm against the real driver. npm test requires it.
 const packageApp = join(repoRoot, 'build/package-app/device.mjs');
-if (existsSync(packageApp) || process.env.KSHM_PACKAGE_REQUIRED === '1') {
+if (regions) {
+  // (the package's check runs in the main boot)
+} else if (existsSync(packageApp) || process.env.KSHM_PACKAGE_REQUIRED === '1') {
   suites.push(['installed npm package (build/package-app)', [process.execPath, packageApp], 120]);
 } else {
   console.log('\n### installed npm package: not installed (run the packaging spec first), skipped');
 }
 
 let failed = 0;
-for (const [name, cmd, limit] of suites) {
+for (const [name, cmd, limit, env = {}] of suites) {
   console.log(`\n### ${name}`);
   const script = cmd.find((c) => c.endsWith('.js'));
   if (script && !existsSync(script)) {
@@ -45,7 +58,7 @@ for (const [name, cmd, limit] of suites) {
     continue;
   }
   const r = spawnSync('timeout', ['--kill-after=5', String(Math.ceil(limit * scale)), ...cmd], {
-    cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' },
+    cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1', ...env },
   });
   if (r.status !== 0) {
     failed++;

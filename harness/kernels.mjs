@@ -23,6 +23,19 @@ export function driverBuildDir(series) {
   return join(repoRoot, 'build', 'driver', series);
 }
 
+/** Build folder of the sample producer module (driver/samples) for one kernel series. */
+export function sampleBuildDir(series) {
+  return join(repoRoot, 'build', 'sample', series);
+}
+
+/**
+ * Where --load finds a module by name: the sample, the in-kernel API test
+ * module, the harness's test modules (built by npm run driver:build).
+ */
+export function extraModuleDirs(series) {
+  return [sampleBuildDir(series), join(repoRoot, 'build', 'kmod', series), join(repoRoot, 'build', 'testmod', series)];
+}
+
 /**
  * The provisioned kernel of a series: { series, KVER, KDIR, VMLINUZ, MODDIR },
  * plus CHROOT when modules for it build inside a build root (KDIR is then a

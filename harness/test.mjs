@@ -126,11 +126,17 @@ async function main() {
     // Two guests at once: the 2 host cores run one TCG guest each. The debug
     // kernel runs everything several times slower (KASAN, lockdep, SLUB debug).
     for (let i = 0; i < series.length; i += 2) {
-      await Promise.all(series.slice(i, i + 2).map((s) => {
+      await Promise.all(series.slice(i, i + 2).map(async (s) => {
         const limit = s.endsWith('-debug') ? 1800 : 900;
-        return runSuite(`guest ${s}`, process.execPath,
+        await runSuite(`guest ${s}`, process.execPath,
           [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', String(limit),
             process.execPath, 'harness/guest-suite.mjs'], { limit: limit + 60, stream: false });
+        // A second boot with named regions (/dev/kshm is then their directory).
+        const rlimit = s.endsWith('-debug') ? 900 : 400;
+        await runSuite(`guest ${s} regions=a:1,b:4`, process.execPath,
+          [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', String(rlimit),
+            '--param', 'regions=a:1,b:4', process.execPath, 'harness/guest-suite.mjs', '--regions'],
+          { limit: rlimit + 60, stream: false });
       }));
     }
     if (existsSync(join(repoRoot, 'dist/spec/harness'))) {

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // npm run vm -- [--kernel 6.1|6.12|7.3|6.12-debug] [--smp N] [--mem MB] [--timeout S]
-//               [--param NAME=VALUE]... [--no-module] [--no-build] [--ko FILE] CMD ARGS...
+//               [--param NAME=VALUE]... [--load 'MODULE [PARAM=VALUE...]']...
+//               [--no-module] [--no-build] [--ko FILE] CMD ARGS...
 //
 // Boots a provisioned Debian kernel in qemu-system-x86_64 (TCG), loads the
 // freshly built kshm.ko (or the one --ko names, e.g. a DKMS build; it must
 // be inside the repository, which the guest sees), runs CMD inside the guest with the repository at the
 // same absolute path and the host's /usr (so node) shared by virtiofs, streams
-// its output and exits with CMD's exit code. It fails with the reason printed
+// its output and exits with CMD's exit code. Each --load loads one more
+// module after kshm.ko, in order (MODULE: a name the driver build made, e.g.
+// kshm_sample from driver/samples, or a .ko path in the repository); they
+// are unloaded in reverse order after CMD, and the run fails if one does not. It fails with the reason printed
 // when the module does not load or unload, when the kernel logs a BUG, WARNING,
 // Oops, panic, hung task or lockdep report, or on timeout. Every process it
 // starts (qemu, virtiofsd) is stopped by pid before it exits.
@@ -19,7 +23,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { cacheRoot, debugSeries, driverBuildDir, kernel, repoRoot, supportedSeries } from './kernels.mjs';
+import {
+  cacheRoot, debugSeries, driverBuildDir, extraModuleDirs, kernel, repoRoot, supportedSeries,
+} from './kernels.mjs';
 import { missingGuestTools, VIRTIOFSD } from './tools.mjs';
 
 // Every report a kernel checker prints, production or debug kernel. Lockdep's
@@ -39,13 +45,13 @@ const KERNEL_TROUBLE = [
 function usage(msg) {
   if (msg) console.error(`vm: ${msg}`);
   console.error(`usage: npm run vm -- [--kernel ${supportedSeries.join('|')}] [--smp N] [--mem MB] [--timeout S] `
-    + '[--param NAME=VALUE]... [--no-module] [--no-build] [--ko FILE] CMD ARGS...');
+    + "[--param NAME=VALUE]... [--load 'MODULE [PARAM=VALUE...]']... [--no-module] [--no-build] [--ko FILE] CMD ARGS...");
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const o = { series: process.env.KSHM_KERNEL ?? '6.1', smp: 1, mem: 0, timeout: 300,
-    params: [], module: true, build: true, ko: undefined, cmd: [] };
+    params: [], loads: [], module: true, build: true, ko: undefined, cmd: [] };
   let i = 0;
   const value = (name) => {
     if (i + 1 >= argv.length) usage(`${name} needs a value`);
@@ -60,6 +66,7 @@ function parseArgs(argv) {
     else if (a === '--mem') o.mem = Number(value(a));
     else if (a === '--timeout') o.timeout = Number(value(a));
     else if (a === '--param') o.params.push(value(a));
+    else if (a === '--load') o.loads.push(value(a));
     else if (a === '--no-module') o.module = false;
     else if (a === '--no-build') o.build = false;
     else if (a === '--ko') o.ko = resolve(value(a));
@@ -73,7 +80,16 @@ function parseArgs(argv) {
   for (const [k, v] of [['--smp', o.smp], ['--mem', o.mem], ['--timeout', o.timeout]]) {
     if (!Number.isInteger(v) || v <= 0) usage(`${k} takes a positive whole number`);
   }
-  for (const p of o.params) if (!/^\w+=[\w.,-]*$/.test(p)) usage(`bad --param '${p}' (NAME=VALUE)`);
+  // Values may hold lists (regions=a:1,b:4:tick_ms=10), never shell syntax.
+  const paramRe = /^\w+=[\w.,:=-]*$/;
+  for (const p of o.params) if (!paramRe.test(p)) usage(`bad --param '${p}' (NAME=VALUE)`);
+  o.loads = o.loads.map((spec) => {
+    const [mod, ...params] = spec.trim().split(/\s+/);
+    if (!mod || !/^[\w./-]+$/.test(mod)) usage(`bad --load '${spec}' (MODULE [PARAM=VALUE...])`);
+    for (const p of params) if (!paramRe.test(p)) usage(`bad --load parameter '${p}' (NAME=VALUE)`);
+    if (!o.module) usage('--load needs kshm loaded (not --no-module)');
+    return { mod, params };
+  });
   if (o.ko !== undefined) {
     if (!o.module) usage('--ko and --no-module exclude each other');
     if (relative(repoRoot, o.ko).startsWith('..')) usage(`--ko ${o.ko} is outside the repository: the guest cannot see it`);
@@ -158,6 +174,21 @@ function baseInitramfs(k) {
   return out;
 }
 
+/** The .ko file --load MOD means: a path in the repository, or a module the driver build made. */
+function resolveModule(series, mod) {
+  if (mod.includes('/') || mod.endsWith('.ko')) {
+    const file = resolve(mod);
+    if (relative(repoRoot, file).startsWith('..')) usage(`--load ${mod} is outside the repository: the guest cannot see it`);
+    if (!existsSync(file)) usage(`--load ${mod}: no such file`);
+    return file;
+  }
+  for (const dir of extraModuleDirs(series)) {
+    const file = join(dir, `${mod}.ko`);
+    if (existsSync(file)) return file;
+  }
+  return usage(`--load ${mod}: no ${mod}.ko built for ${series} (npm run driver:build)`);
+}
+
 /** A tiny uncompressed cpio with this run's command, appended to the base initramfs. */
 function runInitramfs(tmp, o, base) {
   const root = join(tmp, 'runroot');
@@ -180,8 +211,11 @@ function runInitramfs(tmp, o, base) {
   writeFileSync(join(root, 'kshm', 'run.env'),
     [...env.map(([k, v]) => `${k}=${shq(v)}`), ...exported.map(([k, v]) => `export ${k}=${shq(v)}`)].join('\n') + '\n');
   writeFileSync(join(root, 'kshm', 'cmd.sh'), `exec ${o.cmd.map(shq).join(' ')}\n`);
+  // One "PATH PARAMS..." line per --load, in load order.
+  writeFileSync(join(root, 'kshm', 'loads'),
+    o.loads.map(({ mod, params }) => [resolveModule(o.series, mod), ...params].join(' ') + '\n').join(''));
   const runCpio = join(tmp, 'run.cpio');
-  run('sh', ['-c', `cd ${shq(root)} && find kshm/run.env kshm/cmd.sh | cpio -o -H newc --quiet > ${shq(runCpio)}`]);
+  run('sh', ['-c', `cd ${shq(root)} && find kshm/run.env kshm/cmd.sh kshm/loads | cpio -o -H newc --quiet > ${shq(runCpio)}`]);
   const initrd = join(tmp, 'initrd');
   writeFileSync(initrd, Buffer.concat([readFileSync(base), readFileSync(runCpio)]));
   return initrd;

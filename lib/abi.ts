@@ -41,3 +41,13 @@ export const UNLOCK_PUBLISHED = 1 << 2;
 
 /** Bytes of struct kshm_tick, which the kernel ticker writes at the end of the data. */
 export const TICK_SIZE = 16;
+
+/** Regions (REGIONS in the uapi header): the default region's node, and named regions' directory. */
+export const DEVICE_PATH = '/dev/kshm';
+export const REGION_DIR = '/dev/kshm/';
+export const DEFAULT_REGION_NAME = 'default';
+/** The default region's node while named regions exist (/dev/kshm is then a directory). */
+export const DEFAULT_REGION_ALT = '/dev/kshm/default';
+/** Where the regions' misc devices are: kshm (the default region) and kshm!NAME. */
+export const SYSFS_DIR = '/sys/class/misc/';
+export const REGION_NAME_MAX = 32;

@@ -4,7 +4,7 @@ import {
   type OperatorFunction, type SchedulerLike, type Subscriber, type Unsubscribable,
 } from 'rxjs';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
-import { DeviceClosedError, KshmSystemError, LeaseEndedError, LockCancelledError } from './errors.js';
+import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
 import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import type { FieldMap, Layout, LayoutValue } from './layout.js';
@@ -145,7 +145,7 @@ export class KshmDevice implements Device {
     // fn may have closed the device: close() already restored its writes.
     const errno = this.closed ? 0 : this.#queue.release(hold, true);
     if (this.closed) subscriber.error(new DeviceClosedError());
-    else if (errno) subscriber.error(new KshmSystemError('UNLOCK', errno));
+    else if (errno) subscriber.error(systemError('UNLOCK', errno));
     else {
       subscriber.next(result as R);
       subscriber.complete();
@@ -182,7 +182,7 @@ export class KshmDevice implements Device {
     const abort = (error: unknown): void => {
       if (!page.live) return;
       const errno = end(false);
-      subscriber.error(errno ? new KshmSystemError('UNLOCK', errno) : error);
+      subscriber.error(errno ? systemError('UNLOCK', errno) : error);
     };
     const onAbort = (): void => abort(new LockCancelledError(signal?.reason));
     // close() restores and aborts the hold itself (LockQueue.close).
@@ -204,7 +204,7 @@ export class KshmDevice implements Device {
       }
       const errno = end(true);
       if (errno) {
-        subscriber.error(new KshmSystemError('UNLOCK', errno));
+        subscriber.error(systemError('UNLOCK', errno));
         return;
       }
       subscriber.next(value);
@@ -245,7 +245,7 @@ export class KshmDevice implements Device {
               stopAbort?.();
               this.#lost.delete(hold);
               const errno = this.#queue.release(hold, commit, writes);
-              if (errno) subscriber.error(new KshmSystemError('UNLOCK', errno));
+              if (errno) subscriber.error(systemError('UNLOCK', errno));
               else if (error !== undefined) subscriber.error(error);
               else subscriber.complete();
             };

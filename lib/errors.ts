@@ -95,6 +95,27 @@ export class NotAKshmDeviceError extends KshmError {
   }
 }
 
+/**
+ * The region behind an open device was destroyed (its creator removed it, or
+ * the module that made it was unloaded): every call fails with ENODEV and
+ * snapshot streams error with this. Close the device; a region of the same
+ * name created later is a new one (open it again).
+ */
+export class DeviceGoneError extends KshmError {
+  constructor(readonly operation: string) {
+    super('KSHM_DEVICE_GONE', `${operation} failed: the kshm region was destroyed (ENODEV): close the device`,
+      { errno: E.ENODEV });
+  }
+}
+
+/**
+ * A positive errno from a device call as a typed error:
+ * {@link DeviceGoneError} for ENODEV, else a {@link KshmSystemError}.
+ */
+export function systemError(operation: string, errno: number): KshmError {
+  return errno === E.ENODEV ? new DeviceGoneError(operation) : new KshmSystemError(operation, errno);
+}
+
 /** The device was closed: nothing can be done with it any more. */
 export class DeviceClosedError extends KshmError {
   constructor() {
@@ -197,6 +218,6 @@ export function lockError(errno: number, operation: string, timeoutMs: number): 
     case E.ETIMEDOUT: return new LockTimeoutError(timeoutMs);
     case E.ECANCELED: return new LockCancelledError();
     case E.EDEADLK: return new LockDeadlockError(operation);
-    default: return new KshmSystemError(operation, errno);
+    default: return systemError(operation, errno);
   }
 }

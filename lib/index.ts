@@ -5,6 +5,7 @@
  * @module
  */
 export { openDevice, type OpenDeviceOptions } from './open-device.js';
+export { listDevices, type DeviceEntry, type ListDevicesOptions } from './list-devices.js';
 export { KshmDevice } from './device.js';
 export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
 export type { Backend, DeviceInfo, DeviceInfoJSON, LockAttempt, RawSnapshot } from './backend.js';
@@ -21,7 +22,7 @@ export {
   type NestedField, type NumberField, type NumberType, type SizedField,
 } from './layout.js';
 export {
-  AbiMismatchError, DeadlockError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
+  AbiMismatchError, DeadlockError, DeviceClosedError, DeviceGoneError, DeviceNotFoundError, KshmError, KshmSystemError,
   LeaseEndedError, LibraryNotFoundError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError,
   NotAKshmDeviceError,
   PermissionDeniedError,

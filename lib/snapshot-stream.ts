@@ -9,7 +9,7 @@ import {
   distinctUntilChanged, Observable, ReplaySubject, share, type SchedulerLike, type Subscription,
 } from 'rxjs';
 import type { Backend } from './backend.js';
-import { KshmSystemError } from './errors.js';
+import { systemError } from './errors.js';
 import { committedBytes, stagedWrites, type Page } from './page.js';
 import { createSnapshot, snapshotSeq, type Snapshot } from './snapshot.js';
 
@@ -74,7 +74,7 @@ export function snapshotStream(source: SnapshotSource): Observable<Snapshot> {
     const stopReleases = backend.watchReleases?.(() => { if (awaitingRelease) attempt(); });
     const stop = backend.watchCommits(
       () => attempt(),
-      (errno) => subscriber.error(new KshmSystemError('poll', errno)),
+      (errno) => subscriber.error(systemError('poll', errno)),
     );
     attempt();
     return () => {

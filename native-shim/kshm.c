@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "kshm.h"
@@ -224,6 +225,28 @@ static uint32_t lock_id(struct kshm *k)
 	return atomic_load_explicit(&k->id, memory_order_relaxed);
 }
 
+/*
+ * The default region is /dev/kshm, or /dev/kshm/default while named regions
+ * make /dev/kshm a directory (REGIONS in the uapi header). A read-only open()
+ * of a directory succeeds: fstat() tells.
+ */
+static int open_region(const char *path, int flags, struct kshm *k)
+{
+	bool dflt = !path || !strcmp(path, KSHM_DEVICE_PATH);
+	struct stat st;
+	int fd;
+
+	fd = dev_open(dflt ? KSHM_DEVICE_PATH : path, flags, k);
+	if (fd >= 0 && dflt && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		fd = -1;
+		errno = EISDIR;
+	}
+	if (fd < 0 && dflt && errno == EISDIR)
+		fd = dev_open(KSHM_DEFAULT_REGION_ALT, flags, k);
+	return fd;
+}
+
 kshm_handle kshm_open(const char *path, uint32_t flags)
 {
 	bool ro = flags & KSHM_OPEN_READONLY;
@@ -242,7 +265,7 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	k->fast = !ro && !(flags & KSHM_OPEN_NO_FASTPATH);
 	k->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	/* O_NONBLOCK: kshm_consume() must never block; LOCK ignores it. */
-	k->fd = dev_open(path ? path : KSHM_DEVICE_PATH, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, k);
+	k->fd = open_region(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, k);
 	if (k->fd < 0) {
 		ret = -errno;
 		goto err_free;

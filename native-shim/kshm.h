@@ -48,7 +48,9 @@ typedef int32_t kshm_handle;
 
 /**
  * kshm_open() - open a kshm device, check it, map its header and data
- * @path: device path, NULL for KSHM_DEVICE_PATH
+ * @path: device path (a region: /dev/kshm/NAME), NULL (or KSHM_DEVICE_PATH)
+ *	for the default region: KSHM_DEVICE_PATH, or KSHM_DEFAULT_REGION_ALT
+ *	while named regions exist (REGIONS in the uapi header)
  * @flags: 0 to read and write, or KSHM_OPEN_READONLY, and/or
  *	KSHM_OPEN_NO_FASTPATH (every lock and unlock goes to the driver)
  *

@@ -24,7 +24,7 @@ import {
 } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError,
+  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError, systemError,
   PermissionDeniedError,
 } from '../errors.js';
 import { LockWord, type LockWordDriver } from '../lockword.js';
@@ -54,6 +54,15 @@ function installExitHook(): void {
   process.once('exit', () => { for (const b of open) b.close(); });
 }
 
+/** Whether anything is at `path` (a path under a non-directory is nothing). */
+function exists(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Opens the device, or throws the typed error that says what to do. */
 export function openNativeBackend(path: string, readOnly: boolean): NativeBackend {
   let lib: LibKshm;
@@ -61,15 +70,14 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
     lib = libkshm();
   } catch (e) {
     // A missing device says more (load the driver) than a missing library.
-    if (e instanceof LibraryNotFoundError && lstatSync(path, { throwIfNoEntry: false }) === undefined) {
-      throw new DeviceNotFoundError(path);
-    }
+    if (e instanceof LibraryNotFoundError && !exists(path)) throw new DeviceNotFoundError(path);
     throw e;
   }
   const h = lib.open(path, readOnly ? OPEN_READONLY : OPEN_NO_FASTPATH);
   if (h > 0) return new NativeBackend(lib, h, path, readOnly);
   const errno = -h;
-  if (errno === E.ENOENT) throw new DeviceNotFoundError(path);
+  // ENOTDIR: /dev/kshm/NAME while /dev/kshm is the default region's device (no named region exists).
+  if (errno === E.ENOENT || errno === E.ENOTDIR) throw new DeviceNotFoundError(path);
   if (errno === E.EACCES || errno === E.EPERM) throw new PermissionDeniedError(path, errno);
   if (errno === KSHM_E_ABI) throw new AbiMismatchError(lib.lastError());
   if (errno === KSHM_E_MAGIC) {
@@ -284,12 +292,18 @@ export class NativeBackend implements Backend {
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
+      // Mark the generation seen, or the fd stays readable. A destroyed
+      // region polls as an error (EPOLLERR | EPOLLHUP: libuv says EBADF),
+      // and its read() says why: ENODEV.
+      const consumed = this.#lib.consume(this.#h, null);
+      if (consumed === -E.ENODEV) {
+        onError(E.ENODEV);
+        return;
+      }
       if (status < 0) {
         onError(-status);
         return;
       }
-      // Mark the generation seen, or the fd stays readable.
-      this.#lib.consume(this.#h, null);
       onCommit();
     });
     this.#polls.add(handle);
@@ -301,7 +315,7 @@ export class NativeBackend implements Backend {
   info(): DeviceInfo {
     const out: Partial<KshmInfoStruct> = {};
     const ret = this.#lib.info(this.#h, out);
-    if (ret < 0) throw new KshmSystemError('INFO', -ret);
+    if (ret < 0) throw systemError('INFO', -ret);
     const i = out as KshmInfoStruct;
     const flags = i.flags;
     return {

@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { ABI_VERSION } from '../abi.js';
 import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
 import type { LockWord, LockWordDriver } from '../lockword.js';
+import { DeviceGoneError } from '../errors.js';
 import type { FakeRegion } from './fake-region.js';
 
 const E = constants.errno;
@@ -46,9 +47,11 @@ export class FakeBackend implements Backend {
   get size(): number { return this.#region.size; }
   get data(): Uint8Array { return this.#region.data; }
 
-  /** EBADF when the driver would refuse the call (closed, or opened read-only), else 0. */
+  /** EBADF when the driver would refuse the call (closed, or opened read-only), ENODEV (destroyed), else 0. */
   #refused(): number {
-    return this.#closed || this.readOnly ? E.EBADF : 0;
+    if (this.#closed) return E.EBADF;
+    if (this.#region.destroyed) return E.ENODEV;
+    return this.readOnly ? E.EBADF : 0;
   }
 
   tryLock(fastPath = true, staged = false): LockAttempt {
@@ -148,8 +151,19 @@ export class FakeBackend implements Backend {
     return { bytes: r.data.slice(), generation: r.generation, seq: r.seq };
   }
 
-  watchCommits(onCommit: () => void): () => void {
-    const stop = this.#region.watch(onCommit);
+  watchCommits(onCommit: () => void, onError?: (errno: number) => void): () => void {
+    const region = this.#region;
+    if (region.destroyed) {
+      // poll() on a destroyed region reports an error at once.
+      const t = region.scheduler.schedule(() => onError?.(E.ENODEV));
+      return () => t.unsubscribe();
+    }
+    const stopCommits = region.watch(onCommit);
+    const stopGone = region.watchGone(() => onError?.(E.ENODEV));
+    const stop = (): void => {
+      stopCommits();
+      stopGone();
+    };
     this.#stops.add(stop);
     return () => {
       if (this.#stops.delete(stop)) stop();
@@ -172,6 +186,7 @@ export class FakeBackend implements Backend {
 
   info(): DeviceInfo {
     const r = this.#region;
+    if (r.destroyed && !this.#closed) throw new DeviceGoneError('INFO');
     r.sync();
     return {
       abiVersion: ABI_VERSION,

@@ -17,6 +17,8 @@ interface Waiter {
   timer: Subscription | undefined;
   /** KSHM_LOCK_STAGED: granted with the write section closed. */
   staged: boolean;
+  /** Takes it out of the queue with an errno (a region destroyed: ENODEV). */
+  leave?: (errno: number) => void;
 }
 
 /**
@@ -67,6 +69,29 @@ export class FakeRegion {
     }
     this.data = new Uint8Array(pages * this.pageSize);
     this.#ids.set(this.kernel, LW_KERNEL);
+  }
+
+  /**
+   * The region was destroyed (kshm_region_destroy()): LOCK, UNLOCK, KWRITE
+   * and INFO fail with ENODEV; the bytes stay readable, as a mapping does.
+   */
+  destroyed = false;
+  readonly #goneWatchers = new Set<() => void>();
+
+  /** Destroys the region: queued waiters leave with ENODEV, commit watchers hear of it. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.setTickMs(0);
+    for (const w of [...this.waiters]) w.leave?.(E.ENODEV);
+    for (const w of [...this.#goneWatchers]) this.scheduler.schedule(() => w());
+  }
+
+  /** Calls `onGone` (on a later scheduler tick) when the region is destroyed. Returns the stop. */
+  watchGone(onGone: () => void): () => void {
+    const w = (): void => onGone();
+    this.#goneWatchers.add(w);
+    return () => { this.#goneWatchers.delete(w); };
   }
 
   get size(): number { return this.data.length; }
@@ -173,6 +198,7 @@ export class FakeRegion {
       this.#clearWaiters();
       this.scheduler.schedule(() => done(errno, false));
     };
+    waiter.leave = leave;
     if (timeoutMs > 0) {
       waiter.timer = this.scheduler.schedule(() => {
         if (this.waiters.includes(waiter)) this.counters.lockTimeouts++;

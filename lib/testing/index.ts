@@ -25,12 +25,15 @@ import { AsyncSubject, asyncScheduler, type Observable, type SchedulerLike } fro
 import { constants } from 'node:os';
 import { checkWrite } from '../bytes.js';
 import { KshmDevice } from '../device.js';
-import { LockBusyError, LockTimeoutError, lockError } from '../errors.js';
+import { DeviceNotFoundError, LockBusyError, LockTimeoutError, lockError } from '../errors.js';
+import type { DeviceEntry } from '../list-devices.js';
+import type { OpenDeviceOptions } from '../open-device.js';
 import type { Device, KernelWriteOptions } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
 
 const E = constants.errno;
+const DEFAULT_REGION = 'default';
 
 /** The kernel's side of a fake device. */
 export interface FakeKernel {
@@ -115,6 +118,13 @@ export interface FakeDeviceOptions {
   readOnly?: boolean | undefined;
   /** The default of `fastPath` for the first device's transactions and leases (default true). */
   fastPath?: boolean | undefined;
+  /**
+   * The region's name, as a named region of the driver has (its device's
+   * `path` is then `fake:kshm/NAME`); default: the default region. For
+   * several regions that an app finds with `listDevices` and opens by path,
+   * see {@link createFakeKshm}.
+   */
+  name?: string | undefined;
 }
 
 class FakeKshmDevice extends KshmDevice implements FakeDevice {
@@ -135,10 +145,18 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
  * ```
  */
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
+  if (options.name !== undefined) checkRegionName(options.name);
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
-  const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
-    new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
+  return fakeDeviceOn(region, scheduler, options.name === undefined ? 'fake:kshm' : `fake:kshm/${options.name}`,
+    options.readOnly ?? false, options.fastPath ?? true);
+}
+
+/** A fake device over an existing region, with its kernel handle. */
+function fakeDeviceOn(region: FakeRegion, scheduler: SchedulerLike, path: string, readOnly: boolean,
+  fastPath: boolean): FakeDevice {
+  const openOne = (ro: boolean, fast = true): KshmDevice =>
+    new KshmDevice(new FakeBackend(region, path, ro), { scheduler, fastPath: fast });
   const kernel: FakeKernel = {
     write: (offset, bytes, options) => {
       const result = new AsyncSubject<bigint>();
@@ -192,8 +210,113 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
       return region.data;
     },
   };
-  return new FakeKshmDevice(new FakeBackend(region, 'fake:kshm', options.readOnly ?? false), scheduler,
-    options.fastPath ?? true, kernel, (o) => openOne(o?.readOnly ?? false, o?.fastPath ?? true));
+  return new FakeKshmDevice(new FakeBackend(region, path, readOnly), scheduler,
+    fastPath, kernel, (o) => openOne(o?.readOnly ?? false, o?.fastPath ?? true));
+}
+
+/** A region name as the driver takes it (REGIONS in the uapi header), or a RangeError. */
+function checkRegionName(name: string): void {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(name)) {
+    throw new RangeError(`a region name is 1 to 32 of [a-z0-9_-], starting with a letter or digit, got "${name}"`);
+  }
+}
+
+/** Options of {@link createFakeKshm}. */
+export interface FakeKshmOptions {
+  /** The default region's data pages (1..1024, default 1). */
+  pages?: number | undefined;
+  /** The scheduler, as in {@link FakeDeviceOptions.scheduler}. */
+  scheduler?: SchedulerLike | undefined;
+}
+
+/** Options of {@link FakeKshm.createRegion}. */
+export interface FakeRegionOptions {
+  /** Data pages (1..1024, default 1). */
+  pages?: number | undefined;
+}
+
+/**
+ * A fake of the whole driver: the default region and named regions that a
+ * kernel module (the test) creates and destroys, found and opened the way
+ * an app does with the real package's `listDevices` and `openDevice`.
+ */
+export interface FakeKshm {
+  /** The default region (/dev/kshm, or /dev/kshm/default while named regions exist). */
+  readonly defaultRegion: FakeDevice;
+  /**
+   * Creates region `name` (as kshm_region_create() does): /dev/kshm/NAME.
+   * RangeError for a bad name or page count; an Error (EEXIST) when the
+   * name is taken ("default" always is).
+   */
+  createRegion(name: string, options?: FakeRegionOptions): FakeDevice;
+  /**
+   * Destroys region `name` (as kshm_region_destroy() does): its path goes,
+   * every device open on it fails with DeviceGoneError from then on (calls,
+   * waits, snapshot streams), its bytes stay readable.
+   */
+  destroyRegion(name: string): void;
+  /** As the package's `listDevices()`: the default region first, then by name. */
+  listDevices(): DeviceEntry[];
+  /**
+   * As the package's `openDevice(path)`: /dev/kshm (the default) opens the
+   * default region whatever exists; DeviceNotFoundError for a path that does
+   * not exist now.
+   */
+  openDevice(path?: string, options?: OpenDeviceOptions): Promise<Device>;
+}
+
+/**
+ * Creates a fake kshm driver with regions.
+ *
+ * @example
+ * ```ts
+ * const kshm = createFakeKshm();
+ * const sensors = kshm.createRegion('sensors', { pages: 4 });
+ * sensors.kernel.write(0, [42]);
+ * console.log(kshm.listDevices());        // /dev/kshm/default and /dev/kshm/sensors, with their pages
+ * const app = await kshm.openDevice('/dev/kshm/sensors');
+ * kshm.destroyRegion('sensors');           // app's calls now fail with DeviceGoneError
+ * app.snapshots$.subscribe({ error: (e) => console.log(e instanceof DeviceGoneError) }); // true
+ * ```
+ */
+export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const defaultRegion = new FakeRegion(options.pages ?? 1, scheduler);
+  const named = new Map<string, FakeRegion>();
+  const pathOf = (name: string): string => (name === DEFAULT_REGION
+    ? (named.size > 0 ? '/dev/kshm/default' : '/dev/kshm') : `/dev/kshm/${name}`);
+  return {
+    defaultRegion: fakeDeviceOn(defaultRegion, scheduler, 'fake:kshm', false, true),
+    createRegion: (name, o = {}) => {
+      checkRegionName(name);
+      if (name === DEFAULT_REGION || named.has(name)) {
+        throw Object.assign(new Error(`region "${name}" exists (EEXIST)`), { errno: E.EEXIST });
+      }
+      const region = new FakeRegion(o.pages ?? 1, scheduler);
+      named.set(name, region);
+      return fakeDeviceOn(region, scheduler, `fake:kshm/${name}`, false, true);
+    },
+    destroyRegion: (name) => {
+      const region = named.get(name);
+      if (!region) throw new Error(`no region "${name}"`);
+      named.delete(name);
+      region.destroy();
+    },
+    listDevices: () => [
+      { name: DEFAULT_REGION, pages: defaultRegion.pages, path: pathOf(DEFAULT_REGION) },
+      ...[...named].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, r]) => ({ name, pages: r.pages, path: pathOf(name) })),
+    ],
+    openDevice: async (path = '/dev/kshm', o = {}) => {
+      const name = path === '/dev/kshm' ? DEFAULT_REGION
+        : [DEFAULT_REGION, ...named.keys()].find((n) => pathOf(n) === path);
+      const region = name === undefined ? undefined : name === DEFAULT_REGION ? defaultRegion : named.get(name);
+      if (!region) throw new DeviceNotFoundError(path);
+      return new KshmDevice(new FakeBackend(region, path, o.readOnly ?? false), {
+        scheduler: o.scheduler ?? scheduler,
+        ...(o.fastPath !== undefined ? { fastPath: o.fastPath } : {}),
+      });
+    },
+  };
 }
 
 export { FakeRegion } from './fake-region.js';

@@ -12,6 +12,7 @@
 static const char *sep;
 
 #define CONST(name)	do { printf("%s\n    \"%s\": %llu", sep, #name, (unsigned long long)(name)); sep = ","; } while (0)
+#define STR(name)	do { printf("%s\n    \"%s\": \"%s\"", sep, #name, name); sep = ","; } while (0)
 #define STRUCT(s)	do { printf("%s\n    \"%s\": { \"size\": %zu, \"fields\": {", sep, #s, sizeof(struct s)); sep = ""; } while (0)
 #define FIELD(s, f)	do { printf("%s \"%s\": %zu", sep, #f, offsetof(struct s, f)); sep = ","; } while (0)
 #define END()		do { printf(" } }"); sep = ","; } while (0)
@@ -30,6 +31,8 @@ int main(void)
 	CONST(KSHM_IOC_CANCEL); CONST(KSHM_IOC_KWRITE); CONST(KSHM_IOC_WAKE);
 	CONST(KSHM_E_ABI); CONST(KSHM_E_MAGIC); CONST(KSHM_E_TOO_MANY);
 	CONST(KSHM_OPEN_READONLY); CONST(KSHM_OPEN_NO_FASTPATH);
+	STR(KSHM_DEVICE_PATH); STR(KSHM_REGION_DIR); STR(KSHM_DEFAULT_REGION_NAME);
+	STR(KSHM_DEFAULT_REGION_ALT); STR(KSHM_SYSFS_DIR); CONST(KSHM_REGION_NAME_MAX);
 	printf("\n  },\n  \"structs\": {");
 	sep = "";
 	STRUCT(kshm_header);

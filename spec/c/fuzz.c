@@ -11,6 +11,9 @@
  *                             with "fast") that scribbles without the lock, tries
  *                             to write the header and never unlocks
  *
+ * KSHM_DEVICE names the region to run against (default /dev/kshm; e.g.
+ * /dev/kshm/b for a second region).
+ *
  * Each ends with a consistency check of the lock state and prints one
  * JSON line; exit 0 means every check held. The harness fails the run on
  * any kernel BUG/WARNING/Oops/hung task, and proves rmmod works after.
@@ -43,6 +46,8 @@
 		}                                                               \
 	} while (0)
 
+/* The region under test: KSHM_DEVICE, or the default region. */
+static const char *dev_path = KSHM_DEVICE_PATH;
 static long page_size;
 static uint64_t rng;
 
@@ -116,7 +121,7 @@ enum final_check { SLOW_PATH_ONLY, FAST_PATH_USED, FORGED };
 static void check_final_state(const char *what, enum final_check how, const struct kshm_info *base)
 {
 	static const struct kshm_info zero;
-	int fd = open(KSHM_DEVICE_PATH, O_RDWR);
+	int fd = open(dev_path, O_RDWR);
 	struct kshm_lock_req lr = { .flags = KSHM_LOCK_TRY };
 	struct kshm_unlock_req ur = { .flags = KSHM_UNLOCK_ABORT };
 	struct kshm_info i;
@@ -190,7 +195,7 @@ static void fuzz_worker(double until, uint64_t seed)
 		switch (below(16)) {
 		case 0: /* open */
 			if (fd < 0) {
-				fds[slot] = open(KSHM_DEVICE_PATH, below(4) ? O_RDWR : O_RDONLY);
+				fds[slot] = open(dev_path, below(4) ? O_RDWR : O_RDONLY);
 				if (fds[slot] >= 0 && !data_size)
 					data_size = (size_t)info_of(fds[slot]).pages * page_size;
 			}
@@ -439,7 +444,7 @@ static void writer_commit(int fd, volatile struct kshm_ctrl *c, uint32_t id, int
 
 static void recovery_writer(int id, int rounds, int logfd)
 {
-	int fd = open(KSHM_DEVICE_PATH, O_RDWR);
+	int fd = open(dev_path, O_RDWR);
 	volatile struct kshm_ctrl *c;
 	uint64_t *data;
 	uint32_t fid;
@@ -474,7 +479,7 @@ static void recovery_writer(int id, int rounds, int logfd)
 
 static int run_recovery(int writers, int rounds, uint64_t seed)
 {
-	int logp[2], fd = open(KSHM_DEVICE_PATH, O_RDWR);
+	int logp[2], fd = open(dev_path, O_RDWR);
 	uint64_t *data, logged[32] = { 0 }, told = 0, g0;
 	pid_t pids[32];
 	int killed[32] = { 0 }, kills = 0;
@@ -567,10 +572,18 @@ static int run_recovery(int writers, int rounds, uint64_t seed)
 
 /* ---- hostile user ---------------------------------------------------------- */
 
+/* The region's tick_ms: the module parameter, or a named region's region/tick_ms. */
 static int write_param(const char *value)
 {
-	int fd = open("/sys/module/kshm/parameters/tick_ms", O_WRONLY);
+	const char *name = dev_path + strlen(KSHM_REGION_DIR);
+	char path[128] = "/sys/module/kshm/parameters/tick_ms";
 	ssize_t n;
+	int fd;
+
+	if (!strncmp(dev_path, KSHM_REGION_DIR, strlen(KSHM_REGION_DIR)) &&
+	    strcmp(name, KSHM_DEFAULT_REGION_NAME))
+		snprintf(path, sizeof(path), KSHM_SYSFS_DIR "kshm!%s/region/tick_ms", name);
+	fd = open(path, O_WRONLY);
 
 	if (fd < 0)
 		return -1;
@@ -581,7 +594,7 @@ static int write_param(const char *value)
 
 static int run_hostile(double seconds, int fast)
 {
-	int fd = open(KSHM_DEVICE_PATH, O_RDWR), ready[2];
+	int fd = open(dev_path, O_RDWR), ready[2];
 	struct kshm_info i0, i1;
 	pid_t hostile;
 	char c;
@@ -593,7 +606,7 @@ static int run_hostile(double seconds, int fast)
 	i0 = info_of(fd);
 	hostile = fork();
 	if (hostile == 0) {
-		int h = open(KSHM_DEVICE_PATH, O_RDWR);
+		int h = open(dev_path, O_RDWR);
 		struct kshm_lock_req req = { 0 };
 		uint8_t *data = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, h, page_size);
 		void *hdr;
@@ -666,6 +679,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 
 	page_size = sysconf(_SC_PAGESIZE);
+	if (getenv("KSHM_DEVICE"))
+		dev_path = getenv("KSHM_DEVICE");
 	sigaction(SIGALRM, &sa, NULL);	/* no SA_RESTART */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);

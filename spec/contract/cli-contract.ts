@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main, type DeviceOpener } from '../../cli/main.js';
+import { main, type DeviceLister, type DeviceOpener } from '../../cli/main.js';
 import { ABI_VERSION } from '../../lib/abi.js';
-import type { Device } from '../../lib/index.js';
+import type { Device, DeviceEntry } from '../../lib/index.js';
 
 export interface CliTarget {
   /** What main() opens devices with (a path other than /dev/kshm: DeviceNotFoundError). */
   open: DeviceOpener;
+  /** What main() lists regions with (default: the package's listDevices). */
+  list?: DeviceLister;
 }
 
 interface Result { code: number; out: string; err: string }
@@ -32,7 +34,7 @@ export function cliContract(name: string, target: CliTarget): void {
       out: (t) => { out += t; onOut?.(out); },
       err: (t) => { err += t; },
       isTTY,
-    }, target.open);
+    }, target.open, ...(target.list ? [target.list] : []));
     return { code, out, err };
   }
 
@@ -264,6 +266,40 @@ export function cliContract(name: string, target: CliTarget): void {
     assert.is(r.code, 1);
     assert.match(r.err, /does not exist/);
     assert.match(r.err, /npm run vm/);
+  });
+
+  test('list: every region (the default first) with its pages and a path every command takes as --device', async () => {
+    const r = await kshm(['list', '--json']);
+    assert.is(r.code, 0, r.err);
+    const regions = JSON.parse(r.out) as DeviceEntry[];
+    assert.is(regions[0]?.name, 'default');
+    assert.ok(regions[0]?.path === '/dev/kshm' || regions[0]?.path === '/dev/kshm/default');
+    for (const region of regions) {
+      assert.ok(Number.isInteger(region.pages) && region.pages >= 1);
+      const info = await kshm(['info', '--json', '--device', region.path]);
+      assert.is(info.code, 0, info.err);
+      const parsed = JSON.parse(info.out) as { device: string; pages: number };
+      assert.is(parsed.pages, region.pages, region.name);
+    }
+    const text = await kshm(['list']);
+    assert.is(text.code, 0);
+    const lines = text.out.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^NAME\s+PAGES\s+PATH$/);
+    for (const region of regions) {
+      assert.ok(lines.some((l) => l.split(/\s+/).join(' ') === `${region.name} ${region.pages} ${region.path}`), text.out);
+    }
+  });
+
+  test('--device PATH on every command that opens one: a missing device fails each the same way', async () => {
+    for (const args of [['info'], ['dump', '--length', '4'], ['watch', '--count', '1'], ['write', '8', '1'],
+      ['kwrite', '8', '1'], ['lock', '--hold', '1']]) {
+      const r = await kshm([...args, '--device', '/dev/kshm/nope']);
+      assert.is(r.code, 1, args.join(' '));
+      assert.match(r.err, /\/dev\/kshm\/nope does not exist/);
+    }
+    // list needs no device: --device changes nothing.
+    const r = await kshm(['list', '--json', '--device', '/dev/kshm/nope']);
+    assert.is(r.code, 0);
   });
 
   test.run();

@@ -75,7 +75,35 @@ test('a timeout fails the run, and no qemu or virtiofsd is left behind', async (
   assert.equal(await leftBehind(), []);
 });
 
+test('--load loads modules after kshm with their parameters; --param takes lists; both are unloaded after (6.1)', async () => {
+  const r = await runVm(['--kernel', '6.1', '--param', 'regions=a:1,b:4:tick_ms=5', '--load', 'kshm_sample period_ms=7',
+    'sh', '-c', 'test -c /dev/kshm/a && test -c /dev/kshm/b && test -c /dev/kshm/sample && echo nodes-ok; '
+      + 'cat /sys/module/kshm_sample/parameters/period_ms /sys/class/misc/kshm!b/region/tick_ms']);
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, 'nodes-ok');
+  assert.match(r.out, /^7\n5$/m);
+});
+
+test('regions= with an unknown key: kshm does not load, and the kernel log says why (6.1)', async () => {
+  const r = await runVm(['--kernel', '6.1', '--param', 'regions=a:1,b:2:bogus=4', 'true']);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /module did not load/);
+  assert.match(r.out, /regions=: region b: unknown key 'bogus' \(known: tick_ms/);
+});
+
+test('a --load module that cannot be unloaded after the command fails the run', async () => {
+  // (the command unloads it itself: the harness's own rmmod then fails)
+  const r = await runVm(['--kernel', '6.1', '--load', 'kshm_sample', '/kshm/busybox', 'rmmod', 'kshm_sample']);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /kshm_sample did not unload/);
+});
+
 test('bad arguments are refused with usage', async () => {
+  for (const load of ['no_such_module', 'kshm_sample period_ms=$(reboot)', '../../etc/passwd.ko']) {
+    const r = await runVm(['--kernel', '6.1', '--load', load, 'true']);
+    assert.is(r.code, 2, load);
+    assert.match(r.out, /usage|--load/);
+  }
   const r = await runVm(['--smp', 'x', 'true']);
   assert.is(r.code, 2);
   assert.match(r.out, /usage/);

@@ -13,6 +13,7 @@ test('every error class is a KshmError with its own stable code', () => {
     new errors.AbiMismatchError('m'), new errors.NotAKshmDeviceError('/x', 'magic'), new errors.DeviceClosedError(),
     new errors.LockTimeoutError(5), new errors.LockCancelledError(), new errors.ReadOnlyDeviceError(),
     new errors.DeadlockError('KWRITE'), new errors.LeaseEndedError(), new errors.KshmSystemError('LOCK', E.EIO),
+    new errors.DeviceGoneError('poll'),
   ];
   const codes = new Set(made.map((e) => e.code));
   assert.is(codes.size, made.length);
@@ -31,6 +32,17 @@ test('lockError: timeout, cancel and deadlock are typed; EBADF is a system error
   assert.instance(badf, errors.KshmSystemError);
   assert.is(badf.errno, E.EBADF);
   assert.match(badf.message, /EBADF/);
+});
+
+test('ENODEV (a destroyed region) is DeviceGoneError wherever a device call reports it', () => {
+  for (const e of [errors.lockError(E.ENODEV, 'LOCK', 10), errors.systemError('poll', E.ENODEV)]) {
+    assert.instance(e, errors.DeviceGoneError);
+    assert.is(e.code, 'KSHM_DEVICE_GONE');
+    assert.is(e.errno, E.ENODEV);
+    assert.match(e.message, /destroyed/);
+  }
+  assert.instance(errors.systemError('poll', E.EIO), errors.KshmSystemError);
+  assert.not.instance(errors.systemError('poll', E.EIO), errors.DeviceGoneError);
 });
 
 test.run();

@@ -39,4 +39,12 @@ test('openDevice: no device, another ABI, not a kshm device', async () => {
   assert.is((garbage as KshmError).code, 'KSHM_NOT_A_DEVICE');
 });
 
+test('a region path under a device that is not a directory does not exist (ENOTDIR: no named regions)', async () => {
+  // /dev/kshm/NAME while /dev/kshm is the default region's device node.
+  const file = fakeDeviceFile(2);
+  const e = await openDevice(join(file, 'sensors')).catch((err: unknown) => err);
+  assert.instance(e, DeviceNotFoundError);
+  assert.match((e as Error).message, /sensors does not exist/);
+});
+
 test.run();

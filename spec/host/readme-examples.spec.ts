@@ -73,7 +73,7 @@ const FIXTURE_NEEDS: Record<string, string[]> = {
 
 const KSHM_TYPES = ['Device', 'Lease', 'TransactionOptions', 'KernelWriteOptions', 'DeviceInfo', 'DeviceInfoJSON',
   'Backend', 'OpenDeviceOptions', 'Layout', 'FieldMap', 'LayoutValue'];
-const TESTING = ['createFakeDevice', 'FakeDevice', 'FakeKernel'];
+const TESTING = ['createFakeDevice', 'createFakeKshm', 'FakeDevice', 'FakeKernel', 'FakeKshm'];
 
 const uses = (code: string, name: string): boolean =>
   new RegExp(`(?<![\\w$.'"])${name.replace(/\$/g, '\\$')}(?![\\w$])(?!\\s*:(?!:))`).test(code);

@@ -70,15 +70,19 @@ test('the rule parses by udev(7)\'s grammar', () => {
   assert.is(rules.length, 1);
 });
 
-test('it gives group kshm read and write on the kshm misc device, and nothing more', () => {
+test('it gives group kshm read and write on every region\'s misc device, and nothing more', () => {
   const [rule = []] = parseRules(readFileSync(rulesFile, 'utf8')).rules;
   const get = (key: string, op: string): string | undefined => rule.find((p) => p.key === key && p.op === op)?.value;
-  assert.is(get('KERNEL', '=='), 'kshm');
+  // The default region ("kshm") and the named ones ("kshm/NAME", which udev
+  // names as the kernel does, with sysfs's '!' back to '/').
+  assert.is(get('KERNEL', '=='), 'kshm|kshm/*');
   assert.is(get('SUBSYSTEM', '=='), 'misc');
   assert.is(get('GROUP', '='), 'kshm');
   assert.is(get('MODE', '='), '0660');
-  // The device's name is the driver's misc device name.
-  assert.match(readFileSync(join(root, 'driver', 'kshm_main.c'), 'utf8'), /\.name\s*=\s*"kshm"/);
+  // The devices' names are the driver's misc device names.
+  const regions = readFileSync(join(root, 'driver', 'kshm_region.c'), 'utf8');
+  assert.match(regions, /#define KSHM_DEFAULT_DEVNAME\s+"kshm"/);
+  assert.match(regions, /"kshm\/%s", name\)/);
 });
 
 test('the checker finds the mistakes it is there for', () => {

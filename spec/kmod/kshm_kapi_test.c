@@ -4,13 +4,18 @@
  * user space, so that the C tests can check what a kernel caller sees.
  * Writing N to /sys/module/kshm_kapi_test/parameters/lock_ms calls
  * kshm_lock_timeout(N), aborts at once if granted, and stores the return
- * value in .../result. Never shipped; loaded only by spec/c/hostile_test.
+ * value in .../result. Writing NAME:PAGES to .../create calls
+ * kshm_region_create(NAME, PAGES, NULL) (result: 0 or the error), writing
+ * anything to .../destroy destroys that region; unloading destroys it too.
+ * Never shipped; loaded only by spec/c/hostile_test and spec/c/regions_test.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/err.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/string.h>
 #include "kshm.h"	/* driver/include/linux, from Kbuild */
 
 static int result;
@@ -38,6 +43,59 @@ static const struct kernel_param_ops kshm_kapi_test_ops = {
 
 module_param_cb(lock_ms, &kshm_kapi_test_ops, NULL, 0200);
 MODULE_PARM_DESC(lock_ms, "write N: kshm_lock_timeout(N), then abort");
+
+static struct kshm_region *region;	/* made by create, under the param lock */
+
+static int kshm_kapi_test_create(const char *val, const struct kernel_param *kp)
+{
+	char name[64], *colon;
+	unsigned int pages;
+	int ret;
+
+	if (region)
+		return -EBUSY;
+	strscpy(name, val, sizeof(name));
+	colon = strrchr(name, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	ret = kstrtouint(colon + 1, 0, &pages);
+	if (ret)
+		return ret;
+	region = kshm_region_create(name, pages, NULL);
+	ret = IS_ERR(region) ? PTR_ERR(region) : 0;
+	if (ret)
+		region = NULL;
+	WRITE_ONCE(result, ret);
+	return 0;
+}
+
+static const struct kernel_param_ops kshm_kapi_test_create_ops = {
+	.set = kshm_kapi_test_create,
+};
+
+module_param_cb(create, &kshm_kapi_test_create_ops, NULL, 0200);
+MODULE_PARM_DESC(create, "write NAME:PAGES: kshm_region_create(NAME, PAGES, NULL)");
+
+static int kshm_kapi_test_destroy(const char *val, const struct kernel_param *kp)
+{
+	kshm_region_destroy(region);
+	region = NULL;
+	return 0;
+}
+
+static const struct kernel_param_ops kshm_kapi_test_destroy_ops = {
+	.set = kshm_kapi_test_destroy,
+};
+
+module_param_cb(destroy, &kshm_kapi_test_destroy_ops, NULL, 0200);
+MODULE_PARM_DESC(destroy, "write anything: kshm_region_destroy() the region made by create");
+
+static void __exit kshm_kapi_test_exit(void)
+{
+	kshm_region_destroy(region);
+}
+module_exit(kshm_kapi_test_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kshm test: the in-kernel API, driven through a module parameter");

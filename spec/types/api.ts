@@ -4,10 +4,12 @@
 // errors are exported. Run by spec/host/layout-types.spec.ts (with and
 // without exactOptionalPropertyTypes).
 import {
-  DeadlockError, LockBusyError, LockDeadlockError, openDevice,
-  type Device, type DeviceInfoJSON, type KernelWriteOptions, type Lease, type OpenDeviceOptions, type TransactionOptions,
+  DeadlockError, DeviceGoneError, KshmError, listDevices, LockBusyError, LockDeadlockError, openDevice,
+  type Device, type DeviceEntry, type DeviceInfoJSON, type KernelWriteOptions, type Lease, type OpenDeviceOptions, type TransactionOptions,
 } from 'kshm';
-import { createFakeDevice, type FakeDeviceOptions, type FakeOpenOptions } from 'kshm/testing';
+import {
+  createFakeDevice, createFakeKshm, type FakeDeviceOptions, type FakeKshm, type FakeOpenOptions,
+} from 'kshm/testing';
 import type { Observable } from 'rxjs';
 import { assertType, type Equal } from './equal.js';
 
@@ -53,4 +55,15 @@ const deadlock: LockDeadlockError = new DeadlockError('KWRITE');
 const busy: LockBusyError = new LockBusyError();
 assertType<Equal<typeof deadlock.code, string>>();
 
-void [dispose, direct, busy];
+// regions (issue 21): listDevices, DeviceGoneError, the fake's regions
+const listed: DeviceEntry[] = listDevices();
+const [first] = listed;
+if (first) assertType<Equal<typeof first, DeviceEntry>>();
+const entry: { path: string; name: string; pages: number } = listed[0] ?? { path: '', name: '', pages: 1 };
+const gone: KshmError = new DeviceGoneError('poll');
+const kshm: FakeKshm = createFakeKshm({ pages: settings.timeoutMs, scheduler: undefined });
+const region: Device = kshm.createRegion('sensors', { pages: undefined });
+void kshm.openDevice(undefined, od);
+const named = createFakeDevice({ ...fd, name: undefined });
+
+void [dispose, direct, busy, gone, region, named, entry];

@@ -5,7 +5,8 @@
  * tests all include it. Every struct has a fixed size and the same layout
  * for 32- and 64-bit callers (only __u32/__s32/__u64 fields, 8-byte aligned).
  *
- * MAPPING (byte offsets into /dev/kshm, all page-aligned)
+ * MAPPING (byte offsets into a region's device, /dev/kshm or
+ * /dev/kshm/NAME: see REGIONS; all page-aligned)
  *
  *   0                 header page: struct kshm_header, read-only to users.
  *                     A writable mapping of it is refused, and it can never
@@ -226,7 +227,8 @@
  *
  * SYSFS AND PARAMETERS
  *
- * /sys/class/misc/kshm/stats/NAME holds one value each, NAME being a field of
+ * /sys/class/misc/kshm/stats/NAME (kshm!REGION/stats/NAME for a named
+ * region, see REGIONS) holds one value each, NAME being a field of
  * struct kshm_info: abi_version pages flags generation holder_pid waiters
  * tick_ms locks_granted locks_contended lock_timeouts lock_cancels
  * owner_died lock_reclaims commits aborts kernel_writes ticks ticks_skipped
@@ -234,7 +236,70 @@
  * (1-KSHM_MAX_PAGES, at load only) and tick_ms
  * (/sys/module/kshm/parameters/tick_ms, 0-3600000, 0: off; writable at any
  * time: another value fails with EINVAL, one beyond 32 bits with ERANGE, and
- * the old value stays) sets the ticker.
+ * the old value stays) sets the default region's ticker; regions (at load
+ * only) creates named regions (see REGIONS).
+ *
+ * REGIONS
+ *
+ * kshm shares one or more regions. Each has its own device node, pages,
+ * lock, lock-word ids, waiters, ticker, counters and generation, and the
+ * whole ABI of this header; nothing one region does delays another.
+ *
+ * - The default region is created at load (module parameters pages and
+ *   tick_ms). Its name is KSHM_DEFAULT_REGION_NAME.
+ * - A named region is created by another kernel module
+ *   (kshm_region_create(), include/linux/kshm.h) or at load by the module
+ *   parameter regions=NAME:PAGES[:KEY=VALUE...][,...], e.g.
+ *   regions=sensors:4,audio:16:tick_ms=10 (keys: tick_ms, the region's
+ *   ticker period; an unknown key, a bad name or page count, or a duplicate
+ *   fails the load, with a line in the kernel log). Names are 1 to
+ *   KSHM_REGION_NAME_MAX characters of [a-z0-9_-] starting with a letter or
+ *   digit; "default" is the default region's and never a named one's.
+ *
+ * Device nodes. A path cannot be both a device and a directory, so:
+ *
+ * - While no named region exists, the default region is KSHM_DEVICE_PATH
+ *   ("/dev/kshm"), a character device, as before regions existed.
+ * - While at least one named region exists, "/dev/kshm" is a directory:
+ *   region NAME is KSHM_REGION_DIR NAME ("/dev/kshm/NAME") and the default
+ *   region is KSHM_DEFAULT_REGION_ALT ("/dev/kshm/default").
+ *
+ * The default region's node moves when the first named region appears and
+ * when the last one goes (its device is registered again, under another
+ * name of node and another minor number); its open files and mappings are
+ * not affected. An open() racing with a move can fail with ENOENT or ENODEV.
+ * To open the default region whatever exists: open KSHM_DEVICE_PATH; on
+ * EISDIR (or, for an O_RDONLY open(), which succeeds on a directory, when
+ * fstat() says S_ISDIR), open KSHM_DEFAULT_REGION_ALT instead. libkshm's
+ * kshm_open(NULL) does this. KSHM_REGION_DIR NAME while "/dev/kshm" is the
+ * default region's device fails with ENOTDIR.
+ *
+ * sysfs. The misc device of the default region is "kshm", region NAME's
+ * "kshm/NAME", which sysfs spells kshm!NAME: its directory is
+ * KSHM_SYSFS_DIR "kshm" or KSHM_SYSFS_DIR "kshm!NAME". In it:
+ *
+ *	region/name	the region's name ("default" for the default region)
+ *	region/pages	its data pages
+ *	region/tick_ms	its ticker period in ms, 0: off (0-3600000, writable
+ *			at any time: another value fails with EINVAL, one
+ *			beyond 32 bits with ERANGE; for the default region
+ *			the same as the tick_ms parameter)
+ *	stats/...	its struct kshm_info fields (SYSFS AND PARAMETERS)
+ *
+ * Listing /sys/class/misc/ for "kshm" and "kshm!*" lists every region.
+ *
+ * Lifetime. A named region is destroyed by its creator with
+ * kshm_region_destroy() (typically as its module unloads) whether or not
+ * users have it open or mapped; those of regions= live until kshm unloads,
+ * which needs them unused. Its node and sysfs directory go at once. Then, for every open file
+ * of it: each ioctl, read() and mmap() fails with ENODEV, poll() reports
+ * EPOLLERR | EPOLLHUP (so pollers wake), blocked KSHM_IOC_LOCK,
+ * KSHM_IOC_KWRITE and read() calls return ENODEV at once, and existing
+ * mappings stay valid memory (the last contents, still writable where they
+ * were) until unmapped; the pages are freed when the last file and mapping
+ * go. The lock word in such a mapping no longer means anything. A user who
+ * sees ENODEV closes the file; a new region of the same name is a new
+ * region.
  *
  * ERRORS COMMON TO THE IOCTLS
  *
@@ -254,6 +319,13 @@
 #define KSHM_MAGIC		0x4d48534bU	/* "KSHM" in memory order */
 #define KSHM_ABI_VERSION	2
 #define KSHM_MAX_PAGES		1024
+
+/* Regions (see REGIONS above). */
+#define KSHM_REGION_DIR			"/dev/kshm/"
+#define KSHM_DEFAULT_REGION_NAME	"default"
+#define KSHM_DEFAULT_REGION_ALT		"/dev/kshm/default"
+#define KSHM_REGION_NAME_MAX		32
+#define KSHM_SYSFS_DIR			"/sys/class/misc/"
 
 /*
  * commit_ns: commits through the kernel only (UNLOCK, kernel writers), not

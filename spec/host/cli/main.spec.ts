@@ -1,12 +1,9 @@
 // cli/main.ts: the whole CLI contract in-process, against the fake.
-import { DeviceNotFoundError } from '../../../lib/index.js';
-import { createFakeDevice } from '../../../lib/testing/index.js';
+import { createFakeKshm } from '../../../lib/testing/index.js';
 import { cliContract } from '../../contract/cli-contract.js';
 
-const fake = createFakeDevice();
-cliContract('fake (kshm/testing)', {
-  open: async (path, options) => {
-    if (path !== '/dev/kshm') throw new DeviceNotFoundError(path);
-    return fake.open({ readOnly: options.readOnly ?? false });
-  },
-});
+// The default region and two named ones, as a driver with regions has.
+const kshm = createFakeKshm();
+kshm.createRegion('sensors', { pages: 4 });
+kshm.createRegion('audio', { pages: 2 });
+cliContract('fake (kshm/testing)', { open: kshm.openDevice, list: kshm.listDevices });
