@@ -6,7 +6,7 @@ import { asyncScheduler, NEVER, type Observable } from 'rxjs';
 import type { Backend } from '../lib/backend.js';
 import { openNativeBackend, type NativeBackend } from '../lib/native/native-backend.js';
 import type { Snapshot } from '../lib/snapshot.js';
-import { snapshotStream } from '../lib/snapshot-stream.js';
+import { snapshotStream, type SnapshotRange } from '../lib/snapshot-stream.js';
 
 /** ns per op of fn, after a warm-up pass of the same size. */
 export function time(label: string, ops: number, fn: () => void): number {
@@ -24,24 +24,29 @@ export function time(label: string, ops: number, fn: () => void): number {
  * figure is the library's work per commit (copy, Snapshot, Rx) at host
  * speed, with no event-loop turn in it.
  */
-export function stream(b: NativeBackend): { snapshots$: Observable<Snapshot>; notify: () => void } {
+export function stream(b: NativeBackend, range?: SnapshotRange): { snapshots$: Observable<Snapshot>; notify: () => void } {
   let notify: () => void = () => {};
-  const wrapped: Pick<Backend, 'seq' | 'snapshot' | 'watchCommits'> = {
+  const wrapped: Pick<Backend, 'size' | 'seq' | 'snapshot' | 'watchCommits'> = {
+    size: b.size,
     seq: () => b.seq(),
-    snapshot: () => b.snapshot(),
+    snapshot: (offset, length) => b.snapshot(offset, length),
     watchCommits: (onCommit) => { notify = onCommit; return () => {}; },
   };
   const snapshots$ = snapshotStream({
     backend: wrapped as Backend, scheduler: asyncScheduler, heldPage: () => undefined, closed$: NEVER,
-  });
+  }, range);
   return { snapshots$, notify: () => notify() };
 }
 
-/** ns per commit delivered to `subscribers` subscribers of a `pages`-page region, commit cost subtracted. */
+/**
+ * ns per commit delivered to `subscribers` subscribers of a `pages`-page
+ * region (of `range` only: what select$(layout) and snapshotRange$ use),
+ * commit cost subtracted.
+ */
 export function emission(path: string, subscribers: number, ops: number, pages: number,
-  pipe: (s$: Observable<Snapshot>) => Observable<unknown> = (s$) => s$): number {
+  pipe: (s$: Observable<Snapshot>) => Observable<unknown> = (s$) => s$, range?: SnapshotRange): number {
   const b = openNativeBackend(path, false);
-  const { snapshots$, notify } = stream(b);
+  const { snapshots$, notify } = stream(b, range);
   let received = 0;
   const subs = Array.from({ length: subscribers }, () => pipe(snapshots$).subscribe(() => { received++; }));
   const commit = (i: number): void => {

@@ -13,7 +13,7 @@ const d = await openDevice('/dev/kshm');
 const pages = d.info().pages;
 const ops = Math.max(50, Math.floor(4000 / pages));
 const emissionUs = emission('/dev/kshm', 1, ops, pages) / 1e3;
-const select8Us = emission('/dev/kshm', 1, ops, pages, (s$) => s$.pipe(map((s) => s.u64(8)))) / 1e3;
+const select8Us = emission('/dev/kshm', 1, 2000, pages, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 }) / 1e3;
 const src = new Uint8Array(64);
 const txns = 2000;
 const transactionUs = time('transaction 64 B', txns, () => {

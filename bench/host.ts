@@ -22,7 +22,8 @@ const quick = process.argv.includes('--quick');
 const src = new Uint8Array(64).fill(7);
 
 const emission = (pages: number, subscribers: number, ops: number,
-  pipe?: Parameters<typeof emissionOn>[4]): number => emissionOn(`standin:${pages}`, subscribers, ops, pages, pipe);
+  pipe?: Parameters<typeof emissionOn>[4], range?: Parameters<typeof emissionOn>[5]): number =>
+  emissionOn(`standin:${pages}`, subscribers, ops, pages, pipe, range);
 
 const device = await openDevice('standin:1');
 const ioctlDevice = await openDevice('standin:1', { fastPath: false });
@@ -95,10 +96,10 @@ for (const pages of quick ? [1, 16] : [1, 16, 256, 1024]) {
 }
 const bySubscribers: Record<string, number> = {};
 for (const k of [1, 10, 100]) bySubscribers[String(k)] = emission(1, k, Math.floor(snaps / k));
-// A subscriber reading 8 bytes (select$ of a u64) on the largest region.
+// A subscriber reading 8 bytes (select$ of a u64: snapshotRange$(8, 8)) on the largest region, and on one page.
 const largest = quick ? 16 : 1024;
-const select8 = emission(largest, 1, Math.max(200, Math.floor(snaps / largest / 4)),
-  (s$) => s$.pipe(map((s) => s.u64(8))));
+const select8 = emission(largest, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
+const select8OnePage = emission(1, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
 
 // ---- the JS physical limit: SharedArrayBuffer + Atomics between two threads -----
 async function atomicsHandoff(rounds: number): Promise<number> {
@@ -169,7 +170,7 @@ console.log(JSON.stringify({
   snapshotCopyOnlyNs: copyOnly,
   emissionByPagesNs: byPages,
   emissionBySubscribersNs: bySubscribers,
-  select8Ns: { pages: largest, ns: select8 },
+  select8Ns: { pages: largest, ns: select8, onePageNs: select8OnePage },
   atomicsHandoffNs,
   atomicsUncontendedNs,
   memory: {
