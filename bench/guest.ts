@@ -19,6 +19,12 @@ const baseline = `${root}build/bench/baseline`;
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
 const DEVICE = process.env['KSHM_BENCH_DEVICE'] ?? '/dev/kshm';
+/**
+ * On the host (role standin-host): the stand-in build of the C baseline, and
+ * C on libkshm for the writer and the poll() reader (the stand-in has no raw ioctl device).
+ */
+const C_BASELINE = process.env['KSHM_BENCH_BASELINE'] ?? baseline;
+const onStandin = DEVICE.startsWith('standin:');
 
 function json(out: string): Record<string, unknown> {
   const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
@@ -35,6 +41,14 @@ const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until a snapshot satisfies `pred`, looking every 5 ms (setup only,
+ * never measured: the host stand-in's commit wake-ups reach one poller).
+ */
+async function waitUntil(d: Device, pred: (s: import('../lib/index.js').Snapshot) => boolean): Promise<void> {
+  while (!pred(await firstValueFrom(d.snapshots$))) await sleep(5);
+}
 
 /** A lease kept until committed (firstValueFrom would unsubscribe, which ends it). */
 const leaseOf = (d: Device): Promise<Lease> => new Promise((resolve, reject) => {
@@ -106,7 +120,7 @@ async function roleTxn(n: number, fastPath: boolean): Promise<void> {
 async function roleContend(id: number): Promise<void> {
   const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((page) => page.setU8(4002, (page.u8(4002) + 1) & 0xff)));
-  await firstValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4000) !== 0)));
+  await waitUntil(d, (s) => s.u8(4000) !== 0);
   let count = 0;
   const fill = new Uint8Array(64);
   const csw0 = process.resourceUsage().voluntaryContextSwitches;
@@ -246,10 +260,10 @@ async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise
   await lastValueFrom(d.transaction((p) => { p.setU8(4000, 0); p.setU8(4001, 0); p.setU8(4002, 0); }));
   const procs = [0, 1, 2, 3].map((id) => {
     if (who === 'lib') return run(process.execPath, [self, 'contend', String(id)]);
-    return run(baseline, [who === 'c' ? 'contend-lib' : 'contend', '0', String(id)]);
+    return run(C_BASELINE, [who === 'c' ? 'contend-lib' : 'contend', '0', String(id), DEVICE]);
   });
   // Everybody ready (node starts slowly under TCG), then one common window.
-  await firstValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4002) === 4)));
+  await waitUntil(d, (s) => s.u8(4002) === 4);
   await setGo(d, 1);
   await sleep(seconds * 1000);
   await lastValueFrom(d.transaction((p) => p.setU8(4001, 1)));
@@ -272,10 +286,12 @@ async function latency(lib: boolean, n: number, gapUs: number): Promise<Record<s
   await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24))); // no stale done marker
   d.close();
   const reader = lib ? startReader(process.execPath, [self, 'latency', String(n), String(offset)])
-    : startReader(baseline, ['poll-latency', String(n), String(offset)]);
+    : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE])
+      : startReader(baseline, ['poll-latency', String(n), String(offset)]);
   await reader.ready;
   await sleep(200); // the reader subscribed: its first emission is the state before the writer
-  await run(baseline, ['writer', String(n), String(gapUs), String(offset)]);
+  await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE]
+    : ['writer', String(n), String(gapUs), String(offset)]);
   return { ...json(await reader.done), gapUs };
 }
 
@@ -304,7 +320,7 @@ async function orchestrate(): Promise<void> {
     cIoctl: await contended('c-ioctl', seconds),
   };
   const samples = quick ? 100 : 2000;
-  const gapUs = quick ? 20000 : 12000;
+  const gapUs = quick ? 30000 : 15000;
   const commitToSubscriber = { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) };
   const pool = json(await run(process.execPath, [self, 'pool', ...(quick ? ['--quick'] : [])],
     { ...process.env, UV_THREADPOOL_SIZE: '64' }));
@@ -323,9 +339,26 @@ async function orchestrate(): Promise<void> {
   }));
 }
 
+/**
+ * The host stand-ins (run by bench/run.mjs on the host with KSHM_LIBRARY at
+ * the stand-in build and KSHM_BENCH_DEVICE=standin:1:NAME): P4 contention on
+ * the stand-in's FIFO futex queue and P3 commit -> subscriber over its
+ * wake-ups, library next to C on libkshm, at host speed.
+ */
+async function standinHost(): Promise<void> {
+  const seconds = quick ? 1 : 2;
+  const samples = quick ? 300 : 2000;
+  const gapUs = 2000;
+  console.log(JSON.stringify({
+    contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds) },
+    commitToSubscriber: { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) },
+  }));
+}
+
 if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
+else if (role === 'standin-host') await standinHost();
 else await orchestrate();

@@ -41,6 +41,9 @@ export function render(results) {
   line('P2 snapshots$ emission (copy + Snapshot + Rx) / C malloc + seqcount memcpy, 4 KiB', hr('lib.snapshotEmissionNs', 'c.snapshotMalloc.1'), '<= 3', (v) => v <= 3, 'host');
   line('P2 8-byte select$ subscriber (snapshotRange$), largest / 1-page region', hr('lib.select8Ns.ns', 'lib.select8Ns.onePageNs'), '<= 1.5 (size-independent)', (v) => v <= 1.5, 'host');
   line('P2 8-byte select$ subscriber / C malloc + memcpy of the 4 KiB page', hr('lib.select8Ns.onePageNs', 'c.snapshotMalloc.1'), '<= 3', (v) => v <= 3, 'host');
+  line('P3 commit -> subscriber p50, library / C poll(), host stand-in wake-ups', hr('standin.commitToSubscriber.lib.p50Us', 'standin.commitToSubscriber.c.p50Us'), '<= 2', (v) => v <= 2, 'host, stand-in');
+  line('P4 4 processes, library / C on libkshm, host stand-in FIFO futex queue, throughput', hr('standin.contended4.lib.throughput', 'standin.contended4.c.throughput'), '>= 0.5', (v) => v >= 0.5, 'host, stand-in');
+  line('P4 4 processes, library max/min share, host stand-in, worst run', h('standin.contended4.lib.fairness'), '<= 1.5', (v) => v <= 1.5, 'host, stand-in', 'max');
   for (const [s, runs] of boots) {
     const k = runs[0]?.kernel ?? s;
     line('P3 commit -> subscriber p50, library / C poll()', gr(runs, 'commitToSubscriber.lib.p50Us', 'commitToSubscriber.c.p50Us'), '<= 2 (goal on host)', (v) => v <= 2, `TCG ${k}`);
@@ -74,6 +77,14 @@ export function render(results) {
     + `| hand-off between two parties, ns | | | futex ${mmm(h('limits.futexHandoffNs'))}; robust mutex + condvar ${mmm(h('limits.mutexHandoffNs'))}; Atomics.wait/notify (worker threads) ${mmm(h('lib.atomicsHandoffNs'))} |\n`
     + `| 4 processes on a FIFO futex lock (memfd): transactions/s; max/min; voluntary switches per transaction | | | ${mmm(h('limits.fifo4.throughput'), 0)}; ${mmm(h('limits.fifo4.fairness'), 2)}; ${mmm(h('limits.fifo4.voluntarySwitchesPerTxn'), 3)} |\n`
     + `| P5 heap + ArrayBuffers after 100k transactions + snapshots / after ${results.quick ? 1 : 3}00k more, MiB | ${f(h('lib.memory.before.heapUsed').median / 2 ** 20 + h('lib.memory.before.arrayBuffers').median / 2 ** 20, 1)} / ${f(h('lib.memory.after.heapUsed').median / 2 ** 20 + h('lib.memory.after.arrayBuffers').median / 2 ** 20, 1)} | | |\n`;
+
+  md += '\n### Host stand-ins for the contended and waking paths (shared stand-in region, 4 processes / 1 writer + 1 subscriber)\n\n| figure | library | C on libkshm | physical limit |\n| --- | --- | --- | --- |\n'
+    + `| P4 transactions/s, 4 processes | ${mmm(h('standin.contended4.lib.throughput'), 0)} | ${mmm(h('standin.contended4.c.throughput'), 0)} | FIFO futex lock ${mmm(h('limits.fifo4.throughput'), 0)} |\n`
+    + `| P4 max/min share | ${mmm(h('standin.contended4.lib.fairness'), 2)} | ${mmm(h('standin.contended4.c.fairness'), 2)} | ${mmm(h('limits.fifo4.fairness'), 2)} |\n`
+    + `| P4 voluntary context switches per transaction | ${mmm(h('standin.contended4.lib.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('standin.contended4.c.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('limits.fifo4.voluntarySwitchesPerTxn'), 3)} |\n`
+    + `| P3 commit -> subscriber p50, µs (both stamp after the copy) | ${mmm(h('standin.commitToSubscriber.lib.p50Us'))} | ${mmm(h('standin.commitToSubscriber.c.p50Us'))} | futex hand-off ${f(h('limits.futexHandoffNs').median / 1e3, 1)}; Atomics.wait/notify ${f(h('lib.atomicsHandoffNs').median / 1e3, 1)} |\n`
+    + `| P3 commit -> subscriber p99, µs | ${mmm(h('standin.commitToSubscriber.lib.p99Us'))} | ${mmm(h('standin.commitToSubscriber.c.p99Us'))} | |\n`
+    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`;
 
   md += '\n### Where the time goes (per stage, host medians)\n\n| stage | ns |\n| --- | --- |\n'
     + `| fast path: lock word alone (CAS, seq, generation, CAS) | ${mmm(h('lib.breakdown.lockWordNs'))} |\n`

@@ -15,7 +15,9 @@
  *   baseline txn-lib N [PATH]     libkshm's own lock: kshm_lock, 64 B write, kshm_unlock
  *                                 (the lock-word fast path, kernel fallback); host:
  *                                 PATH standin:1 with the stand-in build (baseline-standin)
- *   baseline contend-lib S ID     guest: contended transactions through libkshm's lock
+ *   baseline contend-lib S ID [PATH]  contended transactions through libkshm's lock
+ *   baseline lib-writer N GAP OFF [PATH]   writer over libkshm (host stand-in: standin:1:NAME)
+ *   baseline lib-poll-latency N OFF [PATH] poll() wake latency over libkshm's layout fd
  *   baseline calibrate N          guest: ioctl FIONREAD on a pipe next to LOCK+UNLOCK
  *
  * txn, txn-lib: the timed loop is preceded by an empty window and followed by
@@ -52,6 +54,13 @@ static void die(const char *what)
 {
 	fprintf(stderr, "baseline: %s: %s\n", what, strerror(errno));
 	exit(1);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* One write(2) to /dev/null that a syscall trace can find. */
@@ -320,9 +329,9 @@ static void txn_lib(long n, const char *path)
 }
 
 /* Contenders on libkshm's lock (fast path, kernel fallback): the library's path. */
-static void contend_lib(int id)
+static void contend_lib(int id, const char *path)
 {
-	kshm_handle h = lib_open(NULL);
+	kshm_handle h = lib_open(path);
 	struct kshm_layout l;
 	uint8_t *data;
 	uint64_t count = 0;
@@ -351,6 +360,77 @@ static void contend_lib(int id)
 	}
 	printf("{\"mode\":\"contend-lib\",\"id\":%d,\"count\":%llu,\"voluntarySwitches\":%ld}\n", id,
 	       (unsigned long long)count, voluntary_switches() - csw);
+	kshm_close(h);
+}
+
+/* writer over libkshm (fast path; WAKE when a poller waits): the host stand-in's commits. */
+static void lib_writer(long n, long gap_us, long off, const char *path)
+{
+	kshm_handle h = lib_open(path);
+	struct kshm_layout l;
+	uint8_t *d;
+
+	if (kshm_layout(h, &l))
+		die("kshm_layout");
+	d = l.data;
+	for (long i = 1; i <= n; i++) {
+		uint64_t t, idx = (uint64_t)i;
+
+		usleep((useconds_t)gap_us);
+		if (kshm_lock(h, 0, 0, NULL))
+			die("kshm_lock");
+		memcpy(d + off + 16, &idx, sizeof(idx));
+		t = now_ns();
+		memcpy(d + off, &t, sizeof(t));
+		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
+	}
+	usleep((useconds_t)gap_us);
+	kshm_lock(h, 0, 0, NULL);
+	memset(d + off + 8, 0xff, 8);
+	kshm_unlock(h, KSHM_UNLOCK_COMMIT);
+	printf("{\"mode\":\"lib-writer\",\"n\":%ld}\n", n);
+	kshm_close(h);
+}
+
+/* poll() wake latency over libkshm (the layout's fd, kshm_consume, a seqcount copy). */
+static void lib_poll_latency(long n, long off, const char *path)
+{
+	kshm_handle h = kshm_open(path, KSHM_OPEN_READONLY);
+	struct kshm_layout l;
+	struct pollfd pfd;
+	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), last = 0;
+	long got = 0;
+
+	if (h <= 0 || kshm_layout(h, &l))
+		die("kshm_open");
+	pfd = (struct pollfd){ .fd = l.fd, .events = POLLIN };
+	printf("ready\n");
+	for (;;) {
+		uint64_t ts, t, done, idx;
+		uint32_t s1;
+		const uint8_t *d = l.data;
+
+		if (poll(&pfd, 1, 10000) <= 0)
+			break;
+		kshm_consume(h, NULL);
+		do {
+			s1 = __atomic_load_n(&l.ctrl->seq, __ATOMIC_ACQUIRE);
+			memcpy(&ts, d + off, sizeof(ts));
+			memcpy(&done, d + off + 8, sizeof(done));
+			memcpy(&idx, d + off + 16, sizeof(idx));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		} while ((s1 & 1) || s1 != __atomic_load_n(&l.ctrl->seq, __ATOMIC_RELAXED));
+		t = now_ns();
+		if (done == UINT64_MAX)
+			break;
+		if (ts && t >= ts && idx > last && got < n) {
+			lat[got++] = t - ts;
+			last = idx;
+		}
+	}
+	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
+	printf("{\"mode\":\"lib-poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f}\n", n,
+	       got, got ? lat[got / 2] / 1e3 : 0, got ? lat[(got * 99) / 100] / 1e3 : 0);
 	kshm_close(h);
 }
 
@@ -438,13 +518,6 @@ static void writer(long n, long gap_us, long off)
 	printf("{\"mode\":\"writer\",\"n\":%ld}\n", n);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Stamps each commit after its seqcount copy (as the library's subscriber does). */
 static void poll_latency(long n, long off)
 {
@@ -510,7 +583,11 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "txn-lib"))
 		txn_lib(a, argc > 3 ? argv[3] : NULL);
 	else if (!strcmp(mode, "contend-lib"))
-		contend_lib((int)b);
+		contend_lib((int)b, argc > 4 ? argv[4] : NULL);
+	else if (!strcmp(mode, "lib-writer"))
+		lib_writer(a, b, c, argc > 5 ? argv[5] : NULL);
+	else if (!strcmp(mode, "lib-poll-latency"))
+		lib_poll_latency(a, b, argc > 4 ? argv[4] : NULL);
 	else if (!strcmp(mode, "calibrate"))
 		calibrate(a);
 	else {

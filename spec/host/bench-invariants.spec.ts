@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkGuest, checkRun, type Violation } from '../../bench/invariants.js';
+import { checkGuest, checkHost, checkRun, type Violation } from '../../bench/invariants.js';
 import { countWindow, perOp, traceSyscalls } from '../../bench/syscalls.js';
 
 const test = suite('bench invariants');
@@ -138,6 +138,25 @@ test('results: no JSON, no boot or no guest at all fails', () => {
   only(checkRun({}), 'results');
   only(checkRun({ '6.1': [] }), 'results');
   assert.ok(checkRun({ '6.1': [good(), null] }).some((v) => v.invariant === 'results'));
+});
+
+test('host stand-in: a stalled contender fails, a missing stand-in result fails; its samples are reported only', () => {
+  const host = (): Record<string, any> => ({
+    standin: {
+      contended4: { lib: { counts: [3938, 7733, 4301, 6671] }, c: { counts: [321190, 354589, 319343, 312155] } },
+      commitToSubscriber: { lib: { expected: 300, n: 300 }, c: { expected: 300, n: 300 } },
+    },
+  });
+  assert.equal(checkHost(host()), []);
+  assert.equal(checkRun({ '6.1': [good()] }, [host(), host()]), []);
+  const conflated = host();
+  conflated['standin'].commitToSubscriber.lib.n = 299;
+  assert.equal(checkHost(conflated), []);
+  const stalled = host();
+  stalled['standin'].contended4.c.counts = [5, 5, 0, 5];
+  only(checkHost(stalled), 'progress');
+  only(checkHost({}), 'results');
+  only(checkRun({ '6.1': [good()] }, [{}]), 'results');
 });
 
 // ---- the syscall count -------------------------------------------------------
