@@ -40,7 +40,7 @@ export function render(results) {
   line('P1 transaction, library fastPath: false / C ioctl loop', hr('lib.transactionIoctlNs', 'c.txn'), '<= 2', (v) => v <= 2, 'host, stand-in');
   line('P2 snapshots$ emission (copy + Snapshot + Rx) / C malloc + seqcount memcpy, 4 KiB', hr('lib.snapshotEmissionNs', 'c.snapshotMalloc.1'), '<= 3', (v) => v <= 3, 'host');
   line('P2 8-byte select$ subscriber (snapshotRange$), largest / 1-page region', hr('lib.select8Ns.ns', 'lib.select8Ns.onePageNs'), '<= 1.5 (size-independent)', (v) => v <= 1.5, 'host');
-  line('P2 8-byte select$ subscriber / C malloc + memcpy of the 4 KiB page', hr('lib.select8Ns.onePageNs', 'c.snapshotMalloc.1'), '<= 3', (v) => v <= 3, 'host');
+  line('P2 8-byte select$ subscriber (snapshotRange$) / C malloc + seqcount memcpy of the 8 bytes', hr('lib.select8Ns.onePageNs', 'c.snapshotMalloc8'), '<= 3', (v) => v <= 3, 'host');
   line('P3 commit -> subscriber p50, library / C poll(), host stand-in wake-ups', hr('standin.commitToSubscriber.lib.p50Us', 'standin.commitToSubscriber.c.p50Us'), '<= 2', (v) => v <= 2, 'host, stand-in');
   line('P4 4 processes, library / C on libkshm, host stand-in FIFO futex queue, throughput', hr('standin.contended4.lib.throughput', 'standin.contended4.c.throughput'), '>= 0.5', (v) => v >= 0.5, 'host, stand-in');
   line('P4 4 processes, library max/min share, host stand-in, worst run', h('standin.contended4.lib.fairness'), '<= 1.5', (v) => v <= 1.5, 'host, stand-in', 'max');
@@ -99,7 +99,7 @@ export function render(results) {
 
   md += '\n### Growth (host, ns)\n\n| region pages | snapshots$ emission | C malloc + memcpy |\n| --- | --- | --- |\n';
   for (const p of [1, 16, 256, 1024]) md += `| ${p} | ${mmm(h(`lib.emissionByPagesNs.${p}`))} | ${mmm(h(`c.snapshotMalloc.${p}`))} |\n`;
-  md += `| 1, a select$ of 8 bytes (snapshotRange$) | ${mmm(h('lib.select8Ns.onePageNs'))} | |\n`;
+  md += `| 1, a select$ of 8 bytes (snapshotRange$; C: malloc + copy of 8 bytes) | ${mmm(h('lib.select8Ns.onePageNs'))} | ${mmm(h('c.snapshotMalloc8'))} |\n`;
   md += `| ${get(host[0], 'lib.select8Ns.pages') ?? '?'}, a select$ of 8 bytes (snapshotRange$) | ${mmm(h('lib.select8Ns.ns'))} | |\n`;
   md += '\n| subscribers in one process | snapshots$ emission per commit (all of them) |\n| --- | --- |\n';
   for (const k of [1, 10, 100]) md += `| ${k} | ${mmm(h(`lib.emissionBySubscribersNs.${k}`))} |\n`;
@@ -175,13 +175,29 @@ export function render(results) {
   return { markdown: md, svg: `${svg}\n`, headline };
 }
 
+/** README.md with its headline block (between the bench:headline markers) replaced. */
+export function readmeWith(readme, headline, results) {
+  const begin = '<!-- bench:headline -->';
+  const end = '<!-- /bench:headline -->';
+  const i = readme.indexOf(begin);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < i) return readme;
+  const rows = headline.filter((x) => isNum(x.st.median)).map((x) =>
+    `| ${x.goal} | ${f(x.st[x.use])}${x.use === 'median' ? '' : ` (${x.use})`} | ${x.target} | ${x.met ? 'met' : 'missed'} | ${x.where} |`);
+  const table = `| figure | library / C | goal | | measured on |\n| --- | --- | --- | --- | --- |\n${rows.join('\n')}\n\n`
+    + `(${results.date.slice(0, 10)}, commit \`${String(results.provenance?.commit ?? '?').slice(0, 12)}\`, `
+    + `${results.provenance?.runs ?? '?'} host runs, ${results.provenance?.boots ?? '?'} boots.)`;
+  return `${readme.slice(0, i + begin.length)}\n${table}\n${readme.slice(j)}`;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
   const file = process.argv[2] ?? join(root, 'bench', 'results.json');
   const results = JSON.parse(readFileSync(file, 'utf8'));
-  const { markdown, svg } = render(results);
+  const { markdown, svg, headline } = render(results);
   const quick = results.quick;
   writeFileSync(quick ? join(root, 'bench', 'out', 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md'), markdown);
   writeFileSync(quick ? join(root, 'bench', 'out', 'chart.svg') : join(root, 'bench', 'chart.svg'), svg);
+  if (!quick) writeFileSync(join(root, 'README.md'), readmeWith(readFileSync(join(root, 'README.md'), 'utf8'), headline, results));
   console.log(markdown);
 }

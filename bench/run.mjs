@@ -24,12 +24,12 @@
 // lines land in BENCHMARKS.md under the module's name, violations fail
 // --quick like the built-in ones. See BENCHMARKS.md, "Adding a benchmark".
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '../harness/kernels.mjs';
-import { render } from './report.mjs';
+import { readmeWith, render } from './report.mjs';
 
 const started = Date.now();
 const args = process.argv.slice(2);
@@ -92,6 +92,7 @@ for (let i = 0; i < reps; i++) {
       snapshot: c('snapshot', n * 5),
       snapshotMalloc: Object.fromEntries([1, 16, 256, 1024].map((pages) =>
         [pages, c('snapshot-malloc', Math.max(200, Math.floor((n * 2) / pages)), String(pages))])),
+      snapshotMalloc8: c('snapshot-malloc', n * 2, '1', '8'),
     },
     limits: lastJson(sh('build/bench/limits', ['all', String(quick ? 20000 : 200000)]), 'limits'),
     lib: lastJson(sh(process.execPath, ['--expose-gc', 'dist/bench/host.js', String(n), ...(quick ? ['--quick'] : [])],
@@ -196,9 +197,13 @@ const results = {
 };
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-const { markdown, svg } = render(results);
+const { markdown, svg, headline } = render(results);
 writeFileSync(join(outDir, 'chart.svg'), svg);
 writeFileSync(quick ? join(outDir, 'BENCHMARKS.md') : join(repoRoot, 'BENCHMARKS.md'), markdown);
+if (!quick) {
+  const readme = join(repoRoot, 'README.md');
+  writeFileSync(readme, readmeWith(readFileSync(readme, 'utf8'), headline, results));
+}
 console.log(markdown);
 console.log(`bench: wrote ${join(outDir, 'results.json')} in ${results.provenance.seconds} s`);
 if (violations.length > 0) {

@@ -7,7 +7,8 @@
  *   baseline txn-fast N           host: the same over the ABI's lock-word fast path
  *                                 (CAS, seq, generation, CAS: no syscall at all)
  *   baseline snapshot N           host: seqcount-validated 4 KiB copy
- *   baseline snapshot-malloc N P  host: malloc + seqcount copy of P pages + free
+ *   baseline snapshot-malloc N P [BYTES]  malloc + seqcount copy of P pages (or of
+ *                                 their first BYTES) + free
  *   baseline txn N                guest: real LOCK, 64 B write, UNLOCK COMMIT
  *   baseline contend SECONDS ID   guest: contended transactions for SECONDS
  *   baseline writer N GAP_US OFF  guest: N commits of CLOCK_MONOTONIC at OFF
@@ -235,11 +236,12 @@ static void snapshot(long n)
  * What a C subscriber gets per commit: a fresh consistent copy of the whole
  * region (malloc + seqcount memcpy), freed once read (PAGES data pages).
  */
-static void snapshot_malloc(long n, long pages)
+static void snapshot_malloc(long n, long pages, long bytes)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	size_t size = (size_t)(pages > 0 ? pages : 1) * (size_t)ps;
-	uint8_t *mem = mmap(NULL, ps + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	size_t region = (size_t)(pages > 0 ? pages : 1) * (size_t)ps;
+	size_t size = bytes > 0 && (size_t)bytes < region ? (size_t)bytes : region;
+	uint8_t *mem = mmap(NULL, ps + region, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct kshm_ctrl *h = (struct kshm_ctrl *)mem;
 	uint64_t t0, sink = 0;
 
@@ -579,7 +581,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "poll-latency"))
 		poll_latency(a, b);
 	else if (!strcmp(mode, "snapshot-malloc"))
-		snapshot_malloc(a, b);
+		snapshot_malloc(a, b, c);
 	else if (!strcmp(mode, "txn-lib"))
 		txn_lib(a, argc > 3 ? argv[3] : NULL);
 	else if (!strcmp(mode, "contend-lib"))
