@@ -32,6 +32,10 @@ import { repoRoot } from '../harness/kernels.mjs';
 import { readmeWith, render } from './report.mjs';
 
 const started = Date.now();
+const git = (a) => spawnSync('git', a, { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
+// What is measured: the commit (and whether the tree differed) when the run starts.
+const commitAtStart = git(['rev-parse', 'HEAD']);
+const dirtyAtStart = git(['status', '--porcelain', '--untracked-files=no']) !== '';
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -128,7 +132,9 @@ for (const s of series) {
   for (let b = 0; b < boots; b++) {
     console.log(`bench: guest ${s}, boot ${b + 1}/${boots}`);
     try {
-      guest[s].push(lastJson(vm(s, [process.execPath, 'dist/bench/guest.js', ...(quick ? ['--quick'] : [])]), `guest ${s}`));
+      // A full boot did not finish in 15 min on the shared host under load 10-14 (2026-11-26): 50 min.
+      guest[s].push(lastJson(vm(s, [process.execPath, 'dist/bench/guest.js', ...(quick ? ['--quick'] : [])],
+        { timeout: quick ? 600 : 3000 }), `guest ${s}`));
     } catch (e) {
       guestErrors.push(`${s} boot ${b + 1}: ${e.message}`);
       guest[s].push(null);
@@ -165,7 +171,6 @@ for (const file of readdirSync(join(repoRoot, 'bench')).filter((f) => f.endsWith
 }
 
 // ---- results -----------------------------------------------------------------
-const git = (a) => spawnSync('git', a, { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
 const violations = [
   ...guestErrors.map((detail) => ({ invariant: 'results', detail })),
   ...(series.length > 0 ? checkRun(guest, host) : host.flatMap((r, i) => checkHost(r, `host run ${i + 1}`))),
@@ -175,8 +180,8 @@ const results = {
   date: new Date().toISOString(),
   quick,
   provenance: {
-    commit: git(['rev-parse', 'HEAD']),
-    dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
+    commit: commitAtStart,
+    dirty: dirtyAtStart,
     node: process.version,
     qemu: firstLine('qemu-system-x86_64', ['--version']),
     kernels: Object.fromEntries(Object.entries(guest).map(([s, b]) => [s, [...new Set(b.map((r) => r?.kernel).filter(Boolean))]])),
