@@ -1,43 +1,59 @@
 // Guest benchmarks, against the real driver, library next to the C baseline
-// in the same boot (like against like: syscalls per job, contended
-// throughput and fairness, commit -> subscriber latency, pool threads).
-// Run inside a guest by bench/run.mjs; prints one JSON object.
+// in the same boot (like against like: syscalls per job from a trace of every
+// syscall, contended throughput, fairness and context switches, commit ->
+// subscriber latency with every sample accounted for, pool threads, memory,
+// and the calibration of the host's stand-in syscall).
+// Run inside a guest by bench/run.mjs; prints one JSON object (the figures
+// bench/invariants.ts checks and bench/report.mjs reports).
 import { spawn, spawnSync } from 'node:child_process';
+import { openSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { filter, lastValueFrom, range, take } from 'rxjs';
-import { openDevice, transact, type Device } from '../lib/index.js';
+import { filter, firstValueFrom, lastValueFrom, take } from 'rxjs';
+import { openDevice, type Device, type Lease } from '../lib/index.js';
+import { traceSyscalls, type SyscallCount } from './syscalls.js';
 
 const quick = process.argv.includes('--quick');
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const baseline = `${root}build/bench/baseline`;
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2];
+const DEVICE = process.env['KSHM_BENCH_DEVICE'] ?? '/dev/kshm';
+/**
+ * On the host (role standin-host): the stand-in build of the C baseline, and
+ * C on libkshm for the writer and the poll() reader (the stand-in has no raw ioctl device).
+ */
+const C_BASELINE = process.env['KSHM_BENCH_BASELINE'] ?? baseline;
+const onStandin = DEVICE.startsWith('standin:');
 
-function json(out: string): Record<string, number> {
+function json(out: string): Record<string, unknown> {
   const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-  return JSON.parse(line ?? '{}') as Record<string, number>;
+  return JSON.parse(line ?? '{}') as Record<string, unknown>;
 }
+const num = (o: Record<string, unknown>, k: string): number => (typeof o[k] === 'number' ? o[k] as number : NaN);
 
-/** ioctl/read/poll syscalls made by a command, counted by strace -c. */
-function syscalls(cmd: string[]): Record<string, number> {
-  const r = spawnSync('strace', ['-f', '-c', '-U', 'name,calls', '-e', 'trace=ioctl,read,poll,ppoll,epoll_wait,epoll_pwait', ...cmd],
-    { encoding: 'utf8' });
-  const counts: Record<string, number> = {};
-  for (const line of r.stderr.split('\n')) {
-    const m = /^\s*(\w+)\s+(\d+)\s*$/.exec(line);
-    if (m && m[1] !== 'total') counts[m[1] as string] = Number(m[2]);
-  }
-  return counts;
-}
-
-const run = (cmd: string, args: string[]): Promise<string> => new Promise((resolve) => {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  c.stdout.on('data', (d) => { out += d; });
-  c.on('close', () => resolve(out));
-});
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> =>
+  new Promise((resolve) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.on('close', () => resolve(out));
+  });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until a snapshot satisfies `pred`, looking every 5 ms (setup only,
+ * never measured: the host stand-in's commit wake-ups reach one poller).
+ */
+async function waitUntil(d: Device, pred: (s: import('../lib/index.js').Snapshot) => boolean): Promise<void> {
+  while (!pred(await firstValueFrom(d.snapshots$))) await sleep(5);
+}
+
+/** A lease kept until committed (firstValueFrom would unsubscribe, which ends it). */
+const leaseOf = (d: Device): Promise<Lease> => new Promise((resolve, reject) => {
+  d.lock$().subscribe({ next: resolve, error: reject });
+});
 
 /** Starts a reader; `ready` resolves once it printed "ready" (subscribed), `done` with its output. */
 function startReader(cmd: string, args: string[]): { ready: Promise<void>; done: Promise<string> } {
@@ -56,34 +72,58 @@ function startReader(cmd: string, args: string[]): { ready: Promise<void>; done:
   return { ready, done };
 }
 
-// ---- roles run as child processes ---------------------------------------
-
-async function roleTxn(n: number, fastPath: boolean): Promise<void> {
-  const d = await openDevice('/dev/kshm', { fastPath });
-  const src = new Uint8Array(64).fill(3);
-  const t0 = process.hrtime.bigint();
-  await lastValueFrom(range(0, n).pipe(transact(d, (page, i) => {
-    src[0] = i & 0xff;
-    page.set(0, src);
-  })), { defaultValue: undefined });
-  console.log(JSON.stringify({ nsPerOp: Number(process.hrtime.bigint() - t0) / n }));
-  d.close();
+/** A measurement that failed is reported as such, never as a figure. */
+function attempt<T>(what: string, fn: () => T): T | { error: string } {
+  try {
+    return fn();
+  } catch (e) {
+    process.stderr.write(`bench guest: ${what}: ${(e as Error).message}\n`);
+    return { error: `${what}: ${(e as Error).message}` };
+  }
 }
 
-async function roleSnapshots(n: number): Promise<void> {
-  const d = await openDevice('/dev/kshm', { readOnly: true });
-  let seen = 0;
-  await lastValueFrom(d.snapshots$.pipe(filter(() => ++seen > 0), take(n)));
-  console.log(JSON.stringify({ snapshots: seen }));
+// ---- roles run as child processes ---------------------------------------
+
+/**
+ * n synchronous transactions between two markers (after an empty window and
+ * a warm-up), for bench/syscalls.ts; prints the time and how many completed.
+ */
+async function roleTxn(n: number, fastPath: boolean): Promise<void> {
+  const d = await openDevice(DEVICE, { fastPath });
+  const src = new Uint8Array(64).fill(3);
+  const fd = openSync('/dev/null', 'w');
+  const mark = (what: string, edge: string): void => { writeSync(fd, `KSHM-MARK-${what}-${edge}`); };
+  let completed = 0;
+  const loop = (k: number): void => {
+    for (let i = 0; i < k; i++) {
+      d.transaction((page) => {
+        src[0] = i & 0xff;
+        page.set(0, src);
+      }).subscribe({ complete: () => { completed++; }, error: (e) => { throw e; } });
+    }
+  };
+  loop(Math.min(n, 5000)); // warm-up: the JIT settles outside the window
+  (globalThis as { gc?: () => void }).gc?.();
+  completed = 0;
+  mark('empty', 'BEGIN');
+  loop(0);
+  mark('empty', 'END');
+  mark('loop', 'BEGIN');
+  const t0 = process.hrtime.bigint();
+  loop(n);
+  const ns = Number(process.hrtime.bigint() - t0);
+  mark('loop', 'END');
+  console.log(JSON.stringify({ nsPerOp: ns / n, completed }));
   d.close();
 }
 
 async function roleContend(id: number): Promise<void> {
-  const d = await openDevice();
+  const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((page) => page.setU8(4002, (page.u8(4002) + 1) & 0xff)));
-  await lastValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4000) !== 0), take(1)));
+  await waitUntil(d, (s) => s.u8(4000) !== 0);
   let count = 0;
   const fill = new Uint8Array(64);
+  const csw0 = process.resourceUsage().voluntaryContextSwitches;
   for (;;) {
     const stop = await lastValueFrom(d.transaction((page) => {
       if (page.u8(4001) !== 0) return true;
@@ -94,13 +134,20 @@ async function roleContend(id: number): Promise<void> {
     if (stop) break;
     count++;
   }
-  console.log(JSON.stringify({ id, count }));
+  const voluntarySwitches = process.resourceUsage().voluntaryContextSwitches - csw0;
+  console.log(JSON.stringify({ id, count, voluntarySwitches }));
   d.close();
 }
 
+/**
+ * Commit -> subscriber: the writer (C) commits [timestamp, done, index] at
+ * `offset`; each emission is stamped when the subscriber receives it (after
+ * the copy, as the C reader stamps after its copy). Counts the indices seen.
+ */
 async function roleLatency(n: number, offset: number): Promise<void> {
-  const d = await openDevice('/dev/kshm', { readOnly: true });
+  const d = await openDevice(DEVICE, { readOnly: true });
   const lat: number[] = [];
+  const seen = new Set<bigint>();
   const DONE = (1n << 64n) - 1n;
   setImmediate(() => console.log('ready')); // subscribed below, synchronously
   await lastValueFrom(d.snapshots$.pipe(
@@ -108,14 +155,96 @@ async function roleLatency(n: number, offset: number): Promise<void> {
       const now = process.hrtime.bigint();
       if (s.u64(offset + 8) === DONE) return true; // the writer finished
       const ts = s.u64(offset);
-      if (ts > 0n && now >= ts && lat.length < n) lat.push(Number(now - ts) / 1e3);
+      const index = s.u64(offset + 16);
+      if (ts > 0n && now >= ts && index > 0n && !seen.has(index)) {
+        seen.add(index);
+        lat.push(Number(now - ts) / 1e3);
+      }
       return false;
     }),
     take(1),
   ));
   lat.sort((a, b) => a - b);
-  console.log(JSON.stringify({ n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)] }));
+  console.log(JSON.stringify({
+    expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
+  }));
   d.close();
+}
+
+/**
+ * Pool threads (run with UV_THREADPOOL_SIZE=64, so the pool's size cannot
+ * cap the count): one device holds the lock, 3 devices queue 20 transactions
+ * each; the driver's waiter count is the number of pool threads blocked in
+ * LOCK. A file read (libuv pool work) must complete while they wait.
+ */
+async function rolePool(): Promise<void> {
+  const holder = await openDevice(DEVICE);
+  const lease = await leaseOf(holder);
+  const devices = await Promise.all([openDevice(DEVICE), openDevice(DEVICE), openDevice(DEVICE)]);
+  const pending = devices.flatMap((d) => Array.from({ length: 20 }, () => lastValueFrom(d.transaction(() => 1))));
+  await sleep(quick ? 500 : 1000);
+  const blocked = holder.info().waiters;
+  const t0 = Date.now();
+  const read = await Promise.race([readFile(self).then((b) => b.length), sleep(10000).then(() => -1)]);
+  const fileIoMs = Date.now() - t0;
+  const stillBlocked = holder.info().waiters;
+  lease.commit();
+  const results = await Promise.all(pending);
+  for (const d of [holder, ...devices]) d.close();
+  console.log(JSON.stringify({
+    threadPoolSize: Number(process.env['UV_THREADPOOL_SIZE'] ?? 4), devices: devices.length, queued: pending.length,
+    blocked, blockedPerDevice: blocked / devices.length, fileIoCompleted: read > 0 && stillBlocked === blocked,
+    fileIoMs, completed: results.length,
+  }));
+}
+
+/**
+ * Memory over n transactions with a snapshots$ subscriber, a lock$ lease
+ * every 100 and a contended wait (a second device's transaction queued
+ * behind a lease, waiting on the pool) every 100: RSS, heap and
+ * ArrayBuffers after a first quarter (warm), and at the end, each after a GC.
+ */
+async function roleMemory(n: number): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const d = await openDevice(DEVICE);
+  const other = await openDevice(DEVICE);
+  let emissions = 0;
+  const sub = d.snapshots$.subscribe(() => { emissions++; });
+  const src = new Uint8Array(64);
+  let contended = 0;
+  const round = async (k: number): Promise<void> => {
+    for (let i = 0; i < k; i++) {
+      src[0] = i & 0xff;
+      d.transaction((page) => page.set(0, src)).subscribe();
+      if (i % 100 === 50) {
+        const lease = await leaseOf(d);
+        const waiting = lastValueFrom(other.transaction((page) => page.setU8(100, i & 0xff)));
+        await sleep(0);
+        lease.page.setU8(101, i & 0xff);
+        lease.commit();
+        await waiting;
+        contended++;
+      }
+      if (i % 1000 === 999) await sleep(0); // let the snapshot stream see commits
+    }
+  };
+  const mem = async (): Promise<{ rss: number; heapUsed: number; arrayBuffers: number; external: number }> => {
+    // Two GCs with a turn between: ArrayBuffers are freed by a sweeper task.
+    gc();
+    await sleep(100);
+    gc();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, external: m.external };
+  };
+  await round(Math.floor(n / 4));
+  const before = await mem();
+  await round(n);
+  const after = await mem();
+  sub.unsubscribe();
+  d.close();
+  other.close();
+  console.log(JSON.stringify({ transactions: n, contended, emissions, before, after }));
 }
 
 // ---- the orchestration, in the guest -------------------------------------
@@ -124,79 +253,112 @@ async function setGo(device: Device, value: number): Promise<void> {
   await lastValueFrom(device.transaction((p) => p.setU8(4000, value)));
 }
 
-async function contended(lib: boolean, seconds: number): Promise<{ throughput: number; fairness: number }> {
-  const d = await openDevice();
+interface Contended { counts: number[]; throughput: number; fairness: number; voluntarySwitchesPerTxn: number }
+
+async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise<Contended> {
+  const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((p) => { p.setU8(4000, 0); p.setU8(4001, 0); p.setU8(4002, 0); }));
-  const procs = [0, 1, 2, 3].map((id) => (lib
-    ? run(process.execPath, [self, 'contend', String(id)])
-    : run(baseline, ['contend', '0', String(id)])));
+  const procs = [0, 1, 2, 3].map((id) => {
+    if (who === 'lib') return run(process.execPath, [self, 'contend', String(id)]);
+    return run(C_BASELINE, [who === 'c' ? 'contend-lib' : 'contend', '0', String(id), DEVICE]);
+  });
   // Everybody ready (node starts slowly under TCG), then one common window.
-  await lastValueFrom(d.snapshots$.pipe(filter((s) => s.u8(4002) === 4), take(1)));
+  await waitUntil(d, (s) => s.u8(4002) === 4);
   await setGo(d, 1);
   await sleep(seconds * 1000);
   await lastValueFrom(d.transaction((p) => p.setU8(4001, 1)));
-  const counts = (await Promise.all(procs)).map((o) => json(o)['count'] ?? 0);
+  const outs = (await Promise.all(procs)).map(json);
   d.close();
+  const counts = outs.map((o) => num(o, 'count'));
   const total = counts.reduce((a, b) => a + b, 0);
-  return { throughput: total / seconds, fairness: Math.max(...counts) / Math.max(1, Math.min(...counts)) };
+  const switches = outs.map((o) => num(o, 'voluntarySwitches')).reduce((a, b) => a + b, 0);
+  return {
+    counts,
+    throughput: total / seconds,
+    fairness: Math.max(...counts) / Math.max(1, Math.min(...counts)),
+    voluntarySwitchesPerTxn: switches / Math.max(1, total),
+  };
 }
 
-async function latency(lib: boolean, n: number): Promise<Record<string, number>> {
+async function latency(lib: boolean, n: number, gapUs: number): Promise<Record<string, unknown>> {
   const offset = 3800;
-  const d = await openDevice();
-  await lastValueFrom(d.transaction((p) => p.fill(0, offset, 16))); // no stale done marker
+  const d = await openDevice(DEVICE);
+  await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24))); // no stale done marker
   d.close();
   const reader = lib ? startReader(process.execPath, [self, 'latency', String(n), String(offset)])
-    : startReader(baseline, ['poll-latency', String(n), String(offset)]);
+    : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE])
+      : startReader(baseline, ['poll-latency', String(n), String(offset)]);
   await reader.ready;
-  await run(baseline, ['writer', String(n + 5), '3000', String(offset)]);
-  return json(await reader.done);
-}
-
-async function poolThreads(): Promise<number> {
-  const holder = await openDevice();
-  let release: (() => void) | undefined;
-  holder.lock$().subscribe((l) => { release = () => l.abort(); });
-  const devices = await Promise.all([openDevice(), openDevice(), openDevice()]);
-  const pending = devices.flatMap((d) => Array.from({ length: 20 }, () => lastValueFrom(d.transaction(() => 1))));
-  await sleep(300);
-  const blocked = holder.info().waiters;
-  release?.();
-  await Promise.all(pending);
-  for (const d of [holder, ...devices]) d.close();
-  return blocked / devices.length;
+  await sleep(200); // the reader subscribed: its first emission is the state before the writer
+  await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE]
+    : ['writer', String(n), String(gapUs), String(offset)]);
+  return { ...json(await reader.done), gapUs };
 }
 
 async function orchestrate(): Promise<void> {
-  const n = quick ? 200 : 3000;
+  const n = quick ? 2000 : 20000;
   const seconds = quick ? 1 : 3;
-  const perTxn = (counts: Record<string, number>, ops: number): number => (counts['ioctl'] ?? 0) / ops;
-  const libTxnCalls = syscalls([process.execPath, self, 'txn', String(n), 'fast']);
-  const libIoctlTxnCalls = syscalls([process.execPath, self, 'txn', String(n), 'ioctl']);
-  const cTxnCalls = syscalls([baseline, 'txn', String(n)]);
-  const libSnapCalls = syscalls([process.execPath, self, 'snapshots', '1']);
-  const libTxn = json(await run(process.execPath, [self, 'txn', String(n), 'fast']));
-  const libIoctlTxn = json(await run(process.execPath, [self, 'txn', String(n), 'ioctl']));
-  const cTxn = json(await run(baseline, ['txn', String(n)]));
-  const libContend = await contended(true, seconds);
-  const cContend = await contended(false, seconds);
-  const libLatency = await latency(true, quick ? 20 : 200);
-  const cLatency = await latency(false, quick ? 20 : 200);
+  const node = [process.execPath, '--expose-gc'];
+  const started = Date.now();
+  const syscalls: Record<string, SyscallCount | { error: string }> = {
+    c: attempt('strace C ioctl loop', () => traceSyscalls([baseline, 'txn', String(n)], n)),
+    cFast: attempt('strace C libkshm fast path', () => traceSyscalls([baseline, 'txn-lib', String(n)], n)),
+    lib: attempt('strace library fast path', () => traceSyscalls([...node, self, 'txn', String(n), 'fast'], n)),
+    libIoctl: attempt('strace library fastPath: false', () => traceSyscalls([...node, self, 'txn', String(n), 'ioctl'], n)),
+  };
+  const timed = quick ? 2000 : 20000;
+  const transactionNs = {
+    lib: num(json(await run(process.execPath, [...node.slice(1), self, 'txn', String(timed), 'fast'])), 'nsPerOp'),
+    libIoctl: num(json(await run(process.execPath, [...node.slice(1), self, 'txn', String(timed), 'ioctl'])), 'nsPerOp'),
+    c: num(json(await run(baseline, ['txn', String(timed)])), 'nsPerOp'),
+    cFast: num(json(await run(baseline, ['txn-lib', String(timed)])), 'nsPerOp'),
+  };
+  const calibration = json(await run(baseline, ['calibrate', String(quick ? 2000 : 20000)]));
+  const contended4 = {
+    lib: await contended('lib', seconds),
+    c: await contended('c', seconds),
+    cIoctl: await contended('c-ioctl', seconds),
+  };
+  const samples = quick ? 100 : 2000;
+  const gapUs = quick ? 30000 : 15000;
+  const commitToSubscriber = { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) };
+  const pool = json(await run(process.execPath, [self, 'pool', ...(quick ? ['--quick'] : [])],
+    { ...process.env, UV_THREADPOOL_SIZE: '64' }));
+  const memory = json(await run(process.execPath, ['--expose-gc', self, 'memory', String(quick ? 10000 : 100000)]));
   console.log(JSON.stringify({
     kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(),
-    syscallsPerTransaction: {
-      lib: perTxn(libTxnCalls, n), libIoctl: perTxn(libIoctlTxnCalls, n), c: perTxn(cTxnCalls, n),
-    },
-    syscallsToSubscribeOnce: libSnapCalls,
-    transactionNs: { lib: libTxn['nsPerOp'], libIoctl: libIoctlTxn['nsPerOp'], c: cTxn['nsPerOp'] },
-    contended4: { lib: libContend, c: cContend },
-    commitToSubscriberUs: { lib: libLatency, c: cLatency },
-    poolThreadsBlockedPerDevice: await poolThreads(),
+    quick,
+    seconds: (Date.now() - started) / 1000,
+    syscalls,
+    transactionNs,
+    calibration,
+    contended4,
+    commitToSubscriber,
+    pool,
+    memory,
+  }));
+}
+
+/**
+ * The host stand-ins (run by bench/run.mjs on the host with KSHM_LIBRARY at
+ * the stand-in build and KSHM_BENCH_DEVICE=standin:1:NAME): P4 contention on
+ * the stand-in's FIFO futex queue and P3 commit -> subscriber over its
+ * wake-ups, library next to C on libkshm, at host speed.
+ */
+async function standinHost(): Promise<void> {
+  const seconds = quick ? 1 : 2;
+  const samples = quick ? 300 : 2000;
+  const gapUs = 2000;
+  console.log(JSON.stringify({
+    contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds) },
+    commitToSubscriber: { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) },
   }));
 }
 
 if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
-else if (role === 'snapshots') await roleSnapshots(Number(process.argv[3]));
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
+else if (role === 'pool') await rolePool();
+else if (role === 'memory') await roleMemory(Number(process.argv[3]));
+else if (role === 'standin-host') await standinHost();
 else await orchestrate();

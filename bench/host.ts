@@ -1,40 +1,46 @@
 // Host benchmarks: the library's own cost, over libkshm's stand-in build
-// (an anonymous shared mapping; each LOCK/UNLOCK is one ioctl FIONREAD on a
-// pipe, a syscall of about the driver's weight). Transactions run on both
-// lock paths: the lock-word fast path (no syscall) and fastPath: false (the
-// ioctls). Run by bench/run.mjs with KSHM_LIBRARY pointing at
+// (a memfd with a driver-like header; each LOCK/UNLOCK is one ioctl FIONREAD
+// on a pipe, a syscall of about the driver's weight: the guest's calibration
+// measures how close). Run by bench/run.mjs with KSHM_LIBRARY pointing at
 // native-shim/libkshm-standin.so. Prints one JSON object.
+//
+// P1 transactions on both lock paths, with a per-stage breakdown;
+// P2 what a snapshots$ subscriber receives per commit (the seqcount copy, the
+//    Snapshot, the Rx delivery), by region size and subscriber count, and
+//    the copy alone; select$ of 8 bytes on a large region;
+// P5 memory; the JS physical limit (SharedArrayBuffer + Atomics.wait/notify
+//    between worker threads).
+import { Worker } from 'node:worker_threads';
+import { map } from 'rxjs';
 import { openDevice } from '../lib/index.js';
 import { openNativeBackend } from '../lib/native/native-backend.js';
 import { createPage, endPage } from '../lib/page.js';
+import { emission as emissionOn, time } from './emission.js';
 
 const n = Number(process.argv[2] ?? 200000);
+const quick = process.argv.includes('--quick');
 const src = new Uint8Array(64).fill(7);
 
-function time(label: string, ops: number, fn: () => void): number {
-  fn(); // warm-up pass, same size: lets the JIT settle
-  const t0 = process.hrtime.bigint();
-  fn();
-  const ns = Number(process.hrtime.bigint() - t0) / ops;
-  process.stderr.write(`${label}: ${ns.toFixed(1)} ns/op\n`);
-  return ns;
-}
+const emission = (pages: number, subscribers: number, ops: number,
+  pipe?: Parameters<typeof emissionOn>[4], range?: Parameters<typeof emissionOn>[5]): number =>
+  emissionOn(`standin:${pages}`, subscribers, ops, pages, pipe, range);
 
 const device = await openDevice('standin:1');
 const ioctlDevice = await openDevice('standin:1', { fastPath: false });
 const backend = openNativeBackend('standin:1', false);
 
-function transactions(d: typeof device): () => void {
+function transactions(d: typeof device, bytes = src): () => void {
   return () => {
     for (let i = 0; i < n; i++) {
       d.transaction((page) => {
-        src[0] = i & 0xff;
-        page.set(0, src);
+        bytes[0] = i & 0xff;
+        page.set(0, bytes);
       }).subscribe();
     }
   };
 }
 
+// ---- P1: transactions and where their time goes --------------------------------
 const transaction = time('device.transaction().subscribe(), fast path', n, transactions(device));
 const transactionIoctl = time('device.transaction().subscribe(), fastPath: false', n, transactions(ioctlDevice));
 
@@ -65,33 +71,87 @@ function lockAndPage(fastPath: boolean): () => void {
 const fastPage = time('lock word + Page + 64 B write + unlock', n, lockAndPage(true));
 const ffiPage = time('trylock + Page + 64 B write + unlock (ioctls)', n, lockAndPage(false));
 
-const snaps = n * 5;
+// Bytes written per transaction.
+const bytesPerTxn: Record<string, number> = {};
+for (const size of [8, 64, 512, 4096 - 16]) {
+  bytesPerTxn[String(size)] = time(`transaction writing ${size} B`, n, transactions(device, new Uint8Array(size)));
+}
+
+// ---- P2: what a subscriber receives -------------------------------------------
+const snaps = n * 2;
+const snapshotEmission = emission(1, 1, snaps);
 const snapshot = time('4 KiB seqcount snapshot (backend)', snaps, () => {
   let sink = 0;
   for (let i = 0; i < snaps; i++) sink += backend.snapshot()?.bytes[i & 4095] ?? 0;
   if (sink < 0) console.log(sink);
 });
-
 const into = new Uint8Array(backend.size);
 const copyOnly = time('4 KiB seqcount copy into a reused buffer', snaps, () => {
   for (let i = 0; i < snaps; i++) backend.copyInto(into);
 });
 
-// Memory: steady state. RSS after a first round of 100k transactions and
-// 100k snapshots (heap grown, slabs recycled), then after three more: a
-// leak shows as growth between the two.
+const byPages: Record<string, number> = {};
+for (const pages of quick ? [1, 16] : [1, 16, 256, 1024]) {
+  byPages[String(pages)] = emission(pages, 1, Math.max(200, Math.floor(snaps / pages / 4)));
+}
+const bySubscribers: Record<string, number> = {};
+for (const k of [1, 10, 100]) bySubscribers[String(k)] = emission(1, k, Math.floor(snaps / k));
+// A subscriber reading 8 bytes (select$ of a u64: snapshotRange$(8, 8)) on the largest region, and on one page.
+const largest = quick ? 16 : 1024;
+const select8 = emission(largest, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
+const select8OnePage = emission(1, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
+
+// ---- the JS physical limit: SharedArrayBuffer + Atomics between two threads -----
+async function atomicsHandoff(rounds: number): Promise<number> {
+  const sab = new SharedArrayBuffer(8);
+  const w = new Int32Array(sab);
+  const worker = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData.sab);
+    for (let i = 0; i < workerData.rounds; i++) {
+      while (Atomics.load(w, 0) !== 1) Atomics.wait(w, 0, 0);
+      Atomics.store(w, 0, 0);
+      Atomics.notify(w, 0, 1);
+    }`, { eval: true, workerData: { sab, rounds } });
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) {
+    Atomics.store(w, 0, 1);
+    Atomics.notify(w, 0, 1);
+    while (Atomics.load(w, 0) !== 0) Atomics.wait(w, 0, 1);
+  }
+  const ns = Number(process.hrtime.bigint() - t0) / (2 * rounds);
+  await worker.terminate();
+  return ns;
+}
+const atomicsHandoffNs = await atomicsHandoff(quick ? 2000 : 20000);
+const atomicsUncontendedNs = time('Atomics CAS lock + release (one thread)', n, () => {
+  const w = new Int32Array(new SharedArrayBuffer(8));
+  for (let i = 0; i < n; i++) {
+    Atomics.compareExchange(w, 0, 0, 1);
+    Atomics.store(w, 0, 0);
+  }
+});
+
+// ---- P5: memory, steady state ---------------------------------------------------
+// After a first round of 100k transactions and 100k snapshots (heap grown,
+// slabs recycled), then after three more: a leak shows as growth.
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const round = (): void => {
   for (let i = 0; i < 100000; i++) device.transaction((page) => page.set(64, src)).subscribe();
   for (let i = 0; i < 100000; i++) backend.snapshot();
+};
+/** After two GCs and a turn between them: ArrayBuffers are freed by a sweeper task. */
+const settled = async (): Promise<NodeJS.MemoryUsage> => {
   gc();
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  return process.memoryUsage();
 };
 round();
-const rss0 = process.memoryUsage().rss;
-const heap0 = process.memoryUsage().heapUsed;
-for (let r = 0; r < 3; r++) round();
-const rss1 = process.memoryUsage().rss;
-const heap1 = process.memoryUsage().heapUsed;
+const m0 = await settled();
+for (let r = 0; r < (quick ? 1 : 3); r++) round();
+const m1 = await settled();
 
 device.close();
 ioctlDevice.close();
@@ -102,12 +162,19 @@ console.log(JSON.stringify({
   transactionIoctlNs: transactionIoctl,
   breakdown: {
     lockWordNs: lockFast, ffiNs: ffiOnly, pageNs: fastPage - lockFast, rxjsNs: transaction - fastPage,
-    ioctlPathPageNs: ffiPage,
+    ioctlPathPageNs: ffiPage, ioctlRxjsNs: transactionIoctl - ffiPage,
   },
+  bytesPerTxn,
+  snapshotEmissionNs: snapshotEmission,
   snapshotNs: snapshot,
   snapshotCopyOnlyNs: copyOnly,
-  rssBeforeMiB: rss0 / 2 ** 20,
-  rssAfterMiB: rss1 / 2 ** 20,
-  heapBeforeMiB: heap0 / 2 ** 20,
-  heapAfterMiB: heap1 / 2 ** 20,
+  emissionByPagesNs: byPages,
+  emissionBySubscribersNs: bySubscribers,
+  select8Ns: { pages: largest, ns: select8, onePageNs: select8OnePage },
+  atomicsHandoffNs,
+  atomicsUncontendedNs,
+  memory: {
+    before: { rss: m0.rss, heapUsed: m0.heapUsed, arrayBuffers: m0.arrayBuffers },
+    after: { rss: m1.rss, heapUsed: m1.heapUsed, arrayBuffers: m1.arrayBuffers },
+  },
 }));

@@ -134,8 +134,11 @@ export interface Backend {
   publish?(src: Uint8Array, ranges: readonly number[]): number;
   /** The current seqcount value (odd while a writer is in). */
   seq(): number;
-  /** A seqcount-validated copy, or undefined when a writer stayed in. */
-  snapshot(): RawSnapshot | undefined;
+  /**
+   * A seqcount-validated copy, or undefined when a writer stayed in; with
+   * `offset` and `length`, of that range only (checked by the caller).
+   */
+  snapshot(offset?: number, length?: number): RawSnapshot | undefined;
   /**
    * Calls `onCommit` after commits (several commits may be reported once),
    * driven by the device's readiness, without a timer or worker thread.

@@ -36,43 +36,62 @@ export function checkWrite(offset: number, length: number, size: number): void {
 export class ByteReader {
   /** Bytes in the region. */
   readonly size: number;
-  /** Not readonly: a page that turns staged moves to its own copy (the same size). */
+  /**
+   * The bytes held: the whole region, or (a ranged snapshot) the bytes from
+   * {@link base} on; offsets are always the region's. Not readonly: a page
+   * that turns staged moves to its own copy (the same size).
+   */
   protected bytesView: Uint8Array;
+  /** Over {@link bytesView}: offset `base` of the region is its byte 0. */
   protected dataView: DataView;
+  /** The region offset of bytesView[0]: 0 unless only a range is held. */
+  protected readonly base: number;
 
-  /** `view` may be passed when the caller already has a DataView over `bytes`. */
-  constructor(bytes: Uint8Array, view?: DataView) {
+  /**
+   * `view` may be passed when the caller already has a DataView over `bytes`.
+   * `base` and `regionSize`: `bytes` holds only [base, base + bytes.length)
+   * of a region of `regionSize` bytes (reads outside it are RangeErrors).
+   */
+  constructor(bytes: Uint8Array, view?: DataView, base = 0, regionSize = base + bytes.byteLength) {
     this.bytesView = bytes;
     this.dataView = view ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.size = bytes.byteLength;
+    this.size = regionSize;
+    this.base = base;
   }
 
   /** Overridden by views that can expire (a page after its transaction). */
   protected assertUsable(): void {}
 
-  #at(offset: number, width: number): void {
+  /** Checks the range and returns where it starts in bytesView. */
+  #at(offset: number, width: number): number {
     this.assertUsable();
     checkRange(offset, width, this.size);
+    if (this.base === 0 && this.bytesView.byteLength === this.size) return offset;
+    const at = offset - this.base;
+    if (at < 0 || at + width > this.bytesView.byteLength) {
+      throw new RangeError(`bytes [${offset}, ${offset} + ${width}) are outside the range [${this.base}, `
+        + `${this.base + this.bytesView.byteLength}) this snapshot holds`);
+    }
+    return at;
   }
 
-  u8(offset: number): number { this.#at(offset, 1); return this.dataView.getUint8(offset); }
-  u16(offset: number): number { this.#at(offset, 2); return this.dataView.getUint16(offset, true); }
-  u32(offset: number): number { this.#at(offset, 4); return this.dataView.getUint32(offset, true); }
-  u64(offset: number): bigint { this.#at(offset, 8); return this.dataView.getBigUint64(offset, true); }
-  i8(offset: number): number { this.#at(offset, 1); return this.dataView.getInt8(offset); }
-  i16(offset: number): number { this.#at(offset, 2); return this.dataView.getInt16(offset, true); }
-  i32(offset: number): number { this.#at(offset, 4); return this.dataView.getInt32(offset, true); }
-  i64(offset: number): bigint { this.#at(offset, 8); return this.dataView.getBigInt64(offset, true); }
-  f32(offset: number): number { this.#at(offset, 4); return this.dataView.getFloat32(offset, true); }
-  f64(offset: number): number { this.#at(offset, 8); return this.dataView.getFloat64(offset, true); }
+  u8(offset: number): number { return this.dataView.getUint8(this.#at(offset, 1)); }
+  u16(offset: number): number { return this.dataView.getUint16(this.#at(offset, 2), true); }
+  u32(offset: number): number { return this.dataView.getUint32(this.#at(offset, 4), true); }
+  u64(offset: number): bigint { return this.dataView.getBigUint64(this.#at(offset, 8), true); }
+  i8(offset: number): number { return this.dataView.getInt8(this.#at(offset, 1)); }
+  i16(offset: number): number { return this.dataView.getInt16(this.#at(offset, 2), true); }
+  i32(offset: number): number { return this.dataView.getInt32(this.#at(offset, 4), true); }
+  i64(offset: number): bigint { return this.dataView.getBigInt64(this.#at(offset, 8), true); }
+  f32(offset: number): number { return this.dataView.getFloat32(this.#at(offset, 4), true); }
+  f64(offset: number): number { return this.dataView.getFloat64(this.#at(offset, 8), true); }
 
   /**
    * UTF-8 text in `length` bytes at `offset`, ending at the first NUL byte
    * if there is one (the C string convention of fixed-size fields).
    */
   utf8(offset: number, length: number): string {
-    this.#at(offset, length);
-    return this.#text(offset, length);
+    return this.#text(this.#at(offset, length), length);
   }
 
   #text(offset: number, length: number): string {
@@ -96,11 +115,10 @@ export class ByteReader {
    */
   read<M extends FieldMap>(layout: Layout<M>, offset = 0): LayoutValue<M> {
     const plan = planOf(layout);
-    this.#at(offset, plan.size);
-    return this.#fields(plan, offset) as LayoutValue<M>;
+    return this.#fields(plan, this.#at(offset, plan.size)) as LayoutValue<M>;
   }
 
-  /** Every layout read goes through here: the range is checked already. */
+  /** Every layout read goes through here: the range is checked already; `base` is in bytesView. */
   #fields(plan: Plan, base: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const f of plan.fields) {
@@ -137,7 +155,7 @@ export class ByteReader {
 
   /** A copy of `length` bytes at `offset`. */
   slice(offset: number, length: number): Uint8Array {
-    this.#at(offset, length);
-    return this.bytesView.slice(offset, offset + length);
+    const at = this.#at(offset, length);
+    return this.bytesView.slice(at, at + length);
   }
 }

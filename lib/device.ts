@@ -4,10 +4,11 @@ import {
   type OperatorFunction, type SchedulerLike, type Subscriber, type Unsubscribable,
 } from 'rxjs';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
+import { checkRange } from './bytes.js';
 import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
 import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
-import type { FieldMap, Layout, LayoutValue } from './layout.js';
+import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
 import { createPage, createStagedPage, endPage, stagedWrites, stagePage, type Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
@@ -37,6 +38,7 @@ export class KshmDevice implements Device {
   /** A staged holder's own copy of the data (one holder at a time: reused), and its view. */
   #copy: Uint8Array | undefined;
   #copyView: DataView | undefined;
+  readonly #scheduler: SchedulerLike;
 
   /**
    * `scheduler`: timeouts and retries (default asyncScheduler); `fastPath`:
@@ -46,6 +48,7 @@ export class KshmDevice implements Device {
     options: { scheduler?: SchedulerLike | undefined; fastPath?: boolean | undefined } = {}) {
     this.#backend = backend;
     const scheduler = options.scheduler ?? asyncScheduler;
+    this.#scheduler = scheduler;
     this.#queue = new LockQueue(backend, scheduler, options.fastPath !== false);
     this.#stopLost = backend.watchLockLost?.(() => {
       const hold = this.#queue.lost();
@@ -63,10 +66,26 @@ export class KshmDevice implements Device {
   get size(): number { return this.#backend.size; }
   get closed(): boolean { return this.#queue.closed; }
 
+  snapshotRange$(offset: number, length: number): Observable<Snapshot> {
+    checkRange(offset, length, this.size);
+    const shared$ = snapshotStream({
+      backend: this.#backend, scheduler: this.#scheduler, closed$: this.#closed$,
+      heldPage: () => this.#queue.holder?.page,
+    }, { offset, length });
+    return defer(() => (this.closed ? throwError(() => new DeviceClosedError()) : shared$));
+  }
+
   select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
   select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
   select$<T>(project: ((snapshot: Snapshot) => T) | Layout, arg?: ((a: T, b: T) => boolean) | number): Observable<unknown> {
-    if (typeof project !== 'function') return this.snapshots$.pipe(selectLayout(project, arg as number | undefined));
+    if (typeof project !== 'function') {
+      // Only the layout's bytes are copied per commit; an out-of-range layout keeps its error for subscribe time.
+      const offset = (arg as number | undefined) ?? 0;
+      const size = planOf(project).size;
+      const inRange = Number.isInteger(offset) && offset >= 0 && offset + size <= this.size && size > 0;
+      const source$ = inRange ? this.snapshotRange$(offset, size) : this.snapshots$;
+      return source$.pipe(selectLayout(project, arg as number | undefined));
+    }
     return this.snapshots$.pipe(select(project, arg as ((a: T, b: T) => boolean) | undefined));
   }
 

@@ -62,10 +62,10 @@ export class LockWord {
    * The generation, exact while holding the lock (nobody else changes it
    * then); a reader outside the lock uses the seqcount.
    */
-  generation(): bigint {
-    const c = this.#c;
-    const lo = c[GEN_LO] as number;
-    const hi = c[GEN_HI] as number;
+  generation(): bigint;
+  /** The generation of two halves a seqcount reader read (cached as the one above: one bigint per commit). */
+  generation(lo: number, hi: number): bigint;
+  generation(lo = this.#c[GEN_LO] as number, hi = this.#c[GEN_HI] as number): bigint {
     if (lo !== this.#genLo || hi !== this.#genHi) {
       this.#genLo = lo;
       this.#genHi = hi;

@@ -24,10 +24,21 @@ export interface SnapshotSource {
   readonly closed$: Observable<void>;
 }
 
-/** Builds the shared snapshot stream of a device. */
-export function snapshotStream(source: SnapshotSource): Observable<Snapshot> {
+/** The bytes a ranged stream copies: [offset, offset + length) of the region. */
+export interface SnapshotRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * Builds the shared snapshot stream of a device; with `range`, its snapshots
+ * hold only those bytes (a copy per commit of `range.length` bytes, not of
+ * the region).
+ */
+export function snapshotStream(source: SnapshotSource, range?: SnapshotRange): Observable<Snapshot> {
   const { backend, scheduler } = source;
   let last: Snapshot | undefined;
+  const whole = range === undefined || (range.offset === 0 && range.length === backend.size);
 
   /** The latest consistent snapshot, reused (no copy) while nothing changed. */
   const take = (): Snapshot | undefined => {
@@ -35,13 +46,24 @@ export function snapshotStream(source: SnapshotSource): Observable<Snapshot> {
     // A staged holder never writes the shared data: the backend's copy is the committed state.
     if (held?.live && !stagedWrites(held)) {
       // We are the writer in place: show the committed state, not our work in progress.
-      if (last?.generation !== held.generation) last = createSnapshot(committedBytes(held), held.generation, -1);
+      if (last?.generation !== held.generation) {
+        const committed = committedBytes(held);
+        last = whole ? createSnapshot(committed, held.generation, -1)
+          : createSnapshot(committed.slice(range.offset, range.offset + range.length), held.generation, -1,
+            range.offset, backend.size);
+      }
       return last;
     }
     if (last && backend.seq() === snapshotSeq(last)) return last;
-    const raw = backend.snapshot();
-    if (!raw) return undefined;
-    last = createSnapshot(raw.bytes, raw.generation, raw.seq);
+    if (whole) {
+      const raw = backend.snapshot();
+      if (!raw) return undefined;
+      last = createSnapshot(raw.bytes, raw.generation, raw.seq);
+    } else {
+      const raw = backend.snapshot(range.offset, range.length);
+      if (!raw) return undefined;
+      last = createSnapshot(raw.bytes, raw.generation, raw.seq, range.offset, backend.size);
+    }
     return last;
   };
 

@@ -124,9 +124,28 @@ export interface Device {
    * device closes.
    */
   readonly snapshots$: Observable<Snapshot>;
+  /**
+   * {@link snapshots$} for a subscriber that reads only the `length` bytes
+   * at `offset`: each snapshot holds a copy of that range alone (offsets stay
+   * the region's; a read outside the range is a RangeError), so a commit
+   * costs a copy of `length` bytes, whatever the region's size. Shared by
+   * the subscribers of the returned observable. RangeError at once unless
+   * the range lies in the region. `select$(layout, offset)` uses it for the
+   * layout's bytes.
+   *
+   * @example
+   * ```ts
+   * device.snapshotRange$(8, 8).subscribe((s) => console.log(s.u64(8)));
+   * ```
+   */
+  snapshotRange$(offset: number, length: number): Observable<Snapshot>;
   /** A field derived from each snapshot, emitted when it changes. */
   select$<T>(project: (snapshot: Snapshot) => T, compare?: (a: T, b: T) => boolean): Observable<T>;
-  /** The typed object of `layout` at `offset`, emitted when a field changed (see {@link selectLayout}). */
+  /**
+   * The typed object of `layout` at `offset`, emitted when a field changed
+   * (see {@link selectLayout}); copies only the layout's bytes per commit
+   * ({@link snapshotRange$}).
+   */
   select$<M extends FieldMap>(layout: Layout<M>, offset?: number): Observable<LayoutValue<M>>;
   /**
    * A cold observable: on subscribe it takes the lock, runs `fn(page)`,

@@ -709,7 +709,12 @@ int kshm_layout(kshm_handle h, struct kshm_layout *layout)
 		return -EBADF;
 	*layout = (struct kshm_layout) {
 		.header = k->hdr, .data = k->data, .data_size = k->data_size, .ctrl = k->ctrl,
-		.file_id = k->writable ? lock_id(k) : 0, .fd = k->fd,
+		.file_id = k->writable ? lock_id(k) : 0,
+#ifdef KSHM_STANDIN
+		.fd = standin_poll_fd(k),
+#else
+		.fd = k->fd,
+#endif
 	};
 	put(k);
 	return 0;

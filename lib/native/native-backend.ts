@@ -35,7 +35,7 @@ import {
 
 const E = constants.errno;
 const SEQ = CTRL.seq / 4;
-const GENERATION = CTRL.generation / 8;
+const GEN_LO = CTRL.generation / 4;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 
@@ -96,7 +96,6 @@ export class NativeBackend implements Backend {
   readonly #h: number;
   readonly #fd: number;
   readonly #ctrl32: Uint32Array;
-  readonly #ctrl64: BigUint64Array;
   /** The lock-word protocol on the mapped control page. */
   readonly #word: LockWord;
   /** What only the driver does for a fast-path holder. */
@@ -128,7 +127,6 @@ export class NativeBackend implements Backend {
     this.#fd = fd;
     const ctrlView = koffi.view(ctrl, CTRL_SIZE);
     this.#ctrl32 = new Uint32Array(ctrlView);
-    this.#ctrl64 = new BigUint64Array(ctrlView);
     this.#word = new LockWord(this.#ctrl32);
     this.#driver = {
       unlockPublished: (commit) => -lib.unlock(handle, (commit ? UNLOCK_COMMIT : UNLOCK_ABORT) | UNLOCK_PUBLISHED),
@@ -241,29 +239,53 @@ export class NativeBackend implements Backend {
     return this.#closed ? -1 : this.#word.seq;
   }
 
-  snapshot(): RawSnapshot | undefined {
+  snapshot(offset = 0, length = this.size - offset): RawSnapshot | undefined {
     if (this.#closed) return undefined;
-    if (!FENCED_JS_SNAPSHOT) return this.#snapshotNative();
-    const bytes = this.#allocate();
-    const r = this.copyInto(bytes);
-    return r ? { bytes, generation: r.generation, seq: r.seq } : undefined;
+    if (!FENCED_JS_SNAPSHOT) return this.#snapshotNative(offset, length);
+    // From a slab even when small: a JS-heap typed array would be moved off the heap
+    // when the Snapshot asks for its buffer (its DataView), which costs more.
+    const bytes = this.#allocate(length);
+    const seq = this.#copy(bytes, offset);
+    return seq < 0 ? undefined : { bytes, generation: this.#copied, seq };
   }
 
   /**
    * The seqcount-validated copy itself, into memory the caller owns (the
-   * snapshot above adds only the allocation). undefined: a writer stayed in.
+   * snapshot above adds only the allocation): dst.length bytes from
+   * `offset`. undefined: a writer stayed in.
    */
-  copyInto(dst: Uint8Array): { generation: bigint; seq: number } | undefined {
+  copyInto(dst: Uint8Array, offset = 0): { generation: bigint; seq: number } | undefined {
     if (this.#closed) return undefined;
+    const seq = this.#copy(dst, offset);
+    return seq < 0 ? undefined : { generation: this.#copied, seq };
+  }
+
+  /** The generation of the last #copy. */
+  #copied = 0n;
+  /** The source of the last ranged copy, kept: a subarray per copy costs more than an 8-byte copy. */
+  #rangeSrc: Uint8Array | undefined;
+
+  /** Copies dst.length bytes from `offset`; returns the seq validated, or -1 (a writer stayed in). */
+  #copy(dst: Uint8Array, offset: number): number {
     const ctrl = this.#ctrl32;
+    let src = this.data;
+    if (offset !== 0 || dst.length !== this.size) {
+      const r = this.#rangeSrc;
+      src = r !== undefined && r.byteOffset - this.data.byteOffset === offset && r.length === dst.length
+        ? r : (this.#rangeSrc = this.data.subarray(offset, offset + dst.length));
+    }
     for (let tries = 0; tries < 256; tries++) {
       const s1 = Atomics.load(ctrl, SEQ);
       if (s1 & 1) continue;
-      dst.set(this.data);
-      const generation = this.#ctrl64[GENERATION] as bigint;
-      if (Atomics.load(ctrl, SEQ) === s1) return { generation, seq: s1 };
+      dst.set(src);
+      const lo = ctrl[GEN_LO] as number;
+      const hi = ctrl[GEN_LO + 1] as number;
+      if (Atomics.load(ctrl, SEQ) === s1) {
+        this.#copied = this.#word.generation(lo, hi);
+        return s1;
+      }
     }
-    return undefined;
+    return -1;
   }
 
   /**
@@ -271,21 +293,22 @@ export class NativeBackend implements Backend {
    * array costs ~20x the copy itself (off-heap allocation); a slab lives
    * until every snapshot cut from it is garbage.
    */
-  #allocate(): Uint8Array {
-    if (this.#slabUsed + this.size > this.#slab.byteLength) {
-      this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, this.size));
+  #allocate(size: number): Uint8Array {
+    if (this.#slabUsed + size > this.#slab.byteLength) {
+      this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, size));
       this.#slabUsed = 0;
     }
-    const view = new Uint8Array(this.#slab, this.#slabUsed, this.size);
-    this.#slabUsed += this.size;
+    const view = new Uint8Array(this.#slab, this.#slabUsed, size);
+    // 8-byte aligned starts: the next snapshot's bytes never share a word with these.
+    this.#slabUsed += (size + 7) & ~7;
     return view;
   }
 
-  #snapshotNative(): RawSnapshot | undefined {
-    const bytes = new Uint8Array(this.size);
+  #snapshotNative(offset: number, length: number): RawSnapshot | undefined {
+    const bytes = new Uint8Array(length);
     const gen: [number | bigint] = [0];
     const seq = this.seq();
-    const ret = this.#lib.snapshot(this.#h, bytes, 0, this.size, gen, 0);
+    const ret = this.#lib.snapshot(this.#h, bytes, offset, length, gen, 0);
     return ret === 0 ? { bytes, generation: toBig(gen[0]), seq } : undefined;
   }
 

@@ -144,11 +144,11 @@ export class FakeBackend implements Backend {
     return this.#region.seq;
   }
 
-  snapshot(): RawSnapshot | undefined {
+  snapshot(offset = 0, length = this.#region.data.length - offset): RawSnapshot | undefined {
     const r = this.#region;
     r.sync();
     if (r.seq & 1) return undefined;
-    return { bytes: r.data.slice(), generation: r.generation, seq: r.seq };
+    return { bytes: r.data.slice(offset, offset + length), generation: r.generation, seq: r.seq };
   }
 
   watchCommits(onCommit: () => void, onError?: (errno: number) => void): () => void {

@@ -90,10 +90,14 @@ export class StubBackend implements Backend {
     return this.seqValue;
   }
 
-  snapshot(): RawSnapshot | undefined {
+  /** The bytes snapshot() copied, in total: a ranged stream copies only its range. */
+  copiedBytes = 0;
+
+  snapshot(offset = 0, length = this.data.length - offset): RawSnapshot | undefined {
     this.snapshots++;
     if (this.writerIn) return undefined;
-    return { bytes: this.data.slice(), generation: this.generation, seq: this.seqValue };
+    this.copiedBytes += length;
+    return { bytes: this.data.slice(offset, offset + length), generation: this.generation, seq: this.seqValue };
   }
 
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The invariants `npm run bench -- --quick` asserts (CI runs it): the ones
+ * that do not depend on speed. Each guest boot's JSON (bench/guest.ts) goes
+ * through {@link checkGuest}; a missing or malformed figure is a failure too,
+ * never a pass (a broken measurement must not read as a good one).
+ * @module
+ */
+
+export interface Violation {
+  /** Which invariant. */
+  invariant: string;
+  /** What was found. */
+  detail: string;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const at = (o: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (isObj(v) ? v[k] : undefined), o);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * What a JS runtime calls for itself (GC, JIT, its helper threads): counted
+ * and reported, but not the transaction's. They come a few per 100
+ * operations (a GC, a code page), never one per operation: at most
+ * {@link RUNTIME_MAX_PER_OP}.
+ */
+export const RUNTIME_SYSCALLS = ['mmap', 'munmap', 'mprotect', 'madvise', 'brk', 'futex'];
+export const RUNTIME_MAX_PER_OP = 0.25;
+/** The rest (everything a transaction could call) within this of the expected count: a rare getpid, say. */
+export const OTHER_SLACK_PER_OP = 0.01;
+/** Heap + ArrayBuffer growth allowed between the warm point and the end. */
+export const MAX_MEMORY_GROWTH = 0.1;
+
+/**
+ * Checks one guest boot's results; returns every violation (empty: all
+ * invariants hold). `label` prefixes the details (the kernel, the boot).
+ */
+export function checkGuest(result: unknown, label = 'guest'): Violation[] {
+  const out: Violation[] = [];
+  const fail = (invariant: string, detail: string): void => { out.push({ invariant, detail: `${label}: ${detail}` }); };
+  if (!isObj(result)) {
+    fail('results', `no JSON result (${String(result)})`);
+    return out;
+  }
+
+  // Syscalls, every one traced, the empty window subtracted.
+  const sys = (key: string, what: string, expected: number, ioctls: number, exact: boolean): void => {
+    const s = at(result, `syscalls.${key}`);
+    const err = at(s, 'error');
+    if (typeof err === 'string') {
+      fail('syscalls', `${what}: the measurement failed: ${err}`);
+      return;
+    }
+    const perOp = at(s, 'perOp');
+    const ioctl = at(s, 'perOpByName.ioctl') ?? 0;
+    if (!isNum(perOp) || !isNum(ioctl)) {
+      fail('syscalls', `${what}: no syscall count (${JSON.stringify(s)})`);
+      return;
+    }
+    const byName = (at(s, 'perOpByName') ?? {}) as Record<string, number>;
+    const runtime = RUNTIME_SYSCALLS.reduce((sum, name) => sum + (byName[name] ?? 0), 0);
+    const own = perOp - runtime;
+    const ok = exact ? perOp === expected
+      : Math.abs(own - expected) <= OTHER_SLACK_PER_OP && runtime <= RUNTIME_MAX_PER_OP;
+    if (!ok || ioctl !== ioctls) {
+      fail('syscalls', `${what}: ${perOp} syscalls (${ioctl} ioctls) per transaction, expected ${expected} (${ioctls} ioctls)`
+        + `${exact ? ' exactly' : ''}: ${JSON.stringify(at(s, 'perOpByName'))}`);
+    }
+  };
+  sys('c', 'C ioctl loop', 2, 2, true);
+  sys('cFast', 'C on libkshm\'s fast path', 0, 0, true);
+  sys('lib', 'library fast path', 0, 0, false);
+  sys('libIoctl', 'library fastPath: false', 2, 2, false);
+
+  checkDelivery(result, fail, ['lib', 'c', 'cIoctl'], true);
+  return checkRest(result, fail, out);
+}
+
+/**
+ * Every latency sample arrives (`samples`: the commit gap is far above the
+ * latency, so a lost sample is a lost wake-up, not conflation) and every
+ * contender progresses.
+ */
+function checkDelivery(result: Obj, fail: (invariant: string, detail: string) => void, contenders: string[],
+  samples: boolean): void {
+  for (const side of samples ? ['lib', 'c'] : []) {
+    const l = at(result, `commitToSubscriber.${side}`);
+    const n = at(l, 'n');
+    const expected = at(l, 'expected');
+    if (!isNum(n) || !isNum(expected) || expected <= 0) fail('latency', `${side}: no sample count (${JSON.stringify(l)})`);
+    else if (n !== expected) fail('latency', `${side}: ${n} of ${expected} commits reached the subscriber`);
+  }
+
+  // Every contender made progress.
+  for (const side of contenders) {
+    const counts = at(result, `contended4.${side}.counts`);
+    if (!Array.isArray(counts) || counts.length === 0 || !counts.every(isNum)) {
+      fail('progress', `${side}: no contender counts (${JSON.stringify(counts)})`);
+    } else if (counts.some((c) => (c as number) <= 0)) {
+      fail('progress', `${side}: a contender made no progress (${counts.join(', ')})`);
+    }
+  }
+}
+
+function checkRest(result: Obj, fail: (invariant: string, detail: string) => void, out: Violation[]): Violation[] {
+
+  // Pool threads: at most one blocked per open device, and file I/O completes meanwhile.
+  const perDevice = at(result, 'pool.blockedPerDevice');
+  const poolSize = at(result, 'pool.threadPoolSize');
+  if (!isNum(perDevice) || !isNum(poolSize)) fail('pool', `no pool figures (${JSON.stringify(at(result, 'pool'))})`);
+  else {
+    if (poolSize < 64) fail('pool', `counted with UV_THREADPOOL_SIZE=${poolSize}, not 64: the pool could cap the count`);
+    if (perDevice > 1) fail('pool', `${perDevice} pool threads blocked per open device (at most 1)`);
+    if (perDevice <= 0) fail('pool', 'no pool thread blocked: the contended wait was not measured');
+  }
+  if (at(result, 'pool.fileIoCompleted') !== true) fail('pool', 'file I/O did not complete while the waits were blocked');
+
+  // Memory: heap + ArrayBuffers flat over the transactions.
+  const before = at(result, 'memory.before');
+  const after = at(result, 'memory.after');
+  const heapB = at(before, 'heapUsed');
+  const abB = at(before, 'arrayBuffers');
+  const heapA = at(after, 'heapUsed');
+  const abA = at(after, 'arrayBuffers');
+  if (!isNum(heapB) || !isNum(abB) || !isNum(heapA) || !isNum(abA) || heapB + abB <= 0) {
+    fail('memory', `no memory figures (${JSON.stringify(at(result, 'memory'))})`);
+  } else {
+    const growth = (heapA + abA) / (heapB + abB) - 1;
+    if (growth >= MAX_MEMORY_GROWTH) {
+      fail('memory', `heap + ArrayBuffers grew ${(growth * 100).toFixed(1)} % (limit ${MAX_MEMORY_GROWTH * 100} %)`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks a host run's stand-in figures (P3, P4 at host speed): progress.
+ * Its samples are reported, not asserted: its short commit gaps (2 ms, to
+ * keep 2,000 samples quick) are within reach of a loaded host's scheduling
+ * delays, where snapshots$ conflates by design.
+ */
+export function checkHost(run: unknown, label = 'host'): Violation[] {
+  const out: Violation[] = [];
+  const fail = (invariant: string, detail: string): void => { out.push({ invariant, detail: `${label}: ${detail}` }); };
+  const standin = at(run, 'standin');
+  if (!isObj(standin)) fail('results', `no stand-in result (${JSON.stringify(standin)})`);
+  else checkDelivery(standin, fail, ['lib', 'c'], false);
+  return out;
+}
+
+/**
+ * Checks every boot of a run (`guest` maps a kernel series to its boots'
+ * results) and every host run.
+ */
+export function checkRun(guest: Record<string, unknown[]>, host: unknown[] = []): Violation[] {
+  const series = Object.entries(guest);
+  const hostViolations = host.flatMap((r, i) => checkHost(r, `host run ${i + 1}`));
+  if (series.length === 0) return [{ invariant: 'results', detail: 'no guest ran' }, ...hostViolations];
+  return [...series.flatMap(([s, boots]) => (boots.length === 0
+    ? [{ invariant: 'results', detail: `${s}: no boot` }]
+    : boots.flatMap((b, i) => checkGuest(b, `${s} boot ${i + 1}`)))), ...hostViolations];
+}
