@@ -13,6 +13,7 @@
 #include <linux/xarray.h>
 #include "include/uapi/kshm.h"
 #include "kshm_compat.h"
+#include "kshm_ring.h"
 
 struct kshm_stats {
 	u64 locks_granted;
@@ -54,6 +55,8 @@ struct kshm_region {
 	struct kshm_ctrl *ctrl;		/* ...of the control page: user-writable */
 	void *data;			/* vmap of the data pages */
 	size_t data_size;
+
+	struct kshm_ring *ring;		/* events: mapped after map_pages; NULL: none */
 };
 
 /* Per open file description. */
@@ -62,6 +65,7 @@ struct kshm_file {
 	struct list_head owners;	/* struct kshm_owner, under region->lock */
 	u64 seen_generation;		/* for poll() and read() */
 	bool writable;			/* opened with write access */
+	struct kshm_ring_reader ev;	/* events: KSHM_IOC_EVENTS position */
 };
 
 /*
@@ -95,6 +99,12 @@ void kshm_region_wake(struct kshm_region *r);
 long kshm_timeout_jiffies(u32 timeout_ms);
 
 /* kshm_mmap.c: kshm_map_setup(), behind kshm_mmap() in kshm_compat.h */
+
+/* Events: the region's mappable pages, its ring's included. */
+static inline unsigned long kshm_region_all_pages(struct kshm_region *r)
+{
+	return r->map_pages + (r->ring ? r->ring->nr_pages : 0);
+}
 
 /* kshm_tick.c */
 extern unsigned int kshm_tick_ms;

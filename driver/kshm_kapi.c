@@ -113,3 +113,23 @@ int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const vo
 	spin_unlock(&r->lock);
 	return kshm_region_unlock(r, KSHM_LW_KERNEL, KSHM_UNLOCK_COMMIT, generation);
 }
+
+/**
+ * kshm_emit() - publish a record in /dev/kshm's ring
+ * @type: the record's type
+ * @data: @len bytes
+ * @len: 0 to KSHM_EV_MAX_DATA
+ *
+ * Callable from any context but NMI, hardirq included; never sleeps; several
+ * CPUs may emit at once. When the ring is full the oldest record is
+ * overwritten: nothing waits for a reader. See EVENTS in uapi/linux/kshm.h.
+ *
+ * Return: 0, -ENOSPC (the module was loaded without ring=) or -EMSGSIZE.
+ */
+int kshm_emit(u32 type, const void *data, u32 len)
+{
+	if (!kshm_region.ring)
+		return -ENOSPC;
+	return kshm_ring_emit(kshm_region.ring, type, data, len);
+}
+EXPORT_SYMBOL_GPL(kshm_emit);

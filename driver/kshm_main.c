@@ -27,6 +27,86 @@ MODULE_PARM_DESC(pages, "Data pages in the shared region (1-1024, default 1)");
 
 struct kshm_region kshm_region;
 
+/* ---- events (issue 22): the default region's ring ---------------------- */
+
+static unsigned int ring_records;
+
+static int kshm_ring_param_set(const char *val, const struct kernel_param *kp)
+{
+	return kshm_ring_parse(val, kp->arg);
+}
+
+static const struct kernel_param_ops kshm_ring_param_ops = {
+	.set = kshm_ring_param_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(ring, &kshm_ring_param_ops, &ring_records, 0444);
+MODULE_PARM_DESC(ring, "Records in /dev/kshm's event ring (0 = none, or a power of two up to 65536)");
+
+/* The ring after the control page, announced in the header. */
+static int kshm_region_add_ring(struct kshm_region *r, unsigned int records)
+{
+	struct kshm_ring *ring;
+
+	if (!records)
+		return 0;
+	ring = kshm_ring_alloc(records);
+	if (IS_ERR(ring))
+		return PTR_ERR(ring);
+	r->ring = ring;
+	kshm_ring_describe(ring, r->hdr, (u64)r->map_pages * PAGE_SIZE);
+	return 0;
+}
+
+static long kshm_ioctl_emit(struct kshm_file *f, struct kshm_emit_req __user *uarg)
+{
+	struct kshm_ring *ring = f->region->ring;
+	u8 buf[KSHM_EV_MAX_DATA];
+	struct kshm_emit_req req;
+	int ret;
+
+	if (!f->writable)
+		return -EBADF;
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.reserved)
+		return -EINVAL;
+	if (!ring)
+		return -ENOSPC;
+	if (req.len > KSHM_EV_MAX_DATA)
+		return -EMSGSIZE;
+	if (copy_from_user(buf, u64_to_user_ptr(req.data), req.len))
+		return -EFAULT;
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	ret = kshm_ring_emit_flags(ring, req.type, KSHM_EV_USER, buf, req.len, &req.seq);
+	if (ret)
+		return ret;
+	/* Published: never report a failure after that. */
+	if (put_user(req.seq, &uarg->seq))
+		pr_debug("EMIT published, its seq not copied\n");
+	return 0;
+}
+
+static long kshm_ioctl_events(struct kshm_file *f, struct kshm_events_req __user *uarg)
+{
+	struct kshm_ring *ring = f->region->ring;
+	struct kshm_events_req req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved || req.reserved2 || (req.flags & ~KSHM_EVENTS_POLLIN))
+		return -EINVAL;
+	if (!ring)
+		return -ENOSPC;
+	kshm_ring_set_reader(ring, &f->ev, req.pos, req.flags & KSHM_EVENTS_POLLIN);
+	req.head = kshm_ring_head(ring);
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+/* ---- end of events ------------------------------------------------------ */
+
 /* ---- the region -------------------------------------------------------- */
 
 static void kshm_region_free(struct kshm_region *r)
@@ -181,11 +261,18 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 {
 	struct kshm_file *f = file->private_data;
 	struct kshm_region *r = f->region;
+	__poll_t mask = 0;
 
+	/* Events: records, for a file that registered with KSHM_IOC_EVENTS. */
+	if (r->ring) {
+		mask = kshm_ring_poll(r->ring, &f->ev, file, wait);
+		if (READ_ONCE(f->ev.pollin))
+			return mask;
+	}
 	poll_wait(file, &r->commit_wq, wait);
 	if (kshm_region_changed(r, f))
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+		mask |= EPOLLIN | EPOLLRDNORM;
+	return mask;
 }
 
 /* ---- ioctls ------------------------------------------------------------ */
@@ -340,6 +427,10 @@ static long kshm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EBADF;
 		kshm_region_wake(f->region);
 		return 0;
+	case KSHM_IOC_EMIT:
+		return kshm_ioctl_emit(f, uarg);
+	case KSHM_IOC_EVENTS:
+		return kshm_ioctl_events(f, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -391,6 +482,8 @@ static const struct kshm_stat_field kshm_stat_fields[] = {
 	{ "kernel_writes", offsetof(struct kshm_info, kernel_writes), KSHM_STAT_U64 },
 	{ "ticks", offsetof(struct kshm_info, ticks), KSHM_STAT_U64 },
 	{ "ticks_skipped", offsetof(struct kshm_info, ticks_skipped), KSHM_STAT_U64 },
+	{ "events", offsetof(struct kshm_info, events), KSHM_STAT_U64 },
+	{ "event_wakeups", offsetof(struct kshm_info, event_wakeups), KSHM_STAT_U64 },
 };
 
 #define KSHM_NR_STATS	ARRAY_SIZE(kshm_stat_fields)
@@ -460,6 +553,9 @@ static int __init kshm_init(void)
 	ret = kshm_region_init(&kshm_region, pages);
 	if (ret)
 		return ret;
+	ret = kshm_region_add_ring(&kshm_region, ring_records);
+	if (ret)
+		goto err_region;
 	kshm_stats_init();
 	ret = misc_register(&kshm_misc);
 	if (ret)
@@ -469,6 +565,8 @@ static int __init kshm_init(void)
 	return 0;
 
 err_region:
+	kshm_ring_free(kshm_region.ring);
+	kshm_region.ring = NULL;
 	kshm_region_free(&kshm_region);
 	return ret;
 }
@@ -477,6 +575,7 @@ static void __exit kshm_exit(void)
 {
 	kshm_tick_stop();
 	misc_deregister(&kshm_misc);
+	kshm_ring_free(kshm_region.ring);
 	kshm_region_free(&kshm_region);
 }
 

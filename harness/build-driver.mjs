@@ -107,7 +107,7 @@ for (const series of wanted) {
   const kapiOut = join(repoRoot, 'build', 'kmod', series);
   rmSync(kapiOut, { recursive: true, force: true });
   const kshmBuild = buildPath(k, driverBuildDir(series));
-  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko', [
+  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko, kshm_events_test.ko', [
     `KBUILD_EXTRA_SYMBOLS=${join(kshmBuild, 'Module.symvers')}`,
     `KSHM_INCLUDE=${k.CHROOT ? join(kshmBuild, 'include') : join(repoRoot, 'driver', 'include')}`,
   ]) && ok;

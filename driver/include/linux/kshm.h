@@ -26,5 +26,6 @@ int kshm_lock_timeout(unsigned int timeout_ms);
 void kshm_unlock(bool commit);
 void *kshm_data(void);
 size_t kshm_data_size(void);
+int kshm_emit(u32 type, const void *data, u32 len);
 
 #endif /* _LINUX_KSHM_H */
