@@ -7,7 +7,7 @@
  *   pinned to CPU 0 and expiring in hardirq context (HRTIMER_MODE_*_HARD),
  *   emits rate_hz records per second of type 1, each carrying a u64 counter
  *   that starts at 0 (payload bytes 0-7, little-endian). A late expiry
- *   emits one record per period it missed (at most 64), so the rate holds.
+ *   emits one record per period it missed (at most 256), so the rate holds.
  * - burst: writing N runs a kworker on CPU burst_cpu (default 1) that emits
  *   N records of type 2 (its own u64 counter from 0) as fast as it can,
  *   alongside the timer; the write returns when they are all out.
@@ -33,7 +33,7 @@
 #include "kshm_compat.h"	/* driver/, from Kbuild */
 
 #define KSHM_EVT_MAX_HZ		100000U
-#define KSHM_EVT_MAX_CATCHUP	64
+#define KSHM_EVT_MAX_CATCHUP	256
 #define KSHM_EVT_TIMER_CPU	0
 
 static DEFINE_MUTEX(kshm_evt_mutex);	/* rate changes, start, stop */
