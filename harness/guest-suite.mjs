@@ -19,6 +19,8 @@ const suites = [
   // it makes); its many timed waits are left to the production kernels.
   ...(scale > 1 ? [] : [['driver vs the uapi header (C, adversary)', [join(repoRoot, 'build/spec-c/adversary_test')], 300]]),
   ['libkshm (C)', [join(repoRoot, 'build/spec-c/shim_test')], 120],
+  // EVENTS: needs kshm loaded with ring=4096 (npm test's guests are).
+  ['events (C: the ring, hardirq producers)', [join(repoRoot, 'build/spec-c/events_test')], 240],
   ['lib specs (uvu)', [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/guest', '\\.spec\\.js$'], 300],
 ];
 if (!quick) {

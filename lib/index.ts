@@ -9,6 +9,8 @@ export { KshmDevice } from './device.js';
 export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
 export type { Backend, DeviceInfo, DeviceInfoJSON, LockAttempt, RawSnapshot } from './backend.js';
 export { Snapshot } from './snapshot.js';
+export { EventRecord, type EventsOptions } from './events.js';
+export type { EventsFrom, RawEvent } from './backend.js';
 export { Page } from './page.js';
 export { ByteReader } from './bytes.js';
 export { transact } from './operators/transact.js';
@@ -23,7 +25,7 @@ export {
 export {
   AbiMismatchError, DeadlockError, DeviceClosedError, DeviceNotFoundError, KshmError, KshmSystemError,
   LeaseEndedError, LibraryNotFoundError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError,
-  NotAKshmDeviceError,
+  NoRingError, NotAKshmDeviceError,
   PermissionDeniedError,
   ReadOnlyDeviceError,
 } from './errors.js';

@@ -19,10 +19,10 @@ import koffi from 'koffi';
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_OWNER_MASK,
-  UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
+  CTRL, CTRL_SIZE, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
+  HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
 } from '../abi.js';
-import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
+import type { Backend, DeviceInfo, EventsFrom, LockAttempt, RawEvent, RawSnapshot } from '../backend.js';
 import {
   AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError,
   PermissionDeniedError,
@@ -38,6 +38,9 @@ const SEQ = CTRL.seq / 4;
 const GENERATION = CTRL.generation / 8;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
+/** EVENTS: records per kshm_events_next() call, and at most this many per batch (one wake-up). */
+const EVENTS_CALL = 256;
+const EVENTS_BATCH = 4096;
 
 type PollHandle = { close(): void };
 type PollFn = (fd: number, opts: { readable: boolean },
@@ -103,6 +106,9 @@ export class NativeBackend implements Backend {
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
   readonly #polls = new Set<PollHandle>();
+  /** EVENTS: the stop functions of this backend's readers. */
+  readonly #readers = new Set<() => void>();
+  #ringRecords: number | undefined;
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
   #closed = false;
@@ -255,6 +261,99 @@ export class NativeBackend implements Backend {
     };
   }
 
+  /**
+   * EVENTS: each reader is an open file of its own (read-only: its own
+   * position in the driver, for poll), read through libkshm's reader (the
+   * ring protocol in C: one call per 256 records, no syscall while records
+   * wait) and woken by koffi.node.poll on its fd, which KSHM_EVENTS_POLLIN
+   * makes readable while records wait.
+   */
+  events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
+    const lib = this.#lib;
+    const fail = (errno: number): () => void => {
+      queueMicrotask(() => onError(errno));
+      return () => {};
+    };
+    if (this.#closed) return fail(E.EBADF);
+    const h = lib.open(this.path, OPEN_READONLY);
+    if (h < 0) return fail(-h);
+    let ret = lib.eventsStart(h, from === 'oldest' ? EVENTS_FROM_OLDEST : EVENTS_FROM_NOW);
+    const layout: Partial<KshmLayoutStruct> = {};
+    if (ret === 0) ret = lib.layout(h, layout);
+    if (ret < 0) {
+      lib.close(h);
+      return fail(-ret);
+    }
+    const buf = new Uint8Array(EVENTS_CALL * EVENT_REC_SIZE);
+    const view = new DataView(buf.buffer);
+    let stopped = false;
+    let handle: PollHandle | undefined;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      this.#readers.delete(stop);
+      handle?.close();
+      lib.close(h);
+    };
+    const drain = (): void => {
+      const batch: RawEvent[] = [];
+      while (!stopped && batch.length < EVENTS_BATCH) {
+        const n = lib.eventsNext(h, buf, EVENTS_CALL, 0);
+        if (n < 0) {
+          stop();
+          onError(-n);
+          return;
+        }
+        for (let i = 0; i < n; i++) {
+          const at = i * EVENT_REC_SIZE;
+          const len = view.getUint16(at + EVENT_REC.len, true);
+          batch.push({
+            seq: view.getBigUint64(at + EVENT_REC.seq, true),
+            type: view.getUint32(at + EVENT_REC.type, true),
+            timeNs: view.getBigUint64(at + EVENT_REC.time_ns, true),
+            lostBefore: Number(view.getBigUint64(at + EVENT_REC.lost_before, true)),
+            fromUser: (view.getUint16(at + EVENT_REC.flags, true) & EV_USER) !== 0,
+            bytes: buf.slice(at + EVENT_REC.data, at + EVENT_REC.data + len),
+          });
+        }
+        // The call that finds nothing tells the driver our position (poll waits for the next).
+        if (n === 0) break;
+      }
+      if (batch.length > 0) onBatch(batch);
+    };
+    const poll = koffi.node.poll as unknown as PollFn;
+    handle = poll(layout.fd ?? -1, { readable: true }, (status) => {
+      if (stopped) return;
+      if (status < 0) {
+        stop();
+        onError(-status);
+        return;
+      }
+      drain();
+    });
+    this.#readers.add(stop);
+    return stop;
+  }
+
+  emit(type: number, bytes: Uint8Array): { errno: number; seq: bigint } {
+    if (this.#closed) return { errno: E.EBADF, seq: 0n };
+    const seq: [number | bigint] = [0];
+    const ret = this.#lib.emit(this.#h, type, bytes, bytes.length, seq);
+    return ret < 0 ? { errno: -ret, seq: 0n } : { errno: 0, seq: toBig(seq[0]) };
+  }
+
+  /** Records in the ring (0: none), from the mapped ring's header. */
+  #ring(): number {
+    if (this.#ringRecords === undefined) {
+      const ring: [unknown] = [null];
+      const size: [number | bigint] = [0];
+      this.#ringRecords = this.#lib.eventsRing(this.#h, ring, size) === 0
+        ? new Uint32Array(koffi.view(ring[0], 16))[2] ?? 0
+        : 0;
+    }
+    return this.#ringRecords;
+  }
+
   info(): DeviceInfo {
     const out: Partial<KshmInfoStruct> = {};
     const ret = this.#lib.info(this.#h, out);
@@ -286,6 +385,9 @@ export class NativeBackend implements Backend {
         ticksSkipped: toNum(i.ticks_skipped),
         lockReclaims: toNum(i.lock_reclaims),
       },
+      ...(this.#ring() ? {
+        ring: { records: this.#ring(), events: toNum(i.events), wakeups: toNum(i.event_wakeups) },
+      } : {}),
     };
   }
 
@@ -306,6 +408,7 @@ export class NativeBackend implements Backend {
     // Stop epoll on the fd before the fd goes away.
     for (const p of this.#polls) p.close();
     this.#polls.clear();
+    for (const stop of [...this.#readers]) stop();
     // Cancels and waits out this handle's blocked calls, then unmaps: the
     // views above must not be touched after this (KshmDevice guards them).
     this.#lib.close(this.#h);

@@ -25,10 +25,12 @@ import { AsyncSubject, asyncScheduler, type Observable, type SchedulerLike } fro
 import { constants } from 'node:os';
 import { checkWrite } from '../bytes.js';
 import { KshmDevice } from '../device.js';
-import { LockBusyError, LockTimeoutError, lockError } from '../errors.js';
+import { EV_MAX_DATA } from '../abi.js';
+import { LockBusyError, LockTimeoutError, lockError, NoRingError } from '../errors.js';
 import type { Device, KernelWriteOptions } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
+import { FakeRing } from './fake-ring.js';
 
 const E = constants.errno;
 
@@ -72,6 +74,22 @@ export interface FakeKernel {
    * `TestScheduler.run` ends once those subscriptions end.
    */
   setTickMs(ms: number): void;
+  /**
+   * EVENTS: kernel code publishes a record in the ring (as `kshm_emit()`
+   * does in the driver, from any context): never waits, overwrites the
+   * oldest record when the ring is full, and returns the record's seq.
+   * Subscribers of `events$()` get it on the next scheduler turn (one batch
+   * per wake-up). RangeError for a type that is not a u32 or more than 104
+   * bytes; {@link NoRingError} when the fake was made without `ring`.
+   *
+   * @example
+   * ```ts
+   * const fake = createFakeDevice({ ring: 64 });
+   * fake.events$().subscribe((e) => console.log(e.seq, e.type, e.u64(0))); // 0n 1 42n
+   * fake.kernel.emit(1, new Uint8Array(new BigUint64Array([42n]).buffer));
+   * ```
+   */
+  emit(type: number, bytes?: ArrayLike<number>): bigint;
   /** Commits so far. */
   readonly generation: bigint;
   /** The raw shared bytes (what the kernel sees). */
@@ -107,6 +125,12 @@ export interface FakeDeviceOptions {
   readOnly?: boolean | undefined;
   /** The default of `fastPath` for the first device's transactions and leases (default true). */
   fastPath?: boolean | undefined;
+  /**
+   * EVENTS: records in the region's ring (a power of two from 1 to 65536),
+   * as the driver's `ring=N`; default none (`events$` and `emit` then fail
+   * with NoRingError, as on a driver loaded without a ring).
+   */
+  ring?: number | undefined;
 }
 
 class FakeKshmDevice extends KshmDevice implements FakeDevice {
@@ -129,6 +153,7 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
+  if (options.ring !== undefined) region.ring = new FakeRing(options.ring, scheduler);
   const openOne = (readOnly: boolean, fastPath = true): KshmDevice =>
     new KshmDevice(new FakeBackend(region, 'fake:kshm', readOnly), { scheduler, fastPath });
   const kernel: FakeKernel = {
@@ -169,6 +194,15 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
       region.sync();
       region.killHolder();
     },
+    emit: (type, bytes = []) => {
+      if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
+        throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
+      }
+      const data = Uint8Array.from(bytes);
+      if (data.length > EV_MAX_DATA) throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
+      if (!region.ring) throw new NoRingError();
+      return region.ring.emit(type, data, false);
+    },
     tick: () => region.tick(),
     setTickMs: (ms) => region.setTickMs(ms),
     get generation() {
@@ -186,3 +220,4 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
 
 export { FakeRegion } from './fake-region.js';
 export { FakeBackend } from './fake-backend.js';
+export { FakeRing } from './fake-ring.js';
