@@ -3,7 +3,7 @@ import { DeviceNotFoundError } from '../../../lib/index.js';
 import { createFakeDevice } from '../../../lib/testing/index.js';
 import { cliContract } from '../../contract/cli-contract.js';
 
-const fake = createFakeDevice();
+const fake = createFakeDevice({ ring: 4096 });
 cliContract('fake (kshm/testing)', {
   open: async (path, options) => {
     if (path !== '/dev/kshm') throw new DeviceNotFoundError(path);
