@@ -55,6 +55,7 @@ struct kshm {
 	const uint8_t *slots;
 	uint64_t ev_pos;		/* the seq wanted next */
 	uint64_t ev_lost;		/* lost before the next record delivered */
+	uint64_t ev_stored;		/* the position the driver has (KSHM_IOC_EVENTS) */
 	bool ev_started;		/* kshm_events_start() was called */
 	int ev_cancel_fd;		/* eventfd: kshm_cancel/close wake a waiting reader */
 };
@@ -695,7 +696,22 @@ static int64_t store_pos(struct kshm *k)
 
 	if (dev_ioctl(k, KSHM_IOC_EVENTS, &req))
 		return -errno;
+	k->ev_stored = k->ev_pos;
 	return (int64_t)req.head;
+}
+
+/*
+ * Caught up: the driver must know our position before we report "nothing
+ * more" (poll() compares it with head). One ioctl per batch; none when it
+ * already has this position (then head comes from the mapping: poll()
+ * itself orders its check of head against the producers' wake-up).
+ * Return: head, or -errno.
+ */
+static int64_t caught_up(struct kshm *k)
+{
+	if (k->ev_stored == k->ev_pos)
+		return (int64_t)__atomic_load_n(&k->ring->head, __ATOMIC_ACQUIRE);
+	return store_pos(k);
 }
 
 int kshm_events_start(kshm_handle h, uint32_t from)
@@ -812,18 +828,26 @@ int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
 	for (;;) {
 		while (got < max && read_one(k, &recs[got]))
 			got++;
-		if (got) {
+		if (got == max) {
 			ret = (int)got;
 			break;
 		}
-		/* Caught up: tell the driver where we are, so poll() waits for the next. */
-		head = store_pos(k);
+		/*
+		 * Caught up: tell the driver where we are (so poll() waits for the
+		 * next record, and a caller that polls the fd itself needs no
+		 * second call), then read what came meanwhile.
+		 */
+		head = caught_up(k);
 		if (head < 0) {
 			ret = (int)head;
 			break;
 		}
 		if ((uint64_t)head > k->ev_pos)
 			continue;
+		if (got) {
+			ret = (int)got;
+			break;
+		}
 		if (!timeout_ms)
 			break;
 		{

@@ -204,8 +204,10 @@ int kshm_events_start(kshm_handle h, uint32_t from);
  * @timeout_ms: 0 to return at once, -1 to wait without a limit, else how
  *	long to wait for a first record
  *
- * Reads the ring without a syscall; only when it is caught up does it tell
- * the driver its position (one ioctl) and, if allowed to, sleep in poll().
+ * Reads the ring without a syscall; when it is caught up (fewer than @max
+ * records returned) it has told the driver its position (one ioctl, none
+ * if the driver had it already), so the fd polls readable exactly when
+ * records wait; with a timeout it then sleeps in poll() for the next.
  * lost_before counts records overwritten before this reader could read
  * them, exactly (0 normally).
  * Return: the number of records (0: none in time), -ECANCELED (kshm_cancel

@@ -265,8 +265,9 @@ export class NativeBackend implements Backend {
    * EVENTS: each reader is an open file of its own (read-only: its own
    * position in the driver, for poll), read through libkshm's reader (the
    * ring protocol in C: one call per 256 records, no syscall while records
-   * wait) and woken by koffi.node.poll on its fd, which KSHM_EVENTS_POLLIN
-   * makes readable while records wait.
+   * wait, one ioctl when caught up: one FFI call per wake-up normally) and
+   * woken by koffi.node.poll on its fd, which KSHM_EVENTS_POLLIN makes
+   * readable while records wait.
    */
   events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
     const lib = this.#lib;
@@ -316,8 +317,8 @@ export class NativeBackend implements Backend {
             bytes: buf.slice(at + EVENT_REC.data, at + EVENT_REC.data + len),
           });
         }
-        // The call that finds nothing tells the driver our position (poll waits for the next).
-        if (n === 0) break;
+        // Fewer than asked: caught up, and libkshm told the driver our position (poll waits for the next).
+        if (n < EVENTS_CALL) break;
       }
       if (batch.length > 0) onBatch(batch);
     };
