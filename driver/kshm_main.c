@@ -100,9 +100,14 @@ static long kshm_ioctl_events(struct kshm_file *f, struct kshm_events_req __user
 		return -EINVAL;
 	if (!ring)
 		return -ENOSPC;
+	/* Writable, checked before anything happens. */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
 	kshm_ring_set_reader(ring, &f->ev, req.pos, req.flags & KSHM_EVENTS_POLLIN);
-	req.head = kshm_ring_head(ring);
-	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+	/* Stored: never report a failure after that. */
+	if (put_user(kshm_ring_head(ring), &uarg->head))
+		pr_debug("EVENTS stored, head not copied\n");
+	return 0;
 }
 
 /* ---- end of events ------------------------------------------------------ */

@@ -300,6 +300,30 @@ static void test_events_poll(void)
 	bad = (struct kshm_events_req) { .reserved2 = 1 };
 	KT_EQ(ioctl(rd, KSHM_IOC_EVENTS, &bad) == -1 ? errno : 0, EINVAL);
 	KT_EQ(ioctl(rd, KSHM_IOC_EVENTS, (void *)8) == -1 ? errno : 0, EFAULT);
+	/* A struct that can be read but not written: EFAULT, no position stored. */
+	{
+		struct kshm_events_req *ro_req;
+		struct kshm_emit_req *ro_emit;
+		struct pollfd q = { .fd = rd, .events = POLLPRI };
+		void *pg = mmap(NULL, (size_t)page_size(), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t h0;
+
+		KT_CHECK(pg != MAP_FAILED);
+		ro_req = pg;
+		ro_emit = (void *)((char *)pg + 64);
+		ro_req->pos = 0;	/* would be ready at once */
+		*ro_emit = (struct kshm_emit_req) { .type = 1 };
+		KT_EQ(emit_raw(fd, &req), 0);
+		KT_EQ(events_raw(rd, r->head, 0, NULL), 0);	/* caught up */
+		KT_EQ(mprotect(pg, (size_t)page_size(), PROT_READ), 0);
+		KT_EQ(ioctl(rd, KSHM_IOC_EVENTS, ro_req) == -1 ? errno : 0, EFAULT);
+		KT_EQ(poll(&q, 1, 0), 0);			/* the position stayed */
+		h0 = r->head;
+		KT_EQ(ioctl(fd, KSHM_IOC_EMIT, ro_emit) == -1 ? errno : 0, EFAULT);
+		KT_EQ(r->head, h0);				/* nothing published */
+		munmap(pg, (size_t)page_size());
+	}
 	/* A read-only file registers; caught up: nothing to report. */
 	KT_EQ(events_raw(rd, r->head, 0, &head), 0);
 	KT_EQ(head, r->head);

@@ -191,9 +191,13 @@
  * page_size) and is ring_size bytes: one page holding struct kshm_ring_hdr,
  * then ring_records slots of ring_slot_size bytes (struct kshm_event, at
  * ring_offset + hdr.slots_offset + (seq % ring_records) * ring_slot_size).
- * ring_records is a power of two (1 to KSHM_RING_MAX_RECORDS). The whole
- * ring is read-only to every user: a writable mapping of any of its pages
- * fails with EACCES and mprotect() can never make it writable.
+ * ring_records is a power of two (1 to KSHM_RING_MAX_RECORDS);
+ * slots_offset is page_size; reserved fields are 0. The whole ring is
+ * read-only to every user (read-only openers may map it too): a writable
+ * mapping of any of its pages, alone or with other pages, fails with EACCES
+ * and mprotect() can never make it writable; PROT_EXEC fails as everywhere.
+ * The ring lives as long as its region: its records outlive their readers
+ * and producers, and a new open file sees the same seq numbers.
  *
  * Records are numbered from 0 (seq, contiguous per ring: never a gap, never
  * a duplicate). ring_hdr->head is the number of records published so far:
@@ -238,20 +242,26 @@
  *	...
  *   overrun:	(record pos was overwritten before or while it was copied)
  *	h = __atomic_load_n(&ring_hdr->head, __ATOMIC_ACQUIRE);
- *	skip = max(pos + 1, h - N) - pos; lost += skip; pos += skip;
+ *	skip = max(pos + 1, h > N ? h - N : 0) - pos; lost += skip; pos += skip;
  *
  * Record pos is published before head passes it, so once pos < head a slot
  * that does not hold exactly pos (a greater seq, or KSHM_EV_BUSY) means the
  * record was overwritten; and every record below head - N is overwritten
  * too. So lost counts exactly the records the reader never saw, and a copy
  * whose seq matched before and after is the record, untorn. len is at most
- * KSHM_EV_MAX_DATA in a record that passed the check.
+ * KSHM_EV_MAX_DATA in a record that passed the check. The oldest record held
+ * (h - N) is the next one a producer overwrites: a reader may resume further
+ * on after an overrun to get clear of the producers (libkshm resumes at
+ * h - N + N / 16), counting what it skips in lost; either way the next
+ * record delivered has seq == previous seq + 1 + lost, exactly.
  *
  * WAITING FOR RECORDS
  *
  * Records never make an open file readable by themselves. An open file
  * becomes an events reader with KSHM_IOC_EVENTS, which stores its position
- * (the seq it waits for) in the open file and returns head. From then on
+ * (the seq it waits for) in the open file description (shared by dup() and
+ * fork(), like the file offset: independent readers open the device each)
+ * and returns head. Each call sets the position and the mode afresh. From then on
  * poll()/select()/epoll report EPOLLPRI | EPOLLRDBAND on it while head > that
  * position (a record it has not read, or an overrun), and, when the last
  * KSHM_IOC_EVENTS had KSHM_EVENTS_POLLIN, EPOLLIN | EPOLLRDNORM for the same
@@ -274,10 +284,11 @@
  * 0), ENOSPC (the region has no ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
  * EFAULT (the bytes unreadable, or the struct unwritable). Once published
  * it returns 0 (seq is then stored if the struct is still writable).
- * KSHM_IOC_EVENTS (any open file, read-only ones included): EFAULT, EINVAL
- * (flags other than KSHM_EVENTS_POLLIN, reserved or reserved2 not 0),
- * ENOSPC (no ring), EFAULT (the struct unwritable). Any position is
- * accepted: one beyond head is simply not ready until head passes it.
+ * KSHM_IOC_EVENTS (any open file, read-only ones included): EFAULT (the
+ * struct unreadable), EINVAL (flags other than KSHM_EVENTS_POLLIN, reserved
+ * or reserved2 not 0), ENOSPC (no ring), EFAULT (the struct unwritable).
+ * Once the position is stored it returns 0. Any position is accepted: one
+ * beyond head is simply not ready until head passes it.
  *
  * Module parameter ring (at load only, /sys/module/kshm/parameters/ring):
  * 0 (no ring, the default) or a power of two from 1 to
