@@ -72,7 +72,7 @@ export interface RawEvent {
   lostBefore: number;
   /** Emitted by a user (an `emit` call) rather than by kernel code. */
   fromUser: boolean;
-  /** The payload (the record's own copy). */
+  /** The payload: the record's own (it may be a view into a copy the backend made for a whole batch). */
   bytes: Uint8Array;
 }
 
