@@ -38,9 +38,9 @@ const SEQ = CTRL.seq / 4;
 const GENERATION = CTRL.generation / 8;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
-/** EVENTS: records per kshm_events_next() call, and at most this many per batch (one wake-up). */
+/** EVENTS: records per kshm_events_next() call (and per batch handed over), and at most this many read ahead. */
 const EVENTS_CALL = 256;
-const EVENTS_BATCH = 4096;
+const EVENTS_QUEUE_MAX = 65536;
 
 type PollHandle = { close(): void };
 type PollFn = (fd: number, opts: { readable: boolean },
@@ -267,7 +267,8 @@ export class NativeBackend implements Backend {
    * ring protocol in C: one call per 256 records, no syscall while records
    * wait, one ioctl when caught up: one FFI call per wake-up normally) and
    * woken by koffi.node.poll on its fd, which KSHM_EVENTS_POLLIN makes
-   * readable while records wait.
+   * readable while records wait. Batches of up to 256 records go to
+   * `onBatch`; between two, the ring is read again (see the queue below).
    */
   events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
     const lib = this.#lib;
@@ -295,14 +296,29 @@ export class NativeBackend implements Backend {
       handle?.close();
       lib.close(h);
     };
-    const drain = (): void => {
-      const batch: RawEvent[] = [];
-      while (!stopped && batch.length < EVENTS_BATCH) {
+    /**
+     * Records read from the ring, not yet handed over. Reading is cheap next
+     * to what subscribers do with a record, so the ring is emptied into it
+     * again every EVENTS_CALL records handed over: a subscriber slower than
+     * the producers for a while (a cold JIT, a burst) is buffered here, up
+     * to EVENTS_QUEUE_MAX records, before the ring overruns (and then
+     * lostBefore counts it). A subscriber that blocks the event loop reads
+     * nothing meanwhile: what it misses is lost and counted.
+     */
+    let queue: RawEvent[] = [];
+    let next = 0; // queue[next] is the next record to hand over
+    /** Reads what the ring holds into the queue. false: an error ended the reader. */
+    const fill = (): boolean => {
+      if (next > EVENTS_CALL * 16) {
+        queue = queue.slice(next);
+        next = 0;
+      }
+      while (!stopped && queue.length - next < EVENTS_QUEUE_MAX) {
         const n = lib.eventsNext(h, buf, EVENTS_CALL, 0);
         if (n < 0) {
           stop();
           onError(-n);
-          return;
+          return false;
         }
         // One copy per call; each record's bytes are a view into it (an
         // ArrayBuffer per record costs ~5x the whole decode).
@@ -311,7 +327,7 @@ export class NativeBackend implements Backend {
         for (let i = 0; i < n; i++) {
           const at = i * EVENT_REC_SIZE;
           const len = view.getUint16(at + EVENT_REC.len, true);
-          batch.push({
+          queue.push({
             seq: view.getBigUint64(at + EVENT_REC.seq, true),
             type: view.getUint32(at + EVENT_REC.type, true),
             timeNs: view.getBigUint64(at + EVENT_REC.time_ns, true),
@@ -324,7 +340,18 @@ export class NativeBackend implements Backend {
         // Fewer than asked: caught up, and libkshm told the driver our position (poll waits for the next).
         if (n < EVENTS_CALL) break;
       }
-      if (batch.length > 0) onBatch(batch);
+      return !stopped;
+    };
+    const drain = (): void => {
+      while (fill() && next < queue.length) {
+        const batch = queue.slice(next, next + EVENTS_CALL);
+        next += batch.length;
+        onBatch(batch);
+      }
+      if (next >= queue.length) {
+        queue = [];
+        next = 0;
+      }
     };
     const poll = koffi.node.poll as unknown as PollFn;
     handle = poll(layout.fd ?? -1, { readable: true }, (status) => {
