@@ -41,6 +41,8 @@ const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
 /** EVENTS: records per kshm_events_next() call (and per batch handed over), and at most this many read ahead. */
 const EVENTS_CALL = 256;
 const EVENTS_QUEUE_MAX = 65536;
+/** ...and at most this many handed over before the event loop gets a turn. */
+const EVENTS_PER_TURN = 4096;
 
 type PollHandle = { close(): void };
 type PollFn = (fd: number, opts: { readable: boolean },
@@ -293,6 +295,7 @@ export class NativeBackend implements Backend {
       if (stopped) return;
       stopped = true;
       this.#readers.delete(stop);
+      if (resume) clearImmediate(resume);
       handle?.close();
       lib.close(h);
     };
@@ -342,10 +345,24 @@ export class NativeBackend implements Backend {
       }
       return !stopped;
     };
+    /**
+     * Hands over what is queued, reading the ring again between batches, for
+     * at most EVENTS_PER_TURN records: then it lets the event loop run and
+     * goes on from setImmediate (the fd no longer polls readable for records
+     * already read into the queue).
+     */
+    let resume: NodeJS.Immediate | undefined;
     const drain = (): void => {
+      resume = undefined;
+      let handed = 0;
       while (fill() && next < queue.length) {
+        if (handed >= EVENTS_PER_TURN) {
+          resume ??= setImmediate(drain);
+          return;
+        }
         const batch = queue.slice(next, next + EVENTS_CALL);
         next += batch.length;
+        handed += batch.length;
         onBatch(batch);
       }
       if (next >= queue.length) {
@@ -361,7 +378,7 @@ export class NativeBackend implements Backend {
         onError(-status);
         return;
       }
-      drain();
+      if (!resume) drain(); // else a turn is already scheduled
     });
     this.#readers.add(stop);
     return stop;
