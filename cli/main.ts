@@ -173,7 +173,42 @@ async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
   else ctx.out(`generation ${s.generation}\n${render(s, offset, length, format)}`);
 }
 
+/** `watch --events`: the ring's records, one line each, as they come (EVENTS). */
+async function watchEvents(ctx: Ctx, opts: Options): Promise<void> {
+  const from = opts['from'] ?? 'now';
+  if (from !== 'now' && from !== 'oldest') throw new UsageError(`--from must be now or oldest, got "${from}"`);
+  await follow(ctx, opts, ctx.device.events$({ from }), (e) => {
+    const hex = [...e.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    if (ctx.json) {
+      ctx.out(toJson({
+        seq: e.seq, type: e.type, timeNs: e.timeNs, lostBefore: e.lostBefore, fromUser: e.fromUser, bytes: hex,
+      }));
+    } else {
+      const lost = e.lostBefore ? `(${e.lostBefore} lost) ` : '';
+      ctx.out(`${lost}seq ${e.seq} type ${e.type} time ${e.timeNs}${e.fromUser ? ' user' : ''} [${e.size}] ${hex}`);
+    }
+  });
+}
+
+/** `emit TYPE [VALUE]`: publish one record in the ring (EVENTS). */
+async function cmdEmit(ctx: Ctx, positionals: string[], opts: Options): Promise<void> {
+  const [typeText, value] = positionals;
+  if (typeText === undefined) throw new UsageError('emit needs TYPE');
+  const type = parseNumber('TYPE', typeText);
+  let bytes: Uint8Array = new Uint8Array(0);
+  if (value !== undefined) {
+    try {
+      bytes = encodeValue(value, parseFormat(opts['as'], 'u32'));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const seq = ctx.device.emit(type, bytes);
+  ctx.out(ctx.json ? toJson({ seq, type, bytes: bytes.length }) : `seq ${seq}`);
+}
+
 async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
+  if (opts['events'] !== undefined) return watchEvents(ctx, opts);
   if (opts['layout'] !== undefined) return watchFields(ctx, opts);
   const format = parseFormat(opts['as'], 'hex');
   const offset = parseNumber('--offset', opts['offset'], 0);
@@ -273,7 +308,9 @@ const COMMANDS: readonly Command[] = [
   { name: 'watch', readOnly: true,
     usage: ' [--offset N] [--length N] [--as FMT] [--count N] [--layout FILE.json]\n'
       + '                                a live view, redrawn on each commit (changed bytes highlighted;\n'
-      + '                                with --layout: named fields, when one changed)',
+      + '                                with --layout: named fields, when one changed)\n'
+      + '  watch --events [--from now|oldest] [--count N]\n'
+      + '                                the ring\'s records, one line each, live (lost ones counted)',
     run: (ctx, _, opts) => cmdWatch(ctx, opts) },
   { name: 'dump', readOnly: true,
     usage: '  [--offset N] [--length N] [--as FMT] [--layout FILE.json]\n'
@@ -285,6 +322,9 @@ const COMMANDS: readonly Command[] = [
   { name: 'kwrite', readOnly: false,
     usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                ask the kernel to write and commit',
     run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, true) },
+  { name: 'emit', readOnly: false,
+    usage: '  TYPE [VALUE] [--as FMT]   publish a record (VALUE as FMT, default u32) in the ring',
+    run: (ctx, positionals, opts) => cmdEmit(ctx, positionals, opts) },
   { name: 'lock', readOnly: false, usage: ' --hold MS [--timeout MS] hold the lock for MS milliseconds, then release (abort)',
     precheck: (opts) => { if (opts['hold'] === undefined) throw new UsageError('lock needs --hold MS'); },
     run: (ctx, _, opts) => cmdLock(ctx, opts) },
@@ -324,6 +364,7 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
         device: { type: 'string' }, json: { type: 'boolean' }, offset: { type: 'string' },
         length: { type: 'string' }, as: { type: 'string' }, count: { type: 'string' },
         timeout: { type: 'string' }, hold: { type: 'string' }, layout: { type: 'string' },
+        events: { type: 'boolean' }, from: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });

@@ -105,4 +105,29 @@ static inline int kshm_mmap(struct file *file, struct vm_area_struct *vma)
 }
 #endif
 
+/*
+ * Timers: hrtimer_setup() replaced hrtimer_init() plus a function
+ * assignment in 6.13 (and hrtimer_init() is gone since). HRTIMER_MODE_*_HARD
+ * (expiry in hardirq context even on PREEMPT_RT) exists on every supported
+ * kernel.
+ */
+#include <linux/hrtimer.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+static inline void kshm_hrtimer_setup(struct hrtimer *timer,
+				      enum hrtimer_restart (*fn)(struct hrtimer *),
+				      clockid_t clock, enum hrtimer_mode mode)
+{
+	hrtimer_init(timer, clock, mode);
+	timer->function = fn;
+}
+#else
+static inline void kshm_hrtimer_setup(struct hrtimer *timer,
+				      enum hrtimer_restart (*fn)(struct hrtimer *),
+				      clockid_t clock, enum hrtimer_mode mode)
+{
+	hrtimer_setup(timer, fn, clock, mode);
+}
+#endif
+
 #endif /* _KSHM_COMPAT_H */

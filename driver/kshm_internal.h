@@ -16,6 +16,7 @@
 #include <linux/xarray.h>
 #include "include/linux/kshm.h"
 #include "kshm_compat.h"
+#include "kshm_ring.h"
 
 struct kshm_stats {
 	u64 locks_granted;
@@ -79,6 +80,8 @@ struct kshm_region {
 	bool tick_enabled;		/* between kshm_tick_start() and _stop() */
 	u64 tick_count;
 	struct delayed_work tick_work;
+
+	struct kshm_ring *ring;		/* events: mapped after map_pages; NULL: none */
 };
 
 /* Per open file description. */
@@ -87,6 +90,7 @@ struct kshm_file {
 	struct list_head owners;	/* struct kshm_owner, under region->lock */
 	u64 seen_generation;		/* for poll() and read() */
 	bool writable;			/* opened with write access */
+	struct kshm_ring_reader ev;	/* events: KSHM_IOC_EVENTS position */
 };
 
 /*
@@ -132,9 +136,16 @@ long kshm_timeout_jiffies(u32 timeout_ms);
 
 /* kshm_mmap.c: kshm_map_setup(), behind kshm_mmap() in kshm_compat.h */
 
+/* Events: the region's mappable pages, its ring's included. */
+static inline unsigned long kshm_region_all_pages(struct kshm_region *r)
+{
+	return r->map_pages + (r->ring ? r->ring->nr_pages : 0);
+}
+
 /* kshm_tick.c */
 #define KSHM_TICK_MAX_MS	3600000U
 extern unsigned int kshm_tick_ms;
+extern unsigned int kshm_ring_records;	/* kshm_main.c: ring= */
 void kshm_tick_init(struct kshm_region *r, unsigned int ms);
 void kshm_tick_start(struct kshm_region *r);
 void kshm_tick_stop(struct kshm_region *r);

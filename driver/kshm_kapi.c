@@ -196,3 +196,44 @@ int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const vo
 	spin_unlock(&r->lock);
 	return kshm_region_unlock_id(r, KSHM_LW_KERNEL, KSHM_UNLOCK_COMMIT, generation);
 }
+
+/**
+ * kshm_region_emit() - publish a record in a region's event ring
+ * @r: a region created with a ring (kshm_region_opts.ring, or ring= in regions=)
+ * @type: the record's type
+ * @data: @len bytes
+ * @len: 0 to KSHM_EV_MAX_DATA
+ *
+ * Callable from any context but NMI, hardirq included; never sleeps; several
+ * CPUs may emit at once. When the ring is full the oldest record is
+ * overwritten: nothing waits for a reader. See EVENTS in uapi/linux/kshm.h.
+ * The caller keeps @r alive (it created it and has not destroyed it yet).
+ *
+ * Return: 0, -ENODEV (the region was destroyed), -ENOSPC (it has no ring)
+ * or -EMSGSIZE.
+ */
+int kshm_region_emit(struct kshm_region *r, u32 type, const void *data, u32 len)
+{
+	if (READ_ONCE(r->dead))
+		return -ENODEV;
+	if (!r->ring)
+		return -ENOSPC;
+	return kshm_ring_emit(r->ring, type, data, len);
+}
+EXPORT_SYMBOL_GPL(kshm_region_emit);
+
+/**
+ * kshm_emit() - publish a record in the default region's ring
+ * @type: the record's type
+ * @data: @len bytes
+ * @len: 0 to KSHM_EV_MAX_DATA
+ *
+ * kshm_region_emit() on the default region (/dev/kshm, ring= at load).
+ *
+ * Return: 0, -ENOSPC (the module was loaded without ring=) or -EMSGSIZE.
+ */
+int kshm_emit(u32 type, const void *data, u32 len)
+{
+	return kshm_region_emit(kshm_default, type, data, len);
+}
+EXPORT_SYMBOL_GPL(kshm_emit);

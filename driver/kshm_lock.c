@@ -754,6 +754,10 @@ void kshm_region_info(struct kshm_region *r, struct kshm_info *info)
 	info->lock_word = word;
 	info->tick_ms = READ_ONCE(r->tick_ms);
 	info->features = READ_ONCE(r->hdr->features);
+	if (r->ring) {
+		info->events = kshm_ring_head(r->ring);
+		info->event_wakeups = kshm_ring_wakeups(r->ring);
+	}
 }
 
 /**

@@ -25,6 +25,76 @@ static unsigned int pages = 1;
 module_param(pages, uint, 0444);
 MODULE_PARM_DESC(pages, "Data pages in the shared region (1-1024, default 1)");
 
+/* ---- events (issue 22): the default region's ring ---------------------- */
+
+unsigned int kshm_ring_records;	/* the default region's ring (ring=) */
+
+static int kshm_ring_param_set(const char *val, const struct kernel_param *kp)
+{
+	return kshm_ring_parse(val, kp->arg);
+}
+
+static const struct kernel_param_ops kshm_ring_param_ops = {
+	.set = kshm_ring_param_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(ring, &kshm_ring_param_ops, &kshm_ring_records, 0444);
+MODULE_PARM_DESC(ring, "Records in the default region's event ring (0 = none, or a power of two up to 65536)");
+
+static long kshm_ioctl_emit(struct kshm_file *f, struct kshm_emit_req __user *uarg)
+{
+	struct kshm_ring *ring = f->region->ring;
+	u8 buf[KSHM_EV_MAX_DATA];
+	struct kshm_emit_req req;
+	int ret;
+
+	if (!f->writable)
+		return -EBADF;
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.reserved)
+		return -EINVAL;
+	if (!ring)
+		return -ENOSPC;
+	if (req.len > KSHM_EV_MAX_DATA)
+		return -EMSGSIZE;
+	if (copy_from_user(buf, u64_to_user_ptr(req.data), req.len))
+		return -EFAULT;
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	ret = kshm_ring_emit_flags(ring, req.type, KSHM_EV_USER, buf, req.len, &req.seq);
+	if (ret)
+		return ret;
+	/* Published: never report a failure after that. */
+	if (put_user(req.seq, &uarg->seq))
+		pr_debug("EMIT published, its seq not copied\n");
+	return 0;
+}
+
+static long kshm_ioctl_events(struct kshm_file *f, struct kshm_events_req __user *uarg)
+{
+	struct kshm_ring *ring = f->region->ring;
+	struct kshm_events_req req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved || req.reserved2 || (req.flags & ~KSHM_EVENTS_POLLIN))
+		return -EINVAL;
+	if (!ring)
+		return -ENOSPC;
+	/* Writable, checked before anything happens. */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	kshm_ring_set_reader(ring, &f->ev, req.pos, req.flags & KSHM_EVENTS_POLLIN);
+	/* Stored: never report a failure after that. */
+	if (put_user(kshm_ring_head(ring), &uarg->head))
+		pr_debug("EVENTS stored, head not copied\n");
+	return 0;
+}
+
+/* ---- end of events ------------------------------------------------------ */
+
 /* ---- the region -------------------------------------------------------- */
 
 static void kshm_region_free(struct kshm_region *r)
@@ -38,6 +108,7 @@ static void kshm_region_free(struct kshm_region *r)
 			__free_page(r->pages[i]);
 	}
 	kfree(r->pages);
+	kshm_ring_free(r->ring);
 	kshm_region_stop_lock(r);
 	kfree(r);
 }
@@ -129,6 +200,18 @@ struct kshm_region *kshm_region_new(const char *name, unsigned int pages,
 	if (kshm_region_init(r, pages)) {
 		kshm_region_free(r);
 		return ERR_PTR(-ENOMEM);
+	}
+	if (opts->ring) {
+		/* Events: the ring after the control page, announced in the header. */
+		r->ring = kshm_ring_alloc(opts->ring);
+		if (IS_ERR(r->ring)) {
+			long err = PTR_ERR(r->ring);
+
+			r->ring = NULL;
+			kshm_region_free(r);
+			return ERR_PTR(err);
+		}
+		kshm_ring_describe(r->ring, r->hdr, (u64)r->map_pages * PAGE_SIZE);
 	}
 	return r;
 }
@@ -242,13 +325,20 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 {
 	struct kshm_file *f = file->private_data;
 	struct kshm_region *r = f->region;
+	__poll_t mask = 0;
 
+	/* Events: records, for a file that registered with KSHM_IOC_EVENTS. */
+	if (r->ring) {
+		mask = kshm_ring_poll(r->ring, &f->ev, file, wait);
+		if (READ_ONCE(f->ev.pollin))
+			return mask;
+	}
 	poll_wait(file, &r->commit_wq, wait);
 	if (READ_ONCE(r->dead))
 		return EPOLLERR | EPOLLHUP;
 	if (kshm_region_changed(r, f))
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+		mask |= EPOLLIN | EPOLLRDNORM;
+	return mask;
 }
 
 /* ---- ioctls ------------------------------------------------------------ */
@@ -405,6 +495,10 @@ static long kshm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EBADF;
 		kshm_region_wake(f->region);
 		return 0;
+	case KSHM_IOC_EMIT:
+		return kshm_ioctl_emit(f, uarg);
+	case KSHM_IOC_EVENTS:
+		return kshm_ioctl_events(f, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -465,6 +559,8 @@ static const struct kshm_stat_field kshm_stat_fields[] = {
 	{ "kernel_writes", offsetof(struct kshm_info, kernel_writes), KSHM_STAT_U64 },
 	{ "ticks", offsetof(struct kshm_info, ticks), KSHM_STAT_U64 },
 	{ "ticks_skipped", offsetof(struct kshm_info, ticks_skipped), KSHM_STAT_U64 },
+	{ "events", offsetof(struct kshm_info, events), KSHM_STAT_U64 },
+	{ "event_wakeups", offsetof(struct kshm_info, event_wakeups), KSHM_STAT_U64 },
 };
 
 #define KSHM_NR_STATS	ARRAY_SIZE(kshm_stat_fields)

@@ -23,9 +23,14 @@ static vm_fault_t kshm_vm_fault(struct vm_fault *vmf)
 	struct page *page;
 
 	/* mremap() cannot grow us (VM_DONTEXPAND), but never trust pgoff. */
-	if (vmf->pgoff >= r->map_pages)
+	if (vmf->pgoff >= kshm_region_all_pages(r))
 		return VM_FAULT_SIGBUS;
-	page = r->pages[vmf->pgoff];
+	if (vmf->pgoff < r->map_pages)
+		page = r->pages[vmf->pgoff];
+	else
+		page = kshm_ring_page(r->ring, vmf->pgoff - r->map_pages);
+	if (!page)
+		return VM_FAULT_SIGBUS;
 	get_page(page);
 	vmf->page = page;
 	return 0;
@@ -41,8 +46,8 @@ static const struct vm_operations_struct kshm_vm_ops = {
  * @m: the mapping, before its VMA exists (7.x) or the VMA itself
  *
  * Return: 0, -EINVAL for a range outside the region or a private writable
- * mapping, -EACCES for an executable mapping or a writable header, -ENODEV
- * when the region was destroyed.
+ * mapping, -EACCES for an executable mapping or a writable header or ring,
+ * -ENODEV when the region was destroyed.
  */
 int kshm_map_setup(struct file *file, kshm_map_t *m)
 {
@@ -50,10 +55,11 @@ int kshm_map_setup(struct file *file, kshm_map_t *m)
 	struct kshm_region *r = f->region;
 	unsigned long pgoff = kshm_map_pgoff(m);
 	unsigned long npages = kshm_map_pages(m);
+	unsigned long all = kshm_region_all_pages(r);
 
 	if (READ_ONCE(r->dead))
 		return -ENODEV;
-	if (pgoff >= r->map_pages || npages > r->map_pages - pgoff)
+	if (pgoff >= all || npages > all - pgoff)
 		return -EINVAL;
 	/* Shared data is never code: not at mmap, not by mprotect later. */
 	if (kshm_map_test(m, EXEC))
@@ -65,8 +71,8 @@ int kshm_map_setup(struct file *file, kshm_map_t *m)
 			return -EINVAL;
 		kshm_map_clear(m, MAYWRITE);
 	}
-	if (pgoff == 0) {
-		/* The header is the kernel's: never writable, not even later. */
+	if (pgoff == 0 || pgoff + npages > r->map_pages) {
+		/* The header and the ring are the kernel's: never writable, not even later. */
 		if (kshm_map_test(m, WRITE))
 			return -EACCES;
 		kshm_map_clear(m, MAYWRITE);

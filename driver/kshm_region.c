@@ -33,7 +33,7 @@ static unsigned int kshm_nr_named;	/* ...whose device is registered */
 struct kshm_region *kshm_default;	/* NULL before init and from exit on */
 
 /* The keys of regions= after NAME:PAGES (each a line of kshm_region_keys[]). */
-#define KSHM_REGION_KEYS	"tick_ms"
+#define KSHM_REGION_KEYS	"tick_ms, ring"
 
 static char *regions;
 module_param(regions, charp, 0444);
@@ -163,7 +163,8 @@ struct kshm_region *kshm_region_create(const char *name, unsigned int pages,
 		return ERR_PTR(ret);
 	if (!strcmp(name, KSHM_DEFAULT_REGION_NAME))
 		return ERR_PTR(-EEXIST);
-	if (pages < 1 || pages > KSHM_MAX_PAGES || opts->tick_ms > KSHM_TICK_MAX_MS)
+	if (pages < 1 || pages > KSHM_MAX_PAGES || opts->tick_ms > KSHM_TICK_MAX_MS ||
+	    (opts->ring && kshm_ring_check(opts->ring)))
 		return ERR_PTR(-EINVAL);
 	r = kshm_region_new(name, pages, opts);
 	if (IS_ERR(r))
@@ -245,6 +246,7 @@ static const struct kshm_region_key {
 	unsigned int max;
 } kshm_region_keys[] = {
 	{ "tick_ms", offsetof(struct kshm_region_opts, tick_ms), KSHM_TICK_MAX_MS },
+	{ "ring", offsetof(struct kshm_region_opts, ring), KSHM_RING_MAX_RECORDS },
 };
 
 static int kshm_region_parse_key(const char *name, char *kv, struct kshm_region_opts *opts)
@@ -351,7 +353,10 @@ static void kshm_regions_teardown(void)
  */
 int kshm_regions_init(unsigned int default_pages)
 {
-	struct kshm_region_opts opts = { .tick_ms = READ_ONCE(kshm_tick_ms) };
+	struct kshm_region_opts opts = {
+		.tick_ms = READ_ONCE(kshm_tick_ms),
+		.ring = kshm_ring_records,
+	};
 	struct kshm_region *d;
 	int ret;
 

@@ -130,7 +130,8 @@ async function main() {
         const limit = s.endsWith('-debug') ? 1800 : 900;
         await runSuite(`guest ${s}`, process.execPath,
           [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', String(limit),
-            process.execPath, 'harness/guest-suite.mjs'], { limit: limit + 60, stream: false });
+            // EVENTS: /dev/kshm with a ring of 4096 records (events_test, the events contract)
+            '--param', 'ring=4096', process.execPath, 'harness/guest-suite.mjs'], { limit: limit + 60, stream: false });
         // A second boot with named regions (/dev/kshm is then their directory).
         const rlimit = s.endsWith('-debug') ? 900 : 400;
         await runSuite(`guest ${s} regions=a:1,b:4`, process.execPath,

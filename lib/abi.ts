@@ -51,3 +51,22 @@ export const DEFAULT_REGION_ALT = '/dev/kshm/default';
 /** Where the regions' misc devices are: kshm (the default region) and kshm!NAME. */
 export const SYSFS_DIR = '/sys/class/misc/';
 export const REGION_NAME_MAX = 32;
+/** EVENTS: payload bytes per record (struct kshm_event.data). */
+export const EV_MAX_DATA = 104;
+/** struct kshm_event.flags: the record was emitted by a user (KSHM_IOC_EMIT). */
+export const EV_USER = 1 << 0;
+/** libkshm's kshm_events_start() starting points. */
+export const EVENTS_FROM_NOW = 0;
+export const EVENTS_FROM_OLDEST = 1;
+/** Byte offsets into libkshm's struct kshm_event_rec (what kshm_events_next() fills). */
+export const EVENT_REC = {
+  seq: 0,
+  time_ns: 8,
+  lost_before: 16,
+  type: 24,
+  len: 28,
+  flags: 30,
+  data: 32,
+} as const;
+/** Bytes of struct kshm_event_rec. */
+export const EVENT_REC_SIZE = 136;

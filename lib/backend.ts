@@ -52,6 +52,28 @@ export interface DeviceInfo {
     /** Lock words that named nobody who could hold the lock (forged or stale), reclaimed with OWNER_DIED. */
     lockReclaims: number;
   };
+  /**
+   * The device's ring of records (see `events$`), absent when it has none:
+   * its size in records, the records published so far and how many times
+   * the kernel woke sleeping readers (wake-ups per record: `wakeups / events`).
+   */
+  ring?: { records: number; events: number; wakeups: number };
+}
+
+/** Where a new events reader starts: the next record published, or the oldest the ring still holds. */
+export type EventsFrom = 'now' | 'oldest';
+
+/** One record of the ring, as a backend delivers it (the device wraps it in an EventRecord). */
+export interface RawEvent {
+  seq: bigint;
+  type: number;
+  timeNs: bigint;
+  /** Records overwritten before this reader could read them, just before this one. */
+  lostBefore: number;
+  /** Emitted by a user (an `emit` call) rather than by kernel code. */
+  fromUser: boolean;
+  /** The payload: the record's own (it may be a view into a copy the backend made for a whole batch). */
+  bytes: Uint8Array;
 }
 
 /**
@@ -159,6 +181,15 @@ export interface Backend {
    */
   watchLockLost?(onLost: () => void): () => void;
   info(): DeviceInfo;
+  /**
+   * Optional (EVENTS): a reader of the ring with its own position, from
+   * `from`. Calls `onBatch` (asynchronously, once per wake-up) with the
+   * records read, in seq order, and `onError` (ENOSPC: no ring) at most
+   * once. Returns the function that stops it.
+   */
+  events?(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void;
+  /** Optional (EVENTS): publishes one record; errno 0 and its seq, or ENOSPC (no ring), EMSGSIZE, EBADF. */
+  emit?(type: number, bytes: Uint8Array): { errno: number; seq: bigint };
   /** Asks the kernel to write and commit (async); `done(errno, generation)`. */
   kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,
     done: (errno: number, generation: bigint) => void): void;

@@ -3,9 +3,13 @@ import {
   asyncScheduler, concatMap, defer, Observable, Subject, throwError, using,
   type OperatorFunction, type SchedulerLike, type Subscriber, type Unsubscribable,
 } from 'rxjs';
+import { EV_MAX_DATA } from './abi.js';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
 import { checkRange } from './bytes.js';
-import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
+import {
+  DeviceClosedError, LeaseEndedError, LockCancelledError, NoRingError, ReadOnlyDeviceError, systemError,
+} from './errors.js';
+import { eventsError, eventStream, type EventRecord, type EventsOptions } from './events.js';
 import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
@@ -315,12 +319,37 @@ export class KshmDevice implements Device {
       }));
   }
 
+  // ---- events (EVENTS: the ring of records) ----
+
+  events$(options: EventsOptions = {}): Observable<EventRecord> {
+    return eventStream({ backend: this.#backend, closed: () => this.closed, closed$: this.#closed$ }, options);
+  }
+
+  emit(type: number, bytes: ArrayLike<number> = []): bigint {
+    if (this.closed) throw new DeviceClosedError();
+    if (this.readOnly) throw new ReadOnlyDeviceError();
+    if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
+      throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
+    }
+    const data = Uint8Array.from(bytes);
+    if (data.length > EV_MAX_DATA) {
+      throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
+    }
+    if (!this.#backend.emit) throw new NoRingError();
+    const { errno, seq } = this.#backend.emit(type, data);
+    if (errno) throw eventsError('EMIT', errno);
+    return seq;
+  }
+
   info(): DeviceInfo & { toJSON(): DeviceInfoJSON } {
     if (this.closed) throw new DeviceClosedError();
     const info = this.#backend.info();
     // Not enumerable: spreads and deep comparisons see only the figures.
     Object.defineProperty(info, 'toJSON', {
-      value: (): DeviceInfoJSON => ({ ...info, counters: { ...info.counters }, generation: info.generation.toString() }),
+      value: (): DeviceInfoJSON => ({
+        ...info, counters: { ...info.counters }, generation: info.generation.toString(),
+        ...(info.ring ? { ring: { ...info.ring } } : {}),
+      }),
       enumerable: false,
       configurable: true,
       writable: true,

@@ -221,3 +221,15 @@ export function lockError(errno: number, operation: string, timeoutMs: number): 
     default: return systemError(operation, errno);
   }
 }
+
+/**
+ * The device has no ring of records (EVENTS): the driver was loaded without
+ * `ring=N` (or the region was created without one; the fake: without
+ * `createFakeDevice({ ring })`). `events$()` and `emit()` need one.
+ */
+export class NoRingError extends KshmError {
+  constructor() {
+    super('KSHM_NO_RING', 'this kshm device has no ring of records (load the driver with ring=N)',
+      { errno: E.ENOSPC });
+  }
+}

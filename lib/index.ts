@@ -10,6 +10,8 @@ export { KshmDevice } from './device.js';
 export type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
 export type { Backend, DeviceInfo, DeviceInfoJSON, LockAttempt, RawSnapshot } from './backend.js';
 export { Snapshot } from './snapshot.js';
+export { EventRecord, type EventsOptions } from './events.js';
+export type { EventsFrom, RawEvent } from './backend.js';
 export { Page } from './page.js';
 export { ByteReader } from './bytes.js';
 export { transact } from './operators/transact.js';
@@ -24,7 +26,7 @@ export {
 export {
   AbiMismatchError, DeadlockError, DeviceClosedError, DeviceGoneError, DeviceNotFoundError, KshmError, KshmSystemError,
   LeaseEndedError, LibraryNotFoundError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError,
-  NotAKshmDeviceError,
+  NoRingError, NotAKshmDeviceError,
   PermissionDeniedError,
   ReadOnlyDeviceError,
 } from './errors.js';

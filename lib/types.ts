@@ -6,6 +6,7 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { DeviceInfo, DeviceInfoJSON } from './backend.js';
+import type { EventRecord, EventsOptions } from './events.js';
 import type { FieldMap, Layout, LayoutValue } from './layout.js';
 import type { Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
@@ -189,6 +190,25 @@ export interface Device {
    * the kernel would queue behind that holder.
    */
   kernelWrite(offset: number, bytes: ArrayLike<number>, options?: KernelWriteOptions): Observable<bigint>;
+  /**
+   * The records of the device's ring (EVENTS), in seq order, each with
+   * `seq` (bigint, contiguous per ring), `type`, `timeNs` (bigint), the
+   * payload's typed readers and `lostBefore`: how many records were
+   * overwritten before this subscriber could read them (0 normally; the
+   * kernel never waits for a reader, so a subscriber that stalls longer
+   * than the ring lasts learns exactly how many it lost). Each subscription
+   * is a reader of its own (`from: 'now'`, the default, or `'oldest'`);
+   * records come in batches, one per wake-up, emitted one by one. Completes
+   * when the device closes; {@link NoRingError} when the device has no ring.
+   */
+  events$(options?: EventsOptions): Observable<EventRecord>;
+  /**
+   * Publishes a record in the device's ring (any u32 `type`, at most 104
+   * bytes; never waits: the oldest record is overwritten when the ring is
+   * full) and returns its seq. Throws RangeError (type, size),
+   * {@link ReadOnlyDeviceError}, {@link NoRingError}, {@link DeviceClosedError}.
+   */
+  emit(type: number, bytes?: ArrayLike<number>): bigint;
   /**
    * The driver's figures: ABI, pages, generation, holder, waiters, counters.
    * `JSON.stringify(device.info())` works: the object has a `toJSON` that

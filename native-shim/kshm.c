@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -49,6 +51,15 @@ struct kshm {
 	atomic_int users;		/* calls in flight */
 	atomic_int in_lock;		/* of which: kshm_lock calls */
 	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
+	/* events: the ring (NULL without one) and this handle's reader */
+	const struct kshm_ring_hdr *ring;
+	size_t ring_size;
+	const uint8_t *slots;
+	uint64_t ev_pos;		/* the seq wanted next */
+	uint64_t ev_lost;		/* lost before the next record delivered */
+	uint64_t ev_stored;		/* the position the driver has (KSHM_IOC_EVENTS) */
+	bool ev_started;		/* kshm_events_start() was called */
+	int ev_cancel_fd;		/* eventfd: kshm_cancel/close wake a waiting reader */
 };
 
 #ifdef KSHM_STANDIN
@@ -212,6 +223,55 @@ static int map_ctrl(struct kshm *k)
 	return 0;
 }
 
+/*
+ * Events: map the ring read-only when the header announces one, after
+ * checking that its geometry is the one the ABI describes.
+ */
+static int map_ring(struct kshm *k)
+{
+	const struct kshm_header *h = k->hdr;
+	uint64_t slots;
+	void *p;
+
+	k->ev_cancel_fd = -1;
+	if (!(h->features & KSHM_FEAT_RING))
+		return 0;
+	slots = (uint64_t)h->ring_records * h->ring_slot_size;
+	if (h->ring_offset != h->ctrl_offset + k->page_size || !h->ring_records ||
+	    h->ring_records > KSHM_RING_MAX_RECORDS ||
+	    (h->ring_records & (h->ring_records - 1)) ||
+	    h->ring_slot_size != sizeof(struct kshm_event) ||
+	    h->ring_size != k->page_size + (slots + k->page_size - 1) / k->page_size * k->page_size) {
+		snprintf(last_error, sizeof(last_error), "kshm ring header is inconsistent");
+		return -KSHM_E_MAGIC;
+	}
+	p = mmap(NULL, h->ring_size, PROT_READ, MAP_SHARED, k->fd, (off_t)h->ring_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	k->ring = p;
+	k->ring_size = h->ring_size;
+	k->slots = (const uint8_t *)p + k->ring->slots_offset;
+	return 0;
+}
+
+static void unmap_ring(struct kshm *k)
+{
+	if (k->ring)
+		munmap((void *)k->ring, k->ring_size);
+	if (k->ev_cancel_fd >= 0)
+		close(k->ev_cancel_fd);
+}
+
+/* Wake a reader waiting in kshm_events_next() (it then sees the new epoch). */
+static void wake_reader(struct kshm *k)
+{
+	uint64_t one = 1;
+
+	if (__atomic_load_n(&k->ev_cancel_fd, __ATOMIC_ACQUIRE) >= 0 &&
+	    write(k->ev_cancel_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
 /* The calling process's id: after a fork, the child's own (0 if INFO fails). */
 static uint32_t lock_id(struct kshm *k)
 {
@@ -290,11 +350,16 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	ret = map_ctrl(k);
 	if (ret)
 		goto err_unmap_data;
+	ret = map_ring(k);
+	if (ret)
+		goto err_unmap_ctrl;
 	ret = table_insert(k);
 	if (ret < 0)
-		goto err_unmap_ctrl;
+		goto err_unmap_ring;
 	return ret;
 
+err_unmap_ring:
+	unmap_ring(k);
 err_unmap_ctrl:
 	munmap(k->ctrl, k->page_size);
 err_unmap_data:
@@ -322,8 +387,10 @@ int kshm_close(kshm_handle h)
 			return -ETIMEDOUT;	/* leak rather than free under a caller */
 		if (atomic_load(&k->in_lock) > 0)
 			dev_ioctl(k, KSHM_IOC_CANCEL, NULL);
+		wake_reader(k);
 		nap_us(100);
 	}
+	unmap_ring(k);
 	munmap(k->ctrl, k->page_size);
 	munmap(k->data, k->data_size);
 	munmap((void *)k->hdr, k->page_size);
@@ -593,6 +660,7 @@ int kshm_cancel(kshm_handle h)
 	if (!k)
 		return -EBADF;
 	atomic_fetch_add(&k->epoch, 1);
+	wake_reader(k);
 	while (atomic_load(&k->in_lock) > 0) {
 		if (now_ns() > deadline) {
 			ret = -ETIMEDOUT;
@@ -718,6 +786,228 @@ int kshm_layout(kshm_handle h, struct kshm_layout *layout)
 	};
 	put(k);
 	return 0;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* KSHM_IOC_EVENTS: store the position for poll(); Return: head, or -errno. */
+static int64_t store_pos(struct kshm *k)
+{
+	struct kshm_events_req req = { .pos = k->ev_pos, .flags = KSHM_EVENTS_POLLIN };
+
+	if (dev_ioctl(k, KSHM_IOC_EVENTS, &req))
+		return -errno;
+	k->ev_stored = k->ev_pos;
+	return (int64_t)req.head;
+}
+
+/*
+ * Caught up: the driver must know our position before we report "nothing
+ * more" (poll() compares it with head). One ioctl per batch; none when it
+ * already has this position (then head comes from the mapping: poll()
+ * itself orders its check of head against the producers' wake-up).
+ * Return: head, or -errno.
+ */
+static int64_t caught_up(struct kshm *k)
+{
+	if (k->ev_stored == k->ev_pos)
+		return (int64_t)__atomic_load_n(&k->ring->head, __ATOMIC_ACQUIRE);
+	return store_pos(k);
+}
+
+int kshm_events_start(kshm_handle h, uint32_t from)
+{
+	struct kshm *k = get(h);
+	uint64_t head, n;
+	int64_t ret;
+	int fd;
+
+	if (!k)
+		return -EBADF;
+	if (from > KSHM_EVENTS_FROM_OLDEST) {
+		put(k);
+		return -EINVAL;
+	}
+	if (!k->ring) {
+		put(k);
+		return -ENOSPC;
+	}
+	if (__atomic_load_n(&k->ev_cancel_fd, __ATOMIC_ACQUIRE) < 0) {
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0) {
+			ret = -errno;
+			put(k);
+			return (int)ret;
+		}
+		__atomic_store_n(&k->ev_cancel_fd, fd, __ATOMIC_RELEASE);
+	}
+	head = __atomic_load_n(&k->ring->head, __ATOMIC_ACQUIRE);
+	n = k->ring->records;
+	k->ev_pos = from == KSHM_EVENTS_FROM_OLDEST ? (head > n ? head - n : 0) : head;
+	k->ev_lost = 0;
+	k->ev_started = true;
+	ret = store_pos(k);
+	put(k);
+	return ret < 0 ? (int)ret : 0;
+}
+
+/*
+ * Where an overrun reader resumes: the oldest record held is the next one
+ * the producer overwrites, so a reader that resumed exactly there would race
+ * the producer and likely lose again at its next pause. It skips a further
+ * sixteenth of the ring (counted in lost_before like the rest: the loss is
+ * still exact, and the reader is clear by records/16 publications).
+ * Requires head > records.
+ */
+static uint64_t resume_at(uint64_t head, uint64_t records)
+{
+	return head - records + records / 16;
+}
+
+/* Copy the next record into @out, or account for what was lost. 1, or 0: none yet. */
+static int read_one(struct kshm *k, struct kshm_event_rec *out)
+{
+	uint64_t n = k->ring->records, head, pos, skip;
+	const struct kshm_event *ev;
+
+	for (;;) {
+		pos = k->ev_pos;
+		head = __atomic_load_n(&k->ring->head, __ATOMIC_ACQUIRE);
+		if (pos >= head)
+			return 0;
+		if (head - pos > n) {
+			/* Overrun: resume clear of the producer (see resume_at()). */
+			skip = resume_at(head, n) - pos;
+			k->ev_lost += skip;
+			k->ev_pos = pos = pos + skip;
+		}
+		ev = (const struct kshm_event *)(k->slots + (pos & (n - 1)) * sizeof(*ev));
+		if (__atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE) == pos) {
+			out->time_ns = ev->time_ns;
+			out->type = ev->type;
+			out->len = ev->len;
+			out->flags = ev->flags;
+			memcpy(out->data, ev->data, sizeof(out->data));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&ev->seq, __ATOMIC_RELAXED) == pos &&
+			    out->len <= KSHM_EV_MAX_DATA) {
+				out->seq = pos;
+				out->lost_before = k->ev_lost;
+				k->ev_lost = 0;
+				k->ev_pos = pos + 1;
+				return 1;
+			}
+		}
+		/* Overwritten before or while it was copied. */
+		head = __atomic_load_n(&k->ring->head, __ATOMIC_ACQUIRE);
+		skip = (head > n && resume_at(head, n) > pos + 1 ? resume_at(head, n) : pos + 1) - pos;
+		k->ev_lost += skip;
+		k->ev_pos = pos + skip;
+	}
+}
+
+int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
+		     int32_t timeout_ms)
+{
+	struct kshm *k = get(h);
+	long long deadline = timeout_ms > 0 ? now_ns() + timeout_ms * 1000000LL : 0;
+	int64_t epoch, head;
+	uint32_t got = 0;
+	int ret = 0;
+
+	if (!k)
+		return -EBADF;
+	if (!k->ring || !k->ev_started) {
+		put(k);
+		return k->ring ? -EINVAL : -ENOSPC;
+	}
+	if (!recs || !max) {
+		put(k);
+		return -EINVAL;
+	}
+	epoch = atomic_load(&k->epoch);
+	for (;;) {
+		while (got < max && read_one(k, &recs[got]))
+			got++;
+		if (got == max) {
+			ret = (int)got;
+			break;
+		}
+		/*
+		 * Caught up: tell the driver where we are (so poll() waits for the
+		 * next record, and a caller that polls the fd itself needs no
+		 * second call), then read what came meanwhile.
+		 */
+		head = caught_up(k);
+		if (head < 0) {
+			ret = (int)head;
+			break;
+		}
+		if ((uint64_t)head > k->ev_pos)
+			continue;
+		if (got) {
+			ret = (int)got;
+			break;
+		}
+		if (!timeout_ms)
+			break;
+		{
+			struct pollfd p[2] = {
+				{ .fd = k->fd, .events = POLLPRI },
+				{ .fd = k->ev_cancel_fd, .events = POLLIN },
+			};
+			uint64_t drain;
+			int wait_ms = -1;
+
+			if (read(k->ev_cancel_fd, &drain, sizeof(drain)) < 0 && errno != EAGAIN) {
+				ret = -errno;
+				break;
+			}
+			if (atomic_load(&k->epoch) != epoch) {
+				ret = -ECANCELED;
+				break;
+			}
+			if (deadline) {
+				long long left = deadline - now_ns();
+
+				if (left <= 0)
+					break;
+				wait_ms = (int)((left + 999999) / 1000000);
+			}
+			if (poll(p, 2, wait_ms) < 0 && errno != EINTR) {
+				ret = -errno;
+				break;
+			}
+			if (atomic_load(&k->epoch) != epoch) {
+				ret = -ECANCELED;
+				break;
+			}
+		}
+	}
+	put(k);
+	return ret;
+}
+
+int kshm_emit(kshm_handle h, uint32_t type, const void *data, uint32_t len, uint64_t *seq)
+{
+	struct kshm_emit_req req = { .type = type, .len = len, .data = (uintptr_t)data };
+	int ret = handle_ioctl(h, KSHM_IOC_EMIT, &req);
+
+	if (!ret && seq)
+		*seq = req.seq;
+	return ret;
+}
+
+int kshm_events_ring(kshm_handle h, const struct kshm_ring_hdr **ring, uint64_t *size)
+{
+	struct kshm *k = get(h);
+
+	if (!k)
+		return -EBADF;
+	*ring = k->ring;
+	*size = k->ring_size;
+	put(k);
+	return k->ring ? 0 : -ENOSPC;
 }
 
 const char *kshm_last_error(void)

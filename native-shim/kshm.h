@@ -209,6 +209,68 @@ int kshm_info(kshm_handle h, struct kshm_info *info);
 int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 		uint32_t timeout_ms, uint64_t *generation);
 
+/*
+ * EVENTS (the ring, see EVENTS in the uapi header)
+ *
+ * A handle reads its device's ring through a reader of its own: one per
+ * handle (its open file), used by one thread at a time. Open one handle per
+ * independent reader (KSHM_OPEN_READONLY is enough to read).
+ */
+#define KSHM_EVENTS_FROM_NOW	0	/* the next record published */
+#define KSHM_EVENTS_FROM_OLDEST	1	/* the oldest record the ring still holds */
+
+/* One record as kshm_events_next() delivers it. */
+struct kshm_event_rec {
+	uint64_t seq;			/* contiguous per ring */
+	uint64_t time_ns;		/* CLOCK_MONOTONIC when published */
+	uint64_t lost_before;		/* records overwritten before this reader saw them */
+	uint32_t type;
+	uint16_t len;			/* bytes in data */
+	uint16_t flags;			/* KSHM_EV_USER: emitted by a user */
+	uint8_t data[KSHM_EV_MAX_DATA];
+};
+
+/**
+ * kshm_events_start() - (re)start the handle's reader
+ * @from: KSHM_EVENTS_FROM_NOW or KSHM_EVENTS_FROM_OLDEST
+ *
+ * Also makes the handle's fd (kshm_layout) poll readable when records wait
+ * (KSHM_EVENTS_POLLIN): it then no longer reports commits.
+ * Return: 0, -ENOSPC (the device has no ring), -EINVAL (@from), -EBADF.
+ */
+int kshm_events_start(kshm_handle h, uint32_t from);
+
+/**
+ * kshm_events_next() - the next records, in seq order
+ * @recs: room for @max records
+ * @timeout_ms: 0 to return at once, -1 to wait without a limit, else how
+ *	long to wait for a first record
+ *
+ * Reads the ring without a syscall; when it is caught up (fewer than @max
+ * records returned) it has told the driver its position (one ioctl, none
+ * if the driver had it already), so the fd polls readable exactly when
+ * records wait; with a timeout it then sleeps in poll() for the next.
+ * lost_before counts records overwritten before this reader could read
+ * them, exactly (0 normally).
+ * Return: the number of records (0: none in time), -ECANCELED (kshm_cancel
+ * or kshm_close from another thread), -ENOSPC (no ring), -EINVAL (not
+ * started, no room), -EBADF.
+ */
+int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
+		     int32_t timeout_ms);
+
+/**
+ * kshm_emit() - publish a record (KSHM_IOC_EMIT)
+ * @seq: out (may be NULL), the record's seq
+ *
+ * Return: 0, -ENOSPC (no ring), -EMSGSIZE (@len > KSHM_EV_MAX_DATA),
+ * -EFAULT, -EBADF (closed, or opened read-only).
+ */
+int kshm_emit(kshm_handle h, uint32_t type, const void *data, uint32_t len, uint64_t *seq);
+
+/* The mapped ring (read-only) and its size. Return: 0, -ENOSPC (none), -EBADF. */
+int kshm_events_ring(kshm_handle h, const struct kshm_ring_hdr **ring, uint64_t *size);
+
 /* Where a handle's mappings are, valid until kshm_close(). */
 struct kshm_layout {
 	const struct kshm_header *header;	/* read-only */

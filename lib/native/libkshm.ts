@@ -85,7 +85,7 @@ export interface KshmInfoStruct {
   holder_pid: number; waiters: number; tick_ms: number; features: number;
   locks_granted: U64; locks_contended: U64; lock_timeouts: U64; lock_cancels: U64; owner_died: U64;
   commits: U64; aborts: U64; kernel_writes: U64; ticks: U64; ticks_skipped: U64;
-  file_id: number; lock_word: number; lock_reclaims: U64; reserved: U64[];
+  file_id: number; lock_word: number; lock_reclaims: U64; events: U64; event_wakeups: U64; reserved: U64[];
 }
 
 /** struct kshm_layout (kshm.h): where a handle's mappings are. */
@@ -107,7 +107,8 @@ export const STRUCTS = {
     lock_timeouts: 'uint64_t', lock_cancels: 'uint64_t', owner_died: 'uint64_t',
     commits: 'uint64_t', aborts: 'uint64_t', kernel_writes: 'uint64_t', ticks: 'uint64_t',
     ticks_skipped: 'uint64_t', file_id: 'uint32_t', lock_word: 'uint32_t', lock_reclaims: 'uint64_t',
-    reserved: koffi.array('uint64_t', 4),
+    events: 'uint64_t', event_wakeups: 'uint64_t',
+    reserved: koffi.array('uint64_t', 2),
   }),
   kshm_layout: koffi.struct('kshm_layout', {
     header: 'const void *', data: 'void *', data_size: 'uint64_t', ctrl: 'void *',
@@ -134,6 +135,12 @@ export interface LibKshm {
   layout(h: number, layout: Partial<KshmLayoutStruct>): number;
   strerror(err: number): string;
   lastError(): string;
+  /** EVENTS (kshm.h): the handle's reader, emits, the mapped ring. */
+  eventsStart(h: number, from: number): number;
+  /** Fills `recs` with up to `max` struct kshm_event_rec (EVENT_REC_SIZE bytes each). */
+  eventsNext(h: number, recs: Uint8Array, max: number, timeoutMs: number): number;
+  emit(h: number, type: number, data: Uint8Array, len: number, seq: [U64]): number;
+  eventsRing(h: number, ring: [unknown], size: [U64]): number;
 }
 
 let loaded: LibKshm | undefined;
@@ -172,6 +179,10 @@ export function libkshm(): LibKshm {
     layout: fn('int kshm_layout(int32_t h, _Out_ kshm_layout *layout)'),
     strerror: fn('const char *kshm_strerror(int err)'),
     lastError: fn('const char *kshm_last_error(void)'),
+    eventsStart: fn('int kshm_events_start(int32_t h, uint32_t from)'),
+    eventsNext: fn('int kshm_events_next(int32_t h, _Out_ uint8_t *recs, uint32_t max, int32_t timeout_ms)'),
+    emit: fn('int kshm_emit(int32_t h, uint32_t type, const uint8_t *data, uint32_t len, _Out_ uint64_t *seq)'),
+    eventsRing: fn('int kshm_events_ring(int32_t h, _Out_ const void **ring, _Out_ uint64_t *size)'),
   };
   return loaded;
 }

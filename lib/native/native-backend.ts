@@ -19,10 +19,11 @@ import koffi from 'koffi';
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, HDR_KERNEL_HOLDER, HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED,
-  LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT, UNLOCK_PUBLISHED,
+  CTRL, CTRL_SIZE, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
+  HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT,
+  UNLOCK_PUBLISHED,
 } from '../abi.js';
-import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
+import type { Backend, DeviceInfo, EventsFrom, LockAttempt, RawEvent, RawSnapshot } from '../backend.js';
 import {
   AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError, systemError,
   PermissionDeniedError,
@@ -38,6 +39,11 @@ const SEQ = CTRL.seq / 4;
 const GEN_LO = CTRL.generation / 4;
 const SLAB_BYTES = 1 << 20;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
+/** EVENTS: records per kshm_events_next() call (and per batch handed over), and at most this many read ahead. */
+const EVENTS_CALL = 256;
+const EVENTS_QUEUE_MAX = 65536;
+/** ...and at most this many handed over before the event loop gets a turn. */
+const EVENTS_PER_TURN = 4096;
 
 type PollHandle = { close(): void };
 type PollFn = (fd: number, opts: { readable: boolean },
@@ -112,6 +118,9 @@ export class NativeBackend implements Backend {
   /** The lock is held staged (the ABI's STAGING): the data is written only by publish(). */
   #staged = false;
   readonly #polls = new Set<PollHandle>();
+  /** EVENTS: the stop functions of this backend's readers. */
+  readonly #readers = new Set<() => void>();
+  #ringRecords: number | undefined;
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
   #closed = false;
@@ -335,6 +344,146 @@ export class NativeBackend implements Backend {
     };
   }
 
+  /**
+   * EVENTS: each reader is an open file of its own (read-only: its own
+   * position in the driver, for poll), read through libkshm's reader (the
+   * ring protocol in C: one call per 256 records, no syscall while records
+   * wait, one ioctl when caught up: one FFI call per wake-up normally) and
+   * woken by koffi.node.poll on its fd, which KSHM_EVENTS_POLLIN makes
+   * readable while records wait. Batches of up to 256 records go to
+   * `onBatch`; between two, the ring is read again (see the queue below).
+   */
+  events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
+    const lib = this.#lib;
+    const fail = (errno: number): () => void => {
+      queueMicrotask(() => onError(errno));
+      return () => {};
+    };
+    if (this.#closed) return fail(E.EBADF);
+    const h = lib.open(this.path, OPEN_READONLY);
+    if (h < 0) return fail(-h);
+    let ret = lib.eventsStart(h, from === 'oldest' ? EVENTS_FROM_OLDEST : EVENTS_FROM_NOW);
+    const layout: Partial<KshmLayoutStruct> = {};
+    if (ret === 0) ret = lib.layout(h, layout);
+    if (ret < 0) {
+      lib.close(h);
+      return fail(-ret);
+    }
+    const buf = new Uint8Array(EVENTS_CALL * EVENT_REC_SIZE);
+    let stopped = false;
+    let handle: PollHandle | undefined;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      this.#readers.delete(stop);
+      if (resume) clearImmediate(resume);
+      handle?.close();
+      lib.close(h);
+    };
+    /**
+     * Records read from the ring, not yet handed over. Reading is cheap next
+     * to what subscribers do with a record, so the ring is emptied into it
+     * again every EVENTS_CALL records handed over: a subscriber slower than
+     * the producers for a while (a cold JIT, a burst) is buffered here, up
+     * to EVENTS_QUEUE_MAX records, before the ring overruns (and then
+     * lostBefore counts it). A subscriber that blocks the event loop reads
+     * nothing meanwhile: what it misses is lost and counted.
+     */
+    let queue: RawEvent[] = [];
+    let next = 0; // queue[next] is the next record to hand over
+    /** Reads what the ring holds into the queue. false: an error ended the reader. */
+    const fill = (): boolean => {
+      if (next > EVENTS_CALL * 16) {
+        queue = queue.slice(next);
+        next = 0;
+      }
+      while (!stopped && queue.length - next < EVENTS_QUEUE_MAX) {
+        const n = lib.eventsNext(h, buf, EVENTS_CALL, 0);
+        if (n < 0) {
+          stop();
+          onError(-n);
+          return false;
+        }
+        // One copy per call; each record's bytes are a view into it (an
+        // ArrayBuffer per record costs ~5x the whole decode).
+        const copy = buf.slice(0, n * EVENT_REC_SIZE);
+        const view = new DataView(copy.buffer);
+        for (let i = 0; i < n; i++) {
+          const at = i * EVENT_REC_SIZE;
+          const len = view.getUint16(at + EVENT_REC.len, true);
+          queue.push({
+            seq: view.getBigUint64(at + EVENT_REC.seq, true),
+            type: view.getUint32(at + EVENT_REC.type, true),
+            timeNs: view.getBigUint64(at + EVENT_REC.time_ns, true),
+            lostBefore: view.getUint32(at + EVENT_REC.lost_before, true)
+              + view.getUint32(at + EVENT_REC.lost_before + 4, true) * 2 ** 32,
+            fromUser: (view.getUint16(at + EVENT_REC.flags, true) & EV_USER) !== 0,
+            bytes: copy.subarray(at + EVENT_REC.data, at + EVENT_REC.data + len),
+          });
+        }
+        // Fewer than asked: caught up, and libkshm told the driver our position (poll waits for the next).
+        if (n < EVENTS_CALL) break;
+      }
+      return !stopped;
+    };
+    /**
+     * Hands over what is queued, reading the ring again between batches, for
+     * at most EVENTS_PER_TURN records: then it lets the event loop run and
+     * goes on from setImmediate (the fd no longer polls readable for records
+     * already read into the queue).
+     */
+    let resume: NodeJS.Immediate | undefined;
+    const drain = (): void => {
+      resume = undefined;
+      let handed = 0;
+      while (fill() && next < queue.length) {
+        if (handed >= EVENTS_PER_TURN) {
+          resume ??= setImmediate(drain);
+          return;
+        }
+        const batch = queue.slice(next, next + EVENTS_CALL);
+        next += batch.length;
+        handed += batch.length;
+        onBatch(batch);
+      }
+      if (next >= queue.length) {
+        queue = [];
+        next = 0;
+      }
+    };
+    const poll = koffi.node.poll as unknown as PollFn;
+    handle = poll(layout.fd ?? -1, { readable: true }, (status) => {
+      if (stopped) return;
+      if (status < 0) {
+        stop();
+        onError(-status);
+        return;
+      }
+      if (!resume) drain(); // else a turn is already scheduled
+    });
+    this.#readers.add(stop);
+    return stop;
+  }
+
+  emit(type: number, bytes: Uint8Array): { errno: number; seq: bigint } {
+    if (this.#closed) return { errno: E.EBADF, seq: 0n };
+    const seq: [number | bigint] = [0];
+    const ret = this.#lib.emit(this.#h, type, bytes, bytes.length, seq);
+    return ret < 0 ? { errno: -ret, seq: 0n } : { errno: 0, seq: toBig(seq[0]) };
+  }
+
+  /** Records in the ring (0: none), from the mapped ring's header. */
+  #ring(): number {
+    if (this.#ringRecords === undefined) {
+      const ring: [unknown] = [null];
+      const size: [number | bigint] = [0];
+      this.#ringRecords = this.#lib.eventsRing(this.#h, ring, size) === 0
+        ? new Uint32Array(koffi.view(ring[0], 16))[2] ?? 0
+        : 0;
+    }
+    return this.#ringRecords;
+  }
+
   info(): DeviceInfo {
     const out: Partial<KshmInfoStruct> = {};
     const ret = this.#lib.info(this.#h, out);
@@ -366,6 +515,9 @@ export class NativeBackend implements Backend {
         ticksSkipped: toNum(i.ticks_skipped),
         lockReclaims: toNum(i.lock_reclaims),
       },
+      ...(this.#ring() ? {
+        ring: { records: this.#ring(), events: toNum(i.events), wakeups: toNum(i.event_wakeups) },
+      } : {}),
     };
   }
 
@@ -386,6 +538,7 @@ export class NativeBackend implements Backend {
     // Stop epoll on the fd before the fd goes away.
     for (const p of this.#polls) p.close();
     this.#polls.clear();
+    for (const stop of [...this.#readers]) stop();
     // Cancels and waits out this handle's blocked calls, then unmaps: the
     // views above must not be touched after this (KshmDevice guards them).
     this.#lib.close(this.#h);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { constants } from 'node:os';
 import { ABI_VERSION } from '../abi.js';
-import type { Backend, DeviceInfo, LockAttempt, RawSnapshot } from '../backend.js';
+import type { Backend, DeviceInfo, EventsFrom, LockAttempt, RawEvent, RawSnapshot } from '../backend.js';
 import type { LockWord, LockWordDriver } from '../lockword.js';
 import { DeviceGoneError } from '../errors.js';
 import type { FakeRegion } from './fake-region.js';
@@ -201,7 +201,31 @@ export class FakeBackend implements Backend {
       waiters: r.waiters.length,
       tickMs: r.tickMs,
       counters: { ...r.counters },
+      ...(r.ring ? { ring: { records: r.ring.records, events: Number(r.ring.head), wakeups: r.ring.wakeups } } : {}),
     };
+  }
+
+  /** EVENTS: a reader of the region's ring (ENOSPC without one), as the driver's. */
+  events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
+    const ring = this.#region.ring;
+    if (this.#closed || !ring) {
+      const errno = this.#closed ? E.EBADF : E.ENOSPC;
+      const t = this.#region.scheduler.schedule(() => onError(errno));
+      return () => t.unsubscribe();
+    }
+    const stop = ring.read(from, onBatch);
+    this.#stops.add(stop);
+    return () => {
+      if (this.#stops.delete(stop)) stop();
+    };
+  }
+
+  emit(type: number, bytes: Uint8Array): { errno: number; seq: bigint } {
+    const refused = this.#refused();
+    if (refused) return { errno: refused, seq: 0n };
+    const ring = this.#region.ring;
+    if (!ring) return { errno: E.ENOSPC, seq: 0n };
+    return { errno: 0, seq: ring.emit(type, bytes, true) };
   }
 
   kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,

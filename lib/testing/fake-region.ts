@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import type { FakeRing } from './fake-ring.js';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { constants } from 'node:os';
 import { CTRL_SIZE, LW_DIED, LW_KERNEL, LW_OWNER_MASK, LW_WAITERS, TICK_SIZE } from '../abi.js';
@@ -62,6 +63,8 @@ export class FakeRegion {
   readonly #releaseWatchers = new Set<() => void>();
   #releaseNotify: Subscription | undefined;
   readonly #lostWatchers = new Map<Holder, Set<() => void>>();
+  /** EVENTS: the region's ring of records, if it was created with one. */
+  ring: FakeRing | undefined;
 
   constructor(readonly pages: number, readonly scheduler: SchedulerLike) {
     if (!Number.isInteger(pages) || pages < 1 || pages > 1024) {

@@ -25,12 +25,14 @@ import { AsyncSubject, asyncScheduler, type Observable, type SchedulerLike } fro
 import { constants } from 'node:os';
 import { checkWrite } from '../bytes.js';
 import { KshmDevice } from '../device.js';
-import { DeviceNotFoundError, LockBusyError, LockTimeoutError, lockError } from '../errors.js';
+import { EV_MAX_DATA } from '../abi.js';
+import { DeviceNotFoundError, LockBusyError, LockTimeoutError, lockError, NoRingError } from '../errors.js';
 import type { DeviceEntry } from '../list-devices.js';
 import type { OpenDeviceOptions } from '../open-device.js';
 import type { Device, KernelWriteOptions } from '../types.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeRegion } from './fake-region.js';
+import { FakeRing } from './fake-ring.js';
 
 const E = constants.errno;
 const DEFAULT_REGION = 'default';
@@ -77,6 +79,22 @@ export interface FakeKernel {
    * `TestScheduler.run` ends once those subscriptions end.
    */
   setTickMs(ms: number): void;
+  /**
+   * EVENTS: kernel code publishes a record in the ring (as `kshm_emit()`
+   * does in the driver, from any context): never waits, overwrites the
+   * oldest record when the ring is full, and returns the record's seq.
+   * Subscribers of `events$()` get it on the next scheduler turn (one batch
+   * per wake-up). RangeError for a type that is not a u32 or more than 104
+   * bytes; {@link NoRingError} when the fake was made without `ring`.
+   *
+   * @example
+   * ```ts
+   * const fake = createFakeDevice({ ring: 64 });
+   * fake.events$().subscribe((e) => console.log(e.seq, e.type, e.u64(0))); // 0n 1 42n
+   * fake.kernel.emit(1, new Uint8Array(new BigUint64Array([42n]).buffer));
+   * ```
+   */
+  emit(type: number, bytes?: ArrayLike<number>): bigint;
   /** Commits so far. */
   readonly generation: bigint;
   /**
@@ -125,6 +143,12 @@ export interface FakeDeviceOptions {
    * see {@link createFakeKshm}.
    */
   name?: string | undefined;
+  /**
+   * EVENTS: records in the region's ring (a power of two from 1 to 65536),
+   * as the driver's `ring=N`; default none (`events$` and `emit` then fail
+   * with NoRingError, as on a driver loaded without a ring).
+   */
+  ring?: number | undefined;
 }
 
 class FakeKshmDevice extends KshmDevice implements FakeDevice {
@@ -148,6 +172,7 @@ export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   if (options.name !== undefined) checkRegionName(options.name);
   const scheduler = options.scheduler ?? asyncScheduler;
   const region = new FakeRegion(options.pages ?? 1, scheduler);
+  if (options.ring !== undefined) region.ring = new FakeRing(options.ring, scheduler);
   return fakeDeviceOn(region, scheduler, options.name === undefined ? 'fake:kshm' : `fake:kshm/${options.name}`,
     options.readOnly ?? false, options.fastPath ?? true);
 }
@@ -195,6 +220,15 @@ function fakeDeviceOn(region: FakeRegion, scheduler: SchedulerLike, path: string
       region.sync();
       region.killHolder();
     },
+    emit: (type, bytes = []) => {
+      if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
+        throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
+      }
+      const data = Uint8Array.from(bytes);
+      if (data.length > EV_MAX_DATA) throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
+      if (!region.ring) throw new NoRingError();
+      return region.ring.emit(type, data, false);
+    },
     tick: () => region.tick(),
     setTickMs: (ms) => region.setTickMs(ms),
     get generation() {
@@ -225,6 +259,8 @@ function checkRegionName(name: string): void {
 export interface FakeKshmOptions {
   /** The default region's data pages (1..1024, default 1). */
   pages?: number | undefined;
+  /** The default region's event ring, as in {@link FakeDeviceOptions.ring} (the driver's `ring=N`). */
+  ring?: number | undefined;
   /** The scheduler, as in {@link FakeDeviceOptions.scheduler}. */
   scheduler?: SchedulerLike | undefined;
 }
@@ -233,6 +269,8 @@ export interface FakeKshmOptions {
 export interface FakeRegionOptions {
   /** Data pages (1..1024, default 1). */
   pages?: number | undefined;
+  /** Records in its event ring, as in {@link FakeDeviceOptions.ring} (`regions=NAME:PAGES:ring=N`). */
+  ring?: number | undefined;
 }
 
 /**
@@ -282,6 +320,7 @@ export interface FakeKshm {
 export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
   const scheduler = options.scheduler ?? asyncScheduler;
   const defaultRegion = new FakeRegion(options.pages ?? 1, scheduler);
+  if (options.ring !== undefined) defaultRegion.ring = new FakeRing(options.ring, scheduler);
   const named = new Map<string, FakeRegion>();
   const pathOf = (name: string): string => (name === DEFAULT_REGION
     ? (named.size > 0 ? '/dev/kshm/default' : '/dev/kshm') : `/dev/kshm/${name}`);
@@ -293,6 +332,7 @@ export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
         throw Object.assign(new Error(`region "${name}" exists (EEXIST)`), { errno: E.EEXIST });
       }
       const region = new FakeRegion(o.pages ?? 1, scheduler);
+      if (o.ring !== undefined) region.ring = new FakeRing(o.ring, scheduler);
       named.set(name, region);
       return fakeDeviceOn(region, scheduler, `fake:kshm/${name}`, false, true);
     },
@@ -321,3 +361,4 @@ export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
 
 export { FakeRegion } from './fake-region.js';
 export { FakeBackend } from './fake-backend.js';
+export { FakeRing } from './fake-ring.js';

@@ -435,6 +435,7 @@ static void t_abi(void)
 {
 	struct kshm_header *h = M.hdr;
 	struct kshm_info in = I(M.fd);
+	uint64_t ring_len;
 	void *p;
 	int e;
 
@@ -465,16 +466,18 @@ static void t_abi(void)
 	check(p == MAP_FAILED, "writable MAP_PRIVATE of data refused (%s)", en(e));
 	if (p != MAP_FAILED)
 		munmap(p, M.ps);
-	p = mmap(NULL, M.ps, PROT_READ, MAP_SHARED, M.fd, M.hdr->ctrl_offset + M.ps);
+	/* EVENTS: a ring (KSHM_FEAT_RING) follows the control page: the device ends after it. */
+	ring_len = (M.hdr->features & KSHM_FEAT_RING) ? M.hdr->ring_size : 0;
+	p = mmap(NULL, M.ps, PROT_READ, MAP_SHARED, M.fd, M.hdr->ctrl_offset + M.ps + ring_len);
 	e = errno;
-	check(p == MAP_FAILED, "mapping past the control page refused (%s)", en(e));
+	check(p == MAP_FAILED, "mapping past the control page (and the ring) refused (%s)", en(e));
 	if (p != MAP_FAILED)
 		munmap(p, M.ps);
-	p = mmap(NULL, M.rw_len + M.ps, PROT_READ, MAP_SHARED, M.fd, M.hdr->data_offset);
+	p = mmap(NULL, M.rw_len + ring_len + M.ps, PROT_READ, MAP_SHARED, M.fd, M.hdr->data_offset);
 	e = errno;
 	check(p == MAP_FAILED, "mapping longer than the device refused (%s)", en(e));
 	if (p != MAP_FAILED)
-		munmap(p, M.rw_len + M.ps);
+		munmap(p, M.rw_len + ring_len + M.ps);
 	p = mmap(NULL, M.ps, PROT_READ, MAP_SHARED, M.fd, M.hdr->data_offset);
 	if (p != MAP_FAILED) {
 		void *q = mremap(p, M.ps, 2 * M.ps, MREMAP_MAYMOVE);
@@ -577,7 +580,7 @@ static void t_bad_ioctls(void)
 		if (rc != ENOTTY)
 			check(0, "reserved ioctl %d: %s", nr, en(rc));
 	}
-	check(1, "reserved numbers 6..15 fail with ENOTTY");
+	check(1, "numbers 6..15 without their struct (8..15 reserved) fail with ENOTTY");
 	rc = ioctl(M.fd, _IOWR(KSHM_IOC_MAGIC, 1, struct kshm_unlock_req), &ur) ? errno : 0;
 	check(rc != 0 && lw(&M) == 0, "LOCK number with a wrong size: fails (%s), lock untouched",
 	      en(rc));

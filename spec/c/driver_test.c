@@ -89,7 +89,8 @@ static void test_header_never_writable(void)
 static void test_bad_mappings(void)
 {
 	int fd = kopen(O_RDWR);
-	size_t total = data_size(fd) + 2 * page_size;	/* header, data, control */
+	/* header, data, control, and the ring (EVENTS) when there is one */
+	size_t total = data_size(fd) + 2 * page_size + ring_size(fd);
 	void *p;
 
 	/* Offset past the end, length past the end. */
@@ -139,8 +140,8 @@ static void test_data_shared_between_openers(void)
 	KT_EQ(ah->features & KSHM_FEAT_LOCKWORD, KSHM_FEAT_LOCKWORD);
 	KT_EQ(ah->abi1_generation, 0);	/* ABI 1's place: the truth is in ctrl */
 	KT_EQ(((const struct kshm_ctrl *)(all + ah->ctrl_offset))->generation, c->generation);
-	/* Nothing beyond the control page. */
-	KT_CHECK(mmap(NULL, len + page_size, PROT_READ, MAP_SHARED, b, 0) == MAP_FAILED);
+	/* Nothing beyond the control page (and the ring, EVENTS, if there is one). */
+	KT_CHECK(mmap(NULL, len + ring_size(b) + page_size, PROT_READ, MAP_SHARED, b, 0) == MAP_FAILED);
 }
 
 static void test_readonly_opener(void)

@@ -91,6 +91,18 @@ static inline size_t data_size(int fd)
 	return (size_t)info(fd).pages * page_size;
 }
 
+/* EVENTS: bytes of the ring after the control page (0 without one). */
+static inline size_t ring_size(int fd)
+{
+	struct kshm_header *h = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0);
+	size_t n;
+
+	KT_CHECK(h != MAP_FAILED);
+	n = (h->features & KSHM_FEAT_RING) ? (size_t)h->ring_size : 0;
+	munmap(h, page_size);
+	return n;
+}
+
 /* Wait until the header shows @n waiters (children queued in LOCK). */
 static inline void wait_waiters(volatile struct kshm_header *h, unsigned int n)
 {

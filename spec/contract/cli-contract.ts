@@ -131,6 +131,39 @@ export function cliContract(name: string, target: CliTarget): void {
     last: { at: 28, type: 'u8', count: 3 },
   };
 
+  test('watch --events prints one line per record, live; --count stops it; --json; emit publishes', async () => {
+    const device = await other();
+    const plain = kshm(['watch', '--events', '--count', '3']);
+    await new Promise((r) => setTimeout(r, 200));
+    const s0 = device.emit(91, [1, 2]);
+    device.emit(92);
+    device.emit(93, [0xff]);
+    const p = await plain;
+    assert.is(p.code, 0, p.err);
+    const lines = p.out.trim().split('\n');
+    assert.is(lines.length, 3);
+    assert.match(lines[0] as string, new RegExp(`^seq ${s0} type 91 time \\d+ user \\[2\\] 01 02$`));
+    assert.match(lines[1] as string, new RegExp(`^seq ${s0 + 1n} type 92 time \\d+ user \\[0\\] $`));
+    assert.match(lines[2] as string, /type 93 .* ff$/);
+    const json = kshm(['watch', '--events', '--count', '1', '--json']);
+    await new Promise((r) => setTimeout(r, 200));
+    const e = await kshm(['emit', '94', '258', '--as', 'u16', '--json']);
+    assert.is(e.code, 0, e.err);
+    const emitted = JSON.parse(e.out) as { seq: number; type: number; bytes: number };
+    assert.equal({ type: emitted.type, bytes: emitted.bytes }, { type: 94, bytes: 2 });
+    const j = await json;
+    assert.is(j.code, 0, j.err);
+    const rec = JSON.parse(j.out) as { seq: number; type: number; lostBefore: number; fromUser: boolean; bytes: string };
+    assert.equal(rec, { ...rec, seq: emitted.seq, type: 94, lostBefore: 0, fromUser: true, bytes: '02 01' });
+    const plainEmit = await kshm(['emit', '95']);
+    assert.is(plainEmit.code, 0, plainEmit.err);
+    assert.match(plainEmit.out, /^seq \d+\n$/);
+    const bad = await kshm(['emit', '95', '1', '--as', 'hex']);
+    assert.ok(bad.code !== 0);
+    assert.is((await kshm(['watch', '--events', '--from', 'later'])).code, 2);
+    device.close();
+  });
+
   test('dump --layout prints named fields (text and --json), nested and arrays included', async () => {
     const device = await other();
     await lastValueFrom(device.transaction((p) => {

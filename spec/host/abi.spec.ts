@@ -22,6 +22,7 @@ test('every constant of lib/abi.ts is the C constant of the same name', () => {
   const checked: string[] = [];
   for (const [name, value] of Object.entries(abi)) {
     if (name === 'CTRL' || name === 'CTRL_SIZE' || name === 'TICK_SIZE') continue;
+    if (name === 'EVENT_REC' || name === 'EVENT_REC_SIZE') continue;
     assert.is(value, c.constants[`KSHM_${name}`], name);
     checked.push(name);
   }
@@ -33,6 +34,13 @@ test('struct kshm_ctrl: every field lib/abi.ts names, at its offset; the sizes o
   for (const [field, offset] of Object.entries(abi.CTRL)) assert.is(offset, ctrl?.fields[field], `CTRL.${field}`);
   assert.is(abi.CTRL_SIZE, ctrl?.size);
   assert.is(abi.TICK_SIZE, c.structs['kshm_tick']?.size);
+});
+
+test('struct kshm_event_rec (libkshm): every field lib/abi.ts names, at its offset, and its size', () => {
+  const rec = c.structs['kshm_event_rec'];
+  for (const [field, offset] of Object.entries(abi.EVENT_REC)) assert.is(offset, rec?.fields[field], `EVENT_REC.${field}`);
+  assert.equal(Object.keys(abi.EVENT_REC), Object.keys(rec?.fields ?? {}));
+  assert.is(abi.EVENT_REC_SIZE, rec?.size);
 });
 
 test("libkshm's own constants", () => {

@@ -72,7 +72,7 @@ const FIXTURE_NEEDS: Record<string, string[]> = {
 };
 
 const KSHM_TYPES = ['Device', 'Lease', 'TransactionOptions', 'KernelWriteOptions', 'DeviceInfo', 'DeviceInfoJSON',
-  'Backend', 'OpenDeviceOptions', 'Layout', 'FieldMap', 'LayoutValue'];
+  'Backend', 'OpenDeviceOptions', 'Layout', 'FieldMap', 'LayoutValue', 'EventsOptions', 'RawEvent'];
 const TESTING = ['createFakeDevice', 'createFakeKshm', 'FakeDevice', 'FakeKernel', 'FakeKshm'];
 
 const uses = (code: string, name: string): boolean =>
@@ -109,7 +109,7 @@ import { createFakeDevice } from 'kshm/testing';
 /** openDevice, swapped for a fake device (the examples run without a driver). */
 export async function openDevice(path = '/dev/kshm', options = {}) {
   void path;
-  return createFakeDevice({ readOnly: options.readOnly, fastPath: options.fastPath });
+  return createFakeDevice({ readOnly: options.readOnly, fastPath: options.fastPath, ring: 4096 });
 }
 `;
 

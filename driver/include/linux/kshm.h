@@ -29,8 +29,14 @@
  * queue behind each other in the same FIFO, each within its own timeout; a
  * kernel caller never holds the lock across a sleep that waits on user space.
  *
- * kshm_lock_timeout(), kshm_unlock(), kshm_data() and kshm_data_size() are
- * the same calls on the default region (/dev/kshm).
+ * A region created with a ring (kshm_region_opts.ring) also carries records,
+ * every one delivered in order (EVENTS in uapi/kshm.h); emitting never sleeps
+ * and works in any context but NMI, hardirq included:
+ *
+ *	kshm_region_emit(r, type, &sample, sizeof(sample));
+ *
+ * kshm_lock_timeout(), kshm_unlock(), kshm_data(), kshm_data_size() and
+ * kshm_emit() are the same calls on the default region (/dev/kshm).
  */
 #ifndef _LINUX_KSHM_H
 #define _LINUX_KSHM_H
@@ -43,11 +49,14 @@ struct kshm_region;
 /**
  * struct kshm_region_opts - a region's options (kshm_region_create(), regions=)
  * @tick_ms: the kernel ticker's period in ms (see struct kshm_tick), 0: off
+ * @ring: records in the region's event ring (0: none; else a power of two up
+ *	to KSHM_RING_MAX_RECORDS): see EVENTS in the uapi header
  *
  * Zero is every option's default: a caller may pass NULL for all defaults.
  */
 struct kshm_region_opts {
 	unsigned int tick_ms;
+	unsigned int ring;
 };
 
 struct kshm_region *kshm_region_create(const char *name, unsigned int pages,
@@ -64,5 +73,7 @@ int kshm_lock_timeout(unsigned int timeout_ms);
 void kshm_unlock(bool commit);
 void *kshm_data(void);
 size_t kshm_data_size(void);
+int kshm_region_emit(struct kshm_region *r, u32 type, const void *data, u32 len);
+int kshm_emit(u32 type, const void *data, u32 len);
 
 #endif /* _LINUX_KSHM_H */

@@ -232,7 +232,7 @@
  * struct kshm_info: abi_version pages flags generation holder_pid waiters
  * tick_ms locks_granted locks_contended lock_timeouts lock_cancels
  * owner_died lock_reclaims commits aborts kernel_writes ticks ticks_skipped
- * (KSHM_IOC_INFO returns them all at once). Module parameters: pages
+ * events event_wakeups (KSHM_IOC_INFO returns them all at once). Module parameters: pages
  * (1-KSHM_MAX_PAGES, at load only) and tick_ms
  * (/sys/module/kshm/parameters/tick_ms, 0-3600000, 0: off; writable at any
  * time: another value fails with EINVAL, one beyond 32 bits with ERANGE, and
@@ -301,6 +301,119 @@
  * sees ENODEV closes the file; a new region of the same name is a new
  * region.
  *
+ * EVENTS (KSHM_FEAT_RING: a lossless-or-counted record stream)
+ *
+ * A region may carry a ring of records (module parameter ring=N for
+ * /dev/kshm). hdr->features then has KSHM_FEAT_RING and hdr->ring_offset,
+ * ring_size, ring_records and ring_slot_size say where it is; without a ring
+ * they are 0. The ring follows the control page (ring_offset = ctrl_offset +
+ * page_size) and is ring_size bytes: one page holding struct kshm_ring_hdr,
+ * then ring_records slots of ring_slot_size bytes (struct kshm_event, at
+ * ring_offset + hdr.slots_offset + (seq % ring_records) * ring_slot_size).
+ * ring_records is a power of two (1 to KSHM_RING_MAX_RECORDS);
+ * slots_offset is page_size; reserved fields are 0. The whole ring is
+ * read-only to every user (read-only openers may map it too): a writable
+ * mapping of any of its pages, alone or with other pages, fails with EACCES
+ * and mprotect() can never make it writable; PROT_EXEC fails as everywhere.
+ * The ring lives as long as its region: its records outlive their readers
+ * and producers, and a new open file sees the same seq numbers.
+ *
+ * Records are numbered from 0 (seq, contiguous per ring: never a gap, never
+ * a duplicate). ring_hdr->head is the number of records published so far:
+ * records 0 .. head - 1 were written, and the ring holds the last
+ * ring_records of them. When it is full the oldest record is overwritten:
+ * the kernel never waits for a reader. Producers: kernel code through the
+ * in-kernel API (kshm_emit(), from any context but NMI: hardirq included,
+ * never sleeping, several CPUs at once) and users through KSHM_IOC_EMIT.
+ * Each record has a type (any __u32; 0 is as good as any), its time
+ * (CLOCK_MONOTONIC ns, taken in publication order: never less than the
+ * previous record's), KSHM_EV_USER in flags when a user emitted it through
+ * KSHM_IOC_EMIT (kernel producers cannot be impersonated), and 0 to
+ * KSHM_EV_MAX_DATA bytes; bytes of data[] past len are 0.
+ *
+ * The kernel publishes record s as: slot->seq = KSHM_EV_BUSY; write barrier;
+ * the fields and data; write barrier; slot->seq = s (release); then
+ * ring_hdr->head = s + 1 (release). A slot's seq only ever grows (BUSY
+ * aside), and all 64-bit words are written with single stores (rings exist
+ * only on 64-bit kernels; a 32-bit reader must load them atomically).
+ *
+ * READING (no syscall per record; exact loss accounting)
+ *
+ * Each reader keeps its own position pos (the seq it wants next): 0 for the
+ * oldest record ever, head for "from now", or max(head, N) - N (N =
+ * ring_records) for the oldest still held. Then:
+ *
+ *	h = __atomic_load_n(&ring_hdr->head, __ATOMIC_ACQUIRE);
+ *	if (pos >= h)
+ *		nothing new: wait (below);
+ *	if (h - pos > N) {			(overwritten already)
+ *		lost += h - N - pos; pos = h - N;
+ *	}
+ *	slot = slots + (pos & (N - 1)) * ring_slot_size;
+ *	if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos)
+ *		goto overrun;
+ *	copy time_ns, type, len, flags, data[0 .. min(len, KSHM_EV_MAX_DATA)];
+ *	__atomic_thread_fence(__ATOMIC_ACQUIRE);		(smp_rmb)
+ *	if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) != pos)
+ *		goto overrun;
+ *	deliver the copy with lost (records lost just before it); lost = 0;
+ *	pos++;
+ *	...
+ *   overrun:	(record pos was overwritten before or while it was copied)
+ *	h = __atomic_load_n(&ring_hdr->head, __ATOMIC_ACQUIRE);
+ *	skip = max(pos + 1, h > N ? h - N : 0) - pos; lost += skip; pos += skip;
+ *
+ * Record pos is published before head passes it, so once pos < head a slot
+ * that does not hold exactly pos (a greater seq, or KSHM_EV_BUSY) means the
+ * record was overwritten; and every record below head - N is overwritten
+ * too. So lost counts exactly the records the reader never saw, and a copy
+ * whose seq matched before and after is the record, untorn. len is at most
+ * KSHM_EV_MAX_DATA in a record that passed the check. The oldest record held
+ * (h - N) is the next one a producer overwrites: a reader may resume further
+ * on after an overrun to get clear of the producers (libkshm resumes at
+ * h - N + N / 16), counting what it skips in lost; either way the next
+ * record delivered has seq == previous seq + 1 + lost, exactly.
+ *
+ * WAITING FOR RECORDS
+ *
+ * Records never make an open file readable by themselves. An open file
+ * becomes an events reader with KSHM_IOC_EVENTS, which stores its position
+ * (the seq it waits for) in the open file description (shared by dup() and
+ * fork(), like the file offset: independent readers open the device each)
+ * and returns head. Each call sets the position and the mode afresh. From then on
+ * poll()/select()/epoll report EPOLLPRI | EPOLLRDBAND on it while head > that
+ * position (a record it has not read, or an overrun), and, when the last
+ * KSHM_IOC_EVENTS had KSHM_EVENTS_POLLIN, EPOLLIN | EPOLLRDNORM for the same
+ * condition instead of for generation changes (for event loops that only
+ * wait for readability: such a file no longer reports commits). read()
+ * keeps returning the generation. A reader reads records from the mapping
+ * until pos == head, then passes pos to KSHM_IOC_EVENTS (one syscall per
+ * batch) and polls if the returned head equals pos. The kernel wakes the
+ * ring's pollers only when one sleeps: a poller sets a flag before it looks
+ * at head, a producer checks it after it publishes (full barriers on both
+ * sides) and defers the wake-up to an irq_work (so producers in hardirq
+ * never take a sleeping lock); the wake clears the flag. A burst of records
+ * while a reader sleeps costs one wake-up. kshm_info.events counts the
+ * records published (head) and event_wakeups the wake-ups; ring_hdr->wakeups
+ * mirrors the latter.
+ *
+ * Errors, checked in this order (in every error case nothing happened: no
+ * record published, no position stored). KSHM_IOC_EMIT: EBADF (read-only
+ * open file), EFAULT (the struct unreadable), EINVAL (flags or reserved not
+ * 0), ENOSPC (the region has no ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
+ * EFAULT (the bytes unreadable, or the struct unwritable). Once published
+ * it returns 0 (seq is then stored if the struct is still writable).
+ * KSHM_IOC_EVENTS (any open file, read-only ones included): EFAULT (the
+ * struct unreadable), EINVAL (flags other than KSHM_EVENTS_POLLIN, reserved
+ * or reserved2 not 0), ENOSPC (no ring), EFAULT (the struct unwritable).
+ * Once the position is stored it returns 0. Any position is accepted: one
+ * beyond head is simply not ready until head passes it.
+ *
+ * Module parameter ring (at load only, /sys/module/kshm/parameters/ring):
+ * 0 (no ring, the default) or a power of two from 1 to
+ * KSHM_RING_MAX_RECORDS; anything else fails the load with EINVAL. The
+ * sysfs stats (below) include events and event_wakeups.
+ *
  * ERRORS COMMON TO THE IOCTLS
  *
  * LOCK, UNLOCK, KWRITE and WAKE on a read-only open file: EBADF. A request
@@ -343,6 +456,7 @@
 
 /* struct kshm_header.features */
 #define KSHM_FEAT_LOCKWORD	_BITUL(0)	/* ctrl page with a lock word */
+#define KSHM_FEAT_RING		_BITUL(1)	/* a ring of records, see EVENTS */
 
 /* struct kshm_ctrl.lock */
 #define KSHM_LW_OWNER_MASK	0x3fffffffU	/* holder: a lock-word id, or ... */
@@ -369,7 +483,11 @@ struct kshm_header {
 	__u64 commit_ns;	/* CLOCK_MONOTONIC of the last kernel-side commit */
 	__u32 tick_offset;	/* data offset of struct kshm_tick */
 	__u32 features;		/* KSHM_FEAT_* */
-	__u64 reserved[6];
+	__u64 ring_offset;	/* mmap offset of the ring (KSHM_FEAT_RING), or 0 */
+	__u64 ring_size;	/* bytes of the ring: its header page and the slots */
+	__u32 ring_records;	/* slots, a power of two; 0 without a ring */
+	__u32 ring_slot_size;	/* bytes per slot (struct kshm_event) */
+	__u64 reserved[3];
 };
 
 /*
@@ -460,7 +578,59 @@ struct kshm_info {
 	__u32 file_id;		/* the caller's lock-word id, see THE LOCK */
 	__u32 lock_word;	/* ctrl->lock when INFO ran */
 	__u64 lock_reclaims;	/* words that named nobody, reclaimed */
+	__u64 events;		/* records published in the ring (its head) */
+	__u64 event_wakeups;	/* wake-ups of sleeping ring readers */
+	__u64 reserved[2];
+};
+
+/* The ring (see EVENTS). */
+#define KSHM_RING_MAX_RECORDS	65536
+#define KSHM_EV_MAX_DATA	104	/* payload bytes per record */
+#define KSHM_EV_BUSY		(~(__u64)0)	/* slot seq while it is rewritten */
+
+/* struct kshm_event.flags */
+#define KSHM_EV_USER		_BITUL(0)	/* emitted through KSHM_IOC_EMIT */
+
+/* The first page of the ring, at hdr->ring_offset. Read-only. */
+struct kshm_ring_hdr {
+	__u64 head;		/* records published: the next record's seq */
+	__u32 records;		/* slots (hdr->ring_records) */
+	__u32 slot_size;	/* bytes per slot (hdr->ring_slot_size) */
+	__u64 slots_offset;	/* slot 0, in bytes from the ring's start */
+	__u64 wakeups;		/* wake-ups of sleeping readers so far */
 	__u64 reserved[4];
+};
+
+/* One slot, ring_slot_size bytes. Read-only. */
+struct kshm_event {
+	__u64 seq;		/* the record's seq; KSHM_EV_BUSY while rewritten */
+	__u64 time_ns;		/* CLOCK_MONOTONIC when published */
+	__u32 type;		/* the producer's */
+	__u16 len;		/* bytes in data, 0..KSHM_EV_MAX_DATA */
+	__u16 flags;		/* KSHM_EV_* */
+	__u8 data[KSHM_EV_MAX_DATA];
+};
+
+/* Publish one record (see EVENTS). */
+struct kshm_emit_req {
+	__u32 type;		/* in: the record's type */
+	__u32 len;		/* in: bytes at data, 0..KSHM_EV_MAX_DATA */
+	__u64 data;		/* in: user pointer to the bytes */
+	__u32 flags;		/* in: must be 0 */
+	__u32 reserved;		/* must be 0 */
+	__u64 seq;		/* out: the record's seq */
+};
+
+/* struct kshm_events_req.flags (in) */
+#define KSHM_EVENTS_POLLIN	_BITUL(0)	/* records also make the file EPOLLIN */
+
+/* Register as an events reader / store this file's position (see EVENTS). */
+struct kshm_events_req {
+	__u64 pos;		/* in: the seq this open file waits for next */
+	__u32 flags;		/* in: KSHM_EVENTS_POLLIN or 0 */
+	__u32 reserved;		/* must be 0 */
+	__u64 head;		/* out: ring_hdr->head when stored */
+	__u64 reserved2;	/* must be 0 */
 };
 
 #define KSHM_IOC_MAGIC	0xb9
@@ -480,6 +650,8 @@ struct kshm_info {
 #define KSHM_IOC_KWRITE	_IOWR(KSHM_IOC_MAGIC, 4, struct kshm_kwrite_req)
 /* Wake pollers after a fast-path commit (when ctrl->pollers was set). */
 #define KSHM_IOC_WAKE	_IO(KSHM_IOC_MAGIC, 5)
-/* Numbers 6 to 15 are reserved. */
+#define KSHM_IOC_EMIT	_IOWR(KSHM_IOC_MAGIC, 6, struct kshm_emit_req)
+#define KSHM_IOC_EVENTS	_IOWR(KSHM_IOC_MAGIC, 7, struct kshm_events_req)
+/* Numbers 8 to 15 are reserved. */
 
 #endif /* _UAPI_LINUX_KSHM_H */
