@@ -375,18 +375,23 @@ static void t_layout(uint32_t want_records)
 	}
 	/* slots never published hold nothing that passes the protocol */
 	{
-		uint64_t hd = head(), bad = 0;
+		uint64_t hd = head(), bad = 0, unwritten = 0, zero = 0;
 
 		for (uint64_t s = 0; s < R.n; s++) {
 			struct kshm_event *e = slot_of(&R, s);
 
-			if (e->seq != KSHM_EV_BUSY && e->seq >= hd)
-				bad++;
-			if (e->seq != KSHM_EV_BUSY && e->seq < hd && (e->seq & (R.n - 1)) != s)
+			if (s >= hd) {	/* never written */
+				unwritten++;
+				zero += e->seq == 0;
+				continue;
+			}
+			if (e->seq == KSHM_EV_BUSY || e->seq >= hd || (e->seq & (R.n - 1)) != s)
 				bad++;
 		}
-		check(bad == 0, "no slot holds a seq >= head or in the wrong slot (%llu bad, head %llu)",
+		check(bad == 0, "written slots hold a seq < head in the right slot (%llu bad, head %llu)",
 		      (unsigned long long)bad, (unsigned long long)hd);
+		note("never-written slots: %llu, of which %llu hold seq 0 (header silent on their value)",
+		     (unsigned long long)unwritten, (unsigned long long)zero);
 	}
 	{
 		FILE *f = fopen(PARAM_RING, "r");
@@ -435,6 +440,11 @@ static void t_mapping(void)
 	TRYMAP(rs, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, "ring RW MAP_PRIVATE", EACCES);
 	TRYMAP(ps, PROT_WRITE, MAP_SHARED, ro, "ring header page write-only", EACCES);
 	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_SHARED, ro + rs - ps, "last ring page RW", EACCES);
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, R.fd, 0);
+	note("for comparison, header page RW MAP_PRIVATE: %s; data RW MAP_PRIVATE: %s",
+	     p == MAP_FAILED ? en(errno) : "ok",
+	     mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, R.fd, h->data_offset) == MAP_FAILED ?
+	     en(errno) : "ok");
 	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_SHARED, ro + ps, "first slot page RW", EACCES);
 	TRYMAP(2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, h->ctrl_offset,
 	       "ctrl page + ring page RW (ctrl alone is writable)", EACCES);
@@ -1020,6 +1030,30 @@ static void t_wakeups(void)
 		emit(R.fd, 2, NULL, 0, NULL);
 	check(info(R.fd).event_wakeups == wk0, "500 records with nobody asleep: %llu wake-ups (want 0)",
 	      (unsigned long long)(info(R.fd).event_wakeups - wk0));
+	/* polls that do not sleep (timeout 0, or already ready) leave no wake-up behind */
+	{
+		uint64_t w1;
+
+		events(fds[0], head(), 0, NULL);
+		wk0 = info(R.fd).event_wakeups;
+		for (int i = 0; i < 50; i++) {
+			pollev(fds[0], POLLPRI, 0);	/* not ready: returns at once */
+			emit(R.fd, 2, NULL, 0, NULL);
+			events(fds[0], head(), 0, NULL);
+		}
+		w1 = info(R.fd).event_wakeups - wk0;
+		check(w1 == 0, "50 x (poll timeout 0, record): %llu wake-ups with nobody asleep (want 0: "
+		      "\"wakes the ring's pollers only when one sleeps\")", (unsigned long long)w1);
+		wk0 = info(R.fd).event_wakeups;
+		for (int i = 0; i < 50; i++) {
+			events(fds[0], head() - 1, 0, NULL);
+			pollev(fds[0], POLLPRI, 1000);	/* ready: returns at once */
+			emit(R.fd, 2, NULL, 0, NULL);
+		}
+		w1 = info(R.fd).event_wakeups - wk0;
+		check(w1 == 0, "50 x (poll that finds a record ready, record): %llu wake-ups (want 0)",
+		      (unsigned long long)w1);
+	}
 	/* two sleepers on two open files: one record wakes both */
 	for (int i = 0; i < 2; i++) {
 		w[i] = (struct waker){ .fd = fds[i], .ms = 5000 };
@@ -1160,6 +1194,9 @@ static void t_wakeups(void)
 struct lazy {
 	int count;
 	volatile int done;
+	volatile int emitted;
+	uint64_t max_emit_ns;
+	volatile uint64_t last_emit_ns;
 };
 
 static void *lazy_producer(void *a)
@@ -1168,7 +1205,14 @@ static void *lazy_producer(void *a)
 	unsigned int seed = 7;
 
 	for (int i = 0; i < l->count; i++) {
+		uint64_t t = now_ns(), d;
+
 		emit(R.fd, 10, &i, sizeof(i), NULL);
+		d = now_ns() - t;
+		if (d > l->max_emit_ns)
+			l->max_emit_ns = d;
+		l->last_emit_ns = now_ns();
+		l->emitted = i + 1;
 		int k = rand_r(&seed) % 4;
 
 		if (k == 1)
@@ -1210,6 +1254,9 @@ static void t_no_missed_wakeup(void)
 
 		if (r == 0) {
 			timeouts++;
+			note("poll timed out: pos %llu head %llu emitted %d, last emit %llu ms ago, done %d",
+			     (unsigned long long)rd.pos, (unsigned long long)head(), l.emitted,
+			     (unsigned long long)(now_ns() - l.last_emit_ns) / 1000000, l.done);
 			if (head() > rd.pos)
 				break;	/* a record sat there: a missed wake-up */
 			if (l.done)
@@ -1218,6 +1265,7 @@ static void t_no_missed_wakeup(void)
 	}
 	pthread_join(th, NULL);
 	lost += rd.lost;
+	note("longest EMIT: %llu us", (unsigned long long)l.max_emit_ns / 1000);
 	check(got == (uint64_t)l.count && lost == 0 && bad == 0 && timeouts == 0,
 	      "3000 paced records: got %llu lost %llu bad %d poll timeouts %llu (sleeps %llu, wake-ups %llu)",
 	      (unsigned long long)got, (unsigned long long)lost, bad, (unsigned long long)timeouts,
