@@ -29,7 +29,7 @@ if $B insmod "$ko"; then
 else
 	fail "load without ring= failed"
 fi
-for v in 3 6 100 65535 65537 131072 2147483648 4294967296 18446744073709551616 -1 -4096 abc 1e3 0x10 010 ' '; do
+for v in 3 6 100 65535 65537 131072 2147483648 4294967296 18446744073709551616 -1 -4096 abc 1e3 ' ' 16x 0x10001; do
 	out=$($B insmod "$ko" "ring=$v" 2>&1)
 	if [ $? -eq 0 ]; then
 		recs=$($B cat /sys/module/kshm/parameters/ring 2>/dev/null)
@@ -37,6 +37,15 @@ for v in 3 6 100 65535 65537 131072 2147483648 4294967296 18446744073709551616 -
 		$B rmmod kshm
 	else
 		pass "ring='$v' refused: $out"
+	fi
+done
+# Other spellings of valid values: the header does not say which base is parsed.
+for v in 0x10 010 +16 016; do
+	if $B insmod "$ko" "ring=$v" 2>/dev/null; then
+		echo "  . ring='$v' loads as $($B cat /sys/module/kshm/parameters/ring) records (header silent on the syntax)"
+		$B rmmod kshm
+	else
+		echo "  . ring='$v' refused (header silent on the syntax)"
 	fi
 done
 echo "limits: $fails failure(s)"

@@ -345,9 +345,23 @@ static void t_layout(uint32_t want_records)
 	      "ring_slot_size >= sizeof(struct kshm_event) (%u >= %zu), 8-aligned", h->ring_slot_size,
 	      sizeof(struct kshm_event));
 	need = h->page_size + (size_t)h->ring_records * h->ring_slot_size;
-	check(h->ring_size == need,
-	      "ring_size == one page + records * slot_size (%llu, header text: %zu)",
+	/* the header says "ring_size bytes: one page ..., then ring_records slots";
+	 * mmap needs whole pages, so accept that rounded up (reported as ambiguous) */
+	check(h->ring_size == ((need + R.ps - 1) & ~(R.ps - 1)),
+	      "ring_size == one page + records * slot_size, rounded up to a page (%llu, exact %zu)",
 	      (unsigned long long)h->ring_size, need);
+	if (h->ring_size != need)
+		note("ring_size %llu != page + records * slot_size = %zu: the header does not say it is rounded",
+		     (unsigned long long)h->ring_size, need);
+	/* the tail past the last slot is 0 */
+	{
+		const uint8_t *p = (const uint8_t *)R.slots + (size_t)R.n * R.ssz;
+		size_t nz = 0, tail = h->ring_size - need;
+
+		for (size_t i = 0; i < tail && need <= h->ring_size; i++)
+			nz += p[i] != 0;
+		check(nz == 0, "bytes past the last slot (%zu) are 0 (%zu non-zero)", tail, nz);
+	}
 	check(h->ring_size % R.ps == 0, "ring_size a multiple of the page size (%llu)",
 	      (unsigned long long)h->ring_size);
 	check(rh->records == h->ring_records && rh->slot_size == h->ring_slot_size,
