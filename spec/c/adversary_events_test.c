@@ -1260,6 +1260,8 @@ static void t_no_missed_wakeup(void)
 			if (o.type != 10 || o.len != 4)
 				bad++;
 		}
+		if (got + lost >= (uint64_t)l.count)
+			break;
 		events(fd, rd.pos, 0, &h);
 		if (h != rd.pos)
 			continue;
@@ -1279,7 +1281,7 @@ static void t_no_missed_wakeup(void)
 	}
 	pthread_join(th, NULL);
 	lost += rd.lost;
-	note("longest EMIT: %llu us", (unsigned long long)l.max_emit_ns / 1000);
+	note("longest EMIT: %llu us (TCG guest on a loaded host)", (unsigned long long)l.max_emit_ns / 1000);
 	check(got == (uint64_t)l.count && lost == 0 && bad == 0 && timeouts == 0,
 	      "3000 paced records: got %llu lost %llu bad %d poll timeouts %llu (sleeps %llu, wake-ups %llu)",
 	      (unsigned long long)got, (unsigned long long)lost, bad, (unsigned long long)timeouts,
