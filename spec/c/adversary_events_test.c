@@ -1068,6 +1068,24 @@ static void t_wakeups(void)
 		check(w1 == 0, "50 x (poll that finds a record ready, record): %llu wake-ups (want 0)",
 		      (unsigned long long)w1);
 	}
+	/* one sleeper, a burst: one wake-up ("A burst of records while a reader sleeps costs one wake-up") */
+	{
+		uint64_t d;
+
+		w[0] = (struct waker){ .fd = fds[0], .ms = 5000 };
+		events(fds[0], head(), 0, NULL);
+		pthread_create(&th[0], NULL, poll_thread, &w[0]);
+		msleep(300);
+		wk0 = info(R.fd).event_wakeups;
+		for (int i = 0; i < 100; i++)
+			emit(R.fd, 2, NULL, 0, NULL);
+		pthread_join(th[0], NULL);
+		for (int i = 0; i < 100; i++)	/* the woken reader does not poll again */
+			emit(R.fd, 2, NULL, 0, NULL);
+		d = info(R.fd).event_wakeups - wk0;
+		check(w[0].rc == 1 && d == 1, "one sleeper, 100 + 100 records: %llu wake-ups (want 1; rc %d)",
+		      (unsigned long long)d, w[0].rc);
+	}
 	/* two sleepers on two open files: one record wakes both */
 	for (int i = 0; i < 2; i++) {
 		w[i] = (struct waker){ .fd = fds[i], .ms = 5000 };
