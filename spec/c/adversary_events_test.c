@@ -934,6 +934,44 @@ static void t_poll_bits(void)
 		r = pollev(fd, POLLPRI, 0);
 		check(r & POLLPRI, "read() does not consume records (revents %#x)", r);
 	}
+	/* POLLIN mode: readable for records, yet read() waits for a commit (documented trap) */
+	{
+		uint64_t g;
+		int fl = fcntl(fd, F_GETFL);
+		ssize_t n;
+
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		while (read(fd, &g, 8) == 8)
+			;	/* generation seen */
+		events(fd, head(), KSHM_EVENTS_POLLIN, &h);
+		emit(R.fd, 1, "e", 1, NULL);
+		r = pollev(fd, POLLIN, 0);
+		errno = 0;
+		n = read(fd, &g, 8);
+		check((r & POLLIN) && n < 0 && errno == EAGAIN,
+		      "POLLIN mode: EPOLLIN for a record, but read() O_NONBLOCK says EAGAIN (%#x, %zd %s)", r, n,
+		      en(errno));
+		fcntl(fd, F_SETFL, fl);
+	}
+	/* POLLIN mode: a sleeping poller is not woken by commits */
+	{
+		struct kshm_kwrite_req k2 = kw;
+		uint64_t t;
+
+		events(fd, head(), KSHM_EVENTS_POLLIN, &h);
+		t = now_ns();
+		if (fork() == 0) {
+			msleep(300);
+			ioctl(R.fd, KSHM_IOC_KWRITE, &k2);
+			msleep(100);
+			ioctl(R.fd, KSHM_IOC_KWRITE, &k2);
+			_exit(0);
+		}
+		r = pollev(fd, POLLIN, 1500);
+		wait(NULL);
+		check(r == 0, "POLLIN mode: commits during a 1.5 s poll do not end it (revents %#x after %llu ms)",
+		      r, (unsigned long long)(now_ns() - t) / 1000000);
+	}
 	/* re-register without POLLIN: mode reset */
 	events(fd, head(), 0, &h);
 	emit(R.fd, 1, "d", 1, NULL);
