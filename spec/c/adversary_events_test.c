@@ -123,6 +123,7 @@ struct ring {
 };
 
 static struct ring R;
+static uint64_t SH_start;
 
 static int xopen(int flags)
 {
@@ -972,8 +973,17 @@ static void t_poll_bits(void)
 		check(r == 0, "POLLIN mode: commits during a 1.5 s poll do not end it (revents %#x after %llu ms)",
 		      r, (unsigned long long)(now_ns() - t) / 1000000);
 	}
-	/* re-register without POLLIN: mode reset */
+	/* re-register without POLLIN: mode reset (first see the commits made meanwhile) */
 	events(fd, head(), 0, &h);
+	{
+		uint64_t g;
+		int fl = fcntl(fd, F_GETFL);
+
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		while (read(fd, &g, 8) == 8)
+			;
+		fcntl(fd, F_SETFL, fl);
+	}
 	emit(R.fd, 1, "d", 1, NULL);
 	r = pollev(fd, POLLIN | POLLPRI, 0);
 	check(r == POLLPRI, "EVENTS without POLLIN resets the mode: a record gives only EPOLLPRI (%#x)", r);
@@ -1294,55 +1304,81 @@ static void *lazy_producer(void *a)
 	return NULL;
 }
 
-static void t_no_missed_wakeup(void)
+struct paced {
+	struct lazy *l;
+	int fd;
+	uint64_t got, lost, timeouts, polls, stuck;
+	int bad;
+};
+
+static void *paced_reader(void *a)
 {
-	int fd = xopen(O_RDONLY);
-	struct lazy l = { .count = 3000 };
+	struct paced *p = a;
 	struct reader rd;
 	struct rec o;
-	pthread_t th;
-	uint64_t got = 0, lost = 0, timeouts = 0, polls = 0, wk0 = info(R.fd).event_wakeups;
-	int bad = 0;
 	uint64_t h;
 
-	section("no missed wake-up", 240);
-	events(fd, head(), 0, &h);
-	rd = (struct reader){ .pos = h };
-	pthread_create(&th, NULL, lazy_producer, &l);
-	while (got + lost < (uint64_t)l.count) {
+	events(p->fd, head(), 0, &h);
+	rd = (struct reader){ .pos = __atomic_load_n(&SH_start, ACQ) };
+	for (;;) {
 		while (rd_next(&R, &rd, &o) == 1) {
-			got++;
-			lost += o.lost;
+			p->got++;
+			p->lost += o.lost;
 			if (o.type != 10 || o.len != 4)
-				bad++;
+				p->bad++;
 		}
-		if (got + lost >= (uint64_t)l.count)
+		if (p->got + p->lost >= (uint64_t)p->l->count)
 			break;
-		events(fd, rd.pos, 0, &h);
+		events(p->fd, rd.pos, 0, &h);
 		if (h != rd.pos)
 			continue;
-		polls++;
-		short r = pollev(fd, POLLPRI, 3000);
-
-		if (r == 0) {
-			timeouts++;
+		p->polls++;
+		if (pollev(p->fd, POLLPRI, 3000) == 0) {
+			p->timeouts++;
 			note("poll timed out: pos %llu head %llu emitted %d, last emit %llu ms ago, done %d",
-			     (unsigned long long)rd.pos, (unsigned long long)head(), l.emitted,
-			     (unsigned long long)(now_ns() - l.last_emit_ns) / 1000000, l.done);
-			if (head() > rd.pos)
-				break;	/* a record sat there: a missed wake-up */
-			if (l.done)
+			     (unsigned long long)rd.pos, (unsigned long long)head(), p->l->emitted,
+			     (unsigned long long)(now_ns() - p->l->last_emit_ns) / 1000000, p->l->done);
+			if (head() > rd.pos) {
+				p->stuck++;	/* a record sat there: a missed wake-up */
+				break;
+			}
+			if (p->l->done)
 				break;
 		}
 	}
+	p->lost += rd.lost;
+	return NULL;
+}
+
+static void t_no_missed_wakeup(int nreaders, int count)
+{
+	struct lazy l = { .count = count };
+	struct paced p[4];
+	pthread_t th, rt[4];
+	uint64_t wk0 = info(R.fd).event_wakeups;
+	char name[64];
+
+	snprintf(name, sizeof(name), "no missed wake-up (%d readers)", nreaders);
+	section(name, 300);
+	SH_start = head();
+	for (int i = 0; i < nreaders; i++) {
+		p[i] = (struct paced){ .l = &l, .fd = xopen(O_RDONLY) };
+		pthread_create(&rt[i], NULL, paced_reader, &p[i]);
+	}
+	msleep(100);
+	pthread_create(&th, NULL, lazy_producer, &l);
 	pthread_join(th, NULL);
-	lost += rd.lost;
-	note("longest EMIT: %llu us (TCG guest on a loaded host)", (unsigned long long)l.max_emit_ns / 1000);
-	check(got == (uint64_t)l.count && lost == 0 && bad == 0 && timeouts == 0,
-	      "3000 paced records: got %llu lost %llu bad %d poll timeouts %llu (sleeps %llu, wake-ups %llu)",
-	      (unsigned long long)got, (unsigned long long)lost, bad, (unsigned long long)timeouts,
-	      (unsigned long long)polls, (unsigned long long)(info(R.fd).event_wakeups - wk0));
-	close(fd);
+	for (int i = 0; i < nreaders; i++) {
+		pthread_join(rt[i], NULL);
+		check(p[i].got == (uint64_t)count && p[i].lost == 0 && p[i].bad == 0 && p[i].timeouts == 0,
+		      "reader %d, %d paced records: got %llu lost %llu bad %d poll timeouts %llu, %llu with a record waiting (sleeps %llu)",
+		      i, count, (unsigned long long)p[i].got, (unsigned long long)p[i].lost, p[i].bad,
+		      (unsigned long long)p[i].timeouts, (unsigned long long)p[i].stuck,
+		      (unsigned long long)p[i].polls);
+		close(p[i].fd);
+	}
+	note("wake-ups %llu, longest EMIT %llu us (TCG guest on a loaded host)",
+	     (unsigned long long)(info(R.fd).event_wakeups - wk0), (unsigned long long)l.max_emit_ns / 1000);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1883,7 +1919,8 @@ int main(int argc, char **argv)
 	t_positions();
 	t_lifetime();
 	t_wakeups();
-	t_no_missed_wakeup();
+	t_no_missed_wakeup(1, 3000);
+	t_no_missed_wakeup(3, 3000);
 	t_uffd();
 	t_concurrent(1, 2, 2, 2500);
 	t_concurrent(0, 2, 3, 3000);
