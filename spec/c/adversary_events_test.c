@@ -1316,7 +1316,7 @@ static void *paced_reader(void *a)
 	struct paced *p = a;
 	struct reader rd;
 	struct rec o;
-	uint64_t h;
+	uint64_t h = 0;
 
 	events(p->fd, head(), 0, &h);
 	rd = (struct reader){ .pos = __atomic_load_n(&SH_start, ACQ) };
