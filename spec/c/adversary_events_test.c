@@ -1925,5 +1925,23 @@ int main(int argc, char **argv)
 	t_concurrent(1, 2, 2, 2500);
 	t_concurrent(0, 2, 3, 3000);
 	t_concurrent(0, 4, 1, 4000);
+	/* parting shot: sleepers in poll and epoll, a burst, and exit at once: the harness
+	 * unloads the module right after, with wake-ups possibly still deferred */
+	section("parting shot", 20);
+	for (int i = 0; i < 4; i++) {
+		if (fork() == 0) {
+			int fd = xopen(O_RDONLY), ep = epoll_create1(0);
+			struct epoll_event ev = { .events = EPOLLPRI | EPOLLIN };
+
+			events(fd, head(), i & 1 ? KSHM_EVENTS_POLLIN : 0, NULL);
+			epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+			epoll_wait(ep, &ev, 1, 30000);
+			_exit(0);
+		}
+	}
+	msleep(300);
+	for (int i = 0; i < 64; i++)
+		emit(R.fd, 0xdead, NULL, 0, NULL);
+	check(1, "burst emitted to 4 sleepers; exiting without waiting (the harness unloads the module)");
 	return finish();
 }
