@@ -31,6 +31,7 @@
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -500,6 +501,34 @@ static void t_mapping(void)
 		check(w != 8 && R.rh->head == before && ((struct kshm_ring_hdr *)p)->head == before,
 		      "/proc/self/mem write into the ring refused (%zd, %s; head %llu)", w, en(e),
 		      (unsigned long long)R.rh->head);
+	}
+	/* process_vm_writev (no FOLL_FORCE) must not write the ring either */
+	{
+		uint64_t junk = 0x1111111111111111ull, before = R.rh->head;
+		struct iovec l = { &junk, 8 }, r = { p, 8 };
+		ssize_t w = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
+
+		e = w < 0 ? errno : 0;
+		check(w != 8 && R.rh->head == before, "process_vm_writev into the ring refused (%zd, %s)", w, en(e));
+	}
+	/* vmsplice of ring pages into a pipe: whatever happens, the bytes are the ring's */
+	{
+		int pp[2];
+		struct iovec v = { p, 64 };
+		char back[64];
+
+		if (!pipe(pp)) {
+			ssize_t n = vmsplice(pp[1], &v, 1, 0);
+
+			e = n < 0 ? errno : 0;
+			note("vmsplice(ring page) into a pipe: %zd (%s)", n, en(e));
+			if (n == 64) {
+				check(read(pp[0], back, 64) == 64 && !memcmp(back, p, 16),
+				      "the spliced bytes are the ring header");
+			}
+			close(pp[0]);
+			close(pp[1]);
+		}
 	}
 	/* mremap: growing fails with EFAULT (ERRORS COMMON) */
 	{
@@ -1157,6 +1186,40 @@ static void t_wakeups(void)
 		check(d >= 1 && d <= 2, "a burst of 100 with two sleepers: %llu wake-ups (want 1..2)",
 		      (unsigned long long)d);
 		check(R.rh->wakeups == info(R.fd).event_wakeups, "ring_hdr->wakeups mirrors event_wakeups");
+	}
+	/* 200 open files asleep in one epoll: one record wakes them all */
+	{
+		enum { NF = 200 };
+		int ep = epoll_create1(EPOLL_CLOEXEC), fdv[NF], n = 0, got = 0;
+		struct epoll_event ev, out[NF];
+		uint64_t d;
+
+		for (int i = 0; i < NF; i++) {
+			fdv[i] = xopen(O_RDONLY);
+			events(fdv[i], head(), i & 1 ? KSHM_EVENTS_POLLIN : 0, NULL);
+			ev = (struct epoll_event){ .events = EPOLLPRI, .data.u32 = i };
+			epoll_ctl(ep, EPOLL_CTL_ADD, fdv[i], &ev);
+		}
+		if (fork() == 0) {
+			msleep(300);
+			emit(R.fd, 0xe, NULL, 0, NULL);
+			_exit(0);
+		}
+		wk0 = info(R.fd).event_wakeups;
+		t = now_ns();
+		while (got < NF && now_ns() - t < 3000000000ull) {
+			n = epoll_wait(ep, out, NF, 3000);
+			if (n <= 0)
+				break;
+			got += n;
+		}
+		wait(NULL);
+		d = info(R.fd).event_wakeups - wk0;
+		check(got == NF, "200 files in one epoll, one record: %d reported (want 200), %llu wake-ups",
+		      got, (unsigned long long)d);
+		for (int i = 0; i < NF; i++)
+			close(fdv[i]);
+		close(ep);
 	}
 	/* pos ahead of head: records below pos wake, re-sleep, and the one reaching it wakes */
 	{
