@@ -48,5 +48,20 @@ for v in 0x10 010 +16 016; do
 		echo "  . ring='$v' refused (header silent on the syntax)"
 	fi
 done
+# A ring page pinned in a pipe (vmsplice) across rmmod and a new load.
+if $B insmod "$ko" ring=4096; then
+	$t splice
+	$B sleep 1
+	$B rmmod kshm || fail "rmmod with a ring page pinned in a pipe (no file open) failed"
+	$B insmod "$ko" ring=65536 && $t layout 65536 > /dev/null
+	$B sleep 14
+	if [ -f /tmp/kshm-splice.res ]; then
+		$B cat /tmp/kshm-splice.res
+		$B grep -q '^PASS' /tmp/kshm-splice.res || fails=$((fails + 1))
+	else
+		echo "  . splice: no result (vmsplice refused?)"
+	fi
+	$B rmmod kshm
+fi
 echo "limits: $fails failure(s)"
 [ $fails -eq 0 ]
