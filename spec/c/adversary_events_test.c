@@ -1793,6 +1793,54 @@ static void t_concurrent(int throttle, int procs, int threads, uint32_t K)
 	free(g);
 }
 
+/* Tear hunt: producers hammer a tiny ring while the reader keeps reading the
+ * slot most likely to be overwritten under it (the oldest held). */
+static void t_tear_hunt(unsigned int secs)
+{
+	pid_t kids[2];
+	uint64_t acc = 0, torn = 0, ovr = 0, bogus = 0, t0;
+	struct reader rd;
+	struct rec o;
+	uint32_t id, c;
+
+	section("tear hunt", secs + 30);
+	memset(SH, 0, sizeof(*SH));
+	SH->K = 4096;
+	for (int p = 0; p < 2; p++) {
+		kids[p] = fork();
+		if (kids[p] == 0) {
+			for (int round = 0;; round++) {
+				producer(p);
+				if (round > 1000000)
+					break;
+			}
+			_exit(0);
+		}
+	}
+	__atomic_store_n(&SH->go, 1, __ATOMIC_RELEASE);
+	t0 = now_ns();
+	while (now_ns() - t0 < secs * 1000000000ull) {
+		uint64_t h = head();
+
+		rd = (struct reader){ .pos = h > R.n ? h - R.n : 0 };
+		if (rd_next(&R, &rd, &o) == 1) {
+			acc++;
+			if (!intact(&o, &id, &c))
+				torn++;
+		}
+		ovr += rd.overruns;
+		bogus += rd.bogus_overruns;
+	}
+	for (int p = 0; p < 2; p++) {
+		kill(kids[p], SIGKILL);
+		waitpid(kids[p], NULL, 0);
+	}
+	check(torn == 0 && bogus == 0,
+	      "%u s against 2 producers: %llu records accepted, %llu torn, %llu overruns detected, %llu below-pos slots",
+	      secs, (unsigned long long)acc, (unsigned long long)torn, (unsigned long long)ovr,
+	      (unsigned long long)bogus);
+}
+
 /* ------------------------------------------------------------------ */
 /* a producer stuck in copy_from_user (userfaultfd) must stall nobody    */
 
@@ -2034,6 +2082,7 @@ int main(int argc, char **argv)
 		t_concurrent(0, 2, 2, 2000);
 		if (R.n >= 64)
 			t_concurrent(1, 1, 2, 1000);
+		t_tear_hunt(R.n <= 2 ? 10 : 3);
 		return finish();
 	}
 	t_events_errors();
@@ -2047,6 +2096,7 @@ int main(int argc, char **argv)
 	t_concurrent(1, 2, 2, 2500);
 	t_concurrent(0, 2, 3, 3000);
 	t_concurrent(0, 4, 1, 4000);
+	t_tear_hunt(5);
 	/* parting shot: sleepers in poll and epoll, a burst, and exit at once: the harness
 	 * unloads the module right after, with wake-ups possibly still deferred */
 	section("parting shot", 20);
