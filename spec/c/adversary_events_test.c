@@ -1798,7 +1798,7 @@ static void t_concurrent(int throttle, int procs, int threads, uint32_t K)
 static void t_tear_hunt(unsigned int secs)
 {
 	pid_t kids[2];
-	uint64_t acc = 0, torn = 0, ovr = 0, bogus = 0, t0;
+	uint64_t acc = 0, torn = 0, ovr = 0, bogus = 0, t0, h0 = head();
 	struct reader rd;
 	struct rec o;
 	uint32_t id, c;
@@ -1823,7 +1823,9 @@ static void t_tear_hunt(unsigned int secs)
 		uint64_t h = head();
 
 		rd = (struct reader){ .pos = h > R.n ? h - R.n : 0 };
-		if (rd_next(&R, &rd, &o) == 1) {
+		if (rd.pos < h0)
+			rd.pos = h0;	/* only records of this hunt */
+		if (rd_next(&R, &rd, &o) == 1 && o.seq >= h0) {
 			acc++;
 			if (!intact(&o, &id, &c))
 				torn++;
