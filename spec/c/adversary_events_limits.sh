@@ -39,13 +39,22 @@ for v in 3 6 100 65535 65537 131072 2147483648 4294967296 18446744073709551616 -
 		pass "ring='$v' refused: $out"
 	fi
 done
-# Other spellings of valid values: the header does not say which base is parsed.
-for v in 0x10 010 +16 016; do
+# Other spellings (header: decimal only; '+' allowed; leading zeroes are not octal).
+for vw in 0x10:no 010:no +16:16 016:16 0x4:no; do
+	v=${vw%%:*}
+	want=${vw#*:}
 	if $B insmod "$ko" "ring=$v" 2>/dev/null; then
-		echo "  . ring='$v' loads as $($B cat /sys/module/kshm/parameters/ring) records (header silent on the syntax)"
+		recs=$($B cat /sys/module/kshm/parameters/ring)
 		$B rmmod kshm
+		if [ "$want" = "$recs" ]; then
+			pass "ring='$v' loads as $recs records"
+		else
+			fail "ring='$v' loads as $recs records (want: $want)"
+		fi
+	elif [ "$want" = no ]; then
+		pass "ring='$v' refused (decimal only)"
 	else
-		echo "  . ring='$v' refused (header silent on the syntax)"
+		fail "ring='$v' refused (want $want records)"
 	fi
 done
 # A ring page pinned in a pipe (vmsplice) across rmmod and a new load.

@@ -456,11 +456,12 @@ static void t_mapping(void)
 	TRYMAP(rs, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, "ring RW MAP_PRIVATE", EACCES);
 	TRYMAP(ps, PROT_WRITE, MAP_SHARED, ro, "ring header page write-only", EACCES);
 	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_SHARED, ro + rs - ps, "last ring page RW", EACCES);
-	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, R.fd, 0);
-	note("for comparison, header page RW MAP_PRIVATE: %s; data RW MAP_PRIVATE: %s",
-	     p == MAP_FAILED ? en(errno) : "ok",
-	     mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, R.fd, h->data_offset) == MAP_FAILED ?
-	     en(errno) : "ok");
+	/* header: writable MAP_PRIVATE of header/ring pages EACCES, of data/ctrl only EINVAL */
+	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0, "header page RW MAP_PRIVATE", EACCES);
+	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, h->data_offset, "data page RW MAP_PRIVATE", EINVAL);
+	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, h->ctrl_offset, "ctrl page RW MAP_PRIVATE", EINVAL);
+	TRYMAP(2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, h->ctrl_offset, "ctrl + ring page RW MAP_PRIVATE",
+	       EACCES);
 	TRYMAP(ps, PROT_READ | PROT_WRITE, MAP_SHARED, ro + ps, "first slot page RW", EACCES);
 	TRYMAP(2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, h->ctrl_offset,
 	       "ctrl page + ring page RW (ctrl alone is writable)", EACCES);
