@@ -21,6 +21,11 @@ const suites = [
   ['libkshm (C)', [join(repoRoot, 'build/spec-c/shim_test')], 120],
   // EVENTS: needs kshm loaded with ring=4096 (npm test's guests are).
   ['events (C: the ring, hardirq producers)', [join(repoRoot, 'build/spec-c/events_test')], 240],
+  // EVENTS from the uapi header alone (~150 s under TCG; timed waits: production kernels only).
+  // Not here: spec/c/adversary_events_limits.sh (reloads the module: run it with --no-module,
+  // see its first lines) and the 32-bit caller (make -C spec/c compat32, then
+  // npm run vm -- --kernel 7.3 --smp 2 --param ring=4096 build/spec-c/adversary_events_compat32).
+  ...(scale > 1 ? [] : [['events vs the uapi header (C, adversary)', [join(repoRoot, 'build/spec-c/adversary_events_test')], 300]]),
   ['lib specs (uvu)', [process.execPath, join(repoRoot, 'node_modules/uvu/bin.js'), 'dist/spec/guest', '\\.spec\\.js$'], 300],
 ];
 if (!quick) {

@@ -127,7 +127,7 @@ async function main() {
     // kernel runs everything several times slower (KASAN, lockdep, SLUB debug).
     for (let i = 0; i < series.length; i += 2) {
       await Promise.all(series.slice(i, i + 2).map((s) => {
-        const limit = s.endsWith('-debug') ? 1800 : 900;
+        const limit = s.endsWith('-debug') ? 1800 : 1200;
         return runSuite(`guest ${s}`, process.execPath,
           [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', String(limit),
             // EVENTS: /dev/kshm with a ring of 4096 records (events_test, the events contract)
