@@ -1148,7 +1148,7 @@ static void t_wakeups(void)
 	}
 	/* one sleeper, a burst: one wake-up ("A burst of records while a reader sleeps costs one wake-up") */
 	{
-		uint64_t d;
+		uint64_t d, d2;
 
 		w[0] = (struct waker){ .fd = fds[0], .ms = 5000 };
 		events(fds[0], head(), 0, NULL);
@@ -1158,11 +1158,20 @@ static void t_wakeups(void)
 		for (int i = 0; i < 100; i++)
 			emit(R.fd, 2, NULL, 0, NULL);
 		pthread_join(th[0], NULL);
+		d = info(R.fd).event_wakeups - wk0;
 		for (int i = 0; i < 100; i++)	/* the woken reader does not poll again */
 			emit(R.fd, 2, NULL, 0, NULL);
-		d = info(R.fd).event_wakeups - wk0;
-		check(w[0].rc == 1 && d == 1, "one sleeper, 100 + 100 records: %llu wake-ups (want 1; rc %d)",
+		d2 = info(R.fd).event_wakeups - wk0 - d;
+		/*
+		 * Header, "Residue": a record published while the woken poll() is
+		 * returning (after its last pass, before it left the wait queue) may
+		 * cost one more wake-up; after poll() returned, none.
+		 */
+		check(w[0].rc == 1 && d >= 1 && d <= 2,
+		      "one sleeper, a burst of 100: %llu wake-ups (want 1, 2 by the header's residue; rc %d)",
 		      (unsigned long long)d, w[0].rc);
+		check(d2 == 0, "100 records after the woken reader returned from poll: %llu wake-ups (want 0)",
+		      (unsigned long long)d2);
 	}
 	/* two sleepers on two open files: one record wakes both */
 	for (int i = 0; i < 2; i++) {
