@@ -1285,6 +1285,9 @@ static void t_wakeups(void)
 		note("close during poll, then a record: poll rc %d rev %#x after %llu ms", w[0].rc,
 		     w[0].rev, (unsigned long long)(w[0].t_ret - t) / 1000000);
 		check(w[0].rc != 0 || w[0].t_ret - t < 4100000000ull, "the poller returned");
+		check(w[0].rc == 1 && w[0].rev == POLLNVAL && w[0].t_ret - t < 1500000000ull,
+		      "header: the record ends that poll, which reports POLLNVAL (rc %d rev %#x)", w[0].rc,
+		      w[0].rev);
 	}
 	/* a stopped child sleeping in poll: records while stopped, it returns after SIGCONT */
 	{

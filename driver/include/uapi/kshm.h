@@ -307,9 +307,10 @@
  * signal with a handler ends them with EINTR (SA_RESTART does not restart
  * poll), nothing is consumed and the position stays. Closing a descriptor
  * while another thread polls on it does not end that poll (the poll holds
- * its own reference to the open file); it returns on a record, its timeout
- * or a signal. An epoll instance stops watching the file when the open file
- * description's last descriptor is closed.
+ * its own reference to the open file): the next record, its timeout or a
+ * signal does, and poll() then reports POLLNVAL for the closed descriptor,
+ * as for any file. An epoll instance stops watching the file when the open
+ * file description's last descriptor is closed.
  *
  * The KSHM_EVENTS_POLLIN trap: in that mode EPOLLIN means "records", but
  * read() still returns the generation and still blocks until the next
@@ -320,9 +321,10 @@
  * record published, no position stored). An ioctl number with the right
  * type and number but another size (or direction) than KSHM_IOC_EMIT or
  * KSHM_IOC_EVENTS fails with ENOTTY. KSHM_IOC_EMIT with len 0 needs no data:
- * data may then be 0 (NULL) and publishes an empty record. KSHM_IOC_EMIT: EBADF (read-only
- * open file), EFAULT (the struct unreadable), EINVAL (flags or reserved not
- * 0), ENOSPC (the region has no ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
+ * data may then be 0 (NULL) and publishes an empty record.
+ * KSHM_IOC_EMIT: EBADF (read-only open file), EFAULT (the struct
+ * unreadable), EINVAL (flags or reserved not 0), ENOSPC (the region has no
+ * ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
  * EFAULT (the bytes unreadable, or the struct unwritable). Once published
  * it returns 0 (seq is then stored if the struct is still writable).
  * KSHM_IOC_EVENTS (any open file, read-only ones included): EFAULT (the
@@ -336,8 +338,8 @@
  * KSHM_RING_MAX_RECORDS, written in decimal (an optional leading '+' and a
  * trailing newline are accepted; leading zeroes do not mean octal: ring=016
  * is 16 and ring=010 is 10, refused; ring=0x10 is refused); anything else
- * fails the load with EINVAL. The
- * sysfs stats (below) include events and event_wakeups.
+ * fails the load with EINVAL. The sysfs stats (below) include events and
+ * event_wakeups.
  *
  * ERRORS COMMON TO THE IOCTLS
  *
