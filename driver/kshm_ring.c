@@ -327,9 +327,10 @@ __poll_t kshm_ring_poll(struct kshm_ring *ring, struct kshm_ring_reader *rd,
 	poll_wait(file, &ring->wq, wait);
 	/*
 	 * Set even when records are ready: an edge-triggered epoll is not
-	 * polled again until a wake-up, and it must get one per burst.
+	 * polled again until a wake-up, and it must get one per burst. A
+	 * release: the wake-up that takes the flag sees poll_wait()'s entry.
 	 */
-	WRITE_ONCE(ring->sleepers, 1);
+	smp_store_release(&ring->sleepers, 1);
 	smp_mb();	/* sleepers set before head is read: pairs with the emit */
 	if (kshm_ring_head(ring) <= READ_ONCE(rd->pos))
 		return 0;
