@@ -46,7 +46,8 @@ static const struct vm_operations_struct kshm_vm_ops = {
  * @m: the mapping, before its VMA exists (7.x) or the VMA itself
  *
  * Return: 0, -EINVAL for a range outside the region or a private writable
- * mapping, -EACCES for an executable mapping or a writable header or ring,
+ * mapping of data or control pages only, -EACCES for an executable mapping
+ * or a writable one (shared or private) that includes the header or the ring,
  * -ENODEV when the region was destroyed.
  */
 int kshm_map_setup(struct file *file, kshm_map_t *m)
@@ -65,16 +66,19 @@ int kshm_map_setup(struct file *file, kshm_map_t *m)
 	if (kshm_map_test(m, EXEC))
 		return -EACCES;
 	kshm_map_clear(m, MAYEXEC);
+	if (pgoff == 0 || pgoff + npages > r->map_pages) {
+		/*
+		 * The header and the ring are the kernel's: never writable, not
+		 * even later, shared or private (EACCES before the EINVAL below).
+		 */
+		if (kshm_map_test(m, WRITE))
+			return -EACCES;
+		kshm_map_clear(m, MAYWRITE);
+	}
 	if (!kshm_map_test(m, SHARED)) {
 		/* A private writable copy of shared state makes no sense. */
 		if (kshm_map_test(m, WRITE))
 			return -EINVAL;
-		kshm_map_clear(m, MAYWRITE);
-	}
-	if (pgoff == 0 || pgoff + npages > r->map_pages) {
-		/* The header and the ring are the kernel's: never writable, not even later. */
-		if (kshm_map_test(m, WRITE))
-			return -EACCES;
 		kshm_map_clear(m, MAYWRITE);
 	}
 	kshm_map_set(m, DONTEXPAND);

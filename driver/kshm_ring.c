@@ -16,12 +16,16 @@
  * Readers never take the lock and never write to the ring (it is read-only
  * to users); the kernel never reads back what they do. Their positions live
  * in user space; poll() learns one through KSHM_IOC_EVENTS. Sleeping readers
- * are woken without a wake-up per record: a poller sets ring->sleepers and
- * then (full barrier) reads head; a producer publishes head and then (full
- * barrier) reads sleepers, so one of the two sees the other. The wake-up
- * itself runs from an irq_work: a producer in hardirq context takes no
- * wait-queue lock (a sleeping lock on PREEMPT_RT), and irq_work_queue() of a
- * pending work is a no-op, so a burst costs one wake-up.
+ * are woken without a wake-up per record: a poll pass sets ring->sleepers
+ * and then (full barrier) reads head; a producer publishes head and then
+ * (full barrier) reads sleepers, so one of the two sees the other. The
+ * wake-up itself runs from an irq_work: a producer in hardirq context takes
+ * no wait-queue lock (a sleeping lock on PREEMPT_RT), and irq_work_queue()
+ * of a pending work is a no-op. The work takes the flag (xchg) and then
+ * wakes the wait queue only if someone is on it: a burst costs one wake-up,
+ * and a flag left by a poll that did not sleep (timeout 0, records ready,
+ * or a poll() that has returned and left the queue) wakes nobody and is not
+ * counted.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -58,7 +62,8 @@ int kshm_ring_check(unsigned int records)
 
 /**
  * kshm_ring_parse() - parse a ring size, as in ring=N
- * @val: the text (decimal, or 0x... hexadecimal)
+ * @val: the text, decimal only (kstrtouint() base 10: "010" is 10, "0x10"
+ *	is refused)
  * @records: out, the size (0: no ring), set only on success
  *
  * Return: 0, or -EINVAL (not a number, or kshm_ring_check() refuses it).
@@ -67,7 +72,7 @@ int kshm_ring_parse(const char *val, unsigned int *records)
 {
 	unsigned int n;
 
-	if (kstrtouint(val, 0, &n) || kshm_ring_check(n))
+	if (kstrtouint(val, 10, &n) || kshm_ring_check(n))
 		return -EINVAL;
 	*records = n;
 	return 0;
@@ -78,13 +83,18 @@ static void kshm_ring_wake_fn(struct irq_work *work)
 	struct kshm_ring *ring = container_of(work, struct kshm_ring, wake_work);
 	u64 n;
 
-	WRITE_ONCE(ring->sleepers, 0);
 	/*
-	 * The flag is cleared before the wait queue is looked at: a poller that
-	 * set it before this is on the queue (it adds itself first), one that
-	 * sets it after will be woken by the next record.
+	 * The flag is taken (xchg: a full barrier) before the wait queue is
+	 * looked at: a poller that set it is on the queue already (it adds
+	 * itself first), one that sets it after sees the record that queued
+	 * this work when it reads head. Flag already clear: an earlier run of
+	 * this work took it and woke whoever had set it.
 	 */
-	smp_mb();
+	if (!xchg(&ring->sleepers, 0))
+		return;
+	/* Nobody on the queue: the flag was left by a poll that did not sleep. */
+	if (!waitqueue_active(&ring->wq))
+		return;
 	n = atomic64_inc_return(&ring->wakeups);
 	WRITE_ONCE(ring->hdr->wakeups, n);
 	wake_up_interruptible_poll(&ring->wq, EPOLLIN | EPOLLRDNORM | EPOLLPRI | EPOLLRDBAND);
@@ -315,7 +325,12 @@ __poll_t kshm_ring_poll(struct kshm_ring *ring, struct kshm_ring_reader *rd,
 	if (!READ_ONCE(rd->registered))
 		return 0;
 	poll_wait(file, &ring->wq, wait);
-	WRITE_ONCE(ring->sleepers, 1);
+	/*
+	 * Set even when records are ready: an edge-triggered epoll is not
+	 * polled again until a wake-up, and it must get one per burst. A
+	 * release: the wake-up that takes the flag sees poll_wait()'s entry.
+	 */
+	smp_store_release(&ring->sleepers, 1);
 	smp_mb();	/* sleepers set before head is read: pairs with the emit */
 	if (kshm_ring_head(ring) <= READ_ONCE(rd->pos))
 		return 0;

@@ -20,7 +20,7 @@ struct kshm_ring {
 	u64 head;			/* next seq (the kernel's copy; under lock) */
 	u32 records;			/* a power of two */
 	u32 sleepers;			/* a poller may sleep: wake on publish */
-	atomic64_t wakeups;		/* irq_work wake-ups done */
+	atomic64_t wakeups;		/* wake-ups of a non-empty wq */
 	struct irq_work wake_work;	/* the wake-up, out of the producer's context */
 	wait_queue_head_t wq;		/* events readers in poll() */
 

@@ -127,11 +127,13 @@ async function main() {
     // kernel runs everything several times slower (KASAN, lockdep, SLUB debug).
     for (let i = 0; i < series.length; i += 2) {
       await Promise.all(series.slice(i, i + 2).map(async (s) => {
-        const limit = s.endsWith('-debug') ? 1800 : 900;
+        // test:debug's production guest also runs the EVENTS adversary suite (--long).
+        const limit = s.endsWith('-debug') ? 1800 : debug ? 1200 : 900;
         await runSuite(`guest ${s}`, process.execPath,
           [join(repoRoot, 'harness/vm.mjs'), '--kernel', s, '--smp', '2', '--no-build', '--timeout', String(limit),
             // EVENTS: /dev/kshm with a ring of 4096 records (events_test, the events contract)
-            '--param', 'ring=4096', process.execPath, 'harness/guest-suite.mjs'], { limit: limit + 60, stream: false });
+            '--param', 'ring=4096', process.execPath, 'harness/guest-suite.mjs', ...(debug ? ['--long'] : [])],
+          { limit: limit + 60, stream: false });
         // A second boot with named regions (/dev/kshm is then their directory).
         const rlimit = s.endsWith('-debug') ? 900 : 400;
         await runSuite(`guest ${s} regions=a:1,b:4`, process.execPath,

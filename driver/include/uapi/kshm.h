@@ -19,7 +19,12 @@
  *                     openers with write access (MAP_SHARED), read-only to
  *                     the others. It follows the data: (1 + pages) pages.
  *
- * The mapping must be MAP_SHARED to be writable; mappings never grow.
+ * The mapping must be MAP_SHARED to be writable; mappings never grow. A
+ * writable mapping (MAP_SHARED or MAP_PRIVATE) that includes the header page
+ * or any ring page (see EVENTS) fails with EACCES; a writable MAP_PRIVATE
+ * mapping of data and control pages only fails with EINVAL. A mapping that
+ * reaches past the device's last page (the control page, or the ring's last
+ * page when there is a ring) fails with EINVAL.
  * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
  * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
@@ -310,13 +315,22 @@
  * page_size) and is ring_size bytes: one page holding struct kshm_ring_hdr,
  * then ring_records slots of ring_slot_size bytes (struct kshm_event, at
  * ring_offset + hdr.slots_offset + (seq % ring_records) * ring_slot_size).
+ * ring_size = page_size + ring_records * ring_slot_size rounded up to a
+ * multiple of page_size (a ring of 1 to page_size / ring_slot_size records
+ * has one slot page); the bytes past the last slot read 0. A slot never
+ * written yet holds all zeroes, seq 0 included: only pos < head (below) says
+ * that a slot holds a record.
  * ring_records is a power of two (1 to KSHM_RING_MAX_RECORDS);
  * slots_offset is page_size; reserved fields are 0. The whole ring is
  * read-only to every user (read-only openers may map it too): a writable
  * mapping of any of its pages, alone or with other pages, fails with EACCES
  * and mprotect() can never make it writable; PROT_EXEC fails as everywhere.
  * The ring lives as long as its region: its records outlive their readers
- * and producers, and a new open file sees the same seq numbers.
+ * and producers, and a new open file sees the same seq numbers. Ring pages
+ * can be passed to vmsplice(), process_vm_readv() and the like as any
+ * read-only page: a pipe may keep a page referenced after munmap() and even
+ * after the module is unloaded (the page is freed with the pipe's buffer);
+ * it then holds a stale copy, and the kernel never reads it back.
  *
  * Records are numbered from 0 (seq, contiguous per ring: never a gap, never
  * a duplicate). ring_hdr->head is the number of records published so far:
@@ -389,18 +403,47 @@
  * keeps returning the generation. A reader reads records from the mapping
  * until pos == head, then passes pos to KSHM_IOC_EVENTS (one syscall per
  * batch) and polls if the returned head equals pos. The kernel wakes the
- * ring's pollers only when one sleeps: a poller sets a flag before it looks
- * at head, a producer checks it after it publishes (full barriers on both
- * sides) and defers the wake-up to an irq_work (so producers in hardirq
- * never take a sleeping lock); the wake clears the flag. A burst of records
- * while a reader sleeps costs one wake-up. kshm_info.events counts the
- * records published (head) and event_wakeups the wake-ups; ring_hdr->wakeups
- * mirrors the latter.
+ * ring's pollers only when one waits: every poll pass (of poll(), select()
+ * or epoll, ready or not) sets a ring-wide flag before it looks at head; a
+ * producer checks the flag after it publishes (full barriers on both sides)
+ * and defers the wake-up to an irq_work (so producers in hardirq never take
+ * a sleeping lock). The wake-up takes the flag, then wakes the ring's wait
+ * queue if anyone is on it: a poll() or select() that is waiting on a ring
+ * reader (it leaves the queue when it returns), or an epoll instance that
+ * watches one (it stays on the queue for as long as it watches the file,
+ * asleep or not: an edge-triggered epoll is reported again by the first
+ * record after each report, as a pipe is by a write). So a burst of records
+ * while readers sleep costs one wake-up; a poll that did not sleep (timeout
+ * 0, or records ready) or that has returned leaves at most the flag, which
+ * costs the next record one irq_work that wakes nobody and is not counted.
+ * Residue: a record published while a woken poll() is returning (after its
+ * last pass, before it left the queue), or by producers on several CPUs as
+ * the wake-up runs, may cost one more wake-up. kshm_info.events counts the
+ * records published (head) and event_wakeups the wake-ups of a non-empty
+ * wait queue; ring_hdr->wakeups mirrors the latter.
+ *
+ * poll()/select()/epoll_wait() on a ring reader behave as on any file: a
+ * signal with a handler ends them with EINTR (SA_RESTART does not restart
+ * poll), nothing is consumed and the position stays. Closing a descriptor
+ * while another thread polls on it does not end that poll (the poll holds
+ * its own reference to the open file): the next record, its timeout or a
+ * signal does, and poll() then reports POLLNVAL for the closed descriptor,
+ * as for any file. An epoll instance stops watching the file when the open
+ * file description's last descriptor is closed.
+ *
+ * The KSHM_EVENTS_POLLIN trap: in that mode EPOLLIN means "records", but
+ * read() still returns the generation and still blocks until the next
+ * commit (EAGAIN with O_NONBLOCK). An event loop woken by records must read
+ * the ring, not call read().
  *
  * Errors, checked in this order (in every error case nothing happened: no
- * record published, no position stored). KSHM_IOC_EMIT: EBADF (read-only
- * open file), EFAULT (the struct unreadable), EINVAL (flags or reserved not
- * 0), ENOSPC (the region has no ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
+ * record published, no position stored). An ioctl number with the right
+ * type and number but another size (or direction) than KSHM_IOC_EMIT or
+ * KSHM_IOC_EVENTS fails with ENOTTY. KSHM_IOC_EMIT with len 0 needs no data:
+ * data may then be 0 (NULL) and publishes an empty record.
+ * KSHM_IOC_EMIT: EBADF (read-only open file), EFAULT (the struct
+ * unreadable), EINVAL (flags or reserved not 0), ENOSPC (the region has no
+ * ring), EMSGSIZE (len > KSHM_EV_MAX_DATA),
  * EFAULT (the bytes unreadable, or the struct unwritable). Once published
  * it returns 0 (seq is then stored if the struct is still writable).
  * KSHM_IOC_EVENTS (any open file, read-only ones included): EFAULT (the
@@ -411,8 +454,11 @@
  *
  * Module parameter ring (at load only, /sys/module/kshm/parameters/ring):
  * 0 (no ring, the default) or a power of two from 1 to
- * KSHM_RING_MAX_RECORDS; anything else fails the load with EINVAL. The
- * sysfs stats (below) include events and event_wakeups.
+ * KSHM_RING_MAX_RECORDS, written in decimal (an optional leading '+' and a
+ * trailing newline are accepted; leading zeroes do not mean octal: ring=016
+ * is 16 and ring=010 is 10, refused; ring=0x10 is refused); anything else
+ * fails the load with EINVAL. The sysfs stats (below) include events and
+ * event_wakeups.
  *
  * ERRORS COMMON TO THE IOCTLS
  *
