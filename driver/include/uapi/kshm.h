@@ -255,9 +255,10 @@
  * - A named region is created by another kernel module
  *   (kshm_region_create(), include/linux/kshm.h) or at load by the module
  *   parameter regions=NAME:PAGES[:KEY=VALUE...][,...], e.g.
- *   regions=sensors:4,audio:16:tick_ms=10 (keys: tick_ms, the region's
- *   ticker period; an unknown key, a bad name or page count, or a duplicate
- *   fails the load, with a line in the kernel log). Names are 1 to
+ *   regions=sensors:4:ring=64,audio:16:tick_ms=10 (keys: tick_ms, the
+ *   region's ticker period; ring, the records of its event ring, see
+ *   EVENTS; an unknown key, a bad name, page count or ring size, or a
+ *   duplicate fails the load, with a line in the kernel log). Names are 1 to
  *   KSHM_REGION_NAME_MAX characters of [a-z0-9_-] starting with a letter or
  *   digit; "default" is the default region's and never a named one's.
  *
@@ -308,10 +309,12 @@
  *
  * EVENTS (KSHM_FEAT_RING: a lossless-or-counted record stream)
  *
- * A region may carry a ring of records (module parameter ring=N for
- * /dev/kshm). hdr->features then has KSHM_FEAT_RING and hdr->ring_offset,
- * ring_size, ring_records and ring_slot_size say where it is; without a ring
- * they are 0. The ring follows the control page (ring_offset = ctrl_offset +
+ * A region may carry a ring of records: module parameter ring=N for the
+ * default region, the key ring=N in regions= (or kshm_region_opts.ring of
+ * kshm_region_create()) for a named one; each region's ring is its own.
+ * hdr->features then has KSHM_FEAT_RING and hdr->ring_offset, ring_size,
+ * ring_records and ring_slot_size say where it is; without a ring they are
+ * 0. The ring follows the control page (ring_offset = ctrl_offset +
  * page_size) and is ring_size bytes: one page holding struct kshm_ring_hdr,
  * then ring_records slots of ring_slot_size bytes (struct kshm_event, at
  * ring_offset + hdr.slots_offset + (seq % ring_records) * ring_slot_size).
