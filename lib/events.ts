@@ -9,7 +9,7 @@ import { Observable } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, EventsFrom, RawEvent } from './backend.js';
 import { ByteReader } from './bytes.js';
-import { DeviceClosedError, KshmSystemError, NoRingError } from './errors.js';
+import { DeviceClosedError, NoRingError, systemError } from './errors.js';
 
 const E = constants.errno;
 
@@ -92,7 +92,7 @@ export function createEventRecord(raw: RawEvent): EventRecord {
 
 /** The typed error for an errno of the events calls. */
 export function eventsError(operation: string, errno: number): Error {
-  return errno === E.ENOSPC ? new NoRingError() : new KshmSystemError(operation, errno);
+  return errno === E.ENOSPC ? new NoRingError() : systemError(operation, errno);
 }
 
 /** What the stream needs from its device. */

@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as errors from '../../lib/errors.js';
+import { eventsError } from '../../lib/events.js';
 
 const E = constants.errno;
 const test = suite('errors');
@@ -35,7 +36,9 @@ test('lockError: timeout, cancel and deadlock are typed; EBADF is a system error
 });
 
 test('ENODEV (a destroyed region) is DeviceGoneError wherever a device call reports it', () => {
-  for (const e of [errors.lockError(E.ENODEV, 'LOCK', 10), errors.systemError('poll', E.ENODEV)]) {
+  // events$ and emit() too (issue 22 on a region of issue 21: the sample module unloaded under a subscriber).
+  for (const e of [errors.lockError(E.ENODEV, 'LOCK', 10), errors.systemError('poll', E.ENODEV),
+    eventsError('EVENTS', E.ENODEV) as errors.KshmError, eventsError('EMIT', E.ENODEV) as errors.KshmError]) {
     assert.instance(e, errors.DeviceGoneError);
     assert.is(e.code, 'KSHM_DEVICE_GONE');
     assert.is(e.errno, E.ENODEV);
@@ -43,6 +46,8 @@ test('ENODEV (a destroyed region) is DeviceGoneError wherever a device call repo
   }
   assert.instance(errors.systemError('poll', E.EIO), errors.KshmSystemError);
   assert.not.instance(errors.systemError('poll', E.EIO), errors.DeviceGoneError);
+  assert.instance(eventsError('EVENTS', E.ENOSPC), errors.NoRingError);
+  assert.instance(eventsError('EMIT', E.EINVAL), errors.KshmSystemError);
 });
 
 test.run();

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listDevices, openDevice } from '../../lib/index.js';
+import { firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { listDevices, openDevice, type EventRecord } from '../../lib/index.js';
 
 const test = suite('kshm_sample: a producer module under a subscriber');
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -23,7 +24,7 @@ function modprobe(args: string[]): void {
   assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
 }
 
-const load = (periodMs: number): void => modprobe(['insmod', ko, `period_ms=${periodMs}`]);
+const load = (periodMs: number, rateHz = 0): void => modprobe(['insmod', ko, `period_ms=${periodMs}`, `rate_hz=${rateHz}`]);
 const unload = (): void => modprobe(['rmmod', 'kshm_sample']);
 
 interface Line { count?: string; monoNs?: string; end?: string; name?: string; code?: string; errno?: number }
@@ -135,6 +136,38 @@ test('an open device of the destroyed region fails typed; the name loads again a
   } finally {
     old.close();
     unload();
+  }
+});
+
+test('rate_hz: an hrtimer emits records of type 1 with a u64 counter from 0 into the region\'s ring (4096), in order; unloading ends events$ with DeviceGoneError', async () => {
+  load(100, 1000);
+  let loaded = true;
+  const device = await openDevice('/dev/kshm/sample', { readOnly: true });
+  try {
+    assert.is(device.info().ring?.records, 4096);
+    const first = await firstValueFrom(device.events$({ from: 'oldest' }).pipe(take(1), timeout(10000 * scale)));
+    assert.is(first.type, 1);
+    assert.is(first.seq, 0n);
+    assert.is(first.u64(0), 0n, 'the counter starts at 0');
+    const seen: EventRecord[] = [];
+    const ended = new Promise<unknown>((resolve) => {
+      device.events$().subscribe({ next: (e) => seen.push(e), error: resolve, complete: () => resolve('complete') });
+    });
+    const batch = await firstValueFrom(device.events$().pipe(take(200), toArray(), timeout(20000 * scale)));
+    for (let i = 1; i < batch.length; i++) {
+      assert.is(batch[i]!.seq, batch[i - 1]!.seq + 1n, 'contiguous seq');
+      assert.is(batch[i]!.u64(0), batch[i - 1]!.u64(0) + 1n, 'the counter goes up by 1');
+      assert.is(batch[i]!.lostBefore, 0);
+    }
+    assert.is(batch[0]!.u64(0), batch[0]!.seq, 'the counter is the seq (the only producer)');
+    unload();
+    loaded = false;
+    const end = await ended;
+    assert.is((end as Error).constructor.name, 'DeviceGoneError', String(end));
+    assert.ok(seen.length > 0);
+  } finally {
+    device.close();
+    if (loaded) unload();
   }
 });
 
