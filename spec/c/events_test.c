@@ -93,24 +93,8 @@ static void evmod_unload(void)
 
 static void evmod_load(const char *params)
 {
-	char path[256];
-	struct utsname u;
-	int fd;
-
 	atexit(evmod_unload);	/* a failed test must not keep kshm in use */
-	KT_EQ(uname(&u), 0);
-	/* build/spec-c/events_test -> build/kmod/<series>/kshm_events_test.ko */
-	KT_CHECK(readlink("/proc/self/exe", path, sizeof(path) - 64) > 0);
-	*strrchr(path, '/') = 0;
-	*strrchr(path, '/') = 0;
-	snprintf(path + strlen(path), 64, "/kmod/%s/kshm_events_test.ko",
-		 getenv("KSHM_KERNEL") ? getenv("KSHM_KERNEL") :
-		 !strncmp(u.release, "6.1.", 4) ? "6.1" : "6.12");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
-	KT_EQ(syscall(SYS_finit_module, fd, params, 0), 0);
-	close(fd);
+	kt_load_module("kshm_events_test", params);
 }
 
 static int evmod_set(const char *name, const char *val)

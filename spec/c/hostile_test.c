@@ -257,29 +257,12 @@ static void kapi_unload(void)
 
 static void kapi_module(bool load)
 {
-	char path[256];
-	struct utsname u;
-	int fd;
-
 	if (!load) {
 		KT_EQ(syscall(SYS_delete_module, "kshm_kapi_test", O_NONBLOCK), 0);
 		return;
 	}
 	atexit(kapi_unload);	/* a failed test must not keep kshm in use */
-	KT_EQ(uname(&u), 0);
-	/* build/spec-c/hostile_test -> build/kmod/<series>/kshm_kapi_test.ko */
-	KT_CHECK(readlink("/proc/self/exe", path, sizeof(path) - 64) > 0);
-	*strrchr(path, '/') = 0;
-	*strrchr(path, '/') = 0;
-	/* the harness names the series it booted (6.1, 6.12, 7.3, 6.12-debug) */
-	snprintf(path + strlen(path), 64, "/kmod/%s/kshm_kapi_test.ko",
-		 getenv("KSHM_KERNEL") ? getenv("KSHM_KERNEL") :
-		 !strncmp(u.release, "6.1.", 4) ? "6.1" : "6.12");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
-	KT_EQ(syscall(SYS_finit_module, fd, "", 0), 0);
-	close(fd);
+	kt_load_module("kshm_kapi_test", "");
 }
 
 /* kshm_lock_timeout(@ms) in the kernel; returns its result and how long it took. */

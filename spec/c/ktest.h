@@ -9,12 +9,15 @@
 #define KTEST_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +44,34 @@
 			KT_FAIL("%s == %s: got %lld, want %lld", #a, #b,   \
 				_a, _b);                                 \
 	} while (0)
+
+/*
+ * Loads a test module the harness built, build/kmod/<series>/@name.ko, with
+ * @params: found from this program's own path (build/spec-c/PROGRAM), the
+ * series being the one the harness booted (KSHM_KERNEL).
+ */
+static inline void kt_load_module(const char *name, const char *params)
+{
+	char path[512];
+	struct utsname u;
+	ssize_t n;
+	int fd;
+
+	KT_EQ(uname(&u), 0);
+	n = readlink("/proc/self/exe", path, sizeof(path) - 128);
+	KT_CHECK(n > 0);
+	path[n] = 0;			/* readlink() does not terminate it */
+	*strrchr(path, '/') = 0;	/* build/spec-c */
+	*strrchr(path, '/') = 0;	/* build */
+	snprintf(path + strlen(path), 128, "/kmod/%s/%s.ko",
+		 getenv("KSHM_KERNEL") ? getenv("KSHM_KERNEL") :
+		 !strncmp(u.release, "6.1.", 4) ? "6.1" : "6.12", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
+	KT_EQ(syscall(SYS_finit_module, fd, params, 0), 0);
+	close(fd);
+}
 
 struct kt_test {
 	const char *name;

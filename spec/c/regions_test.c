@@ -147,24 +147,8 @@ static void kapi_unload(void)
 
 static void kapi_load(void)
 {
-	char path[256];
-	struct utsname u;
-	int fd;
-
 	atexit(kapi_unload);	/* a failed test must not keep kshm in use */
-	KT_EQ(uname(&u), 0);
-	/* build/spec-c/regions_test -> build/kmod/<series>/kshm_kapi_test.ko */
-	KT_CHECK(readlink("/proc/self/exe", path, sizeof(path) - 64) > 0);
-	*strrchr(path, '/') = 0;
-	*strrchr(path, '/') = 0;
-	snprintf(path + strlen(path), 64, "/kmod/%s/kshm_kapi_test.ko",
-		 getenv("KSHM_KERNEL") ? getenv("KSHM_KERNEL") :
-		 !strncmp(u.release, "6.1.", 4) ? "6.1" : "6.12");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
-	KT_EQ(syscall(SYS_finit_module, fd, "", 0), 0);
-	close(fd);
+	kt_load_module("kshm_kapi_test", "");
 }
 
 /* kshm_region_create(@name, @pages, NULL) in the kernel: 0 or its -errno. */
