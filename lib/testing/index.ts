@@ -171,10 +171,16 @@ class FakeKshmDevice extends KshmDevice implements FakeDevice {
 export function createFakeDevice(options: FakeDeviceOptions = {}): FakeDevice {
   if (options.name !== undefined) checkRegionName(options.name);
   const scheduler = options.scheduler ?? asyncScheduler;
-  const region = new FakeRegion(options.pages ?? 1, scheduler);
-  if (options.ring !== undefined) region.ring = new FakeRing(options.ring, scheduler);
+  const region = fakeRegion(options, scheduler);
   return fakeDeviceOn(region, scheduler, options.name === undefined ? 'fake:kshm' : `fake:kshm/${options.name}`,
     options.readOnly ?? false, options.fastPath ?? true);
+}
+
+/** A region of `pages` (default 1) with a ring of `ring` records when given, as the driver makes one. */
+function fakeRegion(o: { pages?: number | undefined; ring?: number | undefined }, scheduler: SchedulerLike): FakeRegion {
+  const region = new FakeRegion(o.pages ?? 1, scheduler);
+  if (o.ring !== undefined) region.ring = new FakeRing(o.ring, scheduler);
+  return region;
 }
 
 /** A fake device over an existing region, with its kernel handle. */
@@ -319,8 +325,7 @@ export interface FakeKshm {
  */
 export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const defaultRegion = new FakeRegion(options.pages ?? 1, scheduler);
-  if (options.ring !== undefined) defaultRegion.ring = new FakeRing(options.ring, scheduler);
+  const defaultRegion = fakeRegion(options, scheduler);
   const named = new Map<string, FakeRegion>();
   const pathOf = (name: string): string => (name === DEFAULT_REGION
     ? (named.size > 0 ? '/dev/kshm/default' : '/dev/kshm') : `/dev/kshm/${name}`);
@@ -331,8 +336,7 @@ export function createFakeKshm(options: FakeKshmOptions = {}): FakeKshm {
       if (name === DEFAULT_REGION || named.has(name)) {
         throw Object.assign(new Error(`region "${name}" exists (EEXIST)`), { errno: E.EEXIST });
       }
-      const region = new FakeRegion(o.pages ?? 1, scheduler);
-      if (o.ring !== undefined) region.ring = new FakeRing(o.ring, scheduler);
+      const region = fakeRegion(o, scheduler);
       named.set(name, region);
       return fakeDeviceOn(region, scheduler, `fake:kshm/${name}`, false, true);
     },
