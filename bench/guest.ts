@@ -365,4 +365,9 @@ else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(p
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
 else if (role === 'standin-host') await standinHost();
+// P4 alone on the host stand-in, to iterate on the contended path: [seconds].
+else if (role === 'standin-contend') {
+  const seconds = Number(process.argv[3] ?? 2);
+  console.log(JSON.stringify({ lib: await contended('lib', seconds), c: await contended('c', seconds) }));
+}
 else await orchestrate();

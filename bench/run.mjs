@@ -81,13 +81,36 @@ sh('gcc', [...cflags, '-o', 'build/bench/limits', 'bench/c/limits.c']);
 sh(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
 const { checkHost, checkRun } = await import(pathToFileURL(join(repoRoot, 'dist/bench/invariants.js')).href);
 
+// ---- calibration: the stand-in's syscall weighs what the driver's does ------
+// In one guest boot, the driver's LOCK+UNLOCK against a pair of ioctl
+// FIONREAD on a pipe (what the stand-in calls); the host's stand-in then
+// makes that many FIONREADs per LOCK or UNLOCK (KSHM_STANDIN_WEIGHT, see
+// native-shim/standin.h). Without a guest: `--standin-weight W`, else 1.
+const calibration = series.length > 0 ? (() => {
+  console.log(`bench: calibration, guest ${series[0]}`);
+  try {
+    const c = lastJson(vm(series[0], ['build/bench/baseline', 'calibrate', String(quick ? 2000 : 20000)],
+      { timeout: 300 }), 'calibrate');
+    return { kernel: series[0], standinPairNs: c.standinPairNs, driverPairNs: c.driverPairNs,
+      weight: Math.max(1, c.driverPairNs / c.standinPairNs) };
+  } catch (e) {
+    return { error: e.message, weight: 1 };
+  }
+})() : { weight: Number(opt('--standin-weight') ?? 1), given: opt('--standin-weight') !== undefined };
+console.log(`bench: stand-in weight ${calibration.weight.toFixed(2)} FIONREAD per LOCK or UNLOCK`
+  + (calibration.driverPairNs ? ` (guest ${calibration.kernel}: LOCK+UNLOCK ${calibration.driverPairNs} ns,`
+    + ` FIONREAD pair ${calibration.standinPairNs} ns)` : calibration.given ? ' (given)' : ' (uncalibrated: no guest)'));
+
 // ---- host ------------------------------------------------------------------
 console.log(`bench: host, ${reps} run(s)`);
 const n = quick ? 20000 : 200000;
-const standin = { KSHM_LIBRARY: join(repoRoot, 'native-shim', 'libkshm-standin.so') };
+const standin = {
+  KSHM_LIBRARY: join(repoRoot, 'native-shim', 'libkshm-standin.so'),
+  KSHM_STANDIN_WEIGHT: String(calibration.weight),
+};
 const host = [];
 for (let i = 0; i < reps; i++) {
-  const c = (mode, ops, ...rest) => lastJson(sh('build/bench/baseline-standin', [mode, String(ops), ...rest]), mode).nsPerOp;
+  const c = (mode, ops, ...rest) => lastJson(sh('build/bench/baseline-standin', [mode, String(ops), ...rest], standin), mode).nsPerOp;
   host.push({
     c: {
       txn: c('txn-standin', n),
@@ -193,6 +216,7 @@ const results = {
     pages: pagesList,
     command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
     seconds: Math.round((Date.now() - started) / 1000),
+    calibration,
   },
   violations,
   host,

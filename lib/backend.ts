@@ -124,6 +124,13 @@ export interface Backend {
    */
   surelyTaken?(): boolean;
   /**
+   * Optional, for a backend with a user-space lock word: spins up to
+   * `budgetNs` while the lock is held and nobody is queued; true once it is
+   * seen free (then tryLock again). Spares a contended waiter the sleep and
+   * wake-up of a queued wait when the holder is about to release.
+   */
+  spinWhileHeld?(budgetNs: number): boolean;
+  /**
    * Waits for the lock without blocking the event loop (timeoutMs 0: no
    * limit) and calls `done` exactly once, asynchronously. The returned
    * function cancels the wait; `done` then reports ECANCELED, or success if

@@ -14,7 +14,7 @@ import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
-import { createPage, createStagedPage, endPage, stagedWrites, stagePage, type Page } from './page.js';
+import { createPage, createStagedPage, endPage, stagedWrites, stagePage, UndoLog, type Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
@@ -39,6 +39,8 @@ export class KshmDevice implements Device {
   readonly #lost = new Map<Hold, () => void>();
   readonly #stopLost: (() => void) | undefined;
   #dataView: DataView | undefined;
+  /** The old bytes of the in-place page's writes (one holder at a time: reused). */
+  readonly #undo = new UndoLog();
   /** A staged holder's own copy of the data (one holder at a time: reused), and its view. */
   #copy: Uint8Array | undefined;
   #copyView: DataView | undefined;
@@ -97,7 +99,7 @@ export class KshmDevice implements Device {
   #page(hold: Hold, ownerDied: boolean, generation: bigint): Page {
     const data = this.#backend.data;
     this.#dataView ??= new DataView(data.buffer, data.byteOffset, data.byteLength);
-    hold.page = createPage(data, ownerDied, generation, this.#dataView);
+    hold.page = createPage(data, ownerDied, generation, this.#dataView, this.#undo);
     return hold.page;
   }
 
@@ -124,7 +126,7 @@ export class KshmDevice implements Device {
 
   transaction<R>(fn: (page: Page) => PromiseLike<R>, options?: TransactionOptions): Observable<R>;
   transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
-  transaction<R>(fn: (page: Page) => R | PromiseLike<R>, options: TransactionOptions = {}): Observable<R> {
+  transaction<R>(fn: (page: Page) => R | PromiseLike<R>, options: TransactionOptions = NO_OPTIONS): Observable<R> {
     return new Observable<R>((subscriber) => {
       let abandon: (() => void) | undefined;
       const teardown = this.#queue.lock(options, {
@@ -133,6 +135,8 @@ export class KshmDevice implements Device {
         },
         failed: (e) => subscriber.error(e),
       });
+      // Ended already (the common case: the lock was free): nothing to tear down.
+      if (subscriber.closed) return undefined;
       return () => {
         abandon?.();
         teardown();
@@ -372,6 +376,9 @@ export class KshmDevice implements Device {
     this.close();
   }
 }
+
+/** The options of a transaction given none (one object for all). */
+const NO_OPTIONS: TransactionOptions = Object.freeze({});
 
 /** The resource of a lock$ subscription: ends the lease when it is unsubscribed. */
 class LeaseResource implements Unsubscribable {

@@ -87,8 +87,22 @@ function validTimeout(ms: number | undefined, absent = 0): number {
   return ms === 0 ? TRY_ONCE : ms;
 }
 
+/** The teardown of a request that ended at once (one function for all: a closure per call is garbage). */
+const NOTHING_TO_CANCEL = (): void => {};
+
 /** timeoutMs: 0, inside the queue (0 there means "no limit", as in the ABI). */
 const TRY_ONCE = -1;
+
+/**
+ * How long a contended request spins on the lock word before it queues a
+ * blocking wait (Backend.spinWhileHeld): a few holds' worth. A queued wait
+ * costs a sleep on a pool thread and two wake-ups (the worker, then the
+ * main thread), and once anyone queues the lock is handed over in FIFO
+ * order, so every later transaction pays them too (a convoy); spinning
+ * through a short hold keeps the lock free-running. Spinners never pass a
+ * queued waiter: the word is only free when the driver's queue is empty.
+ */
+export const SPIN_NS = 20_000;
 
 export class LockQueue {
   readonly #backend: Backend;
@@ -137,7 +151,7 @@ export class LockQueue {
       timeoutMs = validTimeout(options.timeoutMs);
     } catch (e) {
       callbacks.failed(e);
-      return () => {};
+      return NOTHING_TO_CANCEL;
     }
     const fastPath = options.fastPath ?? this.#fastPath;
     if (timeoutMs === TRY_ONCE) {
@@ -145,7 +159,7 @@ export class LockQueue {
       const attempt: LockAttempt = this.#idle() ? this.#backend.tryLock(fastPath, staged) : { ok: false, errno: E.EBUSY };
       if (attempt.ok) this.#grant(this.#inlineHold, attempt, callbacks);
       else callbacks.failed(attempt.errno === E.EBUSY ? new LockBusyError() : lockError(attempt.errno, 'LOCK', 0));
-      return () => {};
+      return NOTHING_TO_CANCEL;
     }
     // Nothing queued here: try the lock right now, with no request
     // bookkeeping. The lock-word CAS is its own "is it taken?" test; the
@@ -154,7 +168,7 @@ export class LockQueue {
       const attempt = this.#backend.tryLock(fastPath, staged);
       if (attempt.ok) {
         this.#grant(this.#inlineHold, attempt, callbacks);
-        return () => {};
+        return NOTHING_TO_CANCEL;
       }
     }
     const r: LockRequest = {
@@ -199,7 +213,7 @@ export class LockQueue {
       }
     } catch (e) {
       callbacks.failed(e);
-      return () => {};
+      return NOTHING_TO_CANCEL;
     }
     this.#enqueue(r);
     return () => this.#cancel(r);
@@ -331,9 +345,13 @@ export class LockQueue {
           (errno, generation) => this.#waited(r, errno, false, generation, 'KWRITE'));
         return;
       }
-      const attempt: LockAttempt = this.#backend.surelyTaken?.()
+      let attempt: LockAttempt = this.#backend.surelyTaken?.()
         ? { ok: false, errno: E.EBUSY }
         : this.#backend.tryLock(r.fastPath, r.staged);
+      // Held by someone about to release, nobody queued: spin briefly rather than queue.
+      if (!attempt.ok && attempt.errno === E.EBUSY && this.#backend.spinWhileHeld?.(SPIN_NS)) {
+        attempt = this.#backend.tryLock(r.fastPath, r.staged);
+      }
       if (attempt.ok) {
         this.#settle(r, attempt);
         continue;

@@ -7,7 +7,7 @@
  * @module
  */
 import { constants } from 'node:os';
-import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK } from './abi.js';
+import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK, LW_WAITERS } from './abi.js';
 import type { LockAttempt } from './backend.js';
 
 const E = constants.errno;
@@ -72,6 +72,29 @@ export class LockWord {
       this.#gen = hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
     }
     return this.#gen;
+  }
+
+  /**
+   * Spins while the word names a holder and nobody is queued, for at most
+   * `budgetNs`: true once it is seen free (a tryLock may then win it),
+   * false when the budget ran out, someone queued (WAITERS: the driver
+   * hands the lock to the head of its FIFO queue, so the word is never free
+   * for a spinner until that queue is empty), or the holder died. A holder
+   * keeps the lock for a few hundred nanoseconds; a waiter that queues
+   * instead pays a sleep and a wake-up on each side (tens of microseconds),
+   * and the lock is handed over through it from then on.
+   */
+  spinWhileHeld(budgetNs: number): boolean {
+    const c = this.#c;
+    const start = process.hrtime.bigint();
+    const budget = BigInt(Math.max(0, Math.floor(budgetNs)));
+    for (let i = 1; ; i++) {
+      const w = Atomics.load(c, LOCK);
+      if (w === 0) return true;
+      if ((w & (LW_WAITERS | LW_DIED)) !== 0) return false;
+      // The clock is read once every 32 looks at the word (a look costs ~10 ns).
+      if ((i & 31) === 0 && process.hrtime.bigint() - start >= budget) return false;
+    }
   }
 
   /**

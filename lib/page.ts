@@ -47,7 +47,8 @@ function show(value: unknown): string {
  * app can end, restore or make a page (the package exports only its index).
  */
 let friend: {
-  create(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged?: boolean): Page;
+  create(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged?: boolean,
+    undo?: UndoLog): Page;
   committedBytes(page: Page): Uint8Array;
   end(page: Page, rollback: boolean): void;
   stage(page: Page, copy: Uint8Array, copyView: DataView): void;
@@ -61,6 +62,77 @@ let friend: {
 export interface StagedWrites {
   readonly src: Uint8Array;
   readonly ranges: readonly number[];
+}
+
+/**
+ * The old bytes of an in-place page's writes, so that an abort can put them
+ * back: one per device, reused by each of its pages in turn (one holder at a
+ * time), so a transaction's undo costs a copy of the bytes it writes and no
+ * allocation once the log has grown to the largest transaction's writes.
+ * Library-internal.
+ */
+export class UndoLog {
+  /** The old bytes, back to back. */
+  #bytes = new Uint8Array(256);
+  #view = new DataView(this.#bytes.buffer);
+  #used = 0;
+  /** Per write: [offset in the data, width, position in #bytes]; the first #count are this page's. */
+  readonly #entries: number[] = [];
+  #count = 0;
+
+  /** Empties the log for a new page (the entries array is kept: truncating it costs more). */
+  reset(): void {
+    this.#used = 0;
+    this.#count = 0;
+  }
+
+  /** Logs the `width` bytes of `data` (whose view is `dv`) at `offset`, before a write changes them. */
+  record(data: Uint8Array, dv: DataView, offset: number, width: number): void {
+    const at = this.#used;
+    if (at + width > this.#bytes.length) this.#grow(at + width);
+    const out = this.#view;
+    // Small writes (every typed setter) copy 4 bytes at a time (as integers:
+    // a float would not keep a NaN's bits): a subarray for set() costs more
+    // than this copy up to a few dozen bytes.
+    if (width <= 64) {
+      let k = 0;
+      for (; k + 4 <= width; k += 4) out.setUint32(at + k, dv.getUint32(offset + k));
+      for (; k < width; k++) out.setUint8(at + k, dv.getUint8(offset + k));
+    } else {
+      this.#bytes.set(data.subarray(offset, offset + width), at);
+    }
+    this.#used = at + width;
+    const e = this.#entries;
+    const n = this.#count;
+    e[n] = offset;
+    e[n + 1] = width;
+    e[n + 2] = at;
+    this.#count = n + 3;
+  }
+
+  #grow(needed: number): void {
+    let size = this.#bytes.length * 2;
+    while (size < needed) size *= 2;
+    const bytes = new Uint8Array(size);
+    bytes.set(this.#bytes.subarray(0, this.#used));
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
+  }
+
+  /** Writes the old bytes back into `bytes`, newest first. */
+  undoInto(bytes: Uint8Array): void {
+    const e = this.#entries;
+    for (let i = this.#count - 3; i >= 0; i -= 3) {
+      const at = e[i + 2] as number;
+      bytes.set(this.#bytes.subarray(at, at + (e[i + 1] as number)), e[i] as number);
+    }
+  }
+
+  /** Each logged write's [offset, width], oldest first. */
+  *writes(): Generator<[number, number]> {
+    const e = this.#entries;
+    for (let i = 0; i < this.#count; i += 3) yield [e[i] as number, e[i + 1] as number];
+  }
 }
 
 /** Beyond this many ranges a staged page publishes one span covering them all. */
@@ -89,8 +161,8 @@ export class Page extends ByteReader {
   /** The generation when the lock was granted. */
   readonly generation: bigint;
   #live = true;
-  /** Old bytes of every write, oldest first: [offset, bytes, offset, bytes, ...]; made on the first write. */
-  #undo: Array<number | Uint8Array> | undefined;
+  /** The old bytes of every write (in place); the device's log, reset for this page, or one of its own. */
+  #undo: UndoLog | undefined;
   /**
    * Staged (the page writes its own copy; the shared data is untouched until
    * the publish): the ranges written, [offset, length, ...]; else undefined.
@@ -98,16 +170,21 @@ export class Page extends ByteReader {
   #ranges: number[] | undefined;
 
   /** Pages are made by devices only (the lock must be held). */
-  private constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged = false) {
+  private constructor(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView, staged = false,
+    undo?: UndoLog) {
     super(data, view);
     this.ownerDied = ownerDied;
     this.generation = generation;
     if (staged) this.#ranges = [];
+    else if (undo) {
+      undo.reset();
+      this.#undo = undo;
+    }
   }
 
   static {
     friend = {
-      create: (data, ownerDied, generation, view, staged) => new Page(data, ownerDied, generation, view, staged),
+      create: (data, ownerDied, generation, view, staged, undo) => new Page(data, ownerDied, generation, view, staged, undo),
       committedBytes: (page) => page.#committedBytes(),
       end: (page, rollback) => page.#end(rollback),
       stage: (page, copy, copyView) => page.#stage(copy, copyView),
@@ -129,7 +206,7 @@ export class Page extends ByteReader {
     checkRange(offset, width, this.size);
     const ranges = this.#ranges;
     if (ranges) Page.#addRange(ranges, offset, width);
-    else (this.#undo ??= []).push(offset, this.bytesView.slice(offset, offset + width));
+    else (this.#undo ??= new UndoLog()).record(this.bytesView, this.dataView, offset, width);
   }
 
   /** Records a staged write: merged with the last range when they touch, one span past MAX_RANGES. */
@@ -169,9 +246,12 @@ export class Page extends ByteReader {
     const shared = this.bytesView;
     copy.set(shared);
     const undo = this.#undo;
-    Page.#undoInto(shared, undo);
     const ranges: number[] = [];
-    if (undo) for (let i = 0; i < undo.length; i += 2) Page.#addRange(ranges, undo[i] as number, (undo[i + 1] as Uint8Array).length);
+    if (undo) {
+      undo.undoInto(shared);
+      for (const [offset, width] of undo.writes()) Page.#addRange(ranges, offset, width);
+      undo.reset();
+    }
     this.#undo = undefined;
     this.#ranges = ranges;
     this.bytesView = copy;
@@ -360,14 +440,8 @@ export class Page extends ByteReader {
   /** The bytes as they were when the lock was granted (the committed state). */
   #committedBytes(): Uint8Array {
     const copy = this.bytesView.slice();
-    Page.#undoInto(copy, this.#undo);
+    this.#undo?.undoInto(copy);
     return copy;
-  }
-
-  /** Writes the old bytes back into `bytes`, newest first. */
-  static #undoInto(bytes: Uint8Array, undo: Array<number | Uint8Array> | undefined): void {
-    if (!undo) return;
-    for (let i = undo.length - 2; i >= 0; i -= 2) bytes.set(undo[i + 1] as Uint8Array, undo[i] as number);
   }
 
   /**
@@ -376,16 +450,21 @@ export class Page extends ByteReader {
    */
   #end(rollback: boolean): void {
     if (!this.#live) return;
-    if (rollback) Page.#undoInto(this.bytesView, this.#undo);
+    if (rollback) this.#undo?.undoInto(this.bytesView);
     this.#live = false;
     this.#undo = undefined;
   }
 }
 
 
-/** A live page over `data`, for the holder of the lock (library-internal). */
-export function createPage(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page {
-  return friend.create(data, ownerDied, generation, view);
+/**
+ * A live page over `data`, for the holder of the lock (library-internal).
+ * `undo`: the device's reusable log of old bytes (reset here; one page at a
+ * time may use it), else the page makes its own on its first write.
+ */
+export function createPage(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView,
+  undo?: UndoLog): Page {
+  return friend.create(data, ownerDied, generation, view, false, undo);
 }
 
 /**

@@ -33,6 +33,8 @@
 #define SLOT_BITS	10
 #define CLOSE_WAIT_NS	(5LL * 1000 * 1000 * 1000)
 #define CANCEL_WAIT_NS	(2LL * 1000 * 1000 * 1000)
+/* How long a contended kshm_lock() spins before it queues (SPIN_NS in lib/lock-queue.ts). */
+#define KSHM_SPIN_NS	(20LL * 1000)
 
 struct kshm {
 	int fd;
@@ -464,6 +466,10 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		return -EINVAL;
 	if (k->fast) {
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
+		/* Held, nobody queued: spin through a short hold rather than queue. */
+		if (ret == -EBUSY && !(flags & KSHM_LOCK_TRY) &&
+		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS))
+			ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		if (ret >= 0) {
 			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
 			if (result)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include "../driver/include/uapi/kshm.h"
 
 /* lw_release(): the CAS failed on KSHM_LW_WAITERS; the driver must hand over. */
@@ -53,6 +54,40 @@ static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
 			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);	/* seq odd before our writes */
 	return ret;
+}
+
+/*
+ * lw_spin_while_held() - before queuing on KSHM_IOC_LOCK, wait briefly for a
+ * holder about to release. Spins while the word names a holder and nobody is
+ * queued, for at most @budget_ns: true once the word is seen free (try
+ * lw_lock() again), false when the budget ran out, a waiter queued
+ * (KSHM_LW_WAITERS: the driver hands the lock over in FIFO order, so the
+ * word is never free for a spinner while anyone is queued) or the holder
+ * died. A hold lasts a few hundred nanoseconds; a queued wait costs a sleep
+ * and a wake-up, and once anyone queues every release is a hand-off.
+ * The same rule as LockWord.spinWhileHeld() in lib/lockword.ts.
+ */
+static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long budget_ns)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned int i = 1; ; i++) {
+		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_RELAXED);
+
+		if (!w)
+			return true;
+		if (w & (KSHM_LW_WAITERS | KSHM_LW_DIED))
+			return false;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		if (!(i & 31)) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) >= budget_ns)
+				return false;
+		}
+	}
 }
 
 /*

@@ -2,10 +2,12 @@
 /*
  * Benchmark-only stand-in for /dev/kshm (built into libkshm-standin.so,
  * never into libkshm.so): the region is a shared memfd with a header and
- * control page like the driver's, and each LOCK/UNLOCK costs one real
- * syscall of a comparable weight (ioctl FIONREAD on a pipe; the guest's
- * calibration compares it with the driver's) before it updates the control
- * page the way the driver would (lock word, seqcount, generation).
+ * control page like the driver's, and each LOCK/UNLOCK costs real syscalls
+ * of the driver's weight (ioctl FIONREAD on a pipe, KSHM_STANDIN_WEIGHT of
+ * them per call on average: the bench measures the driver's LOCK+UNLOCK
+ * against a FIONREAD pair in a guest and passes the ratio; 1 when unset)
+ * before it updates the control page the way the driver would (lock word,
+ * seqcount, generation).
  *
  * Paths: "standin:PAGES" is a private region (one opener; it measures the
  * library's own cost). "standin:PAGES:NAME" is shared by every process that
@@ -27,6 +29,9 @@
 #include <sys/syscall.h>
 
 static int standin_pipe[2] = { -1, -1 };
+static double standin_weight = -1;
+/* FIONREADs owed: a weight of 1.7 makes 7 calls in 10 make two. */
+static _Thread_local double standin_credit;
 
 static void standin_syscall(void)
 {
@@ -34,7 +39,14 @@ static void standin_syscall(void)
 
 	if (standin_pipe[0] < 0 && pipe(standin_pipe))
 		return;
-	ioctl(standin_pipe[0], FIONREAD, &n);
+	if (standin_weight < 0) {
+		const char *w = getenv("KSHM_STANDIN_WEIGHT");
+		double v = w ? strtod(w, NULL) : 1;
+
+		standin_weight = v >= 1 && v <= 100 ? v : 1;
+	}
+	for (standin_credit += standin_weight; standin_credit >= 1; standin_credit -= 1)
+		ioctl(standin_pipe[0], FIONREAD, &n);
 }
 
 /* The waiters' queue, in the control page after struct kshm_ctrl. */

@@ -113,6 +113,29 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     assert.is(d.info().locked, false);
   });
 
+  test('a rollback restores exact bytes: NaN bit patterns, overlapping writes, writes larger than any before', async () => {
+    const d = await open();
+    // Bytes no float round trip keeps: signalling NaNs with payloads, at every alignment.
+    const pattern = Uint8Array.from({ length: 1024 }, (_, i) => (i % 8 === 7 ? 0x7f : i % 8 === 6 ? 0xf4 : (i * 37 + 11) & 0xff));
+    await lastValueFrom(d.transaction((p) => p.set(0, pattern)));
+    // Earlier transactions (committed and aborted) leave nothing behind for the next one's undo.
+    await lastValueFrom(d.transaction((p) => { p.setU32(0, p.u32(0)); }));
+    await lastValueFrom(d.transaction(() => { throw new Error('nothing written'); })).catch(() => {});
+    const boom = new Error('boom');
+    const caught = await lastValueFrom(d.transaction((p) => {
+      p.setU8(3, 0);
+      p.setF64(5, Number.NaN); // unaligned
+      p.set(1, new Uint8Array(40).fill(0xaa)); // overlaps both
+      p.setU16(2, 0xbeef);
+      p.fill(0x55, 100, 900); // larger than any write so far
+      p.setI64(101, -1n);
+      throw boom;
+    })).catch((e: unknown) => e);
+    assert.is(caught, boom);
+    const s = await firstValueFrom(d.snapshots$);
+    assert.equal([...s.slice(0, 1024)], [...pattern]);
+  });
+
   test('out-of-bounds access is a RangeError and writes nothing', async () => {
     const d = await open();
     await lastValueFrom(d.transaction((p) => p.setU32(0, 1)));
