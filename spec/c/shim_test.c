@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include "kshm.h"
+#include "lockword.h"
 #include "ktest.h"
 
 static int has_device(void)
@@ -119,6 +120,39 @@ static void test_strerror(void)
 }
 
 /* ---- with the device --------------------------------------------------- */
+
+/* A holder on another thread that releases after a while: the spinner sees it free. */
+static void *release_later(void *arg)
+{
+	struct kshm_ctrl *c = arg;
+
+	usleep(2000);
+	__atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* lw_spin_while_held(): free -> true; WAITERS or DIED -> false at once; the budget bounds it. */
+static void test_spin_while_held(void)
+{
+	static struct kshm_ctrl c;
+	pthread_t t;
+
+	c.lock = 0;
+	KT_CHECK(lw_spin_while_held(&c, 1000));
+	c.lock = 5;
+	KT_CHECK(pthread_create(&t, NULL, release_later, &c) == 0);
+	KT_CHECK(lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));	/* returns at the release */
+	pthread_join(t, NULL);
+	KT_EQ(c.lock, 0);
+	c.lock = 5 | KSHM_LW_WAITERS;	/* queued waiters get it first: never spin */
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	c.lock = 5 | KSHM_LW_DIED;
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	c.lock = KSHM_LW_DIED;	/* free, but only the driver (or a DIED-aware CAS) may take it */
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	c.lock = 5;	/* held for good: the budget ends the spin */
+	KT_CHECK(!lw_spin_while_held(&c, 1000 * 1000));
+}
 
 static void test_open_close_twice(void)
 {
@@ -731,6 +765,7 @@ static const struct kt_test tests[] = {
 	{ "missing or wrong device", test_missing_device },
 	{ "bad handles give EBADF", test_bad_handles },
 	{ "strerror", test_strerror },
+	{ "lw_spin_while_held: free, queued, died, budget", test_spin_while_held },
 	{ "device: close twice is harmless", test_open_close_twice },
 	{ "device: trylock, timeout, EPERM, read-only", test_trylock_and_timeout },
 	{ "device: cancel from another thread", test_cancel_from_other_thread },

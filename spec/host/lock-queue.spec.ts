@@ -61,6 +61,33 @@ test('FIFO: waiters are granted in order, one backend wait at a time', () => {
   });
 });
 
+test('a contended request spins (spinWhileHeld) before it queues: freed meanwhile, it is granted with no backend wait', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const q = new LockQueue(b, asyncScheduler, true);
+    const holds = new Map<string, Hold>();
+    const log: string[] = [];
+    b.taken = true;
+    const spins: number[] = [];
+    // The holder releases during the spin.
+    (b as StubBackend & { spinWhileHeld(ns: number): boolean }).spinWhileHeld = (ns) => {
+      spins.push(ns);
+      b.taken = false;
+      return true;
+    };
+    q.lock({}, recorder('a', log, holds));
+    assert.equal(log, ['a granted @0']);
+    assert.ok(spins.length === 1 && (spins[0] as number) > 0);
+    assert.is(b.waits.length, 0, 'no backend wait');
+    // Still held after the spin (it gave up, or waiters queued): the request waits in the backend.
+    q.release(holds.get('a') as Hold, true);
+    b.taken = true;
+    (b as StubBackend & { spinWhileHeld(ns: number): boolean }).spinWhileHeld = () => false;
+    q.lock({}, recorder('b', log, holds));
+    assert.is(b.waits.length, 1);
+  });
+});
+
 test('the fast path default and the per-call option reach the backend', () => {
   virtual(() => {
     const b = new StubBackend();

@@ -127,4 +127,25 @@ test('staged: the CAS without the write section (an odd seq closed), publish, fr
   assert.equal([handovers, wakes, c[SEQ]], [1, 1, 10]);
 });
 
+test('spinWhileHeld: true once the word is free; false at once when waiters queue or the holder died; the budget bounds it', async () => {
+  const c = new Uint32Array(new SharedArrayBuffer(CTRL_SIZE));
+  const lw = new LockWord(c);
+  assert.is(lw.spinWhileHeld(1000), true, 'free already');
+  c[LOCK] = 5;
+  // Another thread releases while we spin (the page is shared memory, as the mapped one is).
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const c = new Uint32Array(workerData);
+    setTimeout(() => Atomics.store(c, ${LOCK}, 0), 20);`, { eval: true, workerData: c.buffer });
+  assert.is(lw.spinWhileHeld(30e9), true, 'returns at the release');
+  await w.terminate();
+  for (const word of [5 | LW_WAITERS, 5 | LW_DIED, LW_DIED]) {
+    c[LOCK] = word >>> 0;
+    assert.is(lw.spinWhileHeld(30e9), false, `word ${(word >>> 0).toString(16)}: no spin`);
+  }
+  c[LOCK] = 5;
+  assert.is(lw.spinWhileHeld(1e6), false, 'held for good: the budget ends it');
+});
+
 test.run();
