@@ -19,6 +19,17 @@ export function stats(xs) {
 const f = (x, d = 2) => (isNum(x) ? x.toFixed(d) : 'n/a');
 const mmm = (st, d = 1) => (st.n ? `${f(st.min, d)} / ${f(st.median, d)} / ${f(st.max, d)}` : 'n/a');
 
+/** How the host stand-in's syscall weight was chosen (bench/run.mjs, native-shim/standin.h). */
+function calibrationText(c) {
+  if (!c) return 'none recorded (1 FIONREAD per LOCK or UNLOCK)';
+  const w = `${f(c.weight, 2)} ioctl FIONREAD per LOCK or UNLOCK`;
+  if (c.driverPairNs) {
+    return `${w}: in a ${c.kernel} guest, the driver's LOCK+UNLOCK took ${f(c.driverPairNs, 0)} ns against `
+      + `${f(c.standinPairNs, 0)} ns for a FIONREAD pair`;
+  }
+  return c.error ? `${w} (the calibration boot failed: ${c.error})` : c.given ? `${w} (given with --standin-weight)` : `${w} (uncalibrated: no guest)`;
+}
+
 /** Markdown and SVG for a results object. */
 export function render(results) {
   const host = results.host ?? [];
@@ -50,7 +61,7 @@ export function render(results) {
     line('P4 4 processes, library / C on libkshm\'s lock, throughput', gr(runs, 'contended4.lib.throughput', 'contended4.c.throughput'), '>= 0.5 (goal on host)', (v) => v >= 0.5, `TCG ${k}`);
     line('P4 4 processes, library max/min share, worst boot', g(runs, 'contended4.lib.fairness'), '<= 1.5', (v) => v <= 1.5, `TCG ${k}`, 'max');
     line('P4 voluntary context switches per contended transaction, library - C', stats(runs.map((r) => get(r, 'contended4.lib.voluntarySwitchesPerTxn') - get(r, 'contended4.c.voluntarySwitchesPerTxn'))), '<= 1', (v) => v <= 1, `TCG ${k}`);
-    line('P5 heap + ArrayBuffers, end / warm, 100k transactions', stats(runs.map((r) => (get(r, 'memory.after.heapUsed') + get(r, 'memory.after.arrayBuffers')) / (get(r, 'memory.before.heapUsed') + get(r, 'memory.before.arrayBuffers')))), '< 1.1', (v) => v < 1.1, `TCG ${k}`, 'max');
+    line(`P5 heap + ArrayBuffers, end / warm, ${get(runs[0], 'memory.transactions') ?? '?'} transactions`, stats(runs.map((r) => (get(r, 'memory.after.heapUsed') + get(r, 'memory.after.arrayBuffers')) / (get(r, 'memory.before.heapUsed') + get(r, 'memory.before.arrayBuffers')))), '< 1.1', (v) => v < 1.1, `TCG ${k}`, 'max');
   }
 
   const mark = (m) => (m === undefined ? 'n/a' : m ? 'met' : '**missed**');
@@ -59,6 +70,7 @@ export function render(results) {
     + `Provenance: commit \`${pv.commit ?? '?'}\`${pv.dirty ? ' (with uncommitted changes)' : ''}, Node ${pv.node ?? '?'}, ${pv.qemu ?? 'QEMU ?'}, `
     + `host kernel ${pv.hostKernel ?? '?'} on ${pv.machine ?? '?'}; guest kernels ${Object.entries(pv.kernels ?? {}).map(([s, k]) => `${s}: ${k.join(', ')}`).join('; ') || 'none'}; `
     + `${pv.runs ?? '?'} host run(s), ${pv.boots ?? '?'} boot(s) per kernel; the run took ${pv.seconds ?? '?'} s.\n\n`
+    + `Stand-in calibration: ${calibrationText(pv.calibration)}.\n\n`
     + 'Figures are min / median / max; ratios are paired (library / C in the same run or boot), then min / median / max. '
     + 'The host is 2 cores shared with other work: expect noise, read the paired ratios.\n\n'
     + '## Headline\n\n| goal | ratio min / median / max | target | status (on) | measured on |\n| --- | --- | --- | --- | --- |\n'
@@ -115,9 +127,10 @@ export function render(results) {
     + 'handle table (a counted get/put around each call), which is why it is the like-for-like C figure.\n'
     + `- **P1, fastPath: false** (${f(med('lib.transactionIoctlNs'), 0)} ns vs ${f(med('c.txn'), 0)} ns): two synchronous koffi calls `
     + `(${f(med('lib.breakdown.ffiNs'), 0)} ns with their two stand-in syscalls) carry most of the difference; the Page and the Rx layers are the same as above.\n`
-    + `- **Bytes per transaction**: up to 64 bytes an undo-log copy stays in V8's heap; above, each write's old bytes go to an off-heap `
-    + `typed array (${f(med('lib.bytesPerTxn.64'), 0)} ns at 64 B, ${f(med('lib.bytesPerTxn.512'), 0)} ns at 512 B). An undo slab in lib/page.ts would `
-    + 'remove that step; page.ts is being reworked by the staging issue (#19), so it is left to land after it.\n'
+    + `- **Bytes per transaction**: each write's old bytes go to the device's undo log, one buffer reused by every transaction `
+    + `(4 bytes at a time up to 64 bytes, one copy above), so a write costs a copy of its bytes and no allocation `
+    + `(${f(med('lib.bytesPerTxn.8'), 0)} ns at 8 B, ${f(med('lib.bytesPerTxn.64'), 0)} ns at 64 B, ${f(med('lib.bytesPerTxn.512'), 0)} ns at 512 B). `
+    + 'Before the log, each write sliced its old bytes into a fresh typed array (GC was 15 % of a transaction\'s profile).\n'
     + `- **P2, a whole-page subscriber**: the seqcount copy is C's speed (${f(med('lib.snapshotCopyOnlyNs'), 0)} ns vs ${f(med('c.snapshot'), 0)} ns), `
     + `but an immutable Snapshot needs fresh memory per commit, and fresh 4 KiB in V8 (slab carving, page faults of new slabs, external-memory `
     + `accounting that drives GC) costs ${f(h('lib.snapshotNs').median - h('lib.snapshotCopyOnlyNs').median, 0)} ns whatever the slab size `
@@ -131,11 +144,13 @@ export function render(results) {
     + '- **P3**: on the host stand-in both sides wake from the same FIFO; the library adds libuv\'s epoll turn, the koffi poll callback, '
     + 'a koffi call to consume the wake-up, the copy and the Rx delivery before it stamps.\n'
     + '- **P4**: the lock hands over in FIFO order (the driver, and the stand-in the same way), so once one waiter is queued every '
-    + 'transaction is a hand-off. A C waiter is the thread that runs next (one wake-up); the library\'s contended wait is a blocking LOCK '
-    + 'on a libuv worker (the design card), whose grant reaches JS through a second wake-up (uv_async) of the main thread: see the '
-    + 'voluntary context switches per transaction. C contenders also re-take a free lock on the fast path while the others are '
-    + 'descheduled, which a queue of library waiters (each a sleeping worker) rarely allows. Closing this without giving up the '
-    + 'design card (or fairness) would need the main thread to spin briefly on the lock word before it queues; not done here.\n';
+    + 'transaction is a hand-off, and a library hand-off costs two wake-ups (the pool thread\'s blocking LOCK, then the main thread '
+    + 'through uv_async) where a C waiter is the thread that runs next. So a contended request first spins on the lock word, up to '
+    + '20 µs, while the word names a holder and nobody is queued (LockWord.spinWhileHeld in JS, lw_spin_while_held() in libkshm, '
+    + 'which the C contenders use too: same lock path): a holder keeps the lock for well under a microsecond, so the spinner '
+    + 'usually takes it free and nobody queues; spinners never pass a queued waiter (the word is never free while the driver\'s '
+    + 'queue is not empty), and a holder that was descheduled ends the spin at its budget, and the waiter queues as before '
+    + '(the design card: the blocking LOCK on a libuv worker).\n';
 
   for (const [s, runs] of boots) {
     if (runs.length === 0) continue;
