@@ -468,8 +468,12 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		/* Held, nobody queued: spin through a short hold rather than queue. */
 		if (ret == -EBUSY && !(flags & KSHM_LOCK_TRY) &&
-		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS))
+		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS)) {
+			/* A kshm_cancel() during the spin wins over the lock. */
+			if (atomic_load(&k->epoch) != epoch)
+				return -ECANCELED;
 			ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
+		}
 		if (ret >= 0) {
 			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
 			if (result)
