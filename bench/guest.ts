@@ -295,6 +295,33 @@ async function latency(lib: boolean, n: number, gapUs: number): Promise<Record<s
   return { ...json(await reader.done), gapUs };
 }
 
+/**
+ * Growth with subscriber processes: k library readers (one snapshots$ each)
+ * of the same commits; each reports its own p50/p99 and count.
+ */
+async function latencyProcesses(k: number, n: number, gapUs: number): Promise<Record<string, unknown>> {
+  const offset = 3800;
+  const d = await openDevice(DEVICE);
+  await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24)));
+  d.close();
+  const readers = Array.from({ length: k }, () => startReader(process.execPath, [self, 'latency', String(n), String(offset)]));
+  await Promise.all(readers.map((r) => r.ready));
+  await sleep(200);
+  await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE]
+    : ['writer', String(n), String(gapUs), String(offset)]);
+  const outs = (await Promise.all(readers.map((r) => r.done))).map(json);
+  const p50s = outs.map((o) => num(o, 'p50Us')).sort((a, b) => a - b);
+  return {
+    processes: k,
+    p50Us: p50s[Math.floor(p50s.length / 2)],
+    worstP50Us: p50s.at(-1),
+    p99Us: Math.max(...outs.map((o) => num(o, 'p99Us'))),
+    receivedMin: Math.min(...outs.map((o) => num(o, 'n'))),
+    expected: n,
+    gapUs,
+  };
+}
+
 async function orchestrate(): Promise<void> {
   const n = quick ? 2000 : 20000;
   const seconds = quick ? 1 : 3;
@@ -326,6 +353,14 @@ async function orchestrate(): Promise<void> {
   const samples = quick ? 60 : 2000;
   const gapUs = quick ? 50000 : 15000;
   const commitToSubscriber = { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) };
+  // Subscribers in 1-8 processes (a full run only: 8 node start-ups under TCG take a while).
+  const subscriberProcesses: Record<string, unknown> = {};
+  if (!quick) {
+    for (const k of [1, 2, 4, 8]) {
+      // Gaps grow with k: k readers on 2 vCPUs take turns (no conflation wanted).
+      subscriberProcesses[String(k)] = await latencyProcesses(k, 200, 15000 * Math.max(1, k / 2)).catch((e: Error) => ({ error: e.message }));
+    }
+  }
   const pool = json(await run(process.execPath, [self, 'pool', ...(quick ? ['--quick'] : [])],
     { ...process.env, UV_THREADPOOL_SIZE: '64' }));
   const memory = json(await run(process.execPath, ['--expose-gc', self, 'memory', String(quick ? 10000 : 100000)]));
@@ -338,6 +373,7 @@ async function orchestrate(): Promise<void> {
     calibration,
     contended4,
     commitToSubscriber,
+    subscriberProcesses,
     pool,
     memory,
   }));
@@ -365,6 +401,10 @@ else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(p
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
 else if (role === 'standin-host') await standinHost();
+// Commit -> subscriber with K subscriber processes alone (guest): K [samples].
+else if (role === 'subscribers') {
+  console.log(JSON.stringify(await latencyProcesses(Number(process.argv[3] ?? 8), Number(process.argv[4] ?? 200), 15000)));
+}
 // P4 alone on the host stand-in, to iterate on the contended path: [seconds].
 else if (role === 'standin-contend') {
   const seconds = Number(process.argv[3] ?? 2);

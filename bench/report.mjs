@@ -170,6 +170,8 @@ export function render(results) {
       + `| samples received / sent (commit gap ${get(runs[0], 'commitToSubscriber.lib.gapUs') ?? '?'} µs) | ${f(g(runs, 'commitToSubscriber.lib.n').min, 0)} / ${f(g(runs, 'commitToSubscriber.lib.expected').max, 0)} (worst boot) | ${f(g(runs, 'commitToSubscriber.c.n').min, 0)} / ${f(g(runs, 'commitToSubscriber.c.expected').max, 0)} |\n`
       + `| transaction time, fast path (TCG-inflated, for reference), ns | ${mmm(g(runs, 'transactionNs.lib'), 0)} | ${mmm(g(runs, 'transactionNs.cFast'), 0)} |\n`
       + `| transaction time, ioctl path (TCG-inflated), ns | ${mmm(g(runs, 'transactionNs.libIoctl'), 0)} | ${mmm(g(runs, 'transactionNs.c'), 0)} |\n`
+      + [1, 2, 4, 8].map((k) => `| commit -> subscriber p50 with ${k} subscriber process(es), µs (median reader; worst reader's p50; samples received, worst reader) | `
+        + `${mmm(g(runs, `subscriberProcesses.${k}.p50Us`))}; ${mmm(g(runs, `subscriberProcesses.${k}.worstP50Us`))}; ${f(g(runs, `subscriberProcesses.${k}.receivedMin`).min, 0)} / ${f(g(runs, `subscriberProcesses.${k}.expected`).max, 0)} | |\n`).join('')
       + `| libuv pool threads blocked per open device (UV_THREADPOOL_SIZE=64, 20 queued each) | ${mmm(g(runs, 'pool.blockedPerDevice'), 2)} | |\n`
       + `| file read while they wait, ms | ${mmm(g(runs, 'pool.fileIoMs'), 0)} | |\n`
       + `| P5 RSS warm / end, MiB (${get(runs[0], 'memory.transactions') ?? '?'} transactions, snapshots$, lock$, contended waits) | ${f(g(runs, 'memory.before.rss').median / 2 ** 20, 1)} / ${f(g(runs, 'memory.after.rss').median / 2 ** 20, 1)} | |\n`
