@@ -25,28 +25,17 @@
  * A stand-in wait cannot be cancelled (the benchmarks never cancel one).
  */
 #include <linux/futex.h>
+#include "standin-weight.h"
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 static int standin_pipe[2] = { -1, -1 };
-static double standin_weight = -1;
-/* FIONREADs owed: a weight of 1.7 makes 7 calls in 10 make two. */
-static _Thread_local double standin_credit;
 
 static void standin_syscall(void)
 {
-	int n;
-
 	if (standin_pipe[0] < 0 && pipe(standin_pipe))
 		return;
-	if (standin_weight < 0) {
-		const char *w = getenv("KSHM_STANDIN_WEIGHT");
-		double v = w ? strtod(w, NULL) : 1;
-
-		standin_weight = v >= 1 && v <= 100 ? v : 1;
-	}
-	for (standin_credit += standin_weight; standin_credit >= 1; standin_credit -= 1)
-		ioctl(standin_pipe[0], FIONREAD, &n);
+	standin_weighted_ioctl(standin_pipe[0]);
 }
 
 /* The waiters' queue, in the control page after struct kshm_ctrl. */

@@ -42,6 +42,7 @@
 #include <sys/resource.h>
 #include "../../driver/include/uapi/kshm.h"
 #include "../../native-shim/kshm.h"
+#include "../../native-shim/standin-weight.h"
 
 static uint64_t now_ns(void)
 {
@@ -151,7 +152,7 @@ static struct kshm_ctrl *host_region(uint8_t **data)
 /* The same work the driver's slow path does, with the stand-in syscall. */
 static void txn_standin(long n)
 {
-	int p[2], avail;
+	int p[2];
 	uint8_t *data, src[64];
 	struct kshm_ctrl *c = host_region(&data);
 	uint64_t t0;
@@ -161,12 +162,12 @@ static void txn_standin(long n)
 	memset(src, 7, sizeof(src));
 	t0 = now_ns();
 	for (long i = 0; i < n; i++) {
-		ioctl(p[0], FIONREAD, &avail);		/* LOCK */
+		standin_weighted_ioctl(p[0]);		/* LOCK */
 		__atomic_store_n(&c->lock, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
 		src[0] = (uint8_t)i;
 		memcpy(data, src, sizeof(src));
-		ioctl(p[0], FIONREAD, &avail);		/* UNLOCK */
+		standin_weighted_ioctl(p[0]);		/* UNLOCK */
 		c->generation++;
 		__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
