@@ -125,8 +125,8 @@ export function render(results) {
     + `${f(med('c.txnFastInline'), 0)} ns for the same protocol inlined in C; the Page and its undo log add ${f(med('lib.breakdown.pageNs'), 0)} ns, `
     + `the Observable, the lock queue and the subscription ${f(med('lib.breakdown.rxjsNs'), 0)} ns. libkshm's own fast path pays for its `
     + 'handle table (a counted get/put around each call), which is why it is the like-for-like C figure. Against the C ioctl loop '
-    + 'the host has only the stand-in, so its syscall is weighted to the driver\'s (see the calibration above); this session took out '
-    + 'what the profile showed: a process.pid read per lock (30 ns), an allocation per write for the undo log, and closures per call.\n'
+    + 'the host has only the stand-in, so its syscall is weighted to the driver\'s (see the calibration above). Taken out after '
+    + 'profiling: a process.pid read per lock (30 ns), an allocation per write for the undo log (now one reused log), closures per call.\n'
     + `- **P1, fastPath: false** (${f(med('lib.transactionIoctlNs'), 0)} ns vs ${f(med('c.txn'), 0)} ns): two synchronous koffi calls `
     + `(${f(med('lib.breakdown.ffiNs'), 0)} ns with their two stand-in syscalls) carry most of the difference; the Page and the Rx layers are the same as above.\n`
     + `- **Bytes per transaction**: each write's old bytes go to the device's undo log, one buffer reused by every transaction `
