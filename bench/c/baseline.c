@@ -43,20 +43,8 @@
 #include "../../driver/include/uapi/kshm.h"
 #include "../../native-shim/kshm.h"
 #include "../../native-shim/standin-weight.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "baseline: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
+#define BENCH_NAME "baseline"
+#include "common.h"
 
 static int cmp_u64(const void *a, const void *b)
 {

@@ -27,20 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "limits: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
+#define BENCH_NAME "limits"
+#include "common.h"
 
 static void *shared(size_t size)
 {
