@@ -453,6 +453,36 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Takes snapshots of the first WORDS words (the writers keep their sum 0) for
+ * @ms: fails on a torn one or a generation that goes back; counts the good
+ * ones and the -EAGAIN (a writer stayed in longer than @max_wait_us).
+ */
+static void read_untorn(kshm_handle h, uint32_t max_wait_us, double ms, long *good, long *again)
+{
+	double until = kt_now_ms() + ms;
+	uint64_t last_gen = 0;
+
+	while (kt_now_ms() < until) {
+		uint32_t copy[WORDS], sum = 0;
+		uint64_t gen;
+		int ret = kshm_snapshot(h, copy, 0, sizeof(copy), &gen, max_wait_us);
+
+		if (ret == -EAGAIN) {
+			(*again)++;
+			continue;
+		}
+		KT_EQ(ret, 0);
+		for (int i = 0; i < WORDS; i++)
+			sum += copy[i];
+		if (sum)
+			KT_FAIL("torn snapshot after %ld good ones", *good);
+		KT_CHECK(gen >= last_gen);
+		last_gen = gen;
+		(*good)++;
+	}
+}
+
 static void test_snapshot_never_torn(void)
 {
 	NEEDS_DEVICE();
@@ -460,8 +490,6 @@ static void test_snapshot_never_torn(void)
 	atomic_int stop = 0;
 	pthread_t t[4];
 	long good = 0, again = 0;
-	uint64_t last_gen = 0;
-	double until = kt_now_ms() + 1500;
 	kshm_handle w = must_open(0);
 
 	/* Start from a state that holds the invariant (earlier tests leave bytes). */
@@ -471,24 +499,7 @@ static void test_snapshot_never_torn(void)
 	kshm_close(w);
 	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, writer_thread, &stop);
-	while (kt_now_ms() < until) {
-		uint32_t copy[WORDS], sum = 0;
-		uint64_t gen;
-		int ret = kshm_snapshot(h, copy, 0, sizeof(copy), &gen, 2000);
-
-		if (ret == -EAGAIN) {
-			again++;
-			continue;
-		}
-		KT_EQ(ret, 0);
-		for (int i = 0; i < WORDS; i++)
-			sum += copy[i];
-		if (sum)
-			KT_FAIL("torn snapshot after %ld good ones", good);
-		KT_CHECK(gen >= last_gen);
-		last_gen = gen;
-		good++;
-	}
+	read_untorn(h, 2000, 1500, &good, &again);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -674,7 +685,6 @@ static void test_staged_publish_atomic(void)
 	struct stager st[2] = { { 0, &stop, 0 }, { KSHM_OPEN_NO_FASTPATH, &stop, 0 } };
 	pthread_t t[2];
 	long good = 0, again = 0;
-	double until = kt_now_ms() + 1500;
 
 	KT_EQ(kshm_lock(w, 1000, 0, NULL), 0);
 	memset(layout(w).data, 0, WORDS * 4);
@@ -682,21 +692,7 @@ static void test_staged_publish_atomic(void)
 	kshm_close(w);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, stager_thread, &st[i]);
-	while (kt_now_ms() < until) {
-		uint32_t copy[WORDS], sum = 0;
-		int ret = kshm_snapshot(r, copy, 0, sizeof(copy), NULL, 0);
-
-		if (ret == -EAGAIN) {
-			again++;
-			continue;
-		}
-		KT_EQ(ret, 0);
-		for (int i = 0; i < WORDS; i++)
-			sum += copy[i];
-		if (sum)
-			KT_FAIL("torn snapshot after %ld good ones", good);
-		good++;
-	}
+	read_untorn(r, 0, 1500, &good, &again);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
