@@ -70,12 +70,12 @@ static uint32_t standin_id(struct kshm *k)
 	return o ? o->id : 1;
 }
 
-/* kshm_layout's fd: the named FIFO of a shared region, else the region's fd. */
+/* kshm_layout's fd: the named FIFO of a shared region; -1 for a private one (nothing to poll). */
 static int standin_poll_fd(struct kshm *k)
 {
 	struct standin_open *o = standin_of(k);
 
-	return o && o->fifo >= 0 ? o->fifo : k->fd;
+	return o && o->fifo >= 0 ? o->fifo : -1;
 }
 
 static int dev_open(const char *path, int flags, struct kshm *k)

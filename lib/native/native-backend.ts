@@ -316,6 +316,13 @@ export class NativeBackend implements Backend {
   }
 
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
+    // Nothing to poll (the benchmarks' private stand-in region has no fd):
+    // an error, since koffi.node.poll on -1 would abort the process.
+    if (this.#fd < 0) {
+      let stopped = false;
+      queueMicrotask(() => { if (!stopped) onError(E.EBADF); });
+      return () => { stopped = true; };
+    }
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
       // Mark the generation seen, or the fd stays readable. A destroyed
