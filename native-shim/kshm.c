@@ -34,7 +34,9 @@
 #define CLOSE_WAIT_NS	(5LL * 1000 * 1000 * 1000)
 #define CANCEL_WAIT_NS	(2LL * 1000 * 1000 * 1000)
 /* How long a contended kshm_lock() spins before it queues (SPIN_NS in lib/lock-queue.ts). */
+#ifndef KSHM_SPIN_NS
 #define KSHM_SPIN_NS	(20LL * 1000)
+#endif
 
 struct kshm {
 	int fd;
