@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleRxjs } from './guest-rxjs.mjs';
 import { repoRoot } from './kernels.mjs';
 
 const quick = process.env.KSHM_QUICK === '1';
@@ -59,6 +60,8 @@ if (regions) {
   console.log('\n### installed npm package: not installed (run the packaging spec first), skipped');
 }
 
+// Every node process below loads rxjs from one file instead of 235 (3.5 s each under TCG).
+console.log(bundleRxjs(repoRoot));
 let failed = 0;
 for (const [name, cmd, limit, env = {}] of suites) {
   console.log(`\n### ${name}`);
