@@ -279,7 +279,10 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 /** One boot: returns the exit code, and whether the failure came before kshm was loaded. */
 async function bootOnce(o, k, base) {
-  const tmp = mkdtempSync(join(tmpdir(), 'kshm-vm-'));
+  // KSHM_VM_TAG (letters, digits) names the run directory kshm-vm-TAG...: the
+  // harness spec finds its own guests' processes by it beside npm test's others.
+  const tag = (process.env.KSHM_VM_TAG ?? '').replace(/[^a-z0-9]/gi, '');
+  const tmp = mkdtempSync(join(tmpdir(), `kshm-vm-${tag}`));
   const children = [];
   let exitCode = 1;
   let retryable = false;

@@ -2984,7 +2984,15 @@ int main(int argc, char **argv)
 	t_fifo_kernel();
 	t_fork();
 	t_fork_more();
-	t_signals();
+	/*
+	 * --skip signals (npm test): the 35 s of timed waits under signals, stops
+	 * and ptrace run in test:debug's production guest; hostile_test keeps the
+	 * shorter checks (EINTR, SA_RESTART, SIGSTOP, time left, deadlines kept).
+	 */
+	if (argc > 2 && !strcmp(argv[1], "--skip") && strstr(argv[2], "signals"))
+		printf("\nsignals during LOCK and KWRITE: skipped (--skip signals)\n");
+	else
+		t_signals();
 	t_efault();
 	t_pidns();
 	t_tick();

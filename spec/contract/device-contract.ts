@@ -388,13 +388,18 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     const b = await open({ readOnly: true });
     await lastValueFrom(a.transaction((p) => { p.setU32(2000, 1); p.setU32(2004, 1); }));
     const g = a.info().generation;
+    // What a new subscriber waits with nobody holding the lock (a loaded host slows a guest down).
+    const t1 = Date.now();
+    await firstValueFrom(b.snapshots$);
+    const free = Date.now() - t1;
     const { lease } = await takeLease(a);
     lease.page.setU32(2000, 2);
     assert.is(lease.page.u32(2000), 2, 'the lease reads its own staged writes');
     assert.ok(b.info().locked);
     const t0 = Date.now();
     const during = await firstValueFrom(b.snapshots$);
-    assert.ok(Date.now() - t0 < 200, `a new subscriber waited ${Date.now() - t0} ms`);
+    const waited = Date.now() - t0;
+    assert.ok(waited < Math.max(200, 3 * free), `a new subscriber waited ${waited} ms (${free} ms with the lock free)`);
     assert.is(during.u32(2000), 1);
     assert.is(during.generation, g);
     assert.is((await firstValueFrom(a.snapshots$)).u32(2000), 1, 'the holder\'s own device too');

@@ -12,6 +12,7 @@ import {
 
 const test = suite('lib against the driver');
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
+const scale = Number(process.env['KSHM_TIME_SCALE'] ?? 1);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const opened: Device[] = [];
 const open = async (): Promise<Device> => {
@@ -24,18 +25,23 @@ test.after.each(async () => {
   await writeFile('/sys/module/kshm/parameters/tick_ms', '0');
 });
 
-interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; ms: number }
+/** ms: spawn to exit; firstOutMs: spawn to its first stdout output (-1: none). */
+interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; ms: number; firstOutMs: number }
 
 function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; limitMs?: number } = {}):
   Promise<Child> & { child: ReturnType<typeof spawn> } {
   const t0 = Date.now();
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout?.on('data', (d) => { out += d; });
+  let firstOutMs = -1;
+  child.stdout?.on('data', (d) => {
+    if (firstOutMs < 0) firstOutMs = Date.now() - t0;
+    out += d;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), (opts.limitMs ?? 60000) * Number(process.env.KSHM_TIME_SCALE ?? 1));
   const p = new Promise<Child>((resolve) => child.on('close', (code, signal) => {
     clearTimeout(killer);
-    resolve({ code, signal, out, ms: Date.now() - t0 });
+    resolve({ code, signal, out, ms: Date.now() - t0, firstOutMs });
   }));
   return Object.assign(p, { child });
 }
@@ -175,11 +181,19 @@ for (const mode of ['unsubscribe', 'close', 'exit']) {
   test(`a process with snapshots$ and a blocked transaction exits by itself (${mode})`, async () => {
     const holder = await open();
     const { sub } = await holdLease(holder);
-    const r = await runNode(fixture('exits-by-itself'), [mode], { limitMs: 20000 });
+    // The holder keeps the lease until the child is gone: a child that waits for its
+    // blocked call never exits, and is killed after 60 s. One that exits must do so
+    // soon after it let go ("done"): within its own start-up time (node, koffi, the
+    // device: what the host's load slows down alike), and never less than 5 s.
+    const r = await runNode(fixture('exits-by-itself'), [mode], { limitMs: 60000 });
     sub.unsubscribe();
     assert.is(r.signal, null, `killed: it did not exit by itself (${r.ms} ms)`);
     assert.is(r.code, 0);
     assert.ok(r.out.includes(`${mode} done`));
+    const exitMs = r.ms - r.firstOutMs;
+    const startMs = r.firstOutMs;
+    assert.ok(exitMs < Math.max(5000, startMs) * scale,
+      `it took ${exitMs} ms to exit after letting go (${startMs} ms to start)`);
     assert.is(holder.info().waiters, 0);
   });
 }

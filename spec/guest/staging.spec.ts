@@ -80,9 +80,15 @@ for (const fastPath of [true, false]) {
     assert.ok(first && last, read.lines.join('\n'));
     if (!first || !last) return;
     console.log(`    ${fastPath ? 'fast path' : 'ioctl path'}: first snapshot ${first.ms} ms after subscribing, `
+      + `${read.lines.find((l) => l.startsWith('warm '))?.split(' ')[1]} ms without a lease, `
       + `${commitWall - first.wall} ms before the commit`);
     assert.ok(first.wall < commitWall, 'the reader subscribed during the hold');
-    assert.ok(first.ms <= 200 * scale, `the first snapshot took ${first.ms} ms`);
+    // Within 200 ms, or (a loaded host slows a TCG guest down) within 3 times what the
+    // same subscription took with nobody holding the lock; always well inside the lease.
+    const warm = Number(read.lines.find((l) => l.startsWith('warm '))?.split(' ')[1]);
+    assert.ok(Number.isFinite(warm), read.lines.join('\n'));
+    const bound = Math.min(Math.max(200, 3 * warm), 1000) * scale;
+    assert.ok(first.ms <= bound, `the first snapshot took ${first.ms} ms (${warm} ms without a lease; bound ${bound} ms)`);
     assert.equal([first.gen, first.a, first.b], [g0, before, before], 'the previously committed state');
     assert.equal([last.gen, last.a, last.b], [g0 + 1n, after, after], 'the new state after the commit');
     assert.is(BigInt(committed[2] as string), g0 + 1n);

@@ -8,10 +8,13 @@ import * as assert from 'uvu/assert';
 const test = suite('harness: npm run vm');
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const vm = `${root}harness/vm.mjs`;
+/** This spec's guests run in /tmp/kshm-vm-hspec...: npm test boots others beside them. */
+const TAG = 'hspec';
 
 function runVm(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [vm, '--no-build', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [vm, '--no-build', ...args],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KSHM_VM_TAG: TAG } });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
@@ -20,13 +23,14 @@ function runVm(args: string[]): Promise<{ code: number | null; out: string }> {
 }
 
 /**
- * The qemu and virtiofsd processes of this repository's guests (others may
- * run guests of other checkouts on the same machine): those of every run
- * directory whose virtiofsd shares this repository.
+ * The qemu and virtiofsd processes of this spec's guests (others may run
+ * guests of other checkouts on the same machine, and npm test its other
+ * guests meanwhile): those of every run directory of this spec's tag whose
+ * virtiofsd shares this repository.
  */
 function guestProcesses(): string[] {
   const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  const lines = r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes('kshm-vm-'));
+  const lines = r.stdout.split('\n').filter((l) => /qemu-system|virtiofsd/.test(l) && l.includes(`kshm-vm-${TAG}`));
   const runDir = (l: string): string | undefined => /kshm-vm-\w+/.exec(l)?.[0];
   const ours = new Set(lines.filter((l) => l.includes(`source=${root.replace(/\/$/, '')} `)).map(runDir));
   return lines.filter((l) => ours.has(runDir(l)));

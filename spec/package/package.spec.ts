@@ -44,7 +44,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   return spawnSync(cmd, args, { encoding: 'utf8', timeout: 180_000, cwd: appDir, env: appEnv(), ...opts });
 }
 
-const show = (r: SpawnSyncReturns<string>): string => `exit ${r.status}\n${r.stdout}\n${r.stderr}`;
+const show = (r: SpawnSyncReturns<string>): string =>
+  `exit ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ''}\n${r.stdout}\n${r.stderr}`;
 
 function npmCli(name: 'npm' | 'npx'): string {
   const beside = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', `${name}-cli.js`);
@@ -53,7 +54,30 @@ function npmCli(name: 'npm' | 'npx'): string {
   return realpathSync(r.stdout.trim());
 }
 
+/**
+ * What made the setup below fail. uvu swallows an error thrown by a before
+ * hook (the suite then reports 0 of N passed and no message): the hook
+ * prints it, and every test fails with it instead.
+ */
+let setupError: Error | undefined;
+let setupReported = false;
+test.before.each(() => {
+  if (!setupError) return;
+  const first = !setupReported;
+  setupReported = true;
+  throw first ? setupError : new Error(`the setup failed: ${setupError.message.split('\n')[0]} (the first test shows why)`);
+});
+
 test.before(() => {
+  try {
+    setup();
+  } catch (e) {
+    setupError = e instanceof Error ? e : new Error(String(e));
+    console.error(`\npackage spec: the setup failed: ${setupError.message}`);
+  }
+});
+
+function setup(): void {
   rmSync(packDir, { recursive: true, force: true });
   mkdirSync(packDir, { recursive: true });
   const pack = run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: root, env: cleanEnv() });
@@ -87,7 +111,7 @@ test.before(() => {
   // ...then the app settles on another rxjs 7.8 release of its own.
   const rx = run('npm', ['install', `rxjs@${APP_RXJS}`, '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline']);
   if (rx.status !== 0) throw new Error(`npm install rxjs@${APP_RXJS} failed: ${show(rx)}`);
-});
+}
 
 test('the tarball holds the library, the command, two prebuilt libraries and the licence: nothing else', () => {
   const paths = packed.files.map((f) => f.path);
