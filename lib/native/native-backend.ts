@@ -324,19 +324,25 @@ export class NativeBackend implements Backend {
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
-      // Mark the generation seen, or the fd stays readable. A destroyed
-      // region polls as an error (EPOLLERR | EPOLLHUP: libuv says EBADF),
-      // and its read() says why: ENODEV.
-      const consumed = this.#lib.consume(this.#h, null);
-      if (consumed === -E.ENODEV) {
+      if (status < 0) {
+        // A destroyed region polls as an error (EPOLLERR | EPOLLHUP: libuv
+        // says EBADF), and its read() says why: ENODEV.
+        onError(this.#lib.consume(this.#h, null) === -E.ENODEV ? E.ENODEV : -status);
+        return;
+      }
+      // A commit: its snapshot goes to the subscribers first (the latency of
+      // the wake-up is theirs), then the wake-up is consumed (read() marks
+      // the generation seen, or the fd stays readable). That read may also
+      // consume the wake-up of a commit made meanwhile: if the seqcount
+      // moved since, look again now.
+      const seq = this.seq();
+      onCommit();
+      if (this.#closed) return;
+      if (this.#lib.consume(this.#h, null) === -E.ENODEV) {
         onError(E.ENODEV);
         return;
       }
-      if (status < 0) {
-        onError(-status);
-        return;
-      }
-      onCommit();
+      if (this.#polls.has(handle) && this.seq() !== seq) onCommit();
     });
     this.#polls.add(handle);
     return () => {
