@@ -61,4 +61,43 @@ test('a wake-up is consumed after its snapshot is delivered; a commit made durin
   }
 });
 
+const many = (name: string): string => `
+const { openDevice } = await import(${JSON.stringify(`${root}dist/lib/index.js`)});
+const path = 'standin:1:${name}';
+const writer = await openDevice(path);
+const reader = await openDevice(path, { readOnly: true });
+const kept = [];
+const sub = reader.snapshots$.subscribe((s) => kept.push(s));
+// 600 commits, each woken and delivered (4 KiB snapshots: past two 1 MiB slabs).
+for (let i = 1; i <= 600; i++) {
+  writer.transaction((p) => { p.setU32(0, i); p.fill(i & 0xff, 8, 4000); p.setU32(4092, i); }).subscribe();
+  const until = Date.now() + 2000;
+  while (kept.at(-1)?.u32(0) !== i && Date.now() < until) await new Promise((r) => setImmediate(r));
+}
+sub.unsubscribe();
+const bad = kept.filter((s) => { const i = s.u32(0); const b = s.bytes;
+  return s.u32(4092) !== i || b.subarray(8, 4000).some((x) => x !== (i & 0xff)) || BigInt(i) !== s.generation; });
+writer.close();
+reader.close();
+console.log(JSON.stringify({ delivered: kept.length, last: kept.at(-1)?.u32(0), bad: bad.length }));
+`;
+
+test('every snapshot keeps the bytes of its commit across slabs, whatever the wake-ups prepare for the next one', () => {
+  const name = `spec-many-${process.pid}`;
+  const clean = (): void => {
+    rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
+    rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
+  };
+  clean();
+  try {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', many(name)],
+      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout: 60000 });
+    assert.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
+    assert.equal(out, { delivered: 601, last: 600, bad: 0 });
+  } finally {
+    clean();
+  }
+});
+
 test.run();
