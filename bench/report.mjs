@@ -84,7 +84,10 @@ export function render(results) {
     + `| P4 voluntary context switches per transaction | ${mmm(h('standin.contended4.lib.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('standin.contended4.c.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('limits.fifo4.voluntarySwitchesPerTxn'), 3)} |\n`
     + `| P3 commit -> subscriber p50, µs (both stamp after the copy) | ${mmm(h('standin.commitToSubscriber.lib.p50Us'))} | ${mmm(h('standin.commitToSubscriber.c.p50Us'))} | futex hand-off ${f(h('limits.futexHandoffNs').median / 1e3, 1)}; Atomics.wait/notify ${f(h('lib.atomicsHandoffNs').median / 1e3, 1)} |\n`
     + `| P3 commit -> subscriber p99, µs | ${mmm(h('standin.commitToSubscriber.lib.p99Us'))} | ${mmm(h('standin.commitToSubscriber.c.p99Us'))} | |\n`
-    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`;
+    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`
+    + `| P3 library per stage, p50 µs (a run of its own, stamped): writer's commit -> poll callback (wake-up, libuv, koffi) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.wakeToCallback'))} | | |\n`
+    + `| P3 stage: poll callback -> seqcount copy made (4 KiB, into a slab) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.callbackToSnapshot'))} | | |\n`
+    + `| P3 stage: copy -> subscriber (Snapshot, delivery; the wake-up is consumed after it) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.snapshotToSubscriber'))} | | |\n`;
 
   md += '\n### Where the time goes (per stage, host medians)\n\n| stage | ns |\n| --- | --- |\n'
     + `| fast path: lock word alone (CAS, seq, generation, CAS) | ${mmm(h('lib.breakdown.lockWordNs'))} |\n`
