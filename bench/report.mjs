@@ -98,7 +98,7 @@ export function render(results) {
     + `| fastPath: false: + Observable, queue, subscribe | ${mmm(h('lib.breakdown.ioctlRxjsNs'))} |\n`
     + `| snapshot: seqcount copy (4 KiB) | ${mmm(h('lib.snapshotCopyOnlyNs'))} |\n`
     + `| snapshot: + allocation of the copy | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotNs') - get(r, 'lib.snapshotCopyOnlyNs'))))} |\n`
-    + `| snapshot: + Snapshot object, distinctUntilChanged, replay, delivery | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotEmissionNs') - get(r, 'lib.snapshotNs'))))} |\n`;
+    + `| snapshot: + Snapshot object, the stream's connection (distinct by generation, replay), delivery | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotEmissionNs') - get(r, 'lib.snapshotNs'))))} |\n`;
 
   md += '\n### Growth (host, ns)\n\n| region pages | snapshots$ emission | C malloc + memcpy |\n| --- | --- | --- |\n';
   for (const p of [1, 16, 256, 1024]) md += `| ${p} | ${mmm(h(`lib.emissionByPagesNs.${p}`))} | ${mmm(h(`c.snapshotMalloc.${p}`))} |\n`;
