@@ -9,8 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
 import { filter, firstValueFrom, lastValueFrom, take } from 'rxjs';
 import { openDevice, type Device, type Lease } from '../lib/index.js';
+import { NativeBackend } from '../lib/native/native-backend.js';
 import { traceSyscalls, type SyscallCount } from './syscalls.js';
 
 const quick = process.argv.includes('--quick');
@@ -140,13 +142,38 @@ async function roleContend(id: number): Promise<void> {
 }
 
 /**
+ * P3 per stage (a run of its own: the stamps cost a little): clock readings
+ * at the entry of the poll callback (the wake-up through libuv and koffi)
+ * and when the backend's snapshot is made (then: Snapshot, delivery).
+ */
+function stamps(): { poll: bigint; snapshot: bigint } {
+  const at = { poll: 0n, snapshot: 0n };
+  type Poll = (fd: number, opts: object, cb: (...args: unknown[]) => void) => unknown;
+  const node = koffi.node as unknown as { poll: Poll };
+  const poll = node.poll;
+  node.poll = (fd, opts, cb) => poll(fd, opts, (...args) => {
+    at.poll = process.hrtime.bigint();
+    cb(...args);
+  });
+  const snapshot = NativeBackend.prototype.snapshot;
+  NativeBackend.prototype.snapshot = function (this: NativeBackend, ...args) {
+    const raw = snapshot.apply(this, args);
+    at.snapshot = process.hrtime.bigint();
+    return raw;
+  };
+  return at;
+}
+
+/**
  * Commit -> subscriber: the writer (C) commits [timestamp, done, index] at
  * `offset`; each emission is stamped when the subscriber receives it (after
  * the copy, as the C reader stamps after its copy). Counts the indices seen.
  */
-async function roleLatency(n: number, offset: number): Promise<void> {
+async function roleLatency(n: number, offset: number, stages = false): Promise<void> {
+  const at = stages ? stamps() : undefined;
   const d = await openDevice(DEVICE, { readOnly: true });
   const lat: number[] = [];
+  const parts: number[][] = [[], [], []];
   const seen = new Set<bigint>();
   const DONE = (1n << 64n) - 1n;
   setImmediate(() => console.log('ready')); // subscribed below, synchronously
@@ -159,6 +186,7 @@ async function roleLatency(n: number, offset: number): Promise<void> {
       if (ts > 0n && now >= ts && index > 0n && !seen.has(index)) {
         seen.add(index);
         lat.push(Number(now - ts) / 1e3);
+        if (at) [at.poll - ts, at.snapshot - at.poll, now - at.snapshot].forEach((x, i) => parts[i]?.push(Number(x) / 1e3));
       }
       return false;
     }),
@@ -167,6 +195,10 @@ async function roleLatency(n: number, offset: number): Promise<void> {
   lat.sort((a, b) => a - b);
   console.log(JSON.stringify({
     expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
+    ...(at ? { stagesP50Us: Object.fromEntries(['wakeToCallback', 'callbackToSnapshot', 'snapshotToSubscriber'].map((k, i) => {
+      const xs = (parts[i] ?? []).sort((a, b) => a - b);
+      return [k, xs[Math.floor(xs.length / 2)]];
+    })) } : {}),
   }));
   d.close();
 }
@@ -280,12 +312,12 @@ async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise
   };
 }
 
-async function latency(lib: boolean, n: number, gapUs: number): Promise<Record<string, unknown>> {
+async function latency(lib: boolean, n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
   const offset = 3800;
   const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24))); // no stale done marker
   d.close();
-  const reader = lib ? startReader(process.execPath, [self, 'latency', String(n), String(offset)])
+  const reader = lib ? startReader(process.execPath, [self, stages ? 'latency-stages' : 'latency', String(n), String(offset)])
     : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE])
       : startReader(baseline, ['poll-latency', String(n), String(offset)]);
   await reader.ready;
@@ -391,13 +423,17 @@ async function standinHost(): Promise<void> {
   const gapUs = 2000;
   console.log(JSON.stringify({
     contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds) },
-    commitToSubscriber: { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) },
+    commitToSubscriber: {
+      lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs),
+      libStages: await latency(true, samples, gapUs, true),
+    },
   }));
 }
 
 if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
+else if (role === 'latency-stages') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), true);
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
 else if (role === 'standin-host') await standinHost();

@@ -96,7 +96,10 @@ export function render(results) {
     + `| P4 voluntary context switches per transaction | ${mmm(h('standin.contended4.lib.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('standin.contended4.c.voluntarySwitchesPerTxn'), 2)} | ${mmm(h('limits.fifo4.voluntarySwitchesPerTxn'), 3)} |\n`
     + `| P3 commit -> subscriber p50, µs (both stamp after the copy) | ${mmm(h('standin.commitToSubscriber.lib.p50Us'))} | ${mmm(h('standin.commitToSubscriber.c.p50Us'))} | futex hand-off ${f(h('limits.futexHandoffNs').median / 1e3, 1)}; Atomics.wait/notify ${f(h('lib.atomicsHandoffNs').median / 1e3, 1)} |\n`
     + `| P3 commit -> subscriber p99, µs | ${mmm(h('standin.commitToSubscriber.lib.p99Us'))} | ${mmm(h('standin.commitToSubscriber.c.p99Us'))} | |\n`
-    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`;
+    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`
+    + `| P3 library per stage, p50 µs (a run of its own, stamped): writer's commit -> poll callback (wake-up, libuv, koffi) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.wakeToCallback'))} | | |\n`
+    + `| P3 stage: poll callback -> seqcount copy made (4 KiB, into a slab) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.callbackToSnapshot'))} | | |\n`
+    + `| P3 stage: copy -> subscriber (Snapshot, delivery; the wake-up is consumed after it) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.snapshotToSubscriber'))} | | |\n`;
 
   md += '\n### Where the time goes (per stage, host medians)\n\n| stage | ns |\n| --- | --- |\n'
     + `| fast path: lock word alone (CAS, seq, generation, CAS) | ${mmm(h('lib.breakdown.lockWordNs'))} |\n`
@@ -107,7 +110,7 @@ export function render(results) {
     + `| fastPath: false: + Observable, queue, subscribe | ${mmm(h('lib.breakdown.ioctlRxjsNs'))} |\n`
     + `| snapshot: seqcount copy (4 KiB) | ${mmm(h('lib.snapshotCopyOnlyNs'))} |\n`
     + `| snapshot: + allocation of the copy | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotNs') - get(r, 'lib.snapshotCopyOnlyNs'))))} |\n`
-    + `| snapshot: + Snapshot object, distinctUntilChanged, replay, delivery | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotEmissionNs') - get(r, 'lib.snapshotNs'))))} |\n`;
+    + `| snapshot: + Snapshot object, the stream's connection (distinct by generation, replay), delivery | ${mmm(stats(host.map((r) => get(r, 'lib.snapshotEmissionNs') - get(r, 'lib.snapshotNs'))))} |\n`;
 
   md += '\n### Growth (host, ns)\n\n| region pages | snapshots$ emission | C malloc + memcpy |\n| --- | --- | --- |\n';
   for (const p of [1, 16, 256, 1024]) md += `| ${p} | ${mmm(h(`lib.emissionByPagesNs.${p}`))} | ${mmm(h(`c.snapshotMalloc.${p}`))} |\n`;
@@ -142,9 +145,27 @@ export function render(results) {
     + `and \`select$(layout, offset)\` uses it by itself: an 8-byte select costs ${f(med('lib.select8Ns.ns'), 0)} ns per commit on a `
     + `${get(host[0], 'lib.select8Ns.pages') ?? '?'}-page region and ${f(med('lib.select8Ns.onePageNs'), 0)} ns on one page, where a whole-region `
     + `subscriber pays ${f(med('lib.emissionByPagesNs.1024'), 0)} ns at 1024 pages (C: ${f(med('c.snapshotMalloc.1024'), 0)} ns). `
-    + 'The native copy also reuses its range source and the cached generation bigint (one allocation less per commit).\n'
-    + '- **P3**: on the host stand-in both sides wake from the same FIFO; the library adds libuv\'s epoll turn, the koffi poll callback, '
-    + 'a koffi call to consume the wake-up, the copy and the Rx delivery before it stamps.\n'
+    + 'The native copy also reuses its range source and the cached generation bigint (one allocation less per commit). '
+    + 'Profiled with perf (bench/emission.ts\'s loop, issue 20): a quarter of an emission was the memset of each new 1 MiB slab '
+    + '(`new ArrayBuffer` zero-fills; slabs now come from `Buffer.allocUnsafeSlow`, whose bytes are overwritten by the copy before anybody '
+    + 'sees them), and distinctUntilChanged + share + ReplaySubject (three subscribers deep, an array trim per value) are now the stream\'s '
+    + 'own connection: the snapshot goes from the wake-up to the subscribers, replayed to late ones, with the same resets. What is left '
+    + 'is the copy into fresh (uncached) memory, V8\'s typed array and DataView per Snapshot (~25 and ~55 ns measured alone) and write '
+    + 'barriers. A snapshot whose memory follows the bytes changed would need the region compared with the previous snapshot at every '
+    + 'commit: JS has no native mismatch search (Buffer.compare answers equal or not, ~30-50 ns a call), so finding the changed chunks '
+    + 'costs about what the allocation does, and chunked storage would slow every typed read; not done.\n'
+    + `- **P3** (p50 ${f(med('standin.commitToSubscriber.lib.p50Us'), 1)} µs vs C ${f(med('standin.commitToSubscriber.c.p50Us'), 1)} µs): `
+    + 'both sides wake from the same FIFO. Stamped per stage (the rows above; before this work, in paired runs on a loaded host: '
+    + 'wake-up -> callback 50-57 µs, the consume of the wake-up (a koffi call, two read()s) 8-11 µs, callback -> copy 17-24 µs, '
+    + 'copy -> subscriber 14-16 µs; 102-112 µs in all against C\'s 14-23 µs). Now the snapshot is delivered before the wake-up is consumed '
+    + '(the seqcount is compared after the read, so a commit made meanwhile is read again, not lost), the stream delivers with no Rx '
+    + 'operator in between (-8 µs), and the slab pages the next snapshot will use are touched after delivery, taking its page fault off '
+    + 'the way (-8 µs): 77-86 µs in the same runs. What is left is cold code: with 2 ms between commits on 2 shared cores, caches, TLB '
+    + 'and branch predictors are cold at each wake-up, and the reader spends ~150 µs of CPU per wake-up (process.cpuUsage) on work that '
+    + 'takes a few µs hot; and the wake-up itself, the largest stage: epoll\'s return, libuv\'s turn (Node polls epoll twice a turn for '
+    + 'its idle-time metric), koffi\'s poll callback (an events object with three named properties, their names interned at every '
+    + 'call, then napi into JS). Closing it would need a poll callback that calls JS with less (not in koffi 3.3.4) or a reader that '
+    + 'does not sleep.\n'
     + '- **P4**: the lock hands over in FIFO order (the driver, and the stand-in the same way), so once one waiter is queued every '
     + 'transaction is a hand-off, and a library hand-off costs two wake-ups (the pool thread\'s blocking LOCK, then the main thread '
     + 'through uv_async) where a C waiter is the thread that runs next. So a contended request first spins on the lock word, up to '

@@ -5,9 +5,7 @@
  * commit watcher, a replay of one), completing when the device closes.
  * @module
  */
-import {
-  distinctUntilChanged, Observable, ReplaySubject, share, type SchedulerLike, type Subscription,
-} from 'rxjs';
+import { Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import type { Backend } from './backend.js';
 import { systemError } from './errors.js';
 import { committedBytes, stagedWrites, type Page } from './page.js';
@@ -67,19 +65,31 @@ export function snapshotStream(source: SnapshotSource, range?: SnapshotRange): O
     return last;
   };
 
-  const commits$ = new Observable<Snapshot>((subscriber) => {
+  /**
+   * The connection: while anybody subscribes, one commit watcher feeds every
+   * subscriber, and the latest snapshot emitted is replayed to subscribers
+   * that come later. It is what `distinctUntilChanged` by generation and
+   * `share` with a `ReplaySubject(1)` (reset on error, on complete and at
+   * refcount zero) do, written out: a commit's snapshot goes straight from
+   * the wake-up to the subscribers, with no operator or subject in between
+   * (issue 20: P2 and P3).
+   */
+  let live: Connection | undefined;
+
+  const connect = (c: Connection): void => {
     let retry: Subscription | undefined;
     let backoffMs = 1;
     /** A writer is in and the backend tells us when it leaves: wait for that. */
     let awaitingRelease = false;
     const attempt = (): void => {
+      if (c.ended) return;
       retry?.unsubscribe();
       retry = undefined;
       awaitingRelease = false;
       const s = take();
       if (s) {
         backoffMs = 1;
-        subscriber.next(s);
+        c.next(s);
         return;
       }
       if (stopReleases) {
@@ -92,28 +102,79 @@ export function snapshotStream(source: SnapshotSource, range?: SnapshotRange): O
       retry = scheduler.schedule(attempt, backoffMs);
       backoffMs = Math.min(backoffMs * 2, 50);
     };
-    const closing = source.closed$.subscribe(() => subscriber.complete());
-    const stopReleases = backend.watchReleases?.(() => { if (awaitingRelease) attempt(); });
-    const stop = backend.watchCommits(
-      () => attempt(),
-      (errno) => subscriber.error(systemError('poll', errno)),
-    );
-    attempt();
-    return () => {
-      stop();
-      stopReleases?.();
+    let stop: (() => void) | undefined;
+    let stopReleases: (() => void) | undefined;
+    let closing: Subscription | undefined;
+    /** Stops what was started (each once): it may run while connect() is still starting things. */
+    c.teardown = () => {
+      const [s, r, cl] = [stop, stopReleases, closing];
+      stop = stopReleases = closing = undefined;
+      s?.();
+      r?.();
       retry?.unsubscribe();
-      closing.unsubscribe();
+      cl?.unsubscribe();
+    };
+    closing = source.closed$.subscribe(() => c.complete());
+    if (!c.ended) stopReleases = backend.watchReleases?.(() => { if (awaitingRelease) attempt(); });
+    if (!c.ended) {
+      stop = backend.watchCommits(
+        () => attempt(),
+        (errno) => c.error(systemError('poll', errno)),
+      );
+    }
+    // Ended while starting (closed, a poll error): stop what started after that.
+    if (c.ended) {
+      c.teardown();
+      return;
+    }
+    attempt();
+  };
+
+  /** Ends `c` (error, complete, or nobody left): it stops watching, and the next subscriber connects anew. */
+  const end = (c: Connection): void => {
+    if (c.ended) return;
+    c.ended = true;
+    if (live === c) live = undefined;
+    c.teardown?.();
+  };
+
+  class Connection {
+    subscribers: readonly Subscriber<Snapshot>[] = [];
+    /** The latest snapshot emitted: replayed on subscribe, and what a new one must differ from (its generation). */
+    latest: Snapshot | undefined;
+    ended = false;
+    teardown: (() => void) | undefined;
+
+    next(s: Snapshot): void {
+      if (this.latest?.generation === s.generation) return;
+      this.latest = s;
+      // Subscribers that (un)subscribe meanwhile replace the array: this one stays as it was.
+      const subscribers = this.subscribers;
+      for (let i = 0; i < subscribers.length; i++) (subscribers[i] as Subscriber<Snapshot>).next(s);
+    }
+
+    error(e: unknown): void {
+      const subscribers = this.subscribers;
+      end(this);
+      for (const o of subscribers) o.error(e);
+    }
+
+    complete(): void {
+      const subscribers = this.subscribers;
+      end(this);
+      for (const o of subscribers) o.complete();
+    }
+  }
+
+  return new Observable<Snapshot>((subscriber) => {
+    const first = live === undefined;
+    const c = live ?? (live = new Connection());
+    c.subscribers = [...c.subscribers, subscriber];
+    if (first) connect(c);
+    else if (c.latest) subscriber.next(c.latest);
+    return () => {
+      c.subscribers = c.subscribers.filter((o) => o !== subscriber);
+      if (c.subscribers.length === 0) end(c);
     };
   });
-
-  return commits$.pipe(
-    distinctUntilChanged((a, b) => a.generation === b.generation),
-    share({
-      connector: () => new ReplaySubject<Snapshot>(1),
-      resetOnError: true,
-      resetOnComplete: true,
-      resetOnRefCountZero: true,
-    }),
-  );
 }

@@ -1,7 +1,7 @@
 // lib/snapshot-stream.ts in virtual time against a scripted backend: one
 // commit watcher, reuse without a copy, retry while a writer is in, the
 // writer's own committed view, close and poll errors.
-import { asyncScheduler, Subject } from 'rxjs';
+import { asyncScheduler, of, Subject, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -126,6 +126,81 @@ test('completes when the device closes; a poll error is a KshmSystemError', () =
     for (const w of b.watchers) w.onError(5);
     assert.instance(error, KshmSystemError);
     assert.is((error as KshmSystemError).errno, 5);
+  });
+});
+
+test('a late subscriber gets the latest snapshot at once, with no copy; after refcount zero the next one connects anew', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$ } = stream(b);
+    const a: bigint[] = [];
+    const late: bigint[] = [];
+    const subA = s$.subscribe((s) => a.push(s.generation));
+    b.commitElsewhere();
+    const copies = b.snapshots;
+    const subB = s$.subscribe((s) => late.push(s.generation));
+    assert.equal(late, [1n], 'replayed');
+    assert.is(b.snapshots, copies, 'the replay is the snapshot already made');
+    b.commitElsewhere();
+    assert.equal(a, [0n, 1n, 2n]);
+    assert.equal(late, [1n, 2n]);
+    subA.unsubscribe();
+    subB.unsubscribe();
+    assert.is(b.watchers.size, 0);
+    const again: bigint[] = [];
+    const subC = s$.subscribe((s) => again.push(s.generation));
+    assert.is(b.watchers.size, 1, 'a new connection');
+    assert.equal(again, [2n]);
+    subC.unsubscribe();
+  });
+});
+
+test('a subscriber that leaves in its first emission (take(1)) stops the watcher; the others keep theirs', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$ } = stream(b);
+    const got: bigint[] = [];
+    s$.pipe(take(1)).subscribe((s) => got.push(s.generation));
+    assert.equal(got, [0n]);
+    assert.is(b.watchers.size, 0, 'nobody left: unwatched');
+    const all: bigint[] = [];
+    const sub = s$.subscribe((s) => all.push(s.generation));
+    s$.pipe(take(1)).subscribe();
+    b.commitElsewhere();
+    assert.equal(all, [0n, 1n]);
+    assert.is(b.watchers.size, 1);
+    sub.unsubscribe();
+    assert.is(b.watchers.size, 0);
+  });
+});
+
+test('a poll error ends the connection: every subscriber errors, and one resubscribing from its error handler connects anew', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const { s$ } = stream(b);
+    const errors: unknown[] = [];
+    const after: bigint[] = [];
+    s$.subscribe({ error: (e) => errors.push(e) });
+    s$.subscribe({ error: (e) => { errors.push(e); s$.subscribe((s) => after.push(s.generation)); } });
+    const [w] = [...b.watchers];
+    w?.onError(5);
+    assert.is(errors.length, 2);
+    assert.is(b.watchers.size, 1, 'the old watcher stopped, the new connection watches');
+    assert.ok(![...b.watchers].includes(w as never));
+    b.commitElsewhere();
+    assert.equal(after, [0n, 1n]);
+  });
+});
+
+test('closed while connecting (closed$ emits at once): completes, nothing left watching', () => {
+  virtual(() => {
+    const b = new StubBackend();
+    const s$ = snapshotStream({ backend: b, scheduler: asyncScheduler, closed$: of(undefined), heldPage: () => undefined });
+    let completed = false;
+    s$.subscribe({ complete: () => { completed = true; } });
+    assert.ok(completed);
+    assert.is(b.watchers.size, 0);
+    assert.is(b.snapshots, 0);
   });
 });
 
