@@ -85,7 +85,10 @@ export class EventRecord extends ByteReader {
   }
 }
 
-/** A record over `raw` (library-internal: the bytes become the record's own). */
+/**
+ * A record over `raw` (library-internal: the bytes become the record's own).
+ * @internal
+ */
 export function createEventRecord(raw: RawEvent): EventRecord {
   return friend.create(raw);
 }

@@ -58,6 +58,7 @@ let friend: {
 /**
  * What a staged page publishes: its own copy of the data, and the ranges
  * written, as `[offset, length]` pairs (merged where they touch).
+ * @internal
  */
 export interface StagedWrites {
   readonly src: Uint8Array;
@@ -70,6 +71,7 @@ export interface StagedWrites {
  * time), so a transaction's undo costs a copy of the bytes it writes and no
  * allocation once the log has grown to the largest transaction's writes.
  * Library-internal.
+ * @internal
  */
 export class UndoLog {
   /** The old bytes, back to back. */
@@ -461,6 +463,7 @@ export class Page extends ByteReader {
  * A live page over `data`, for the holder of the lock (library-internal).
  * `undo`: the device's reusable log of old bytes (reset here; one page at a
  * time may use it), else the page makes its own on its first write.
+ * @internal
  */
 export function createPage(data: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView,
   undo?: UndoLog): Page {
@@ -470,27 +473,40 @@ export function createPage(data: Uint8Array, ownerDied: boolean, generation: big
 /**
  * A live staged page (library-internal): it reads and writes `copy` (which
  * the caller filled with the committed data), never the shared data.
+ * @internal
  */
 export function createStagedPage(copy: Uint8Array, ownerDied: boolean, generation: bigint, view?: DataView): Page {
   return friend.create(copy, ownerDied, generation, view, true);
 }
 
-/** Turns an in-place page staged (library-internal): see the method. */
+/**
+ * Turns an in-place page staged (library-internal): see the method.
+ * @internal
+ */
 export function stagePage(page: Page, copy: Uint8Array, copyView: DataView): void {
   friend.stage(page, copy, copyView);
 }
 
-/** What a staged page would publish; undefined for an in-place page (library-internal). */
+/**
+ * What a staged page would publish; undefined for an in-place page (library-internal).
+ * @internal
+ */
 export function stagedWrites(page: Page): StagedWrites | undefined {
   return friend.staged(page);
 }
 
-/** The page's bytes as they were when the lock was granted (library-internal). */
+/**
+ * The page's bytes as they were when the lock was granted (library-internal).
+ * @internal
+ */
 export function committedBytes(page: Page): Uint8Array {
   return friend.committedBytes(page);
 }
 
-/** Ends a page (no-op when already ended), restoring its writes first when `rollback` (library-internal). */
+/**
+ * Ends a page (no-op when already ended), restoring its writes first when `rollback` (library-internal).
+ * @internal
+ */
 export function endPage(page: Page, rollback: boolean): void {
   friend.end(page, rollback);
 }
