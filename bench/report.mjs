@@ -140,7 +140,7 @@ export function render(results) {
     + `but an immutable Snapshot needs fresh memory per commit, and fresh 4 KiB in V8 (slab carving, page faults of new slabs, external-memory `
     + `accounting that drives GC) costs ${f(h('lib.snapshotNs').median - h('lib.snapshotCopyOnlyNs').median, 0)} ns whatever the slab size `
     + '(measured from 4 KiB to 4 MiB slabs: never under ~300 ns), against malloc reusing a hot 4 KiB chunk; then the Snapshot object with its DataView and '
-    + 'the Rx delivery (distinctUntilChanged, the replay subject, the subscriber). The 3x goal is under that allocation floor for a full copy. '
+    + 'the delivery (the stream\'s connection, the subscriber). The 3x goal is under that allocation floor for a full copy. '
     + 'What was designed instead is the size-independent path: `device.snapshotRange$(offset, length)` copies only the bytes a subscriber reads, '
     + `and \`select$(layout, offset)\` uses it by itself: an 8-byte select costs ${f(med('lib.select8Ns.ns'), 0)} ns per commit on a `
     + `${get(host[0], 'lib.select8Ns.pages') ?? '?'}-page region and ${f(med('lib.select8Ns.onePageNs'), 0)} ns on one page, where a whole-region `
@@ -151,7 +151,8 @@ export function render(results) {
     + 'sees them), and distinctUntilChanged + share + ReplaySubject (three subscribers deep, an array trim per value) are now the stream\'s '
     + 'own connection: the snapshot goes from the wake-up to the subscribers, replayed to late ones, with the same resets. What is left '
     + 'is the copy into fresh (uncached) memory, V8\'s typed array and DataView per Snapshot (~25 and ~55 ns measured alone) and write '
-    + 'barriers. A snapshot whose memory follows the bytes changed would need the region compared with the previous snapshot at every '
+    + 'barriers (paired runs of the 4 KiB emission on a loaded host, fastest of 7: 822-893 ns before, 646-809 ns after; C 57-65 ns). '
+    + 'A snapshot whose memory follows the bytes changed would need the region compared with the previous snapshot at every '
     + 'commit: JS has no native mismatch search (Buffer.compare answers equal or not, ~30-50 ns a call), so finding the changed chunks '
     + 'costs about what the allocation does, and chunked storage would slow every typed read; not done.\n'
     + `- **P3** (p50 ${f(med('standin.commitToSubscriber.lib.p50Us'), 1)} µs vs C ${f(med('standin.commitToSubscriber.c.p50Us'), 1)} µs): `
@@ -160,7 +161,8 @@ export function render(results) {
     + 'copy -> subscriber 14-16 µs; 102-112 µs in all against C\'s 14-23 µs). Now the snapshot is delivered before the wake-up is consumed '
     + '(the seqcount is compared after the read, so a commit made meanwhile is read again, not lost), the stream delivers with no Rx '
     + 'operator in between (-8 µs), and the slab pages the next snapshot will use are touched after delivery, taking its page fault off '
-    + 'the way (-8 µs): 77-86 µs in the same runs. What is left is cold code: with 2 ms between commits on 2 shared cores, caches, TLB '
+    + 'the way (-8 µs): 77-86 µs in the same runs. Unstamped (the latency role itself), four paired rounds: 40-103 µs before, 26-63 µs '
+    + 'after (0.54-0.67 of before), C 7-36 µs. What is left is cold code: with 2 ms between commits on 2 shared cores, caches, TLB '
     + 'and branch predictors are cold at each wake-up, and the reader spends ~150 µs of CPU per wake-up (process.cpuUsage) on work that '
     + 'takes a few µs hot; and the wake-up itself, the largest stage: epoll\'s return, libuv\'s turn (Node polls epoll twice a turn for '
     + 'its idle-time metric), koffi\'s poll callback (an events object with three named properties, their names interned at every '
