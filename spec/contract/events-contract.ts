@@ -94,6 +94,7 @@ export function eventsContract(name: string, target: ContractTarget): void {
     const overrun = ring + 100;
     const seen: EventRecord[] = [];
     let last = -1n;
+    let stalled = false;
     const done = new Promise<void>((resolve, reject) => {
       const sub = reader.events$().subscribe({
         next: (e) => {
@@ -101,6 +102,7 @@ export function eventsContract(name: string, target: ContractTarget): void {
           if (e.type === 73 && e.u32(0) === 0) {
             // Stalled: the ring goes round while this subscriber cannot read.
             for (let i = 1; i <= overrun; i++) writer.emit(73, u32(i));
+            stalled = true;
           }
           if (e.seq === last) {
             sub.unsubscribe();
@@ -112,7 +114,9 @@ export function eventsContract(name: string, target: ContractTarget): void {
     });
     await sleep(20);
     const start = writer.emit(73, u32(0));
-    await sleep(50);
+    // The last records go after the stall (had they gone before, the stall's records
+    // would overwrite them: a loaded host can keep the subscriber from reading for long).
+    while (!stalled) await sleep(10);
     for (let i = 0; i < 10; i++) last = writer.emit(73, u32(overrun + 1 + i));
     await done;
     const ours = seen.filter((e) => e.seq >= start);
