@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { map } from 'rxjs';
 import { openDevice } from '../lib/index.js';
 import { openNativeBackend } from '../lib/native/native-backend.js';
-import { createPage, endPage } from '../lib/page.js';
+import { createPage, endPage, UndoLog } from '../lib/page.js';
 import { emission as emissionOn, time } from './emission.js';
 
 const n = Number(process.argv[2] ?? 200000);
@@ -56,11 +56,13 @@ const lockFast = time('trylock + unlock, lock word in JS', n, lockOnly(true));
 const ffiOnly = time('trylock + unlock through koffi (2 ioctls)', n, lockOnly(false));
 
 const view = new DataView(backend.data.buffer, backend.data.byteOffset, backend.data.byteLength);
+// One undo log for every page, as the device keeps one.
+const undo = new UndoLog();
 function lockAndPage(fastPath: boolean): () => void {
   return () => {
     for (let i = 0; i < n; i++) {
       const a = backend.tryLock(fastPath);
-      const page = createPage(backend.data, a.ok && a.ownerDied, 0n, view); // as the device does
+      const page = createPage(backend.data, a.ok && a.ownerDied, 0n, view, undo); // as the device does
       src[0] = i & 0xff;
       page.set(0, src);
       endPage(page, false);
