@@ -71,6 +71,16 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * A watch that could not start: `onError(errno)` soon (never synchronously,
+ * as a watch reports), unless the returned stop function ran first.
+ */
+function failSoon(onError: (errno: number) => void, errno: number): () => void {
+  let stopped = false;
+  queueMicrotask(() => { if (!stopped) onError(errno); });
+  return () => { stopped = true; };
+}
+
 /** Opens the device, or throws the typed error that says what to do. */
 export function openNativeBackend(path: string, readOnly: boolean): NativeBackend {
   let lib: LibKshm;
@@ -346,11 +356,7 @@ export class NativeBackend implements Backend {
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     // Nothing to poll (the benchmarks' private stand-in region has no fd):
     // an error, since koffi.node.poll on -1 would abort the process.
-    if (this.#fd < 0) {
-      let stopped = false;
-      queueMicrotask(() => { if (!stopped) onError(E.EBADF); });
-      return () => { stopped = true; };
-    }
+    if (this.#fd < 0) return failSoon(onError, E.EBADF);
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
       if (status < 0) {
@@ -391,10 +397,7 @@ export class NativeBackend implements Backend {
    */
   events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
     const lib = this.#lib;
-    const fail = (errno: number): () => void => {
-      queueMicrotask(() => onError(errno));
-      return () => {};
-    };
+    const fail = (errno: number): () => void => failSoon(onError, errno);
     if (this.#closed) return fail(E.EBADF);
     const h = lib.open(this.path, OPEN_READONLY);
     if (h < 0) return fail(-h);

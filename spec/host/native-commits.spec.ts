@@ -41,24 +41,33 @@ reader.close();
 console.log(JSON.stringify(events));
 `;
 
-test('a wake-up is consumed after its snapshot is delivered; a commit made during delivery is delivered too', () => {
-  assert.ok(existsSync(standin), 'npm run build makes native-shim/libkshm-standin.so');
-  const name = `spec-commits-${process.pid}`;
+/**
+ * Runs `source(name)` in a node process over the stand-in build, on a shared
+ * stand-in region of its own (removed before and after); returns the last
+ * line it printed, parsed.
+ */
+function onStandin(prefix: string, source: (name: string) => string, timeout: number): unknown {
+  const name = `${prefix}-${process.pid}`;
   const clean = (): void => {
     rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
     rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
   };
   clean();
   try {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(name)],
-      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout: 20000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', source(name)],
+      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout });
     assert.is(r.status, 0, r.stderr);
-    const events = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as string[];
-    // Before: consume, deliver 1, then the second commit's own wake-up (consume, deliver 2).
-    assert.equal(events, ['deliver 0', 'deliver 1', 'consume 1', 'deliver 2']);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
   } finally {
     clean();
   }
+}
+
+test('a wake-up is consumed after its snapshot is delivered; a commit made during delivery is delivered too', () => {
+  assert.ok(existsSync(standin), 'npm run build makes native-shim/libkshm-standin.so');
+  const events = onStandin('spec-commits', script, 20000) as string[];
+  // Before: consume, deliver 1, then the second commit's own wake-up (consume, deliver 2).
+  assert.equal(events, ['deliver 0', 'deliver 1', 'consume 1', 'deliver 2']);
 });
 
 const many = (name: string): string => `
@@ -83,21 +92,7 @@ console.log(JSON.stringify({ delivered: kept.length, last: kept.at(-1)?.u32(0), 
 `;
 
 test('every snapshot keeps the bytes of its commit across slabs, whatever the wake-ups prepare for the next one', () => {
-  const name = `spec-many-${process.pid}`;
-  const clean = (): void => {
-    rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
-    rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
-  };
-  clean();
-  try {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', many(name)],
-      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout: 60000 });
-    assert.is(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
-    assert.equal(out, { delivered: 601, last: 600, bad: 0 });
-  } finally {
-    clean();
-  }
+  assert.equal(onStandin('spec-many', many, 60000), { delivered: 601, last: 600, bad: 0 });
 });
 
 test.run();
