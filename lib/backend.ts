@@ -91,7 +91,18 @@ export interface RawSnapshot {
   seq: number;
 }
 
-export type LockAttempt = { ok: true; ownerDied: boolean; generation: bigint } | { ok: false; errno: number };
+export type LockAttempt = {
+  ok: true;
+  ownerDied: boolean;
+  generation: bigint;
+  /**
+   * The generation as a number when it is below 2^53 (the library's own
+   * backends set it): the device then makes the bigint only if the page's
+   * generation is read, one allocation less per transaction.
+   * @internal
+   */
+  readonly generationNumber?: number | undefined;
+} | { ok: false; errno: number };
 
 /**
  * What a backend provides to {@link KshmDevice}. Implement it to put the

@@ -14,7 +14,7 @@ import { LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
-import { createPage, createStagedPage, endPage, stagedWrites, stagePage, UndoLog, type Page } from './page.js';
+import { createPage, createStagedPage, endPage, stagedWrites, stagePage, UndoLog, type Gen, type Page } from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
@@ -96,7 +96,7 @@ export class KshmDevice implements Device {
   }
 
   /** A page over the shared data for `hold` (one DataView per device, not per page). */
-  #page(hold: Hold, ownerDied: boolean, generation: bigint): Page {
+  #page(hold: Hold, ownerDied: boolean, generation: Gen): Page {
     const data = this.#backend.data;
     this.#dataView ??= new DataView(data.buffer, data.byteOffset, data.byteLength);
     hold.page = createPage(data, ownerDied, generation, this.#dataView, this.#undo);
@@ -117,7 +117,7 @@ export class KshmDevice implements Device {
   }
 
   /** A staged page for `hold`: a copy of the committed data (nobody else writes while we hold the lock). */
-  #stagedPage(hold: Hold, ownerDied: boolean, generation: bigint): Page {
+  #stagedPage(hold: Hold, ownerDied: boolean, generation: Gen): Page {
     const [copy, view] = this.#stagingCopy();
     copy.set(this.#backend.data);
     hold.page = createStagedPage(copy, ownerDied, generation, view);
@@ -128,20 +128,33 @@ export class KshmDevice implements Device {
   transaction<R>(fn: (page: Page) => R, options?: TransactionOptions): Observable<R>;
   transaction<R>(fn: (page: Page) => R | PromiseLike<R>, options: TransactionOptions = NO_OPTIONS): Observable<R> {
     return new Observable<R>((subscriber) => {
-      let abandon: (() => void) | undefined;
-      const teardown = this.#queue.lock(options, {
-        granted: (hold, ownerDied, generation) => {
-          abandon = this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal);
-        },
-        failed: (e) => subscriber.error(e),
-      });
-      // Ended already (the common case: the lock was free): nothing to tear down.
-      if (subscriber.closed) return undefined;
-      return () => {
-        abandon?.();
-        teardown();
-      };
+      const queue = this.#queue;
+      // The lock free and nobody here ahead: run now, with no request to set up.
+      const now = queue.grantNow(options);
+      if (now) {
+        const hold = queue.holder as Hold;
+        return this.#run(fn, subscriber, hold, this.#page(hold, now.ownerDied, now.generationNumber ?? now.generation), options.signal);
+      }
+      return this.#queued(fn, subscriber, options);
     });
+  }
+
+  /** A transaction that waits its turn in the lock queue; returns its teardown. */
+  #queued<R>(fn: (page: Page) => R | PromiseLike<R>, subscriber: Subscriber<R>, options: TransactionOptions):
+    (() => void) | undefined {
+    let abandon: (() => void) | undefined;
+    const teardown = this.#queue.lock(options, {
+      granted: (hold, ownerDied, generation) => {
+        abandon = this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal);
+      },
+      failed: (e) => subscriber.error(e),
+    }, false, true);
+    // Ended already: nothing to tear down.
+    if (subscriber.closed) return undefined;
+    return () => {
+      abandon?.();
+      teardown();
+    };
   }
 
   /**

@@ -16,7 +16,7 @@ import {
   DeviceClosedError, LockBusyError, LockCancelledError, LockDeadlockError, LockTimeoutError, lockError,
   ReadOnlyDeviceError,
 } from './errors.js';
-import { endPage, type Page, type StagedWrites } from './page.js';
+import { endPage, type Gen, type Page, type StagedWrites } from './page.js';
 import type { TransactionOptions } from './types.js';
 
 const E = constants.errno;
@@ -28,7 +28,8 @@ export interface Hold {
 
 /** What a lock request reports: the grant, or why there is none. */
 export interface LockCallbacks {
-  granted(hold: Hold, ownerDied: boolean, generation: bigint): void;
+  /** `generation`: a number when it is exact as one (see {@link Gen}). */
+  granted(hold: Hold, ownerDied: boolean, generation: Gen): void;
   failed(error: unknown): void;
 }
 
@@ -141,7 +142,27 @@ export class LockQueue {
    * teardown, which cancels the wait. `staged`: take the lock staged (the
    * seqcount stays even; see Backend.publish).
    */
-  lock(options: TransactionOptions, callbacks: LockCallbacks, staged = false): () => void {
+  /**
+   * The lock at once, with nothing to set up: when no abort is pending, the
+   * timeout is valid and not "try once", nothing here is queued or held, and
+   * the lock is free, it is taken (for {@link holder}) and the grant returned
+   * (the caller ends it with {@link release}); else undefined and nothing changed:
+   * ask with {@link lock} (`tried`: true spares it a second attempt). The
+   * common uncontended transaction needs no callbacks, closures or request.
+   */
+  grantNow(options: TransactionOptions): Extract<LockAttempt, { ok: true }> | undefined {
+    const ms = options.timeoutMs;
+    if (this.#closed || this.#backend.readOnly || options.signal?.aborted || !this.#idle()
+      || (ms !== undefined && (!Number.isInteger(ms) || ms <= 0 || ms > 0xffffffff))) return undefined;
+    const fastPath = options.fastPath ?? this.#fastPath;
+    if (!fastPath && this.#backend.surelyTaken?.() === true) return undefined;
+    const attempt = this.#backend.tryLock(fastPath, false);
+    if (!attempt.ok) return undefined;
+    this.#holder = this.#inlineHold;
+    return attempt;
+  }
+
+  lock(options: TransactionOptions, callbacks: LockCallbacks, staged = false, tried = false): () => void {
     const { signal } = options;
     let timeoutMs: number;
     try {
@@ -164,7 +185,7 @@ export class LockQueue {
     // Nothing queued here: try the lock right now, with no request
     // bookkeeping. The lock-word CAS is its own "is it taken?" test; the
     // ioctl path first asks the free hint, to spare a syscall that would fail.
-    if (this.#idle() && (fastPath || this.#backend.surelyTaken?.() !== true)) {
+    if (!tried && this.#idle() && (fastPath || this.#backend.surelyTaken?.() !== true)) {
       const attempt = this.#backend.tryLock(fastPath, staged);
       if (attempt.ok) {
         this.#grant(this.#inlineHold, attempt, callbacks);
@@ -281,9 +302,9 @@ export class LockQueue {
   }
 
   /** The one place where the lock becomes held. */
-  #grant(hold: Hold, attempt: { ownerDied: boolean; generation: bigint }, callbacks: LockCallbacks): void {
+  #grant(hold: Hold, attempt: Extract<LockAttempt, { ok: true }>, callbacks: LockCallbacks): void {
     this.#holder = hold;
-    callbacks.granted(hold, attempt.ownerDied, attempt.generation);
+    callbacks.granted(hold, attempt.ownerDied, attempt.generationNumber ?? attempt.generation);
   }
 
   /** The one place where a request ends: out of the queue, timer stopped, its callback told. */

@@ -28,6 +28,24 @@ export interface LockWordDriver {
   wake(): void;
 }
 
+/** A generation whose high half is below this is exact as a number (< 2^53). */
+const GEN_NUMBER_HI = 0x20_0000;
+
+/**
+ * A fast grant ({@link LockAttempt}): the generation is kept as a number
+ * while it is exact as one and made a bigint only when read.
+ */
+class FastGrant {
+  readonly ok = true as const;
+  ownerDied = false;
+  generationNumber: number | undefined = 0;
+  big: bigint | undefined;
+
+  get generation(): bigint {
+    return this.big ?? BigInt(this.generationNumber as number);
+  }
+}
+
 export class LockWord {
   readonly #c: Uint32Array;
   /** The last generation read as a bigint, and its two halves: saves an allocation per read. */
@@ -35,7 +53,7 @@ export class LockWord {
   #genLo = 0;
   #genHi = 0;
   /** Reused for every fast grant: the caller reads it at once and keeps nothing. */
-  readonly #granted = { ok: true as const, ownerDied: false, generation: 0n };
+  readonly #granted = new FastGrant();
 
   /** `ctrl`: struct kshm_ctrl as 32-bit words (at least its 64 bytes). */
   constructor(ctrl: Uint32Array) {
@@ -161,9 +179,27 @@ export class LockWord {
     const ret = this.acquire(id, staged);
     if (ret === -E.EAGAIN) return undefined;
     if (ret < 0) return { ok: false, errno: -ret };
+    return this.grant(ret === LOCK_OWNER_DIED);
+  }
+
+  /**
+   * The grant of a lock just taken, on either path, with the generation
+   * read now (exact: the holder is its only writer). One object, reused:
+   * the caller reads it at once and keeps nothing.
+   */
+  grant(ownerDied: boolean): LockAttempt {
     const granted = this.#granted;
-    granted.ownerDied = ret === LOCK_OWNER_DIED;
-    granted.generation = this.generation();
+    granted.ownerDied = ownerDied;
+    const c = this.#c;
+    const lo = c[GEN_LO] as number;
+    const hi = c[GEN_HI] as number;
+    if (hi < GEN_NUMBER_HI) {
+      granted.generationNumber = hi * 0x1_0000_0000 + lo;
+      granted.big = undefined;
+    } else {
+      granted.generationNumber = undefined;
+      granted.big = this.generation(lo, hi);
+    }
     return granted;
   }
 

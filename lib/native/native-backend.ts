@@ -187,7 +187,7 @@ export class NativeBackend implements Backend {
     const ret = staged ? this.#lib.trylockFlags(this.#h, LOCK_STAGED) : this.#lib.trylock(this.#h);
     if (ret < 0) return { ok: false, errno: -ret };
     this.#staged = staged;
-    return { ok: true, ownerDied: (ret & LOCK_OWNER_DIED) !== 0, generation: this.#generation() };
+    return this.#word.grant((ret & LOCK_OWNER_DIED) !== 0);
   }
 
   lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,

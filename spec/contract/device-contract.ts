@@ -90,6 +90,26 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     assert.is(d.info().generation, g0 + 1n);
   });
 
+  test('page.generation is the generation the lock was granted at, inside fn and after the commit', async () => {
+    const d = await open();
+    for (const fastPath of [true, false]) {
+      const g0 = d.info().generation;
+      let inside = -1n;
+      const page = await lastValueFrom(d.transaction((p) => {
+        inside = p.generation;
+        p.setU8(200, 1);
+        return p;
+      }, { fastPath }));
+      assert.is(inside, g0);
+      assert.is(page.generation, g0, 'read first after the commit moved the generation on');
+      assert.is(page.generation, g0);
+      assert.is(d.info().generation, g0 + 1n);
+      // Read only once the transaction ended (nothing read it before).
+      const later = await lastValueFrom(d.transaction((p) => p, { fastPath }));
+      assert.is(later.generation, g0 + 1n);
+    }
+  });
+
   test('a throwing transaction restores every byte and releases with ABORT', async () => {
     const d = await open();
     await lastValueFrom(d.transaction((p) => p.fill(7, 128, 32)));

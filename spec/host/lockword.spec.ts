@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_WAITERS } from '../../lib/abi.js';
+import type { LockAttempt } from '../../lib/backend.js';
 import { LockWord, LW_HANDOVER } from '../../lib/lockword.js';
 
 const E = constants.errno;
@@ -14,6 +15,12 @@ function page(): { c: Uint32Array; lw: LockWord } {
 }
 const LOCK = CTRL.lock / 4;
 const SEQ = CTRL.seq / 4;
+const GEN = CTRL.generation / 4;
+
+/** What a grant says (the fast path's grant is one reused object with a lazy bigint). */
+function grant(a: LockAttempt | undefined): unknown {
+  return a?.ok ? { ok: true, ownerDied: a.ownerDied, generation: a.generation } : a;
+}
 const POLLERS = CTRL.pollers / 4;
 
 test('acquire: a free word is taken and the write section opened; taken words are refused with the right errno', () => {
@@ -38,9 +45,26 @@ test('a DIED word is taken with OWNER_DIED; a commit repairs it, an abort keeps 
   assert.is(c[LOCK], (3 | LW_DIED) >>> 0);
   assert.is(lw.release(3, false), 0);
   assert.is(c[LOCK], LW_DIED);
-  assert.equal(lw.tryLock(3), { ok: true, ownerDied: true, generation: 0n });
+  assert.equal(grant(lw.tryLock(3)), { ok: true, ownerDied: true, generation: 0n });
   assert.is(lw.release(3, true), 0);
   assert.is(c[LOCK], 0);
+});
+
+test('the generation of a grant: exact below 2^53 (kept as a number until read) and above (a bigint), as it was at the grant', () => {
+  for (const [lo, hi] of [[7, 0], [0xffffffff, 0x1fffff], [0, 0x200000], [0xfffffffe, 0xffffffff]] as const) {
+    const { c, lw } = page();
+    c[GEN] = lo;
+    c[GEN + 1] = hi;
+    const expected = (BigInt(hi) << 32n) | BigInt(lo);
+    const a = lw.tryLock(1);
+    assert.ok(a?.ok);
+    if (!a?.ok) return;
+    if (hi < 0x200000) assert.is(a.generationNumber, Number(expected));
+    else assert.is(a.generationNumber, undefined);
+    assert.is(lw.release(1, true), 0);
+    assert.is(a.generation, expected, 'read after the commit: the grant time value, not the word now');
+    assert.is(lw.generation(), expected + 1n);
+  }
 });
 
 test('release: commit publishes the generation, then seq even; abort only moves seq', () => {
