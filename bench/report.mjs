@@ -72,7 +72,8 @@ export function render(results) {
     + `${pv.runs ?? '?'} host run(s), ${pv.boots ?? '?'} boot(s) per kernel; the run took ${pv.seconds ?? '?'} s.\n\n`
     + `Stand-in calibration: ${calibrationText(pv.calibration)}.\n\n`
     + 'Figures are min / median / max; ratios are paired (library / C in the same run or boot), then min / median / max. '
-    + 'The host is 2 cores shared with other work: expect noise, read the paired ratios.\n\n'
+    + 'The host is 2 cores shared with other work: expect noise, read the paired ratios. '
+    + 'Each run\'s P1 transaction figures (library and C alike) are the fastest of 3 timed loops of the same size.\n\n'
     + '## Headline\n\n| goal | ratio min / median / max | target | status (on) | measured on |\n| --- | --- | --- | --- | --- |\n'
     + headline.map((x) => `| ${x.goal} | ${mmm(x.st, 2)} | ${x.target} | ${mark(x.met)} (${x.use}) | ${x.where} |`).join('\n') + '\n';
 
