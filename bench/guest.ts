@@ -446,4 +446,9 @@ else if (role === 'standin-contend') {
   const seconds = Number(process.argv[3] ?? 2);
   console.log(JSON.stringify({ lib: await contended('lib', seconds), c: await contended('c', seconds) }));
 }
+// P3 alone on the host stand-in, to iterate on the waking path: [samples].
+else if (role === 'standin-latency') {
+  const samples = Number(process.argv[3] ?? 2000);
+  console.log(JSON.stringify({ lib: await latency(true, samples, 2000), c: await latency(false, samples, 2000) }));
+}
 else await orchestrate();

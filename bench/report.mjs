@@ -130,9 +130,18 @@ export function render(results) {
     + `the Observable, the lock queue and the subscription ${f(med('lib.breakdown.rxjsNs'), 0)} ns. libkshm's own fast path pays for its `
     + 'handle table (a counted get/put around each call), which is why it is the like-for-like C figure. Against the C ioctl loop '
     + 'the host has only the stand-in, so its syscall is weighted to the driver\'s (see the calibration above). Taken out after '
-    + 'profiling: a process.pid read per lock (30 ns), an allocation per write for the undo log (now one reused log), closures per call.\n'
+    + 'profiling: a process.pid read per lock (30 ns), an allocation per write for the undo log (now one reused log), closures per call; '
+    + 'then (session 6, paired on a loaded host: ~290 -> ~245 ns) the uncontended transaction runs with no request, callbacks or closures '
+    + '(LockQueue.grantNow), the grant\'s generation stays a number until a page reads it (a bigint was ~15 ns and garbage per '
+    + 'transaction), and the undo log copies aligned writes as 32-bit words. What is left is mostly fixed: the Atomics (4 locked '
+    + 'instructions, ~40 ns: JS has no release-only store, C uses plain stores), new Observable + subscribe (~47 ns measured alone), '
+    + 'a Page object (~35 ns), the copy.\n'
     + `- **P1, fastPath: false** (${f(med('lib.transactionIoctlNs'), 0)} ns vs ${f(med('c.txn'), 0)} ns): two synchronous koffi calls `
-    + `(${f(med('lib.breakdown.ffiNs'), 0)} ns with their two stand-in syscalls) carry most of the difference; the Page and the Rx layers are the same as above.\n`
+    + `(${f(med('lib.breakdown.ffiNs'), 0)} ns with their two stand-in syscalls) carry most of the difference: koffi ~40-70 ns a call, and `
+    + 'libkshm\'s handle table (a mutex and a counted get/put per call, ~90 ns per transaction over the raw ioctls, measured in C); '
+    + 'the Page and the Rx layers are the same JS as above but cost ~1.5x more here (measured: the same loop with and without the '
+    + 'syscalls around it): the kernel refills the return stack buffer on each exit (spectre_v2 "RSB filling" on this host), so the '
+    + 'calls and returns that follow each syscall mispredict.\n'
     + `- **Bytes per transaction**: each write's old bytes go to the device's undo log, one buffer reused by every transaction `
     + `(4 bytes at a time up to 64 bytes, one copy above), so a write costs a copy of its bytes and no allocation `
     + `(${f(med('lib.bytesPerTxn.8'), 0)} ns at 8 B, ${f(med('lib.bytesPerTxn.64'), 0)} ns at 64 B, ${f(med('lib.bytesPerTxn.512'), 0)} ns at 512 B). `
