@@ -138,10 +138,11 @@ export function render(results) {
     + 'a Page object (~35 ns), the copy.\n'
     + `- **P1, fastPath: false** (${f(med('lib.transactionIoctlNs'), 0)} ns vs ${f(med('c.txn'), 0)} ns): two synchronous koffi calls `
     + `(${f(med('lib.breakdown.ffiNs'), 0)} ns with their two stand-in syscalls) carry most of the difference: koffi ~40-70 ns a call, and `
-    + 'libkshm\'s handle table (a mutex and a counted get/put per call, ~90 ns per transaction over the raw ioctls, measured in C); '
+    + 'libkshm\'s own work per call (its handle table: a mutex and a counted get/put; the stand-in\'s queue bookkeeping): ~90 ns '
+    + 'per transaction over the raw ioctls, measured in C; '
     + 'the Page and the Rx layers are the same JS as above but cost ~1.5x more here (measured: the same loop with and without the '
-    + 'syscalls around it): the kernel refills the return stack buffer on each exit (spectre_v2 "RSB filling" on this host), so the '
-    + 'calls and returns that follow each syscall mispredict.\n'
+    + 'syscalls around it), likely because the kernel refills the return stack buffer on each exit (spectre_v2 "RSB filling" '
+    + 'on this host), so the calls and returns that follow each syscall mispredict.\n'
     + `- **Bytes per transaction**: each write's old bytes go to the device's undo log, one buffer reused by every transaction `
     + `(4 bytes at a time up to 64 bytes, one copy above), so a write costs a copy of its bytes and no allocation `
     + `(${f(med('lib.bytesPerTxn.8'), 0)} ns at 8 B, ${f(med('lib.bytesPerTxn.64'), 0)} ns at 64 B, ${f(med('lib.bytesPerTxn.512'), 0)} ns at 512 B). `
