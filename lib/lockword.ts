@@ -28,6 +28,20 @@ export interface LockWordDriver {
   wake(): void;
 }
 
+/**
+ * Whether the holder's seq stores may be plain stores. The ABI asks for
+ * "seq odd, then a write barrier" before the data is written and "a write
+ * barrier, then seq even" after. On x86-64 (TSO: no store is reordered with
+ * an older store, as the kernel's smp_wmb() there is only a compiler
+ * barrier) a plain typed-array store does that: V8 emits typed-array stores
+ * in program order (each is an effect, like the CAS and the DataView writes
+ * around it), and the CAS that ends a release is a full barrier before the
+ * pollers load, as the wake handshake needs. Elsewhere (arm64: stores may
+ * pass stores) the seq stores are Atomics.store (a release store and more).
+ * A locked store costs ~10 ns, two per transaction (issue 20, P1).
+ */
+const PLAIN_SEQ_STORES = process.arch === 'x64';
+
 /** A generation whose high half is below this is exact as a number (< 2^53). */
 const GEN_NUMBER_HI = 0x20_0000;
 
@@ -136,8 +150,10 @@ export class LockWord {
     // Only the holder writes seq: a plain read of it is exact here.
     const seq = c[SEQ] as number;
     // Staged (the ABI's STAGING): the write section stays closed; one left open is closed.
-    if (!staged) Atomics.store(c, SEQ, seq | 1);
-    else if (seq & 1) Atomics.store(c, SEQ, seq + 1);
+    if (!staged) {
+      if (PLAIN_SEQ_STORES) c[SEQ] = seq | 1;
+      else Atomics.store(c, SEQ, seq | 1);
+    } else if (seq & 1) Atomics.store(c, SEQ, seq + 1);
     return died;
   }
 
@@ -153,7 +169,9 @@ export class LockWord {
     const seen = c[LOCK] as number;
     if ((seen & LW_OWNER_MASK) !== id) return -E.EPERM;
     if (commit) this.bumpGeneration();
-    Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
+    // Then the CAS in free(): a full barrier either way.
+    if (PLAIN_SEQ_STORES) c[SEQ] = ((c[SEQ] as number) | 1) + 1;
+    else Atomics.store(c, SEQ, ((c[SEQ] as number) | 1) + 1);
     return this.free(id, commit);
   }
 
@@ -206,8 +224,9 @@ export class LockWord {
   /**
    * The whole fast release as a backend does it: 0 or an errno. The driver
    * hands over when waiters are queued, and wakes pollers after a commit
-   * (Atomics are sequentially consistent: the generation store is ordered
-   * before the pollers load, as the handshake with poll() needs).
+   * (the release's CAS is sequentially consistent, a full barrier: the
+   * generation and seq stores are ordered before the pollers load, as the
+   * handshake with poll() needs).
    */
   unlock(id: number, commit: boolean, driver: LockWordDriver): number {
     const ret = this.release(id, commit);

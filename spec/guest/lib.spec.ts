@@ -97,6 +97,26 @@ test('two processes (fast path, ioctl path) transact concurrently; every snapsho
   assert.ok(d.info().generation - g0 >= 600n);
 });
 
+test('a seqcount reader copying all the time never validates a half-written transaction (writers on both lock paths)', async () => {
+  const d = await open();
+  await lastValueFrom(d.transaction((p) => { p.fill(0, 2048, 256); p.setU8(4000, 0); }));
+  const reader = runNode(fixture('checksum-reader'), ['2048', '4000'], { limitMs: 180000 });
+  await new Promise<void>((resolve) => reader.child.stdout?.once('data', () => resolve()));
+  const [a, b] = await Promise.all([
+    runNode(fixture('checksum-writer'), ['2048', '600', '5']),
+    runNode(fixture('checksum-writer'), ['2048', '200', '11'], { env: { KSHM_FAST_PATH: '0' } }),
+  ]);
+  await lastValueFrom(d.transaction((p) => p.setU8(4000, 1))); // the reader stops
+  const r = await reader;
+  assert.is(a.code, 0);
+  assert.is(b.code, 0);
+  assert.is(r.code, 0, r.out);
+  const got = JSON.parse(r.out.trim().split('\n').at(-1) as string) as { copies: number; torn: number; generations: number };
+  assert.is(got.torn, 0, `${got.torn} of ${got.copies} validated copies were torn`);
+  // The reads overlapped the writes: many copies, across many commits.
+  assert.ok(got.copies > 1000 && got.generations > 50, JSON.stringify(got));
+});
+
 for (const fastPath of [true, false]) {
 test(`SIGKILL of a process holding the lock (${fastPath ? 'fast path' : 'ioctl'}): the next page says ownerDied, the staged writes never landed`, async () => {
   const d = await open();
