@@ -103,8 +103,8 @@ test('a seqcount reader copying all the time never validates a half-written tran
   const reader = runNode(fixture('checksum-reader'), ['2048', '4000'], { limitMs: 180000 });
   await new Promise<void>((resolve) => reader.child.stdout?.once('data', () => resolve()));
   const [a, b] = await Promise.all([
-    runNode(fixture('checksum-writer'), ['2048', '600', '5']),
-    runNode(fixture('checksum-writer'), ['2048', '200', '11'], { env: { KSHM_FAST_PATH: '0' } }),
+    runNode(fixture('checksum-writer'), ['2048', '300', '5']),
+    runNode(fixture('checksum-writer'), ['2048', '100', '11'], { env: { KSHM_FAST_PATH: '0' } }),
   ]);
   await lastValueFrom(d.transaction((p) => p.setU8(4000, 1))); // the reader stops
   const r = await reader;
