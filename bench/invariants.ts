@@ -101,6 +101,14 @@ function checkDelivery(result: Obj, fail: (invariant: string, detail: string) =>
     } else if (counts.some((c) => (c as number) <= 0)) {
       fail('progress', `${side}: a contender made no progress (${counts.join(', ')})`);
     }
+    // The waits that queued (the driver's locks_contended delta): the
+    // per-contended-transaction figures divide by it. Missing, negative or more
+    // than one per transaction (+ the orchestrator's stop and a few EINTR
+    // retries) is a broken count, never a figure.
+    const waits = at(result, `contended4.${side}.contendedWaits`);
+    const txns = at(result, `contended4.${side}.transactions`);
+    if (!isNum(waits) || !isNum(txns)) fail('contended', `${side}: no count of queued waits (${JSON.stringify(waits)})`);
+    else if (waits < 0 || waits > txns + 4) fail('contended', `${side}: ${waits} queued waits for ${txns} transactions`);
   }
 }
 
