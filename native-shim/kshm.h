@@ -107,6 +107,17 @@ int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		    uint32_t *result);
 
 /*
+ * kshm_lock_epoch() without the spin: a lock found taken is waited for in
+ * the driver's queue at once, not spun on first. For a caller that spun on
+ * the lock word already before it handed the wait to this thread (the
+ * TypeScript layer: its main thread spins, then a pool thread blocks here):
+ * a second spin would only delay the queued wait. libkshm's own choice, not
+ * a flag of the ABI's LOCK.
+ */
+int kshm_lock_epoch_nospin(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+			   uint32_t *result);
+
+/*
  * kshm_trylock() - kshm_lock() with KSHM_LOCK_TRY: never blocks
  *
  * Return: KSHM_LOCK_OWNER_DIED or 0 when granted (the result in the return
