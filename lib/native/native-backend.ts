@@ -170,8 +170,8 @@ export class NativeBackend implements Backend {
     return !this.#closed && (this.#word.word & LW_OWNER_MASK) !== 0;
   }
 
-  spinWhileHeld(budgetNs: number): boolean {
-    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs);
+  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
+    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs, waitersBudgetNs);
   }
 
   tryLock(fastPath = true, staged = false): LockAttempt {
