@@ -37,6 +37,10 @@
 #ifndef KSHM_SPIN_NS
 #define KSHM_SPIN_NS	(20LL * 1000)
 #endif
+/* ...and through queued waiters, for the queue to drain (SPIN_WAITERS_NS in lib/lock-queue.ts). */
+#ifndef KSHM_SPIN_WAITERS_NS
+#define KSHM_SPIN_WAITERS_NS	(100LL * 1000)
+#endif
 
 struct kshm {
 	int fd;
@@ -470,7 +474,7 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		/* Held, nobody queued: spin through a short hold rather than queue. */
 		if (ret == -EBUSY && spin && !(flags & KSHM_LOCK_TRY) &&
-		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS)) {
+		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS, KSHM_SPIN_WAITERS_NS)) {
 			/* A kshm_cancel() during the spin wins over the lock. */
 			if (atomic_load(&k->epoch) != epoch)
 				return -ECANCELED;

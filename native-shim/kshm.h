@@ -88,8 +88,10 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  * A free lock is taken with a compare-and-swap on the control page (no
  * syscall) unless the handle was opened with KSHM_OPEN_NO_FASTPATH; a taken
  * one is first spun on for up to 20 us while nobody is queued (a hold is
- * short; a queued wait costs a sleep and a wake-up), then waited for in the
- * driver's FIFO queue.
+ * short; a queued wait costs a sleep and a wake-up), or up to 100 us for the
+ * queue to drain while others are queued (joining them would keep every
+ * release a hand-off; the word is free only once the queue is empty, so the
+ * spinner never passes a waiter), then waited for in the driver's FIFO queue.
  * A signal does not end the wait: it resumes with the time left.
  * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting, and/or
  *	KSHM_LOCK_STAGED to hold the lock staged (see kshm_publish()): readers
