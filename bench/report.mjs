@@ -172,16 +172,19 @@ export function render(results) {
     + 'does not sleep.\n'
     + '- **P4**: the lock hands over in FIFO order (the driver, and the stand-in the same way), so once one waiter is queued every '
     + 'transaction is a hand-off, and a library hand-off costs two wake-ups (the pool thread\'s blocking LOCK, then the main thread '
-    + 'through uv_async) where a C waiter is the thread that runs next. So a contended request first spins on the lock word, up to '
-    + '20 µs, while the word names a holder and nobody is queued (LockWord.spinWhileHeld in JS, lw_spin_while_held() in libkshm, '
-    + 'which the C contenders use too: same lock path): a holder keeps the lock for well under a microsecond, so the spinner '
-    + 'usually takes it free and nobody queues; spinners never pass a queued waiter (the word is never free while the driver\'s '
-    + 'queue is not empty), and a holder that was descheduled ends the spin at its budget, and the waiter queues as before '
-    + '(the design card: the blocking LOCK on a libuv worker). In a TCG guest a hand-off\'s wake-ups take milliseconds '
-    + '(8 runnable threads on 2 emulated CPUs), far past any spin budget, so the 4 library contenders convoy: every transaction '
-    + 'is a hand-off with ~2 voluntary switches (the pool thread\'s, the main thread\'s), where C\'s waiter is woken itself and the '
-    + 'C contenders, spinning, drain the queue; the guest P4 rows show it. Closing that gap needs fewer wake-ups per hand-off '
-    + 'than the design card\'s blocking call on a pool thread allows.\n';
+    + 'through uv_async) with the lock held in transit meanwhile, where a C waiter is the thread that runs next. So a contended request '
+    + 'first spins on the lock word: up to 20 µs while the word names a holder and nobody is queued, and up to 100 µs while waiters '
+    + 'are queued (WAITERS), for the queue to drain rather than joining it (LockWord.spinWhileHeld in JS, lw_spin_while_held() in '
+    + 'libkshm, which the C contenders use too: same lock path; the pool thread\'s wait does not spin again, kshm_lock_epoch_nospin). '
+    + 'Spinners take only a free word, and the word is free only once the driver\'s queue is empty, so they never pass a queued waiter; '
+    + 'a spin that runs out queues as before (the design card: the blocking LOCK on a libuv worker). Joining the queue at once kept '
+    + 'the convoy going on a loaded host (host stand-in, 8 paired runs: library 70k/s and C 447k/s median queuing at once, '
+    + '896k/s and 1.88M/s spinning through). The context switches are counted per queued wait (the driver\'s locks_contended over the '
+    + 'run): a queued library wait costs ~3 voluntary switches by construction (the main thread\'s sleep in epoll, the pool thread\'s '
+    + 'blocking LOCK, its return to the idle pool) where a queued C wait costs 1; in a TCG guest a hand-off\'s wake-ups take '
+    + 'milliseconds (8 runnable threads on 2 emulated CPUs), far past any spin budget, so most contended library transactions still '
+    + 'queue there. Closing the guest gap needs fewer wake-ups per queued wait than the design card\'s blocking call on a pool '
+    + 'thread allows.\n';
 
   for (const [s, runs] of boots) {
     if (runs.length === 0) continue;
