@@ -285,7 +285,15 @@ async function setGo(device: Device, value: number): Promise<void> {
   await lastValueFrom(device.transaction((p) => p.setU8(4000, value)));
 }
 
-interface Contended { counts: number[]; throughput: number; fairness: number; voluntarySwitchesPerTxn: number }
+interface Contended {
+  counts: number[]; transactions: number; throughput: number; fairness: number;
+  /** Voluntary switches over every transaction of the run (a detail). */
+  voluntarySwitchesPerTxn: number;
+  /** Waits that queued in the driver (or the stand-in) during the run: locks_contended's delta. */
+  contendedWaits: number;
+  /** Voluntary switches per queued wait: per contended transaction, exactly. */
+  voluntarySwitchesPerContended: number;
+}
 
 async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise<Contended> {
   const d = await openDevice(DEVICE);
@@ -296,19 +304,27 @@ async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise
   });
   // Everybody ready (node starts slowly under TCG), then one common window.
   await waitUntil(d, (s) => s.u8(4002) === 4);
+  // The driver's count of waits that queued (INFO's locks_contended, the
+  // sysfs stats/locks_contended; the stand-in keeps its own): its delta over
+  // the run is the number of contended transactions (the stop below may add one).
+  const queued0 = d.info().counters.locksContended;
   await setGo(d, 1);
   await sleep(seconds * 1000);
   await lastValueFrom(d.transaction((p) => p.setU8(4001, 1)));
   const outs = (await Promise.all(procs)).map(json);
+  const contendedWaits = d.info().counters.locksContended - queued0;
   d.close();
   const counts = outs.map((o) => num(o, 'count'));
   const total = counts.reduce((a, b) => a + b, 0);
   const switches = outs.map((o) => num(o, 'voluntarySwitches')).reduce((a, b) => a + b, 0);
   return {
     counts,
+    transactions: total,
     throughput: total / seconds,
     fairness: Math.max(...counts) / Math.max(1, Math.min(...counts)),
     voluntarySwitchesPerTxn: switches / Math.max(1, total),
+    contendedWaits,
+    voluntarySwitchesPerContended: switches / Math.max(1, contendedWaits),
   };
 }
 
@@ -442,9 +458,13 @@ else if (role === 'subscribers') {
   console.log(JSON.stringify(await latencyProcesses(Number(process.argv[3] ?? 8), Number(process.argv[4] ?? 200), 15000)));
 }
 // P4 alone on the host stand-in, to iterate on the contended path: [seconds].
+// In a guest (the driver), the C ioctl loop too: `npm run vm -- ... node dist/bench/guest.js standin-contend 3`.
 else if (role === 'standin-contend') {
   const seconds = Number(process.argv[3] ?? 2);
-  console.log(JSON.stringify({ lib: await contended('lib', seconds), c: await contended('c', seconds) }));
+  console.log(JSON.stringify({
+    lib: await contended('lib', seconds), c: await contended('c', seconds),
+    ...(onStandin ? {} : { cIoctl: await contended('c-ioctl', seconds) }),
+  }));
 }
 // P3 alone on the host stand-in, to iterate on the waking path: [samples].
 else if (role === 'standin-latency') {

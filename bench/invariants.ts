@@ -101,6 +101,16 @@ function checkDelivery(result: Obj, fail: (invariant: string, detail: string) =>
     } else if (counts.some((c) => (c as number) <= 0)) {
       fail('progress', `${side}: a contender made no progress (${counts.join(', ')})`);
     }
+    // The waits that queued (the driver's locks_contended delta): the
+    // per-contended-transaction figures divide by it. Missing, negative or more
+    // than one per lock taken (the transactions, each contender's last lock that
+    // sees the stop, the orchestrator's stop, a few EINTR retries) is a broken
+    // count, never a figure.
+    const waits = at(result, `contended4.${side}.contendedWaits`);
+    const txns = at(result, `contended4.${side}.transactions`);
+    const locks = isNum(txns) && Array.isArray(counts) ? txns + counts.length + 1 + 4 : NaN;
+    if (!isNum(waits) || !isNum(txns)) fail('contended', `${side}: no count of queued waits (${JSON.stringify(waits)})`);
+    else if (waits < 0 || !(waits <= locks)) fail('contended', `${side}: ${waits} queued waits for ${txns} transactions`);
   }
 }
 

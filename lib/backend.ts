@@ -139,8 +139,11 @@ export interface Backend {
    * `budgetNs` while the lock is held and nobody is queued; true once it is
    * seen free (then tryLock again). Spares a contended waiter the sleep and
    * wake-up of a queued wait when the holder is about to release.
+   * `waitersBudgetNs` (> 0): queued waiters do not end the spin; it waits
+   * up to that long (from the start) for the queue to drain and the lock to
+   * be free (LockWord.spinWhileHeld).
    */
-  spinWhileHeld?(budgetNs: number): boolean;
+  spinWhileHeld?(budgetNs: number, waitersBudgetNs?: number): boolean;
   /**
    * Waits for the lock without blocking the event loop (timeoutMs 0: no
    * limit) and calls `done` exactly once, asynchronously. The returned

@@ -115,15 +115,25 @@ export class LockWord {
    * keeps the lock for a few hundred nanoseconds; a waiter that queues
    * instead pays a sleep and a wake-up on each side (tens of microseconds),
    * and the lock is handed over through it from then on.
+   *
+   * `waitersBudgetNs` (> 0): WAITERS does not end the spin; it goes on,
+   * for up to that long from the start, until the word is free, which it
+   * is only once the driver's queue has drained (so the spinner still
+   * never passes a queued waiter). Joining the queue instead would keep it
+   * from draining: with a waiter queued, every release is a hand-off.
    */
-  spinWhileHeld(budgetNs: number): boolean {
+  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
     const c = this.#c;
     const start = process.hrtime.bigint();
-    const budget = BigInt(Math.max(0, Math.floor(budgetNs)));
+    let budget = BigInt(Math.max(0, Math.floor(budgetNs)));
     for (let i = 1; ; i++) {
       const w = Atomics.load(c, LOCK);
       if (w === 0) return true;
-      if ((w & (LW_WAITERS | LW_DIED)) !== 0) return false;
+      if ((w & LW_DIED) !== 0) return false;
+      if ((w & LW_WAITERS) !== 0) {
+        if (waitersBudgetNs <= 0) return false;
+        if (budget < waitersBudgetNs) budget = BigInt(Math.floor(waitersBudgetNs));
+      }
       // The clock is read once every 32 looks at the word (a look costs ~10 ns).
       if ((i & 31) === 0 && process.hrtime.bigint() - start >= budget) return false;
     }

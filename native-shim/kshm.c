@@ -37,6 +37,10 @@
 #ifndef KSHM_SPIN_NS
 #define KSHM_SPIN_NS	(20LL * 1000)
 #endif
+/* ...and through queued waiters, for the queue to drain (SPIN_WAITERS_NS in lib/lock-queue.ts). */
+#ifndef KSHM_SPIN_WAITERS_NS
+#define KSHM_SPIN_WAITERS_NS	(100LL * 1000)
+#endif
 
 struct kshm {
 	int fd;
@@ -456,7 +460,7 @@ static int fast_release(struct kshm *k, uint32_t flags, bool published)
 }
 
 static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
-		   uint32_t *result)
+		   uint32_t *result, bool spin)
 {
 	struct kshm_lock_req req = { .timeout_ms = timeout_ms, .flags = flags };
 	long long deadline = 0;
@@ -469,8 +473,8 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	if (k->fast) {
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		/* Held, nobody queued: spin through a short hold rather than queue. */
-		if (ret == -EBUSY && !(flags & KSHM_LOCK_TRY) &&
-		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS)) {
+		if (ret == -EBUSY && spin && !(flags & KSHM_LOCK_TRY) &&
+		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS, KSHM_SPIN_WAITERS_NS)) {
 			/* A kshm_cancel() during the spin wins over the lock. */
 			if (atomic_load(&k->epoch) != epoch)
 				return -ECANCELED;
@@ -535,7 +539,20 @@ int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t 
 
 	if (!k)
 		return -EBADF;
-	ret = do_lock(k, epoch, timeout_ms, flags, result);
+	ret = do_lock(k, epoch, timeout_ms, flags, result, true);
+	put(k);
+	return ret;
+}
+
+int kshm_lock_epoch_nospin(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+			   uint32_t *result)
+{
+	struct kshm *k = get(h);
+	int ret;
+
+	if (!k)
+		return -EBADF;
+	ret = do_lock(k, epoch, timeout_ms, flags, result, false);
 	put(k);
 	return ret;
 }
@@ -547,7 +564,7 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 
 	if (!k)
 		return -EBADF;
-	ret = do_lock(k, atomic_load(&k->epoch), timeout_ms, flags, result);
+	ret = do_lock(k, atomic_load(&k->epoch), timeout_ms, flags, result, true);
 	put(k);
 	return ret;
 }

@@ -88,8 +88,10 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  * A free lock is taken with a compare-and-swap on the control page (no
  * syscall) unless the handle was opened with KSHM_OPEN_NO_FASTPATH; a taken
  * one is first spun on for up to 20 us while nobody is queued (a hold is
- * short; a queued wait costs a sleep and a wake-up), then waited for in the
- * driver's FIFO queue.
+ * short; a queued wait costs a sleep and a wake-up), or up to 100 us for the
+ * queue to drain while others are queued (joining them would keep every
+ * release a hand-off; the word is free only once the queue is empty, so the
+ * spinner never passes a waiter), then waited for in the driver's FIFO queue.
  * A signal does not end the wait: it resumes with the time left.
  * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting, and/or
  *	KSHM_LOCK_STAGED to hold the lock staged (see kshm_publish()): readers
@@ -105,6 +107,17 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 /* kshm_lock(), cancelled by any kshm_cancel() after @epoch was read. */
 int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
 		    uint32_t *result);
+
+/*
+ * kshm_lock_epoch() without the spin: a lock found taken is waited for in
+ * the driver's queue at once, not spun on first. For a caller that spun on
+ * the lock word already before it handed the wait to this thread (the
+ * TypeScript layer: its main thread spins, then a pool thread blocks here):
+ * a second spin would only delay the queued wait. libkshm's own choice, not
+ * a flag of the ABI's LOCK.
+ */
+int kshm_lock_epoch_nospin(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+			   uint32_t *result);
 
 /*
  * kshm_trylock() - kshm_lock() with KSHM_LOCK_TRY: never blocks

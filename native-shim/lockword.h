@@ -65,9 +65,14 @@ static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
  * word is never free for a spinner while anyone is queued) or the holder
  * died. A hold lasts a few hundred nanoseconds; a queued wait costs a sleep
  * and a wake-up, and once anyone queues every release is a hand-off.
+ * @waiters_budget_ns > 0: KSHM_LW_WAITERS does not end the spin; it goes on
+ * for up to that long (from the start) until the word is free, which it is
+ * only once the driver's queue drained (the spinner still never passes a
+ * waiter): joining the queue would keep every release a hand-off (a convoy).
  * The same rule as LockWord.spinWhileHeld() in lib/lockword.ts.
  */
-static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long budget_ns)
+static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long budget_ns,
+				      long long waiters_budget_ns)
 {
 	struct timespec t0, t;
 
@@ -77,8 +82,14 @@ static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long bu
 
 		if (!w)
 			return true;
-		if (w & (KSHM_LW_WAITERS | KSHM_LW_DIED))
+		if (w & KSHM_LW_DIED)
 			return false;
+		if (w & KSHM_LW_WAITERS) {
+			if (waiters_budget_ns <= 0)
+				return false;
+			if (budget_ns < waiters_budget_ns)
+				budget_ns = waiters_budget_ns;
+		}
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif

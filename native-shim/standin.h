@@ -43,6 +43,7 @@ struct standin_queue {
 	uint32_t next;			/* the next ticket to hand out */
 	uint32_t serving;		/* the ticket at the head of the queue */
 	uint32_t ids[64];		/* lock-word id of each ticket's waiter */
+	uint64_t contended;		/* waits that queued: INFO's locks_contended */
 };
 
 #define STANDIN_QUEUE(c)	((struct standin_queue *)((uint8_t *)(c) + 2048))
@@ -191,6 +192,7 @@ static void standin_wait(struct kshm_ctrl *c, uint32_t id)
 	struct standin_queue *q = STANDIN_QUEUE(c);
 	uint32_t t = __atomic_fetch_add(&q->next, 1, __ATOMIC_ACQ_REL);
 
+	__atomic_fetch_add(&q->contended, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->ids[t % 64], id, __ATOMIC_RELEASE);
 	for (;;) {
 		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_ACQUIRE);
@@ -298,6 +300,8 @@ static int dev_ioctl(struct kshm *k, unsigned long cmd, void *arg)
 			((struct kshm_info *)arg)->generation = c->generation;
 			((struct kshm_info *)arg)->lock_word = c->lock;
 			((struct kshm_info *)arg)->waiters = STANDIN_QUEUE(c)->next - STANDIN_QUEUE(c)->serving;
+			((struct kshm_info *)arg)->locks_contended =
+				__atomic_load_n(&STANDIN_QUEUE(c)->contended, __ATOMIC_RELAXED);
 		}
 		return 0;
 	case KSHM_IOC_WAKE:

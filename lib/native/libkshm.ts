@@ -121,7 +121,8 @@ export interface LibKshm {
   open(path: string, flags: number): number;
   close(h: number): number;
   cancelEpoch(h: number): number;
-  lockEpoch: WithAsync<[h: number, epoch: number, timeoutMs: number, flags: number, result: [number]]>;
+  /** kshm_lock_epoch_nospin: the caller spun on the lock word already (LockQueue). */
+  lockEpochNoSpin: WithAsync<[h: number, epoch: number, timeoutMs: number, flags: number, result: [number]]>;
   trylock(h: number): number;
   trylockFlags(h: number, flags: number): number;
   unlock(h: number, flags: number): number;
@@ -166,7 +167,7 @@ export function libkshm(): LibKshm {
     open: fn('int32_t kshm_open(const char *path, uint32_t flags)'),
     close: fn('int kshm_close(int32_t h)'),
     cancelEpoch: fn('int64_t kshm_cancel_epoch(int32_t h)'),
-    lockEpoch: fn('int kshm_lock_epoch(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
+    lockEpochNoSpin: fn('int kshm_lock_epoch_nospin(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
     trylock: fn('int kshm_trylock(int32_t h)'),
     trylockFlags: fn('int kshm_trylock_flags(int32_t h, uint32_t flags)'),
     unlock: fn('int kshm_unlock(int32_t h, uint32_t flags)'),

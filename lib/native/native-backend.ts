@@ -5,7 +5,7 @@
  * - Uncontended locking takes the lock word in the mapped control page with
  *   Atomics.compareExchange (no syscall, no FFI call), following the ABI's
  *   fast path; with `fastPath: false` it is a synchronous trylock ioctl.
- *   Only a contended lock waits, in kshm_lock_epoch on a libuv worker (koffi
+ *   Only a contended lock waits, in kshm_lock_epoch_nospin on a libuv worker (koffi
  *   `.async`), and can be cancelled from the main thread (kshm_cancel).
  * - Snapshots run the seqcount protocol on the mapped control page with Atomics,
  *   with no call into C at all on x86-64 (its loads are not reordered with
@@ -170,8 +170,8 @@ export class NativeBackend implements Backend {
     return !this.#closed && (this.#word.word & LW_OWNER_MASK) !== 0;
   }
 
-  spinWhileHeld(budgetNs: number): boolean {
-    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs);
+  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
+    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs, waitersBudgetNs);
   }
 
   tryLock(fastPath = true, staged = false): LockAttempt {
@@ -196,7 +196,8 @@ export class NativeBackend implements Backend {
     // starts still cancels this call.
     const epoch = this.#lib.cancelEpoch(this.#h);
     const out: [number] = [0];
-    this.#lib.lockEpoch.async(this.#h, epoch, timeoutMs, staged ? LOCK_STAGED : 0, out, (err, ret) => {
+    // No second spin on the worker: LockQueue spun on the word before it called this.
+    this.#lib.lockEpochNoSpin.async(this.#h, epoch, timeoutMs, staged ? LOCK_STAGED : 0, out, (err, ret) => {
       // This may run after close() (the wait ended as the handle closed).
       if (err) done(E.EIO, false, 0n);
       else if (ret < 0) done(-ret, false, 0n);

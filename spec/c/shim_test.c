@@ -138,20 +138,45 @@ static void test_spin_while_held(void)
 	pthread_t t;
 
 	c.lock = 0;
-	KT_CHECK(lw_spin_while_held(&c, 1000));
+	KT_CHECK(lw_spin_while_held(&c, 1000, 0));
 	c.lock = 5;
 	KT_CHECK(pthread_create(&t, NULL, release_later, &c) == 0);
-	KT_CHECK(lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));	/* returns at the release */
+	KT_CHECK(lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000, 0));	/* returns at the release */
 	pthread_join(t, NULL);
 	KT_EQ(c.lock, 0);
 	c.lock = 5 | KSHM_LW_WAITERS;	/* queued waiters get it first: never spin */
-	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000, 0));
 	c.lock = 5 | KSHM_LW_DIED;
-	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000, 0));
 	c.lock = KSHM_LW_DIED;	/* free, but only the driver (or a DIED-aware CAS) may take it */
-	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000));
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000, 0));
 	c.lock = 5;	/* held for good: the budget ends the spin */
-	KT_CHECK(!lw_spin_while_held(&c, 1000 * 1000));
+	KT_CHECK(!lw_spin_while_held(&c, 1000 * 1000, 0));
+}
+
+/*
+ * With a waiters budget: WAITERS does not end the spin, which returns once
+ * the queue drained and the word is free; DIED still ends it; that budget
+ * bounds it.
+ */
+static void test_spin_through_waiters(void)
+{
+	static struct kshm_ctrl c;
+	struct timespec t0, t1;
+	pthread_t t;
+
+	c.lock = 5 | KSHM_LW_WAITERS;
+	KT_CHECK(pthread_create(&t, NULL, release_later, &c) == 0);
+	KT_CHECK(lw_spin_while_held(&c, 1000, 10LL * 1000 * 1000 * 1000));	/* at the release */
+	pthread_join(t, NULL);
+	KT_EQ(c.lock, 0);
+	c.lock = 5 | KSHM_LW_WAITERS | KSHM_LW_DIED;
+	KT_CHECK(!lw_spin_while_held(&c, 10LL * 1000 * 1000 * 1000, 10LL * 1000 * 1000 * 1000));
+	c.lock = 5 | KSHM_LW_WAITERS;	/* queued for good: the waiters budget ends it */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	KT_CHECK(!lw_spin_while_held(&c, 1000, 2 * 1000 * 1000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	KT_CHECK((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) >= 2 * 1000 * 1000);
 }
 
 static void test_open_close_twice(void)
@@ -762,6 +787,7 @@ static const struct kt_test tests[] = {
 	{ "bad handles give EBADF", test_bad_handles },
 	{ "strerror", test_strerror },
 	{ "lw_spin_while_held: free, queued, died, budget", test_spin_while_held },
+	{ "lw_spin_while_held: through queued waiters until free, died, waiters budget", test_spin_through_waiters },
 	{ "device: close twice is harmless", test_open_close_twice },
 	{ "device: trylock, timeout, EPERM, read-only", test_trylock_and_timeout },
 	{ "device: cancel from another thread", test_cancel_from_other_thread },

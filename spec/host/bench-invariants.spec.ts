@@ -27,7 +27,9 @@ function good(): Record<string, any> {
     },
     commitToSubscriber: { lib: { expected: 100, n: 100, p50Us: 1400 }, c: { expected: 100, n: 100, p50Us: 220 } },
     contended4: {
-      lib: { counts: [204, 299, 222, 247] }, c: { counts: [27476, 10074, 29881, 27100] }, cIoctl: { counts: [3620, 3617, 3972, 3806] },
+      lib: { counts: [204, 299, 222, 247], transactions: 972, contendedWaits: 800 },
+      c: { counts: [27476, 10074, 29881, 27100], transactions: 94531, contendedWaits: 84000 },
+      cIoctl: { counts: [3620, 3617, 3972, 3806], transactions: 15015, contendedWaits: 15016 },
     },
     pool: { threadPoolSize: 64, devices: 3, blocked: 3, blockedPerDevice: 1, fileIoCompleted: true },
     memory: {
@@ -108,8 +110,25 @@ test('progress: a contender that made no progress fails', () => {
     only(checkGuest(r), 'progress');
   }
   const r = good();
-  r['contended4'].lib = { counts: [] };
+  r['contended4'].lib = { ...r['contended4'].lib, counts: [] };
   only(checkGuest(r), 'progress');
+});
+
+test('contended: a missing, negative or impossible count of queued waits fails, on either side', () => {
+  for (const side of ['lib', 'c', 'cIoctl']) {
+    let r = good();
+    delete r['contended4'][side].contendedWaits;
+    only(checkGuest(r), 'contended');
+    r = good();
+    r['contended4'][side].contendedWaits = -1;
+    only(checkGuest(r), 'contended');
+    r = good();
+    // Each contender's last lock (it sees the stop) and the orchestrator's stop may queue too.
+    r['contended4'][side].contendedWaits = r['contended4'][side].transactions + 5;
+    assert.equal(checkGuest(r), []);
+    r['contended4'][side].contendedWaits = r['contended4'][side].transactions + 10;
+    only(checkGuest(r), 'contended');
+  }
 });
 
 test('pool: two threads per device, none, a small pool or file I/O stuck fails', () => {
@@ -143,7 +162,10 @@ test('results: no JSON, no boot or no guest at all fails', () => {
 test('host stand-in: a stalled contender fails, a missing stand-in result fails; its samples are reported only', () => {
   const host = (): Record<string, any> => ({
     standin: {
-      contended4: { lib: { counts: [3938, 7733, 4301, 6671] }, c: { counts: [321190, 354589, 319343, 312155] } },
+      contended4: {
+        lib: { counts: [3938, 7733, 4301, 6671], transactions: 22643, contendedWaits: 900 },
+        c: { counts: [321190, 354589, 319343, 312155], transactions: 1307277, contendedWaits: 50000 },
+      },
       commitToSubscriber: { lib: { expected: 300, n: 300 }, c: { expected: 300, n: 300 } },
     },
   });

@@ -10,7 +10,7 @@ import {
   ReadOnlyDeviceError,
 } from '../../lib/errors.js';
 import { createPage } from '../../lib/page.js';
-import { LockQueue, type Hold, type LockCallbacks } from '../../lib/lock-queue.js';
+import { LockQueue, SPIN_NS, SPIN_WAITERS_NS, type Hold, type LockCallbacks } from '../../lib/lock-queue.js';
 import { StubBackend } from './stub-backend.js';
 
 const E = constants.errno;
@@ -68,16 +68,18 @@ test('a contended request spins (spinWhileHeld) before it queues: freed meanwhil
     const holds = new Map<string, Hold>();
     const log: string[] = [];
     b.taken = true;
-    const spins: number[] = [];
+    const spins: number[][] = [];
     // The holder releases during the spin.
-    (b as StubBackend & { spinWhileHeld(ns: number): boolean }).spinWhileHeld = (ns) => {
-      spins.push(ns);
+    (b as StubBackend & { spinWhileHeld(ns: number, waitersNs: number): boolean }).spinWhileHeld = (ns, waitersNs) => {
+      spins.push([ns, waitersNs]);
       b.taken = false;
       return true;
     };
     q.lock({}, recorder('a', log, holds));
     assert.equal(log, ['a granted @0']);
-    assert.ok(spins.length === 1 && (spins[0] as number) > 0);
+    // A short spin while nobody is queued, a longer one through queued waiters (SPIN_WAITERS_NS).
+    assert.equal(spins, [[SPIN_NS, SPIN_WAITERS_NS]]);
+    assert.ok(SPIN_NS > 0 && SPIN_WAITERS_NS > SPIN_NS);
     assert.is(b.waits.length, 0, 'no backend wait');
     // Still held after the spin (it gave up, or waiters queued): the request waits in the backend.
     q.release(holds.get('a') as Hold, true);

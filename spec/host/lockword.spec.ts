@@ -172,4 +172,29 @@ test('spinWhileHeld: true once the word is free; false at once when waiters queu
   assert.is(lw.spinWhileHeld(1e6), false, 'held for good: the budget ends it');
 });
 
+test('spinWhileHeld with a waiters budget: spins through WAITERS until the queue drains and the word is free; DIED still ends it', async () => {
+  const c = new Uint32Array(new SharedArrayBuffer(CTRL_SIZE));
+  const lw = new LockWord(c);
+  // Queued waiters, then handed over (no one queued behind), then released.
+  c[LOCK] = (5 | LW_WAITERS) >>> 0;
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const c = new Uint32Array(workerData);
+    setTimeout(() => { Atomics.store(c, ${LOCK}, 6); setTimeout(() => Atomics.store(c, ${LOCK}, 0), 20); }, 20);`,
+  { eval: true, workerData: c.buffer });
+  const t0 = process.hrtime.bigint();
+  assert.is(lw.spinWhileHeld(1000, 30e9), true, 'returns once the queue drained and the holder released');
+  assert.ok(process.hrtime.bigint() - t0 >= 30_000_000n, 'waited for both');
+  await w.terminate();
+  for (const word of [5 | LW_DIED, 5 | LW_WAITERS | LW_DIED]) {
+    c[LOCK] = word >>> 0;
+    assert.is(lw.spinWhileHeld(30e9, 30e9), false, `word ${(word >>> 0).toString(16)}: no spin`);
+  }
+  c[LOCK] = (5 | LW_WAITERS) >>> 0;
+  const t1 = process.hrtime.bigint();
+  assert.is(lw.spinWhileHeld(1000, 2e6), false, 'queued for good: the waiters budget ends it');
+  assert.ok(process.hrtime.bigint() - t1 >= 2_000_000n, 'spun the waiters budget, not the 1 µs one');
+});
+
 test.run();
