@@ -258,7 +258,8 @@ async function roleMemory(n: number): Promise<void> {
         await waiting;
         contended++;
       }
-      if (i % 1000 === 999) await sleep(0); // let the snapshot stream see commits
+      // Let the snapshot stream see commits: thousands of snapshots, so that a leak of them would show.
+      if (i % 20 === 19) await new Promise<void>((r) => setImmediate(r));
     }
   };
   const mem = async (): Promise<{ rss: number; heapUsed: number; arrayBuffers: number; external: number }> => {

@@ -37,7 +37,11 @@ import {
 const E = constants.errno;
 const SEQ = CTRL.seq / 4;
 const GEN_LO = CTRL.generation / 4;
-const SLAB_BYTES = 1 << 20;
+/**
+ * Snapshots are carved from slabs of this size (see #allocate).
+ * @internal
+ */
+export const SLAB_BYTES = 1 << 20;
 /** The smallest page size: #prefault writes a byte this often. */
 const PAGE_TOUCH = 4096;
 const FENCED_JS_SNAPSHOT = process.arch === 'x64' || process.arch === 'ia32';
