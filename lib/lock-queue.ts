@@ -384,7 +384,7 @@ export class LockQueue {
       let attempt: LockAttempt = this.#backend.surelyTaken?.()
         ? { ok: false, errno: E.EBUSY }
         : this.#backend.tryLock(r.fastPath, r.staged);
-      // Held by someone about to release, nobody queued: spin briefly rather than queue.
+      // Held by someone about to release (or waiters queued, about to drain): spin briefly rather than queue.
       if (!attempt.ok && attempt.errno === E.EBUSY && this.#backend.spinWhileHeld?.(SPIN_NS, SPIN_WAITERS_NS)) {
         attempt = this.#backend.tryLock(r.fastPath, r.staged);
       }

@@ -38,9 +38,31 @@ export interface LockWordDriver {
  * around it), and the CAS that ends a release is a full barrier before the
  * pollers load, as the wake handshake needs. Elsewhere (arm64: stores may
  * pass stores) the seq stores are Atomics.store (a release store and more).
- * A locked store costs ~10 ns, two per transaction (issue 20, P1).
+ * A locked store costs ~10 ns, two per transaction (issue 20, P1). One
+ * exception to TSO: non-temporal stores may pass older stores, and glibc's
+ * memmove/memset (behind TypedArray set/fill) use them for large copies, so
+ * a page orders a write that long after the seq store with a locked
+ * instruction first ({@link orderBulkWrite}); the release side needs
+ * nothing (glibc ends them with sfence, and the release CAS is locked).
  */
 const PLAIN_SEQ_STORES = process.arch === 'x64';
+
+/**
+ * The smallest write that may use non-temporal stores: glibc's lowest
+ * x86_non_temporal_threshold (its default is larger, a fraction of the cache).
+ */
+const BULK_WRITE_BYTES = 0x4000;
+const FENCE_CELL = new Int32Array(1);
+
+/**
+ * Called by a page before it writes `width` bytes of the shared data: a
+ * write long enough for non-temporal stores is ordered after the plain seq
+ * store by a locked instruction (a full barrier on x86, any address will do).
+ * @internal
+ */
+export function orderBulkWrite(width: number): void {
+  if (PLAIN_SEQ_STORES && width >= BULK_WRITE_BYTES) Atomics.exchange(FENCE_CELL, 0, 0);
+}
 
 /** A generation whose high half is below this is exact as a number (< 2^53). */
 const GEN_NUMBER_HI = 0x20_0000;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { ByteReader, checkRange } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
+import { orderBulkWrite } from './lockword.js';
 import { planOf, type FieldMap, type Layout, type LayoutPatch, type NumberType, type Plan, type PlanField } from './layout.js';
 
 const encoder = new TextEncoder();
@@ -250,7 +251,10 @@ export class Page extends ByteReader {
     checkRange(offset, width, this.size);
     const ranges = this.#ranges;
     if (ranges) Page.#addRange(ranges, offset, width);
-    else (this.#undo ??= new UndoLog()).record(this.bytesView, this.dataView, offset, width);
+    else {
+      (this.#undo ??= new UndoLog()).record(this.bytesView, this.dataView, offset, width);
+      orderBulkWrite(width);
+    }
   }
 
   /** Records a staged write: merged with the last range when they touch, one span past MAX_RANGES. */
