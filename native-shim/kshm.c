@@ -470,6 +470,9 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		return -EBADF;
 	if (flags & ~(KSHM_LOCK_TRY | KSHM_LOCK_STAGED))
 		return -EINVAL;
+	/* Cancelled before it started (kshm_lock_epoch): not even a free lock is taken. */
+	if (!(flags & KSHM_LOCK_TRY) && atomic_load(&k->epoch) != epoch)
+		return -ECANCELED;
 	if (k->fast) {
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
 		/* Held, nobody queued: spin through a short hold rather than queue. */

@@ -123,9 +123,34 @@ static void test_nospin_cancelled(void)
 	kshm_close(holder);
 }
 
+/* A call whose epoch a cancel moved on takes not even a free lock (both entries, fast path and not). */
+static void test_stale_epoch_takes_no_free_lock(void)
+{
+	for (int nofast = 0; nofast < 2; nofast++) {
+		kshm_handle h = kshm_open(path, nofast ? KSHM_OPEN_NO_FASTPATH : 0);
+		volatile uint32_t *word;
+		int64_t epoch;
+
+		KT_CHECK(h > 0);
+		word = lock_word(h);
+		epoch = kshm_cancel_epoch(h);
+		KT_EQ(kshm_cancel(h), 0);
+		KT_EQ(*word, 0);
+		KT_EQ(kshm_lock_epoch(h, epoch, 0, 0, NULL), -ECANCELED);
+		KT_EQ(*word, 0);
+		KT_EQ(kshm_lock_epoch_nospin(h, epoch, 0, 0, NULL), -ECANCELED);
+		KT_EQ(*word, 0);
+		/* The current epoch takes it. */
+		KT_EQ(kshm_lock_epoch(h, kshm_cancel_epoch(h), 0, 0, NULL), 0);
+		KT_EQ(kshm_unlock(h, KSHM_UNLOCK_ABORT), 0);
+		kshm_close(h);
+	}
+}
+
 static const struct kt_test tests[] = {
 	{ "kshm_lock_epoch_nospin queues at once (kshm_lock spins first)", test_nospin_queues_at_once },
 	{ "kshm_lock_epoch_nospin: a cancel wins, a free lock is taken, bad flags", test_nospin_cancelled },
+	{ "kshm_lock_epoch(_nospin) with an epoch a cancel moved on: -ECANCELED, a free lock not taken", test_stale_epoch_takes_no_free_lock },
 };
 
 int main(int argc, char **argv)
