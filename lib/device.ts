@@ -10,7 +10,7 @@ import {
   DeviceClosedError, LeaseEndedError, LockCancelledError, NoRingError, ReadOnlyDeviceError, systemError,
 } from './errors.js';
 import { eventsError, eventStream, type EventRecord, type EventsOptions } from './events.js';
-import { LockQueue, type Hold } from './lock-queue.js';
+import { grantGeneration, LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
@@ -133,7 +133,7 @@ export class KshmDevice implements Device {
       const now = queue.grantNow(options);
       if (now) {
         const hold = queue.holder as Hold;
-        return this.#run(fn, subscriber, hold, this.#page(hold, now.ownerDied, now.generationNumber ?? now.generation), options.signal);
+        return this.#run(fn, subscriber, hold, this.#page(hold, now.ownerDied, grantGeneration(now)), options.signal);
       }
       return this.#queued(fn, subscriber, options);
     });

@@ -76,16 +76,26 @@ type Outcome =
   | { ok: true; ownerDied: boolean; generation: bigint }
   | { ok: false; error: unknown };
 
+/** Whether `ms` is a timeoutMs the ABI takes: a whole number 0..2^32-1 (0: try once). */
+function isTimeoutMs(ms: number): boolean {
+  return Number.isInteger(ms) && ms >= 0 && ms <= 0xffffffff;
+}
+
 /**
  * timeoutMs checked: `undefined` gives `absent` (0 for locks: no limit),
  * 0 means "try once" (returned as -1), a RangeError when not 0..2^32-1.
  */
 function validTimeout(ms: number | undefined, absent = 0): number {
   if (ms === undefined) return absent;
-  if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) {
+  if (!isTimeoutMs(ms)) {
     throw new RangeError(`timeoutMs must be a whole number from 0 (try once) to 4294967295, got ${ms}`);
   }
   return ms === 0 ? TRY_ONCE : ms;
+}
+
+/** A grant's generation as a page takes it: the number when the backend gave one (no bigint made), else the bigint. */
+export function grantGeneration(attempt: Extract<LockAttempt, { ok: true }>): Gen {
+  return attempt.generationNumber ?? attempt.generation;
 }
 
 /** The teardown of a request that ended at once (one function for all: a closure per call is garbage). */
@@ -152,12 +162,6 @@ export class LockQueue {
   }
 
   /**
-   * Asks for the lock: `granted` runs once it is held (synchronously when it
-   * is free and nobody is queued), `failed` on any error. Returns the
-   * teardown, which cancels the wait. `staged`: take the lock staged (the
-   * seqcount stays even; see Backend.publish).
-   */
-  /**
    * The lock at once, with nothing to set up: when no abort is pending, the
    * timeout is valid and not "try once", nothing here is queued or held, and
    * the lock is free, it is taken (for {@link holder}) and the grant returned
@@ -168,7 +172,7 @@ export class LockQueue {
   grantNow(options: TransactionOptions): Extract<LockAttempt, { ok: true }> | undefined {
     const ms = options.timeoutMs;
     if (this.#closed || this.#backend.readOnly || options.signal?.aborted || !this.#idle()
-      || (ms !== undefined && (!Number.isInteger(ms) || ms <= 0 || ms > 0xffffffff))) return undefined;
+      || (ms !== undefined && (ms === 0 || !isTimeoutMs(ms)))) return undefined;
     const fastPath = options.fastPath ?? this.#fastPath;
     if (!fastPath && this.#backend.surelyTaken?.() === true) return undefined;
     const attempt = this.#backend.tryLock(fastPath, false);
@@ -177,6 +181,13 @@ export class LockQueue {
     return attempt;
   }
 
+  /**
+   * Asks for the lock: `granted` runs once it is held (synchronously when it
+   * is free and nobody is queued), `failed` on any error. Returns the
+   * teardown, which cancels the wait. `staged`: take the lock staged (the
+   * seqcount stays even; see Backend.publish). `tried`: {@link grantNow}
+   * just tried the lock for this request (no second attempt).
+   */
   lock(options: TransactionOptions, callbacks: LockCallbacks, staged = false, tried = false): () => void {
     const { signal } = options;
     let timeoutMs: number;
@@ -319,7 +330,7 @@ export class LockQueue {
   /** The one place where the lock becomes held. */
   #grant(hold: Hold, attempt: Extract<LockAttempt, { ok: true }>, callbacks: LockCallbacks): void {
     this.#holder = hold;
-    callbacks.granted(hold, attempt.ownerDied, attempt.generationNumber ?? attempt.generation);
+    callbacks.granted(hold, attempt.ownerDied, grantGeneration(attempt));
   }
 
   /** The one place where a request ends: out of the queue, timer stopped, its callback told. */

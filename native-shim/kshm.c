@@ -534,30 +534,30 @@ out:
 	return ret;
 }
 
-int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
-		    uint32_t *result)
+/* do_lock() on the handle's device, counted as a call in flight. */
+static int lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+		      uint32_t *result, bool spin)
 {
 	struct kshm *k = get(h);
 	int ret;
 
 	if (!k)
 		return -EBADF;
-	ret = do_lock(k, epoch, timeout_ms, flags, result, true);
+	ret = do_lock(k, epoch, timeout_ms, flags, result, spin);
 	put(k);
 	return ret;
+}
+
+int kshm_lock_epoch(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
+		    uint32_t *result)
+{
+	return lock_epoch(h, epoch, timeout_ms, flags, result, true);
 }
 
 int kshm_lock_epoch_nospin(kshm_handle h, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
 			   uint32_t *result)
 {
-	struct kshm *k = get(h);
-	int ret;
-
-	if (!k)
-		return -EBADF;
-	ret = do_lock(k, epoch, timeout_ms, flags, result, false);
-	put(k);
-	return ret;
+	return lock_epoch(h, epoch, timeout_ms, flags, result, false);
 }
 
 int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
