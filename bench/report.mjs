@@ -170,7 +170,10 @@ export function render(results) {
     + 'costs about what the allocation does, and chunked storage would slow every typed read; not done. Reusing the memory of '
     + 'snapshots nobody holds any more (a FinalizationRegistry handing a 4 KiB chunk back when its snapshot is collected, '
     + 'the event loop turning every 256 commits) was measured too: ~1200 ns per snapshot against ~450 ns for fresh slab memory, '
-    + 'with three in four chunks still fresh (the registry\'s weak cells cost more than the page faults they save); not done.\n'
+    + 'with three in four chunks still fresh (the registry\'s weak cells cost more than the page faults they save); not done. '
+    + 'The ceiling of any recycling, measured (session 7, a JS loop): a 4 KiB copy into one of 64 reused, cache-hot buffers plus its '
+    + 'typed array costs ~120 ns (fresh slab memory 380-720 ns, `new Uint8Array(4096)` ~1100 ns), already 2.3x C\'s whole malloc + copy + '
+    + 'free before a Snapshot exists or is delivered: recycling perfectly would halve the emission, not bring it to 3x.\n'
     + `- **P3** (p50 ${f(med('standin.commitToSubscriber.lib.p50Us'), 1)} µs vs C ${f(med('standin.commitToSubscriber.c.p50Us'), 1)} µs): `
     + 'both sides wake from the same FIFO. Stamped per stage (the rows above; before this work, in paired runs on a loaded host: '
     + 'wake-up -> callback 50-57 µs, the consume of the wake-up (a koffi call, two read()s) 8-11 µs, callback -> copy 17-24 µs, '
