@@ -171,11 +171,16 @@ function stamps(): { poll: bigint; snapshot: bigint } {
  * sample is acknowledged on the FIFO `ack` (its index, 8 bytes: one atomic
  * write) once stamped. KSHM_BENCH_DROP_EVERY=K (for a spec only): every K-th
  * sample is treated as never woken for (neither stamped nor acknowledged),
- * the loss the "every sample arrives" invariant must catch; the C readers
- * take the same variable.
+ * the loss the "every sample arrives" invariant must catch.
+ * KSHM_BENCH_STALL_EVERY=K (for a spec only): every K-th sample, once
+ * stamped, the reader stalls 20 ms before acknowledging it (the event loop
+ * blocked, as a stalled guest would), longer than the host's commit gap.
+ * The C readers take the same variables.
  */
 function sampler(ack: string | undefined): { keep(index: bigint): boolean; ack(index: bigint): void; dropped(): number } {
   const every = BigInt(Number(process.env['KSHM_BENCH_DROP_EVERY'] ?? 0) || 0);
+  const stallEvery = BigInt(Number(process.env['KSHM_BENCH_STALL_EVERY'] ?? 0) || 0);
+  const stall = new Int32Array(new SharedArrayBuffer(4));
   const fd = ack ? openSync(ack, 'r+') : -1; // O_RDWR: a FIFO's open does not wait for the other end
   const rec = new BigUint64Array(1);
   let dropped = 0;
@@ -188,6 +193,7 @@ function sampler(ack: string | undefined): { keep(index: bigint): boolean; ack(i
       return true;
     },
     ack: (index) => {
+      if (stallEvery > 0n && index % stallEvery === 0n) Atomics.wait(stall, 0, 0, 20);
       if (fd < 0) return;
       rec[0] = index;
       writeSync(fd, new Uint8Array(rec.buffer));
@@ -374,7 +380,8 @@ async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise
 /**
  * How long the writer waits for every reader's acknowledgement of a sample
  * before its next commit: far beyond any stall seen on a loaded host (~0.25 s
- * in a TCG guest), so a missing one is a lost wake-up. (A spec shortens it.)
+ * in a TCG guest), so a missing one is a lost wake-up. A spec shortens it,
+ * or turns the pacing off with 0 (the writer then keeps only its gaps).
  */
 const ACK_TIMEOUT_MS = Number(process.env['KSHM_BENCH_ACK_TIMEOUT_MS'] ?? 3000);
 
@@ -397,7 +404,7 @@ async function paced(n: number, gapUs: number, offset: number,
     const started = readers(ack);
     await Promise.all(started.map((r) => r.ready));
     await sleep(200); // the readers subscribed: their first emission is the state before the writer
-    const pacing = [String(started.length), ack, String(ACK_TIMEOUT_MS)];
+    const pacing = ACK_TIMEOUT_MS > 0 ? [String(started.length), ack, String(ACK_TIMEOUT_MS)] : [];
     const writer = json(await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE, ...pacing]
       : ['writer', String(n), String(gapUs), String(offset), ...pacing]));
     return { outs: (await Promise.all(started.map((r) => r.done))).map(json), writer };

@@ -12,7 +12,8 @@
 // --quick (CI, before npm test): everything briefly, one boot of 6.1, output
 // to bench/out/; then it ASSERTS the speed-independent invariants
 // (bench/invariants.ts: syscalls per transaction from a trace of every
-// syscall, every latency sample arrives, every contender progresses, pool
+// syscall, every latency sample arrives (the writer paced by the readers'
+// acknowledgements, so a missing one is a lost wake-up), every contender progresses, pool
 // threads <= 1 per device, heap + ArrayBuffers flat) and exits 1 on any
 // violation or broken measurement. A full run reports the same violations.
 //

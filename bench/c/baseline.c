@@ -35,7 +35,8 @@
  * KSHM_BENCH_DROP_EVERY=K from the environment, for a spec only: every K-th
  * sample is treated as never woken for (not stamped, not acknowledged), a
  * lost wake-up on purpose, which the "every sample arrives" invariant must
- * catch.
+ * catch; and KSHM_BENCH_STALL_EVERY=K: every K-th sample, once stamped, the
+ * reader stalls 20 ms before acknowledging it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -204,6 +205,7 @@ static void pace_print(const char *mode, long n, const struct pace *p)
 struct sampler {
 	int ack;
 	long drop_every;
+	long stall_every;
 	long dropped;
 	uint64_t last_gen;
 	long generation_jumps;
@@ -212,7 +214,8 @@ struct sampler {
 static struct sampler sampler_open(const char *ack)
 {
 	const char *drop = getenv("KSHM_BENCH_DROP_EVERY");
-	struct sampler s = { .ack = -1, .drop_every = drop ? atol(drop) : 0 };
+	const char *stall = getenv("KSHM_BENCH_STALL_EVERY");
+	struct sampler s = { .ack = -1, .drop_every = drop ? atol(drop) : 0, .stall_every = stall ? atol(stall) : 0 };
 
 	if (ack) {
 		s.ack = open(ack, O_RDWR | O_CLOEXEC);
@@ -244,6 +247,8 @@ static int sampler_keep(struct sampler *s, uint64_t idx)
 /* Once the sample is stamped. */
 static void sampler_ack(struct sampler *s, uint64_t idx)
 {
+	if (s->stall_every > 0 && idx % (uint64_t)s->stall_every == 0)
+		usleep(20000);
 	if (s->ack >= 0 && write(s->ack, &idx, sizeof(idx)) != sizeof(idx))
 		die("acknowledge");
 }

@@ -264,6 +264,24 @@ test('paced latency run: every sample arrives, acknowledged, no generation skipp
   assert.equal(latencyViolations(r), []);
 });
 
+test('paced latency run: a reader stalling 20 ms (10 commit gaps) on every 5th sample still gets every sample; unpaced, the stalls conflate commits (library and C)', () => {
+  const paced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5' });
+  for (const side of ['lib', 'c']) {
+    assert.is(paced[side].n, 40, JSON.stringify(paced[side]));
+    assert.is(paced[side].generationJumps, 0, JSON.stringify(paced[side]));
+  }
+  assert.equal(latencyViolations(paced), []);
+  // The writer keeping only its 2 ms gaps (as before the pacing): the invariant fails, and says why.
+  const unpaced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5', KSHM_BENCH_ACK_TIMEOUT_MS: '0' });
+  for (const side of ['lib', 'c']) {
+    assert.ok(unpaced[side].n < 40, JSON.stringify(unpaced[side]));
+    assert.ok(unpaced[side].generationJumps > 0, JSON.stringify(unpaced[side]));
+  }
+  const v = latencyViolations(unpaced);
+  only(v, 'latency');
+  for (const x of v) assert.match(x.detail, /skipped a generation: conflated/);
+});
+
 test('paced latency run: a reader losing every 10th wake-up fails the invariant, as lost wake-ups (library and C)', () => {
   const r = standinLatency(20, { KSHM_BENCH_DROP_EVERY: '10', KSHM_BENCH_ACK_TIMEOUT_MS: '1000' });
   for (const side of ['lib', 'c']) {
