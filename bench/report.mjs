@@ -248,13 +248,16 @@ export function render(results) {
   for (const [name, x] of Object.entries(results.extra ?? {})) {
     md += `\n## ${x?.name ?? name} (bench/${name}.bench.mjs)\n\n`;
     if (x?.headline?.length) md += '| goal | ratio | target | measured on |\n| --- | --- | --- | --- |\n' + x.headline.map(([a, v, t, w]) => `| ${a} | ${f(v)} | ${t} | ${w} |`).join('\n') + '\n\n';
-    if (x?.rows?.length) md += '| figure | library | C | note |\n| --- | --- | --- | --- |\n' + x.rows.map(([a, l, c, note]) => `| ${a} | ${l ?? ''} | ${c ?? ''} | ${note ?? ''} |`).join('\n') + '\n';
+    // A module's two figure columns are the library and C unless it names them (`columns`).
+    const [left, right] = Array.isArray(x?.columns) && x.columns.length === 2 ? x.columns : ['library', 'C'];
+    if (x?.rows?.length) md += `| figure | ${left} | ${right} | note |\n| --- | --- | --- | --- |\n` + x.rows.map(([a, l, c, note]) => `| ${a} | ${l ?? ''} | ${c ?? ''} | ${note ?? ''} |`).join('\n') + '\n';
   }
 
   md += '\n## Adding a benchmark\n\nDrop a module `bench/NAME.bench.mjs` whose default export is an async function of '
     + '`{ quick, repoRoot, sh, vm, node }` (`sh(cmd, args, env)` runs on the host and returns stdout, throwing on failure; '
     + '`vm(series, cmd, { params })` boots a guest and returns its output) that returns '
-    + '`{ name, rows?: [[figure, library, c, note]], headline?: [[goal, ratio, target, where]], violations?: [{ invariant, detail }], raw? }`. '
+    + '`{ name, rows?: [[figure, library, c, note]], columns?: [left, right], headline?: [[goal, ratio, target, where]], violations?: [{ invariant, detail }], raw? }` '
+    + '(`columns` names the two figure columns when they are not the library and C; a headline ratio is a number). '
     + '`npm run bench` runs every such module (`-- --only NAME` picks some), stores what it returns under `extra.NAME` in results.json, '
     + 'renders it here, and `--quick` fails on its violations. A module that throws is a violation.\n'
     + '\n![ratios](bench/chart.svg)\n';

@@ -20,7 +20,8 @@
 // Extra benchmark modules: every bench/*.bench.mjs (or those --only names)
 // is imported and its default export awaited with a context
 // { quick, repoRoot, sh, vm, node }; it returns
-// { name, rows?: [[figure, library, c, note?]...], headline?: [[goal, ratio, target, where]...],
+// { name, rows?: [[figure, library, c, note?]...], columns?: [left, right] (the two figure
+//   columns' names, when not the library and C), headline?: [[goal, ratio (a number), target, where]...],
 //   violations?: [{ invariant, detail }...], raw?: any }. Rows and headline
 // lines land in BENCHMARKS.md under the module's name, violations fail
 // --quick like the built-in ones. See BENCHMARKS.md, "Adding a benchmark".
