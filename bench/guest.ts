@@ -6,7 +6,9 @@
 // Run inside a guest by bench/run.mjs; prints one JSON object (the figures
 // bench/invariants.ts checks and bench/report.mjs reports).
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, writeSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
@@ -165,28 +167,73 @@ function stamps(): { poll: bigint; snapshot: bigint } {
 }
 
 /**
+ * The reader's side of the pacing (bench/c/baseline.c, struct pace): each
+ * sample is acknowledged on the FIFO `ack` (its index, 8 bytes: one atomic
+ * write) once stamped. KSHM_BENCH_DROP_EVERY=K (for a spec only): every K-th
+ * sample is treated as never woken for (neither stamped nor acknowledged),
+ * the loss the "every sample arrives" invariant must catch.
+ * KSHM_BENCH_STALL_EVERY=K (for a spec only): every K-th sample, once
+ * stamped, the reader stalls 20 ms before acknowledging it (the event loop
+ * blocked, as a stalled guest would), longer than the host's commit gap.
+ * The C readers take the same variables.
+ */
+function sampler(ack: string | undefined): { keep(index: bigint): boolean; ack(index: bigint): void; dropped(): number } {
+  const every = BigInt(Number(process.env['KSHM_BENCH_DROP_EVERY'] ?? 0) || 0);
+  const stallEvery = BigInt(Number(process.env['KSHM_BENCH_STALL_EVERY'] ?? 0) || 0);
+  const stall = new Int32Array(new SharedArrayBuffer(4));
+  const fd = ack ? openSync(ack, 'r+') : -1; // O_RDWR: a FIFO's open does not wait for the other end
+  const rec = new BigUint64Array(1);
+  let dropped = 0;
+  return {
+    keep: (index) => {
+      if (every > 0n && index % every === 0n) {
+        dropped++;
+        return false;
+      }
+      return true;
+    },
+    ack: (index) => {
+      if (stallEvery > 0n && index % stallEvery === 0n) Atomics.wait(stall, 0, 0, 20);
+      if (fd < 0) return;
+      rec[0] = index;
+      writeSync(fd, new Uint8Array(rec.buffer));
+    },
+    dropped: () => dropped,
+  };
+}
+
+/**
  * Commit -> subscriber: the writer (C) commits [timestamp, done, index] at
  * `offset`; each emission is stamped when the subscriber receives it (after
- * the copy, as the C reader stamps after its copy). Counts the indices seen.
+ * the copy, as the C reader stamps after its copy), then acknowledged on
+ * `ack` (the writer waits for it before its next commit). Counts the indices
+ * seen, and the emissions whose generation skipped one (a conflation).
  */
-async function roleLatency(n: number, offset: number, stages = false): Promise<void> {
+async function roleLatency(n: number, offset: number, stages = false, ack?: string): Promise<void> {
   const at = stages ? stamps() : undefined;
   const d = await openDevice(DEVICE, { readOnly: true });
+  const samples = sampler(ack);
   const lat: number[] = [];
   const parts: number[][] = [[], [], []];
   const seen = new Set<bigint>();
   const DONE = (1n << 64n) - 1n;
+  let lastGeneration = -1n;
+  let generationJumps = 0;
   setImmediate(() => console.log('ready')); // subscribed below, synchronously
   await lastValueFrom(d.snapshots$.pipe(
     filter((s) => {
       const now = process.hrtime.bigint();
+      if (lastGeneration >= 0n && s.generation > lastGeneration + 1n) generationJumps++;
+      if (s.generation > lastGeneration) lastGeneration = s.generation;
       if (s.u64(offset + 8) === DONE) return true; // the writer finished
       const ts = s.u64(offset);
       const index = s.u64(offset + 16);
       if (ts > 0n && now >= ts && index > 0n && !seen.has(index)) {
         seen.add(index);
+        if (!samples.keep(index)) return false;
         lat.push(Number(now - ts) / 1e3);
         if (at) [at.poll - ts, at.snapshot - at.poll, now - at.snapshot].forEach((x, i) => parts[i]?.push(Number(x) / 1e3));
+        samples.ack(index);
       }
       return false;
     }),
@@ -195,6 +242,7 @@ async function roleLatency(n: number, offset: number, stages = false): Promise<v
   lat.sort((a, b) => a - b);
   console.log(JSON.stringify({
     expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
+    generationJumps, dropped: samples.dropped(),
     ...(at ? { stagesP50Us: Object.fromEntries(['wakeToCallback', 'callbackToSnapshot', 'snapshotToSubscriber'].map((k, i) => {
       const xs = (parts[i] ?? []).sort((a, b) => a - b);
       return [k, xs[Math.floor(xs.length / 2)]];
@@ -329,36 +377,65 @@ async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise
   };
 }
 
-async function latency(lib: boolean, n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
-  const offset = 3800;
+/**
+ * How long the writer waits for every reader's acknowledgement of a sample
+ * before its next commit: far beyond any stall seen on a loaded host (~0.25 s
+ * in a TCG guest), so a missing one is a lost wake-up. A spec shortens it,
+ * or turns the pacing off with 0 (the writer then keeps only its gaps).
+ */
+const ACK_TIMEOUT_MS = Number(process.env['KSHM_BENCH_ACK_TIMEOUT_MS'] ?? 3000);
+
+/**
+ * Runs `readers` (each started with the acknowledgement FIFO as its last
+ * argument), then the C writer of n samples paced by their acknowledgements
+ * (bench/c/baseline.c, struct pace); resolves with the readers' outputs and
+ * the writer's (its acknowledgements that did not come in time).
+ */
+async function paced(n: number, gapUs: number, offset: number,
+  readers: (ack: string) => Array<{ ready: Promise<void>; done: Promise<string> }>): Promise<{ outs: Array<Record<string, unknown>>; writer: Record<string, unknown> }> {
   const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24))); // no stale done marker
   d.close();
-  const reader = lib ? startReader(process.execPath, [self, stages ? 'latency-stages' : 'latency', String(n), String(offset)])
-    : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE])
-      : startReader(baseline, ['poll-latency', String(n), String(offset)]);
-  await reader.ready;
-  await sleep(200); // the reader subscribed: its first emission is the state before the writer
-  await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE]
-    : ['writer', String(n), String(gapUs), String(offset)]);
-  return { ...json(await reader.done), gapUs };
+  const dir = mkdtempSync(join(tmpdir(), 'kshm-acks-'));
+  const ack = join(dir, 'acks');
+  try {
+    const made = spawnSync('mkfifo', ['-m', '600', ack], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`mkfifo ${ack}: ${made.stderr || made.error?.message}`);
+    const started = readers(ack);
+    await Promise.all(started.map((r) => r.ready));
+    await sleep(200); // the readers subscribed: their first emission is the state before the writer
+    const pacing = ACK_TIMEOUT_MS > 0 ? [String(started.length), ack, String(ACK_TIMEOUT_MS)] : [];
+    const writer = json(await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE, ...pacing]
+      : ['writer', String(n), String(gapUs), String(offset), ...pacing]));
+    return { outs: (await Promise.all(started.map((r) => r.done))).map(json), writer };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The writer's pacing figures, as reported next to the samples. */
+const pacing = (w: Record<string, unknown>): Record<string, unknown> => ({
+  ackTimeoutMs: w['ackTimeoutMs'], ackTimeouts: w['ackTimeouts'], missingAcks: w['missingAcks'],
+});
+
+async function latency(lib: boolean, n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
+  const offset = 3800;
+  const { outs, writer } = await paced(n, gapUs, offset, (ack) => [lib
+    ? startReader(process.execPath, [self, stages ? 'latency-stages' : 'latency', String(n), String(offset), ack])
+    : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack])
+      : startReader(baseline, ['poll-latency', String(n), String(offset), ack])]);
+  return { ...outs[0], gapUs, writer: pacing(writer) };
 }
 
 /**
  * Growth with subscriber processes: k library readers (one snapshots$ each)
- * of the same commits; each reports its own p50/p99 and count.
+ * of the same commits (the writer waits for all k acknowledgements); each
+ * reports its own p50/p99 and count.
  */
 async function latencyProcesses(k: number, n: number, gapUs: number): Promise<Record<string, unknown>> {
   const offset = 3800;
-  const d = await openDevice(DEVICE);
-  await lastValueFrom(d.transaction((p) => p.fill(0, offset, 24)));
-  d.close();
-  const readers = Array.from({ length: k }, () => startReader(process.execPath, [self, 'latency', String(n), String(offset)]));
-  await Promise.all(readers.map((r) => r.ready));
-  await sleep(200);
-  await run(C_BASELINE, onStandin ? ['lib-writer', String(n), String(gapUs), String(offset), DEVICE]
-    : ['writer', String(n), String(gapUs), String(offset)]);
-  const outs = (await Promise.all(readers.map((r) => r.done))).map(json);
+  const { outs, writer } = await paced(n, gapUs, offset, (ack) =>
+    Array.from({ length: k }, () => startReader(process.execPath, [self, 'latency', String(n), String(offset), ack])));
   const p50s = outs.map((o) => num(o, 'p50Us')).sort((a, b) => a - b);
   return {
     processes: k,
@@ -366,8 +443,10 @@ async function latencyProcesses(k: number, n: number, gapUs: number): Promise<Re
     worstP50Us: p50s.at(-1),
     p99Us: Math.max(...outs.map((o) => num(o, 'p99Us'))),
     receivedMin: Math.min(...outs.map((o) => num(o, 'n'))),
+    generationJumps: outs.reduce((sum, o) => sum + num(o, 'generationJumps'), 0),
     expected: n,
     gapUs,
+    writer: pacing(writer),
   };
 }
 
@@ -395,10 +474,12 @@ async function orchestrate(): Promise<void> {
     c: await contended('c', seconds),
     cIoctl: await contended('c-ioctl', seconds),
   };
-  // Gaps far above the latency, so a lost sample means a lost wake-up, not conflation.
-  // A host loaded by other guests stalls this one for up to ~0.25 s at times (seen once:
-  // 3 of 100 samples conflated, C's as the library's, at 30 ms); pacing the writer by
-  // the reader's acknowledgements would rule that out (not done).
+  // Gaps far above the latency (each sample measured from an idle reader), and the
+  // writer paced by the reader's acknowledgements (sent once a sample is stamped):
+  // a host loaded by other guests stalls this one for up to ~0.25 s at times (it
+  // once conflated 3 of 2000 commits, with gaps alone), so the next commit waits
+  // until the reader has the previous one (up to ACK_TIMEOUT_MS). A missing sample
+  // is then a lost wake-up; a conflation would still show, as a generation jump.
   const samples = quick ? 60 : 2000;
   const gapUs = quick ? 50000 : 15000;
   const commitToSubscriber = { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) };
@@ -406,7 +487,7 @@ async function orchestrate(): Promise<void> {
   const subscriberProcesses: Record<string, unknown> = {};
   if (!quick) {
     for (const k of [1, 2, 4, 8]) {
-      // Gaps grow with k: k readers on 2 vCPUs take turns (no conflation wanted).
+      // Gaps grow with k: k readers on 2 vCPUs take turns (each measured idle; the writer waits for all k acknowledgements).
       subscriberProcesses[String(k)] = await latencyProcesses(k, 200, 15000 * Math.max(1, k / 2)).catch((e: Error) => ({ error: e.message }));
     }
   }
@@ -449,8 +530,8 @@ async function standinHost(): Promise<void> {
 
 if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
-else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]));
-else if (role === 'latency-stages') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), true);
+else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), false, process.argv[5]);
+else if (role === 'latency-stages') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), true, process.argv[5]);
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
 else if (role === 'standin-host') await standinHost();

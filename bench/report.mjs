@@ -19,6 +19,15 @@ export function stats(xs) {
 const f = (x, d = 2) => (isNum(x) ? x.toFixed(d) : 'n/a');
 const mmm = (st, d = 1) => (st.n ? `${f(st.min, d)} / ${f(st.median, d)} / ${f(st.max, d)}` : 'n/a');
 
+/**
+ * A latency run's sample accounting, worst of the runs (`st(path)`: stats over
+ * them): received / sent; generation jumps; acknowledgements the writer missed.
+ */
+function samples(st, at) {
+  return `${f(st(`${at}.n`).min, 0)} / ${f(st(`${at}.expected`).max, 0)}; ${f(st(`${at}.generationJumps`).max, 0)}; `
+    + `${f(st(`${at}.writer.missingAcks`).max, 0)}`;
+}
+
 /** How the host stand-in's syscall weight was chosen (bench/run.mjs, native-shim/standin.h). */
 function calibrationText(c) {
   if (!c) return 'none recorded (1 FIONREAD per LOCK or UNLOCK)';
@@ -99,7 +108,7 @@ export function render(results) {
     + `| P4 transactions that queued in the stand-in, share of all | ${mmm(stats(host.map((r) => get(r, 'standin.contended4.lib.contendedWaits') / get(r, 'standin.contended4.lib.transactions'))), 3)} | ${mmm(stats(host.map((r) => get(r, 'standin.contended4.c.contendedWaits') / get(r, 'standin.contended4.c.transactions'))), 3)} | |\n`
     + `| P3 commit -> subscriber p50, µs (both stamp after the copy) | ${mmm(h('standin.commitToSubscriber.lib.p50Us'))} | ${mmm(h('standin.commitToSubscriber.c.p50Us'))} | futex hand-off ${f(h('limits.futexHandoffNs').median / 1e3, 1)}; Atomics.wait/notify ${f(h('lib.atomicsHandoffNs').median / 1e3, 1)} |\n`
     + `| P3 commit -> subscriber p99, µs | ${mmm(h('standin.commitToSubscriber.lib.p99Us'))} | ${mmm(h('standin.commitToSubscriber.c.p99Us'))} | |\n`
-    + `| P3 samples received / sent, worst run | ${f(h('standin.commitToSubscriber.lib.n').min, 0)} / ${f(h('standin.commitToSubscriber.lib.expected').max, 0)} | ${f(h('standin.commitToSubscriber.c.n').min, 0)} / ${f(h('standin.commitToSubscriber.c.expected').max, 0)} | |\n`
+    + `| P3 samples received / sent, worst run; snapshots that skipped a generation (conflated); acknowledgements the writer missed (it waits up to ${get(host[0], 'standin.commitToSubscriber.lib.writer.ackTimeoutMs') ?? '?'} ms for the reader's, sent once a sample is stamped, before its next commit) | ${samples(h, 'standin.commitToSubscriber.lib')} | ${samples(h, 'standin.commitToSubscriber.c')} | |\n`
     + `| P3 library per stage, p50 µs (a run of its own, stamped): writer's commit -> poll callback (wake-up, libuv, koffi) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.wakeToCallback'))} | | |\n`
     + `| P3 stage: poll callback -> seqcount copy made (4 KiB, into a slab) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.callbackToSnapshot'))} | | |\n`
     + `| P3 stage: copy -> subscriber (Snapshot, delivery; the wake-up is consumed after it) | ${mmm(h('standin.commitToSubscriber.libStages.stagesP50Us.snapshotToSubscriber'))} | | |\n`;
@@ -220,11 +229,12 @@ export function render(results) {
       + `| voluntary context switches per transaction, all transactions of the run (C: libkshm's lock; ioctl loop) | ${mmm(g(runs, 'contended4.lib.voluntarySwitchesPerTxn'), 2)} | ${mmm(g(runs, 'contended4.c.voluntarySwitchesPerTxn'), 2)}; ${mmm(g(runs, 'contended4.cIoctl.voluntarySwitchesPerTxn'), 2)} |\n`
       + `| commit -> subscriber p50, µs (both stamp after the copy) | ${mmm(g(runs, 'commitToSubscriber.lib.p50Us'))} | ${mmm(g(runs, 'commitToSubscriber.c.p50Us'))} |\n`
       + `| commit -> subscriber p99, µs | ${mmm(g(runs, 'commitToSubscriber.lib.p99Us'))} | ${mmm(g(runs, 'commitToSubscriber.c.p99Us'))} |\n`
-      + `| samples received / sent (commit gap ${get(runs[0], 'commitToSubscriber.lib.gapUs') ?? '?'} µs) | ${f(g(runs, 'commitToSubscriber.lib.n').min, 0)} / ${f(g(runs, 'commitToSubscriber.lib.expected').max, 0)} (worst boot) | ${f(g(runs, 'commitToSubscriber.c.n').min, 0)} / ${f(g(runs, 'commitToSubscriber.c.expected').max, 0)} |\n`
+      + `| samples received / sent, worst boot (commit gap ${get(runs[0], 'commitToSubscriber.lib.gapUs') ?? '?'} µs, and each commit after the reader acknowledged the previous sample, up to ${get(runs[0], 'commitToSubscriber.lib.writer.ackTimeoutMs') ?? '?'} ms); snapshots that skipped a generation (conflated); acknowledgements missed | ${samples((p) => g(runs, p), 'commitToSubscriber.lib')} | ${samples((p) => g(runs, p), 'commitToSubscriber.c')} |\n`
       + `| transaction time, fast path (TCG-inflated, for reference), ns | ${mmm(g(runs, 'transactionNs.lib'), 0)} | ${mmm(g(runs, 'transactionNs.cFast'), 0)} |\n`
       + `| transaction time, ioctl path (TCG-inflated), ns | ${mmm(g(runs, 'transactionNs.libIoctl'), 0)} | ${mmm(g(runs, 'transactionNs.c'), 0)} |\n`
-      + [1, 2, 4, 8].map((k) => `| commit -> subscriber p50 with ${k} subscriber process(es), µs (median reader; worst reader's p50; samples received, worst reader) | `
-        + `${mmm(g(runs, `subscriberProcesses.${k}.p50Us`))}; ${mmm(g(runs, `subscriberProcesses.${k}.worstP50Us`))}; ${f(g(runs, `subscriberProcesses.${k}.receivedMin`).min, 0)} / ${f(g(runs, `subscriberProcesses.${k}.expected`).max, 0)} | |\n`).join('')
+      + [1, 2, 4, 8].map((k) => `| commit -> subscriber p50 with ${k} subscriber process(es), µs (median reader; worst reader's p50; samples received, worst reader; generation jumps, all readers; acknowledgements missed: the writer waits for all ${k}) | `
+        + `${mmm(g(runs, `subscriberProcesses.${k}.p50Us`))}; ${mmm(g(runs, `subscriberProcesses.${k}.worstP50Us`))}; ${f(g(runs, `subscriberProcesses.${k}.receivedMin`).min, 0)} / ${f(g(runs, `subscriberProcesses.${k}.expected`).max, 0)}; `
+        + `${f(g(runs, `subscriberProcesses.${k}.generationJumps`).max, 0)}; ${f(g(runs, `subscriberProcesses.${k}.writer.missingAcks`).max, 0)} | |\n`).join('')
       + `| libuv pool threads blocked per open device (UV_THREADPOOL_SIZE=64, 20 queued each) | ${mmm(g(runs, 'pool.blockedPerDevice'), 2)} | |\n`
       + `| file read while they wait, ms | ${mmm(g(runs, 'pool.fileIoMs'), 0)} | |\n`
       + `| P5 RSS warm / end, MiB (${get(runs[0], 'memory.transactions') ?? '?'} transactions, snapshots$, lock$, contended waits) | ${f(g(runs, 'memory.before.rss').median / 2 ** 20, 1)} / ${f(g(runs, 'memory.after.rss').median / 2 ** 20, 1)} | |\n`
@@ -241,13 +251,16 @@ export function render(results) {
   for (const [name, x] of Object.entries(results.extra ?? {})) {
     md += `\n## ${x?.name ?? name} (bench/${name}.bench.mjs)\n\n`;
     if (x?.headline?.length) md += '| goal | ratio | target | measured on |\n| --- | --- | --- | --- |\n' + x.headline.map(([a, v, t, w]) => `| ${a} | ${f(v)} | ${t} | ${w} |`).join('\n') + '\n\n';
-    if (x?.rows?.length) md += '| figure | library | C | note |\n| --- | --- | --- | --- |\n' + x.rows.map(([a, l, c, note]) => `| ${a} | ${l ?? ''} | ${c ?? ''} | ${note ?? ''} |`).join('\n') + '\n';
+    // A module's two figure columns are the library and C unless it names them (`columns`).
+    const [left, right] = Array.isArray(x?.columns) && x.columns.length === 2 ? x.columns : ['library', 'C'];
+    if (x?.rows?.length) md += `| figure | ${left} | ${right} | note |\n| --- | --- | --- | --- |\n` + x.rows.map(([a, l, c, note]) => `| ${a} | ${l ?? ''} | ${c ?? ''} | ${note ?? ''} |`).join('\n') + '\n';
   }
 
   md += '\n## Adding a benchmark\n\nDrop a module `bench/NAME.bench.mjs` whose default export is an async function of '
     + '`{ quick, repoRoot, sh, vm, node }` (`sh(cmd, args, env)` runs on the host and returns stdout, throwing on failure; '
     + '`vm(series, cmd, { params })` boots a guest and returns its output) that returns '
-    + '`{ name, rows?: [[figure, library, c, note]], headline?: [[goal, ratio, target, where]], violations?: [{ invariant, detail }], raw? }`. '
+    + '`{ name, rows?: [[figure, library, c, note]], columns?: [left, right], headline?: [[goal, ratio, target, where]], violations?: [{ invariant, detail }], raw? }` '
+    + '(`columns` names the two figure columns when they are not the library and C; a headline ratio is a number). '
     + '`npm run bench` runs every such module (`-- --only NAME` picks some), stores what it returns under `extra.NAME` in results.json, '
     + 'renders it here, and `--quick` fails on its violations. A module that throws is a violation.\n'
     + '\n![ratios](bench/chart.svg)\n';

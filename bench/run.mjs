@@ -12,14 +12,16 @@
 // --quick (CI, before npm test): everything briefly, one boot of 6.1, output
 // to bench/out/; then it ASSERTS the speed-independent invariants
 // (bench/invariants.ts: syscalls per transaction from a trace of every
-// syscall, every latency sample arrives, every contender progresses, pool
+// syscall, every latency sample arrives (the writer paced by the readers'
+// acknowledgements, so a missing one is a lost wake-up), every contender progresses, pool
 // threads <= 1 per device, heap + ArrayBuffers flat) and exits 1 on any
 // violation or broken measurement. A full run reports the same violations.
 //
 // Extra benchmark modules: every bench/*.bench.mjs (or those --only names)
 // is imported and its default export awaited with a context
 // { quick, repoRoot, sh, vm, node }; it returns
-// { name, rows?: [[figure, library, c, note?]...], headline?: [[goal, ratio, target, where]...],
+// { name, rows?: [[figure, library, c, note?]...], columns?: [left, right] (the two figure
+//   columns' names, when not the library and C), headline?: [[goal, ratio (a number), target, where]...],
 //   violations?: [{ invariant, detail }...], raw?: any }. Rows and headline
 // lines land in BENCHMARKS.md under the module's name, violations fail
 // --quick like the built-in ones. See BENCHMARKS.md, "Adding a benchmark".

@@ -19,19 +19,36 @@ export default async function staging({ quick, repoRoot, node }) {
   const host = run(repoRoot, node, [join(repoRoot, 'bench/staging.mjs')]);
   const guest = run(repoRoot, node, [join(repoRoot, 'harness/vm.mjs'), '--kernel', '6.12', '--smp', '2', '--no-build',
     '--timeout', '600', node, join(repoRoot, 'bench/staging.mjs'), 'guest']);
+  return stagingResult(host, guest);
+}
+
+/** What the module returns for bench/staging.mjs's host and guest results (bench/report.mjs renders it). */
+export function stagingResult(host, guest) {
   const ns = (x) => `${x.toFixed(0)} ns`;
   const ms = (x) => `${x.median.toFixed(1)} ms (max ${x.max.toFixed(1)})`;
+  // The in-place loop is a part of what the API's synchronous transaction does (that adds the
+  // Observable and the queue): slower than it, the loop measures something the device does not
+  // do (it once allocated an undo log per commit: 1562 ns against the API's ~220).
+  const violations = ['fastPath', 'ioctlPath'].filter((k) => !(host[k].inPlaceCommitNs <= host[k].api.syncTransactionNs)).map((k) => ({
+    invariant: 'staging',
+    detail: `${k}: the in-place commit loop took ${ns(host[k].inPlaceCommitNs)}, more than the whole synchronous transaction `
+      + `through the API (${ns(host[k].api.syncTransactionNs)}): it does not measure what the device does`,
+  }));
+  // Both columns are the library: what is measured (left) against what it is compared with (right).
   return {
     name: 'staging',
+    columns: ['measured', 'compared with'],
     rows: [
-      ['staged 64 B commit vs in place, fast path (host stand-in)', ns(host.fastPath.stagedCommitNs), ns(host.fastPath.inPlaceCommitNs), `${host.fastPath.ratio.toFixed(2)}x, goal <= 1.5x`],
-      ['staged 64 B commit vs in place, ioctl path (host stand-in)', ns(host.ioctlPath.stagedCommitNs), ns(host.ioctlPath.inPlaceCommitNs), `${host.ioctlPath.ratio.toFixed(2)}x, goal <= 1.5x`],
-      ['first snapshot during a 5 s lease vs a poll wake, fast path (guest 6.12)', ms(guest.fastPath.firstSnapshotDuringLeaseMs), ms(guest.fastPath.pollWakeMs), 'goal: within one poll wake'],
-      ['first snapshot during a 5 s lease vs a poll wake, ioctl path (guest 6.12)', ms(guest.ioctlPath.firstSnapshotDuringLeaseMs), ms(guest.ioctlPath.pollWakeMs), 'goal: within one poll wake'],
+      ['staged 64 B commit (left) vs in-place commit (right), library, fast path (host stand-in)', ns(host.fastPath.stagedCommitNs), ns(host.fastPath.inPlaceCommitNs), `${host.fastPath.ratio.toFixed(2)}x, goal <= 1.5x`],
+      ['staged 64 B commit (left) vs in-place commit (right), library, ioctl path (host stand-in)', ns(host.ioctlPath.stagedCommitNs), ns(host.ioctlPath.inPlaceCommitNs), `${host.ioctlPath.ratio.toFixed(2)}x, goal <= 1.5x`],
+      ['a new subscriber\'s first snapshot during a 5 s lease (left) vs a commit\'s poll wake (right), library, fast path (guest 6.12)', ms(guest.fastPath.firstSnapshotDuringLeaseMs), ms(guest.fastPath.pollWakeMs), 'goal: within one poll wake'],
+      ['a new subscriber\'s first snapshot during a 5 s lease (left) vs a commit\'s poll wake (right), library, ioctl path (guest 6.12)', ms(guest.ioctlPath.firstSnapshotDuringLeaseMs), ms(guest.ioctlPath.pollWakeMs), 'goal: within one poll wake'],
     ],
     headline: [
-      ['staged 64 B commit / in-place commit (host)', Math.max(host.fastPath.ratio, host.ioctlPath.ratio).toFixed(2), '<= 1.5', 'host stand-in'],
+      // A number: bench/report.mjs formats it (a string would render as n/a).
+      ['staged 64 B commit / in-place commit (host), worse of the fast and ioctl paths', Math.max(host.fastPath.ratio, host.ioctlPath.ratio), '<= 1.5', 'host stand-in'],
     ],
+    violations,
     raw: { host, guest },
   };
 }

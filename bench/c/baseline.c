@@ -11,20 +11,32 @@
  *                                 their first BYTES) + free
  *   baseline txn N                guest: real LOCK, 64 B write, UNLOCK COMMIT
  *   baseline contend SECONDS ID   guest: contended transactions for SECONDS
- *   baseline writer N GAP_US OFF  guest: N commits of CLOCK_MONOTONIC at OFF
- *   baseline poll-latency N OFF   guest: poll() wake latency of N commits
+ *   baseline writer N GAP_US OFF [READERS ACKS TIMEOUT_MS]
+ *                                 guest: N commits of CLOCK_MONOTONIC at OFF, paced
+ *                                 by READERS readers' acknowledgements on the FIFO ACKS
+ *                                 (see struct pace)
+ *   baseline poll-latency N OFF [ACKS]  guest: poll() wake latency of N commits; each
+ *                                 sample acknowledged on the FIFO ACKS once stamped
  *   baseline txn-lib N [PATH]     libkshm's own lock: kshm_lock, 64 B write, kshm_unlock
  *                                 (the lock-word fast path, kernel fallback); host:
  *                                 PATH standin:1 with the stand-in build (baseline-standin)
  *   baseline contend-lib S ID [PATH]  contended transactions through libkshm's lock
- *   baseline lib-writer N GAP OFF [PATH]   writer over libkshm (host stand-in: standin:1:NAME)
- *   baseline lib-poll-latency N OFF [PATH] poll() wake latency over libkshm's layout fd
+ *   baseline lib-writer N GAP OFF [PATH [READERS ACKS TIMEOUT_MS]]
+ *                                 writer over libkshm (host stand-in: standin:1:NAME)
+ *   baseline lib-poll-latency N OFF [PATH [ACKS]]  poll() wake latency over libkshm's layout fd
  *   baseline calibrate N          guest: ioctl FIONREAD on a pipe next to LOCK+UNLOCK
  *
  * txn, txn-lib: the timed loop is preceded by an empty window and followed by
  * the real one, each between two marker writes to /dev/null
  * ("KSHM-MARK-<what>-BEGIN/END"), so a trace of every syscall can count the
  * loop's own (bench/syscalls.ts) with the setup left out.
+ *
+ * The latency readers (and bench/guest.ts's library reader) take
+ * KSHM_BENCH_DROP_EVERY=K from the environment, for a spec only: every K-th
+ * sample is treated as never woken for (not stamped, not acknowledged), a
+ * lost wake-up on purpose, which the "every sample arrives" invariant must
+ * catch; and KSHM_BENCH_STALL_EVERY=K: every K-th sample, once stamped, the
+ * reader stalls 20 ms before acknowledging it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,6 +85,172 @@ static long voluntary_switches(void)
 
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_nvcsw;
+}
+
+/*
+ * Commit -> subscriber pacing. Each reader, once it has stamped sample I,
+ * writes I (8 bytes: one atomic write, <= PIPE_BUF) to the FIFO ACKS that
+ * the orchestrator made; before each next commit the writer waits until
+ * all READERS acknowledged the previous sample (up to TIMEOUT_MS), and keeps
+ * at least GAP_US between commits in any case. So two commits never
+ * conflate in a reader that is merely slow (a stalled guest): a sample that
+ * never arrives is a lost wake-up, and the writer goes on without its
+ * acknowledgement (counted: missingAcks). Stale acknowledgements (of an
+ * earlier sample, after its timeout) are skipped. After PACE_GIVE_UP samples
+ * in a row without them (a reader died: the samples are lost anyway), the
+ * writer stops waiting, so a dead reader costs no more than the gaps.
+ * READERS 0: no pacing.
+ */
+#define PACE_GIVE_UP 3
+
+struct pace {
+	long readers;
+	long timeout_ms;
+	int fd;			/* the FIFO, O_RDWR: never EOF, never blocks the open */
+	uint64_t last_ns;	/* the previous commit, 0: none yet */
+	long gap_us;
+	long missing;		/* acknowledgements that did not come in time */
+	long timeouts;		/* samples whose acknowledgements did not all come */
+	long in_a_row;		/* the last samples' timeouts in a row */
+};
+
+static struct pace pace_open(long gap_us, int argc, char **argv, int at)
+{
+	struct pace p = { .fd = -1, .gap_us = gap_us };
+
+	if (argc > at + 2) {
+		p.readers = atol(argv[at]);
+		p.timeout_ms = atol(argv[at + 2]);
+		p.fd = open(argv[at + 1], O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (p.fd < 0 || p.readers < 1 || p.timeout_ms < 1)
+			die("acknowledgement FIFO");
+	}
+	return p;
+}
+
+/*
+ * Waits for READERS acknowledgements of @idx, or the timeout (none once the
+ * writer gave up: it then takes only those already there).
+ */
+static void pace_acks(struct pace *p, uint64_t idx)
+{
+	uint64_t wait_ns = p->in_a_row >= PACE_GIVE_UP ? 0 : (uint64_t)p->timeout_ms * 1000000ull;
+	uint64_t deadline = now_ns() + wait_ns;
+	uint64_t rec[64];
+	long got = 0;
+
+	while (got < p->readers) {
+		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+		uint64_t t = now_ns();
+		ssize_t len;
+		int r;
+
+		r = poll(&pfd, 1, t >= deadline ? 0 : (int)((deadline - t) / 1000000ull) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("poll acknowledgements");
+		if (r == 0 && now_ns() >= deadline)
+			break;
+		if (r == 0)
+			continue;
+		/* Every write is 8 bytes and every read a multiple: whole records only. */
+		len = read(p->fd, rec, sizeof(rec));
+		if (len < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (len < 0 || len % 8)
+			die("read acknowledgements");
+		for (ssize_t i = 0; i < len / 8; i++)
+			got += rec[i] == idx;
+	}
+	if (got < p->readers) {
+		p->missing += p->readers - got;
+		p->timeouts++;
+		p->in_a_row++;
+	} else {
+		p->in_a_row = 0;
+	}
+}
+
+/*
+ * Before commit @idx (1..N; N + 1: the done marker): the previous sample's
+ * acknowledgements, then the rest of the gap since the previous commit.
+ */
+static void pace_before(struct pace *p, uint64_t idx)
+{
+	uint64_t t, until;
+
+	if (p->fd >= 0 && idx > 1)
+		pace_acks(p, idx - 1);
+	if (!p->last_ns) {
+		usleep((useconds_t)p->gap_us);
+		return;
+	}
+	until = p->last_ns + (uint64_t)p->gap_us * 1000ull;
+	while ((t = now_ns()) < until)
+		usleep((useconds_t)((until - t) / 1000ull) + 1);
+}
+
+static void pace_print(const char *mode, long n, const struct pace *p)
+{
+	printf("{\"mode\":\"%s\",\"n\":%ld,\"readers\":%ld,\"ackTimeoutMs\":%ld,\"ackTimeouts\":%ld,"
+	       "\"missingAcks\":%ld}\n", mode, n, p->readers, p->timeout_ms, p->timeouts, p->missing);
+}
+
+/*
+ * A latency reader's side: the FIFO to acknowledge on (-1: none), the
+ * deliberate drop (KSHM_BENCH_DROP_EVERY, for a spec), and the generations
+ * it saw: a snapshot whose generation skipped one is a conflation, counted.
+ */
+struct sampler {
+	int ack;
+	long drop_every;
+	long stall_every;
+	long dropped;
+	uint64_t last_gen;
+	long generation_jumps;
+};
+
+static struct sampler sampler_open(const char *ack)
+{
+	const char *drop = getenv("KSHM_BENCH_DROP_EVERY");
+	const char *stall = getenv("KSHM_BENCH_STALL_EVERY");
+	struct sampler s = { .ack = -1, .drop_every = drop ? atol(drop) : 0, .stall_every = stall ? atol(stall) : 0 };
+
+	if (ack) {
+		s.ack = open(ack, O_RDWR | O_CLOEXEC);
+		if (s.ack < 0)
+			die("acknowledgement FIFO");
+	}
+	return s;
+}
+
+/* Every copy the reader made, with its generation. */
+static void sampler_saw(struct sampler *s, uint64_t gen)
+{
+	if (s->last_gen && gen > s->last_gen + 1)
+		s->generation_jumps++;
+	if (gen > s->last_gen)
+		s->last_gen = gen;
+}
+
+/* A new sample @idx: false when it is dropped on purpose (neither stamped nor acknowledged). */
+static int sampler_keep(struct sampler *s, uint64_t idx)
+{
+	if (s->drop_every > 0 && idx % (uint64_t)s->drop_every == 0) {
+		s->dropped++;
+		return 0;
+	}
+	return 1;
+}
+
+/* Once the sample is stamped. */
+static void sampler_ack(struct sampler *s, uint64_t idx)
+{
+	if (s->stall_every > 0 && idx % (uint64_t)s->stall_every == 0)
+		usleep(20000);
+	if (s->ack >= 0 && write(s->ack, &idx, sizeof(idx)) != sizeof(idx))
+		die("acknowledge");
 }
 
 struct region {
@@ -355,7 +533,7 @@ static void contend_lib(int id, const char *path)
 }
 
 /* writer over libkshm (fast path; WAKE when a poller waits): the host stand-in's commits. */
-static void lib_writer(long n, long gap_us, long off, const char *path)
+static void lib_writer(long n, const char *path, struct pace *p, long off)
 {
 	kshm_handle h = lib_open(path);
 	struct kshm_layout l;
@@ -367,28 +545,30 @@ static void lib_writer(long n, long gap_us, long off, const char *path)
 	for (long i = 1; i <= n; i++) {
 		uint64_t t, idx = (uint64_t)i;
 
-		usleep((useconds_t)gap_us);
+		pace_before(p, idx);
 		if (kshm_lock(h, 0, 0, NULL))
 			die("kshm_lock");
 		memcpy(d + off + 16, &idx, sizeof(idx));
 		t = now_ns();
 		memcpy(d + off, &t, sizeof(t));
 		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
+		p->last_ns = t;
 	}
-	usleep((useconds_t)gap_us);
+	pace_before(p, (uint64_t)n + 1);
 	kshm_lock(h, 0, 0, NULL);
 	memset(d + off + 8, 0xff, 8);
 	kshm_unlock(h, KSHM_UNLOCK_COMMIT);
-	printf("{\"mode\":\"lib-writer\",\"n\":%ld}\n", n);
+	pace_print("lib-writer", n, p);
 	kshm_close(h);
 }
 
 /* poll() wake latency over libkshm (the layout's fd, kshm_consume, a seqcount copy). */
-static void lib_poll_latency(long n, long off, const char *path)
+static void lib_poll_latency(long n, long off, const char *path, const char *ack)
 {
 	kshm_handle h = kshm_open(path, KSHM_OPEN_READONLY);
 	struct kshm_layout l;
 	struct pollfd pfd;
+	struct sampler sm = sampler_open(ack);
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), last = 0;
 	long got = 0;
 
@@ -397,7 +577,7 @@ static void lib_poll_latency(long n, long off, const char *path)
 	pfd = (struct pollfd){ .fd = l.fd, .events = POLLIN };
 	printf("ready\n");
 	for (;;) {
-		uint64_t ts, t, done, idx;
+		uint64_t ts, t, done, idx, gen;
 		uint32_t s1;
 		const uint8_t *d = l.data;
 
@@ -409,19 +589,25 @@ static void lib_poll_latency(long n, long off, const char *path)
 			memcpy(&ts, d + off, sizeof(ts));
 			memcpy(&done, d + off + 8, sizeof(done));
 			memcpy(&idx, d + off + 16, sizeof(idx));
+			gen = l.ctrl->generation;
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		} while ((s1 & 1) || s1 != __atomic_load_n(&l.ctrl->seq, __ATOMIC_RELAXED));
 		t = now_ns();
+		sampler_saw(&sm, gen);
 		if (done == UINT64_MAX)
 			break;
 		if (ts && t >= ts && idx > last && got < n) {
-			lat[got++] = t - ts;
 			last = idx;
+			if (!sampler_keep(&sm, idx))
+				continue;
+			lat[got++] = t - ts;
+			sampler_ack(&sm, idx);
 		}
 	}
 	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
-	printf("{\"mode\":\"lib-poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f}\n", n,
-	       got, got ? lat[got / 2] / 1e3 : 0, got ? lat[(got * 99) / 100] / 1e3 : 0);
+	printf("{\"mode\":\"lib-poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f,"
+	       "\"generationJumps\":%ld,\"dropped\":%ld}\n", n, got, got ? lat[got / 2] / 1e3 : 0,
+	       got ? lat[(got * 99) / 100] / 1e3 : 0, sm.generation_jumps, sm.dropped);
 	kshm_close(h);
 }
 
@@ -482,38 +668,36 @@ static void contend(double seconds, int id)
 	       (unsigned long long)count, voluntary_switches() - csw);
 }
 
-static void writer(long n, long gap_us, long off)
+static void writer(long n, struct pace *p, long off)
 {
 	struct region r = open_device();
 
-	lock(&r);
-	memset(r.data + off, 0, 24);
-	unlock(&r);
-
-	/* [timestamp, done marker, index] at OFF: index 1..N, one commit each. */
+	/* [timestamp, done marker, index] at OFF (zeroed by the orchestrator): index 1..N, one commit each. */
 	for (long i = 1; i <= n; i++) {
 		uint64_t t, idx = (uint64_t)i;
 
-		usleep((useconds_t)gap_us);
+		pace_before(p, idx);
 		lock(&r);
 		memcpy(r.data + off + 16, &idx, sizeof(idx));
 		t = now_ns();
 		memcpy(r.data + off, &t, sizeof(t));
 		unlock(&r);
+		p->last_ns = t;
 	}
 	/* Done marker at OFF + 8: readers stop here. */
-	usleep((useconds_t)gap_us);
+	pace_before(p, (uint64_t)n + 1);
 	lock(&r);
 	memset(r.data + off + 8, 0xff, 8);
 	unlock(&r);
-	printf("{\"mode\":\"writer\",\"n\":%ld}\n", n);
+	pace_print("writer", n, p);
 }
 
 /* Stamps each commit after its seqcount copy (as the library's subscriber does). */
-static void poll_latency(long n, long off)
+static void poll_latency(long n, long off, const char *ack)
 {
 	struct region r = open_device();
 	struct pollfd pfd = { .fd = r.fd, .events = POLLIN };
+	struct sampler sm = sampler_open(ack);
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat));
 	uint64_t last = 0;
 	long got = 0;
@@ -521,7 +705,7 @@ static void poll_latency(long n, long off)
 	printf("ready\n");	/* the orchestrator starts the writer now */
 
 	for (;;) {
-		uint64_t g, ts, t, done, idx;
+		uint64_t g, ts, t, done, idx, gen;
 		uint32_t s1;
 
 		if (poll(&pfd, 1, 10000) <= 0)
@@ -533,19 +717,25 @@ static void poll_latency(long n, long off)
 			memcpy(&ts, r.data + off, sizeof(ts));
 			memcpy(&done, r.data + off + 8, sizeof(done));
 			memcpy(&idx, r.data + off + 16, sizeof(idx));
+			gen = r.ctrl->generation;
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		} while ((s1 & 1) || s1 != __atomic_load_n(&r.ctrl->seq, __ATOMIC_RELAXED));
 		t = now_ns();
+		sampler_saw(&sm, gen);
 		if (done == UINT64_MAX)
 			break;
 		if (ts && t >= ts && idx > last && got < n) {
-			lat[got++] = t - ts;
 			last = idx;
+			if (!sampler_keep(&sm, idx))
+				continue;
+			lat[got++] = t - ts;
+			sampler_ack(&sm, idx);
 		}
 	}
 	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
-	printf("{\"mode\":\"poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f}\n", n, got,
-	       got ? lat[got / 2] / 1e3 : 0, got ? lat[(got * 99) / 100] / 1e3 : 0);
+	printf("{\"mode\":\"poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f,"
+	       "\"generationJumps\":%ld,\"dropped\":%ld}\n", n, got, got ? lat[got / 2] / 1e3 : 0,
+	       got ? lat[(got * 99) / 100] / 1e3 : 0, sm.generation_jumps, sm.dropped);
 }
 
 int main(int argc, char **argv)
@@ -553,6 +743,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0;
 	long c = argc > 4 ? atol(argv[4]) : 0;
+	/* The writers' pacing: [READERS ACKS TIMEOUT_MS] after their other arguments. */
+	struct pace p = pace_open(b, argc, argv, !strcmp(mode, "lib-writer") ? 6 : 5);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "txn-standin"))
@@ -566,9 +758,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "contend"))
 		contend(atof(argv[2]), (int)b);
 	else if (!strcmp(mode, "writer"))
-		writer(a, b, c);
+		writer(a, &p, c);
 	else if (!strcmp(mode, "poll-latency"))
-		poll_latency(a, b);
+		poll_latency(a, b, argc > 4 ? argv[4] : NULL);
 	else if (!strcmp(mode, "snapshot-malloc"))
 		snapshot_malloc(a, b, c);
 	else if (!strcmp(mode, "txn-lib"))
@@ -576,9 +768,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "contend-lib"))
 		contend_lib((int)b, argc > 4 ? argv[4] : NULL);
 	else if (!strcmp(mode, "lib-writer"))
-		lib_writer(a, b, c, argc > 5 ? argv[5] : NULL);
+		lib_writer(a, argc > 5 ? argv[5] : NULL, &p, c);
 	else if (!strcmp(mode, "lib-poll-latency"))
-		lib_poll_latency(a, b, argc > 4 ? argv[4] : NULL);
+		lib_poll_latency(a, b, argc > 4 ? argv[4] : NULL, argc > 5 ? argv[5] : NULL);
 	else if (!strcmp(mode, "calibrate"))
 		calibrate(a);
 	else {

@@ -3,9 +3,13 @@
 // breaking the measurement itself (no strace, no JSON, a missing figure),
 // fails it.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkGuest, checkHost, checkRun, SNAPSHOT_SLAB_BYTES, type Violation } from '../../bench/invariants.js';
+import { checkGuest, checkHost, checkLatency, checkRun, SNAPSHOT_SLAB_BYTES, type Violation } from '../../bench/invariants.js';
 import { countWindow, perOp, traceSyscalls } from '../../bench/syscalls.js';
 
 const test = suite('bench invariants');
@@ -103,6 +107,28 @@ test('latency: a sample that did not arrive fails, on either side', () => {
   only(checkGuest(r2), 'latency');
 });
 
+test('latency: the detail tells a lost wake-up (no generation skipped) from a conflation', () => {
+  const lost = good();
+  lost['commitToSubscriber'].c = { expected: 100, n: 99, generationJumps: 0, writer: { missingAcks: 1, ackTimeoutMs: 3000 } };
+  const v = checkGuest(lost);
+  only(v, 'latency');
+  assert.match(v[0]?.detail ?? '', /c: 99 of 100 .*missed 1 acknowledgement.*3000 ms; 0 snapshot\(s\) skipped a generation: lost wake-ups/);
+  const conflated = good();
+  conflated['commitToSubscriber'].lib = { expected: 100, n: 99, generationJumps: 1, writer: { missingAcks: 1, ackTimeoutMs: 3000 } };
+  assert.match(checkGuest(conflated)[0]?.detail ?? '', /lib: 99 of 100 .*1 snapshot\(s\) skipped a generation: conflated/);
+});
+
+test('latency: k subscriber processes, a reader short of a sample fails; a failed measurement fails', () => {
+  const r = good();
+  r['subscriberProcesses'] = { 1: { receivedMin: 200, expected: 200 }, 8: { receivedMin: 200, expected: 200 } };
+  assert.equal(checkGuest(r), []);
+  r['subscriberProcesses'][8].receivedMin = 199;
+  only(checkGuest(r), 'latency');
+  const r2 = good();
+  r2['subscriberProcesses'] = { 4: { error: 'spawn failed' } };
+  only(checkGuest(r2), 'latency');
+});
+
 test('progress: a contender that made no progress fails', () => {
   for (const side of ['lib', 'c', 'cIoctl']) {
     const r = good();
@@ -163,7 +189,7 @@ test('results: no JSON, no boot or no guest at all fails', () => {
   assert.ok(checkRun({ '6.1': [good(), null] }).some((v) => v.invariant === 'results'));
 });
 
-test('host stand-in: a stalled contender fails, a missing stand-in result fails; its samples are reported only', () => {
+test('host stand-in: a stalled contender fails, a missing stand-in result fails, a missing sample fails (paced as in the guest)', () => {
   const host = (): Record<string, any> => ({
     standin: {
       contended4: {
@@ -175,14 +201,99 @@ test('host stand-in: a stalled contender fails, a missing stand-in result fails;
   });
   assert.equal(checkHost(host()), []);
   assert.equal(checkRun({ '6.1': [good()] }, [host(), host()]), []);
-  const conflated = host();
-  conflated['standin'].commitToSubscriber.lib.n = 299;
-  assert.equal(checkHost(conflated), []);
+  const lost = host();
+  lost['standin'].commitToSubscriber.lib.n = 299;
+  only(checkHost(lost), 'latency');
+  const stages = host();
+  stages['standin'].commitToSubscriber.libStages = { expected: 300, n: 300 };
+  assert.equal(checkHost(stages), []);
+  stages['standin'].commitToSubscriber.libStages.n = 298;
+  only(checkHost(stages), 'latency');
   const stalled = host();
   stalled['standin'].contended4.c.counts = [5, 5, 0, 5];
   only(checkHost(stalled), 'progress');
   only(checkHost({}), 'results');
   only(checkRun({ '6.1': [good()] }, [{}]), 'results');
+});
+
+// ---- the paced latency run, for real, on the host stand-in ---------------------
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * bench/guest.ts standin-latency over the shared stand-in region (the C
+ * baseline built here over libkshm-standin.so): the library reader and the
+ * C reader, each with the C writer paced by its acknowledgements.
+ */
+function standinLatency(samples: number, env: Record<string, string>): Record<string, any> {
+  const dir = mkdtempSync(join(tmpdir(), 'kshm-pace-spec-'));
+  const name = `spec-${process.pid}`;
+  try {
+    const baseline = join(dir, 'baseline-standin');
+    const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', baseline, join(root, 'bench/c/baseline.c'),
+      `-L${join(root, 'native-shim')}`, '-l:libkshm-standin.so', `-Wl,-rpath,${join(root, 'native-shim')}`], { encoding: 'utf8' });
+    assert.is(cc.status, 0, cc.stderr);
+    const r = spawnSync('timeout', ['120', process.execPath, join(root, 'dist/bench/guest.js'), 'standin-latency', String(samples)], {
+      cwd: root, encoding: 'utf8', env: {
+        ...process.env, KSHM_LIBRARY: join(root, 'native-shim', 'libkshm-standin.so'),
+        KSHM_BENCH_DEVICE: `standin:1:${name}`, KSHM_BENCH_BASELINE: baseline, ...env,
+      },
+    });
+    assert.is(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, any>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
+    rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
+  }
+}
+
+const latencyViolations = (c2s: unknown): Violation[] => {
+  const out: Violation[] = [];
+  checkLatency(c2s, (invariant, detail) => out.push({ invariant, detail }));
+  return out;
+};
+
+test('paced latency run: every sample arrives, acknowledged, no generation skipped (library and C readers)', () => {
+  const r = standinLatency(40, {});
+  for (const side of ['lib', 'c']) {
+    assert.is(r[side].n, 40, JSON.stringify(r[side]));
+    assert.is(r[side].generationJumps, 0, JSON.stringify(r[side]));
+    assert.is(r[side].writer.missingAcks, 0, JSON.stringify(r[side]));
+  }
+  assert.equal(latencyViolations(r), []);
+});
+
+test('paced latency run: a reader stalling 20 ms (10 commit gaps) on every 5th sample still gets every sample; unpaced, the stalls conflate commits (library and C)', () => {
+  const paced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5' });
+  for (const side of ['lib', 'c']) {
+    assert.is(paced[side].n, 40, JSON.stringify(paced[side]));
+    assert.is(paced[side].generationJumps, 0, JSON.stringify(paced[side]));
+  }
+  assert.equal(latencyViolations(paced), []);
+  // The writer keeping only its 2 ms gaps (as before the pacing): the invariant fails, and says why.
+  const unpaced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5', KSHM_BENCH_ACK_TIMEOUT_MS: '0' });
+  for (const side of ['lib', 'c']) {
+    assert.ok(unpaced[side].n < 40, JSON.stringify(unpaced[side]));
+    assert.ok(unpaced[side].generationJumps > 0, JSON.stringify(unpaced[side]));
+  }
+  const v = latencyViolations(unpaced);
+  only(v, 'latency');
+  for (const x of v) assert.match(x.detail, /skipped a generation: conflated/);
+});
+
+test('paced latency run: a reader losing every 10th wake-up fails the invariant, as lost wake-ups (library and C)', () => {
+  const r = standinLatency(20, { KSHM_BENCH_DROP_EVERY: '10', KSHM_BENCH_ACK_TIMEOUT_MS: '1000' });
+  for (const side of ['lib', 'c']) {
+    assert.is(r[side].dropped, 2, JSON.stringify(r[side]));
+    assert.is(r[side].n, 18, JSON.stringify(r[side]));
+    // The writer waited for the missing acknowledgements, then went on.
+    assert.is(r[side].writer.missingAcks, 2, JSON.stringify(r[side]));
+  }
+  const v = latencyViolations(r);
+  only(v, 'latency');
+  assert.is(v.length, 2, JSON.stringify(v));
+  for (const x of v) assert.match(x.detail, /18 of 20 commits .*missed 2 acknowledgement.* lost wake-ups; 2 dropped on purpose/);
 });
 
 // ---- the syscall count -------------------------------------------------------
