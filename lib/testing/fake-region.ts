@@ -38,6 +38,11 @@ export class FakeRegion {
   readonly kernel: Holder = { kernel: true };
   /** struct kshm_ctrl as 32-bit words, and the lock-word protocol over it. */
   readonly ctrl = new Uint32Array(CTRL_SIZE / 4);
+  /**
+   * The lock-word protocol over `ctrl` (the library's own machinery: not
+   * shipped in the declarations; a test forges the word through `ctrl`).
+   * @internal
+   */
   readonly word = new LockWord(this.ctrl);
   /** The kernel holds the lock (its own record: a word naming the kernel is not enough). */
   kernelHolds = false;
