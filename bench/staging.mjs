@@ -39,7 +39,8 @@ async function host() {
   process.env.KSHM_LIBRARY ??= join(repo, 'native-shim', 'libkshm-standin.so');
   const { openDevice } = await import(dist('lib/index.js'));
   const { openNativeBackend } = await import(dist('lib/native/native-backend.js'));
-  const { createPage, createStagedPage, endPage, stagedWrites, UndoLog } = await import(dist('lib/page.js'));
+  const { createPage, createStagedPage, endPage, nextGeneration, sameGeneration, stagedWrites, UndoLog } = await import(dist('lib/page.js'));
+  const { grantGeneration } = await import(dist('lib/lock-queue.js'));
   const n = quick ? 20000 : 200000;
   const src = new Uint8Array(64).fill(7);
   const result = { mode: 'host', n, pageBytes: 0 };
@@ -65,16 +66,20 @@ async function host() {
         backend.unlock(true);
       }
     };
+    // The device copies the region into its staging copy only when the grant's generation is not
+    // the one its own last staged commit made (lib/device.ts): so does this loop.
+    let copyGeneration;
     const staged = (k) => {
       for (let i = 0; i < k; i++) {
         const a = backend.tryLock(fastPath, true);
-        copy.set(data);
-        const page = createStagedPage(copy, a.ok && a.ownerDied, 0n, copyView);
+        const generation = grantGeneration(a);
+        if (a.ownerDied || copyGeneration === undefined || !sameGeneration(copyGeneration, generation)) copy.set(data);
+        const page = createStagedPage(copy, a.ok && a.ownerDied, generation, copyView);
         src[0] = i & 0xff;
         page.set(0, src);
         const writes = stagedWrites(page);
         endPage(page, false);
-        backend.publish(writes.src, writes.ranges);
+        if (backend.publish(writes.src, writes.ranges) === 0) copyGeneration = nextGeneration(generation);
       }
     };
     const key = fastPath ? 'fastPath' : 'ioctlPath';

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import {
-  asyncScheduler, concatMap, defer, Observable, Subject, throwError, using,
-  type OperatorFunction, type SchedulerLike, type Subscriber, type Unsubscribable,
+  asyncScheduler, concatMap, defer, Observable, Subject, throwError,
+  type OperatorFunction, type SchedulerLike, type Subscriber,
 } from 'rxjs';
 import { EV_MAX_DATA } from './abi.js';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
@@ -14,7 +14,9 @@ import { grantGeneration, LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
 import { selectLayout } from './operators/select-layout.js';
-import { createPage, createStagedPage, endPage, stagedWrites, stagePage, UndoLog, type Gen, type Page } from './page.js';
+import {
+  createPage, createStagedPage, endPage, nextGeneration, sameGeneration, stagedWrites, stagePage, UndoLog, type Gen, type Page,
+} from './page.js';
 import type { Snapshot } from './snapshot.js';
 import { snapshotStream } from './snapshot-stream.js';
 import type { Device, KernelWriteOptions, Lease, TransactionOptions } from './types.js';
@@ -44,6 +46,16 @@ export class KshmDevice implements Device {
   /** A staged holder's own copy of the data (one holder at a time: reused), and its view. */
   #copy: Uint8Array | undefined;
   #copyView: DataView | undefined;
+  /**
+   * The generation whose committed data the copy holds (undefined: none):
+   * set only by this device's own successful staged commit. Every commit
+   * advances the generation (kshm.h) and an aborted or dead holder leaves
+   * the data as committed or says ownerDied, so a staged grant at this
+   * generation, ownerDied clear, finds the data equal to the copy and
+   * skips copying the region (a lease on a 1024-page region would copy
+   * 4 MiB). A writer that ignores the lock gets no such promise anyway.
+   */
+  #copyGeneration: Gen | undefined;
   readonly #scheduler: SchedulerLike;
 
   /**
@@ -119,7 +131,9 @@ export class KshmDevice implements Device {
   /** A staged page for `hold`: a copy of the committed data (nobody else writes while we hold the lock). */
   #stagedPage(hold: Hold, ownerDied: boolean, generation: Gen): Page {
     const [copy, view] = this.#stagingCopy();
-    copy.set(this.#backend.data);
+    const current = this.#copyGeneration;
+    this.#copyGeneration = undefined; // the copy is about to diverge (writes, or an abort)
+    if (ownerDied || current === undefined || !sameGeneration(current, generation)) copy.set(this.#backend.data);
     hold.page = createStagedPage(copy, ownerDied, generation, view);
     return hold.page;
   }
@@ -204,6 +218,7 @@ export class KshmDevice implements Device {
     signal: AbortSignal | undefined): () => void {
     if (this.#stages) {
       const [copy, view] = this.#stagingCopy();
+      this.#copyGeneration = undefined;
       stagePage(page, copy, view);
       this.#backend.stage?.();
     }
@@ -266,62 +281,65 @@ export class KshmDevice implements Device {
 
   lock$(options: TransactionOptions = {}): Observable<Lease> {
     const { signal } = options;
-    return defer(() => {
-      const resource = new LeaseResource();
-      return using(() => resource, () => new Observable<Lease>((subscriber) => {
-        const closing = this.#closed$.subscribe(() => subscriber.complete());
-        let stopAbort: (() => void) | undefined;
-        let held: Hold | undefined;
-        const staged = this.#stages;
-        const teardown = this.#queue.lock(options, {
-          granted: (hold, ownerDied, generation) => {
-            const page = staged ? this.#stagedPage(hold, ownerDied, generation) : this.#page(hold, ownerDied, generation);
-            held = hold;
-            const end = (commit: boolean, error?: unknown): void => {
-              if (!page.live) throw new LeaseEndedError();
-              const writes = stagedWrites(page);
-              endPage(page, !commit);
-              resource.end = undefined;
-              stopAbort?.();
-              this.#lost.delete(hold);
-              const errno = this.#queue.release(hold, commit, writes);
-              if (errno) subscriber.error(systemError('UNLOCK', errno));
-              else if (error !== undefined) subscriber.error(error);
-              else subscriber.complete();
-            };
-            resource.end = () => { if (page.live) end(false); };
-            // The lock was taken from this lease (its holder died): it ends, undone by nobody.
-            this.#lost.set(hold, () => {
-              this.#lost.delete(hold);
-              resource.end = undefined;
-              stopAbort?.();
-              subscriber.error(new LeaseEndedError());
-            });
-            if (signal) {
-              // Aborting after the grant ends the lease like unsubscribing, with LockCancelledError.
-              const onAbort = (): void => { if (page.live) end(false, new LockCancelledError(signal.reason)); };
-              signal.addEventListener('abort', onAbort, { once: true });
-              stopAbort = () => signal.removeEventListener('abort', onAbort);
-            }
-            const lease: Lease = {
-              page,
-              ownerDied,
-              get active() { return page.live; },
-              commit: () => end(true),
-              abort: () => end(false),
-              [Symbol.dispose]: () => { if (page.live) end(false); },
-            };
-            subscriber.next(lease);
-          },
-          failed: (e) => subscriber.error(e),
-        }, staged);
-        return () => {
-          closing.unsubscribe();
-          stopAbort?.();
-          if (held) this.#lost.delete(held);
-          teardown();
-        };
-      }));
+    return new Observable<Lease>((subscriber) => {
+      /** Ends the lease granted (an abort), for the teardown: undefined once it ended. */
+      let endLease: (() => void) | undefined;
+      const closing = this.#closed$.subscribe(() => subscriber.complete());
+      let stopAbort: (() => void) | undefined;
+      let held: Hold | undefined;
+      const staged = this.#stages;
+      const teardown = this.#queue.lock(options, {
+        granted: (hold, ownerDied, generation) => {
+          const page = staged ? this.#stagedPage(hold, ownerDied, generation) : this.#page(hold, ownerDied, generation);
+          held = hold;
+          const end = (commit: boolean, error?: unknown): void => {
+            if (!page.live) throw new LeaseEndedError();
+            const writes = stagedWrites(page);
+            endPage(page, !commit);
+            endLease = undefined;
+            stopAbort?.();
+            this.#lost.delete(hold);
+            const errno = this.#queue.release(hold, commit, writes);
+            // Published: the copy is the data of the generation after the grant's.
+            if (staged && commit && errno === 0 && !this.closed) this.#copyGeneration = nextGeneration(generation);
+            if (errno) subscriber.error(systemError('UNLOCK', errno));
+            else if (error !== undefined) subscriber.error(error);
+            else subscriber.complete();
+          };
+          endLease = () => { if (page.live) end(false); };
+          // The lock was taken from this lease (its holder died): it ends, undone by nobody.
+          this.#lost.set(hold, () => {
+            this.#lost.delete(hold);
+            endLease = undefined;
+            stopAbort?.();
+            subscriber.error(new LeaseEndedError());
+          });
+          if (signal) {
+            // Aborting after the grant ends the lease like unsubscribing, with LockCancelledError.
+            const onAbort = (): void => { if (page.live) end(false, new LockCancelledError(signal.reason)); };
+            signal.addEventListener('abort', onAbort, { once: true });
+            stopAbort = () => signal.removeEventListener('abort', onAbort);
+          }
+          const lease: Lease = {
+            page,
+            ownerDied,
+            get active() { return page.live; },
+            commit: () => end(true),
+            abort: () => end(false),
+            [Symbol.dispose]: () => { if (page.live) end(false); },
+          };
+          subscriber.next(lease);
+        },
+        failed: (e) => subscriber.error(e),
+      }, staged);
+      return () => {
+        closing.unsubscribe();
+        stopAbort?.();
+        if (held) this.#lost.delete(held);
+        teardown();
+        // An unsubscribe during the lease aborts it.
+        endLease?.();
+      };
     });
   }
 
@@ -392,12 +410,3 @@ export class KshmDevice implements Device {
 
 /** The options of a transaction given none (one object for all). */
 const NO_OPTIONS: TransactionOptions = Object.freeze({});
-
-/** The resource of a lock$ subscription: ends the lease when it is unsubscribed. */
-class LeaseResource implements Unsubscribable {
-  end: (() => void) | undefined;
-
-  unsubscribe(): void {
-    this.end?.();
-  }
-}

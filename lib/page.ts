@@ -64,6 +64,17 @@ let friend: {
  */
 export type Gen = bigint | number;
 
+/** Whether two generations are the same, whichever form each has (library-internal). @internal */
+export function sameGeneration(a: Gen, b: Gen): boolean {
+  return typeof a === typeof b ? a === b : BigInt(a) === BigInt(b);
+}
+
+/** The generation one commit after `g` (the ABI's += 1, wrapping at 2^64) (library-internal). @internal */
+export function nextGeneration(g: Gen): Gen {
+  if (typeof g === 'number' && g < Number.MAX_SAFE_INTEGER) return g + 1;
+  return (BigInt(g) + 1n) & 0xffff_ffff_ffff_ffffn;
+}
+
 /**
  * What a staged page publishes: its own copy of the data, and the ranges
  * written, as `[offset, length]` pairs (merged where they touch).

@@ -226,13 +226,7 @@ export class NativeBackend implements Backend {
     // The word names the holder on both paths: a lock taken back is not ours to write.
     const id = this.#id;
     if (id === 0 || (this.#word.word & LW_OWNER_MASK) !== id) return E.EPERM;
-    const data = this.data;
-    this.#word.publish(() => {
-      for (let i = 0; i < ranges.length; i += 2) {
-        const at = ranges[i] as number;
-        data.set(src.subarray(at, at + (ranges[i + 1] as number)), at);
-      }
-    });
+    this.#word.publish(this.data, src, ranges);
     this.#staged = false;
     if (this.#heldFast) {
       this.#heldFast = false;

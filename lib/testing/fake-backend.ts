@@ -101,12 +101,7 @@ export class FakeBackend implements Backend {
     const r = this.#region;
     r.sync();
     if (r.owner !== this) return E.EPERM;
-    r.word.publish(() => {
-      for (let i = 0; i < ranges.length; i += 2) {
-        const at = ranges[i] as number;
-        r.data.set(src.subarray(at, at + (ranges[i + 1] as number)), at);
-      }
-    });
+    r.word.publish(r.data, src, ranges);
     this.#staged = false;
     if (this.#heldFast) {
       this.#heldFast = false;

@@ -131,9 +131,23 @@ test('staged: the CAS without the write section (an odd seq closed), publish, fr
   c[SEQ] = 7; // left odd by a rule-breaker
   assert.is(lw.acquire(5, true), 0);
   assert.is(c[SEQ], 8, 'closed by the staged acquire');
-  let seqInCopy = -1;
-  lw.publish(() => { seqInCopy = c[SEQ] as number; });
-  assert.is(seqInCopy, 9, 'odd during the copy');
+  // The data, spied on: seq as each byte is copied.
+  const seqs = new Set<number>();
+  const bytes = new Uint8Array(256);
+  const data = new Proxy(bytes, {
+    set(t, k, v) { seqs.add(c[SEQ] as number); return Reflect.set(t, k, v); },
+    get(t, k) {
+      if (k !== 'set') return Reflect.get(t, k);
+      return (a: ArrayLike<number>, at: number) => { seqs.add(c[SEQ] as number); t.set(a, at); };
+    },
+  });
+  const src = Uint8Array.from({ length: 256 }, (_, i) => i);
+  // Byte by byte, as words, with one set: every way a range is copied.
+  lw.publish(data, src, [2, 3, 40, 20, 100, 100]);
+  assert.equal([...seqs], [9], 'odd during the copy');
+  assert.equal([...bytes].map((b, i) => (b === 0 ? 0 : i)).filter(Boolean).length, 3 + 20 + 100, 'the ranges, and nothing else');
+  assert.equal([bytes[1], bytes[2], bytes[4], bytes[5], bytes[39], bytes[40], bytes[59], bytes[60], bytes[99], bytes[100], bytes[199], bytes[200]],
+    [0, 2, 4, 0, 0, 40, 59, 0, 0, 100, 199, 0]);
   assert.equal([c[SEQ], lw.generation()], [10, 1n]);
   c[POLLERS] = 1;
   let wakes = 0;

@@ -97,4 +97,48 @@ test('a staged grant (fast path, TRY, or handed over) closes an odd seq left on 
   assert.is(granted, -1, 'told on a later scheduler turn');
 });
 
+/** Runs fn on a lease of `device`, granted at once (the lock is free); an unended lease aborts after fn. */
+function leased<T>(device: { lock$(): import('rxjs').Observable<Lease> }, fn: (lease: Lease) => T): T {
+  let out: { value: T } | undefined;
+  const sub = device.lock$().subscribe((lease) => { out = { value: fn(lease) }; });
+  sub.unsubscribe();
+  assert.ok(out, 'granted at once');
+  return (out as { value: T }).value;
+}
+
+for (const fastPath of [true, false]) {
+  test(`a lease reads the data as last committed by anyone, never its own aborted writes (${fastPath ? 'fast path' : 'fastPath: false'})`, async () => {
+    // The device reuses its staging copy without copying the region again
+    // only at the generation of its own last staged commit: every other
+    // commit, an abort and a dead holder must show through.
+    const fake = createFakeDevice({ fastPath });
+    const other = fake.open({ fastPath });
+    leased(fake, (l) => { l.page.setU32(0, 1); l.commit(); });
+    assert.is(leased(fake, (l) => { const v = l.page.u32(0); l.page.setU32(4, 2); l.commit(); return v; }), 1);
+    other.transaction((p) => p.setU32(0, 3)).subscribe();
+    assert.equal(leased(fake, (l) => { const v = [l.page.u32(0), l.page.u32(4)]; l.commit(); return v; }), [3, 2]);
+    leased(fake, (l) => { l.page.setU32(8, 9); l.abort(); });
+    assert.is(leased(fake, (l) => { const v = l.page.u32(8); l.page.setU32(8, 1); return v; }), 0, 'its aborted write is gone');
+    assert.is(leased(fake, (l) => { const v = l.page.u32(8); l.commit(); return v; }), 0, 'and its unsubscribed one');
+    assert.is(leased(fake, (l) => { const v = l.page.u32(8); l.page.setU32(8, 4); l.commit(); return v; }), 0, 'after a commit of nothing');
+    fake.kernel.write(12, [5]).subscribe();
+    assert.equal(leased(fake, (l) => { const v = [l.page.u8(12), l.page.u32(8)]; l.commit(); return v; }), [5, 4], 'the kernel\'s write');
+    // A holder that wrote in place and died: no commit, the same generation, the data changed.
+    fake.kernel.hold();
+    fake.kernel.data[16] = 7;
+    fake.kernel.killHolder();
+    assert.equal(leased(fake, (l) => { const v = [l.ownerDied, l.page.u8(16)]; l.commit(); return v; }), [true, 7]);
+    // An async transaction stages through the same copy.
+    await new Promise<unknown>((resolve, reject) => fake.transaction(async (p) => { p.setU8(20, 6); })
+      .subscribe({ complete: () => resolve(undefined), error: reject }));
+    assert.is(leased(fake, (l) => { const v = l.page.u8(20); l.commit(); return v; }), 6);
+    await new Promise<void>((resolve) => fake.transaction(async (p) => { p.setU8(24, 8); throw new Error('no'); })
+      .subscribe({ error: () => resolve() }));
+    assert.equal(leased(fake, (l) => { const v = [l.page.u8(24), l.page.u8(20)]; l.abort(); return v; }), [0, 6]);
+    assert.equal([...fake.kernel.data.subarray(0, 25)].filter((b) => b !== 0), [3, 2, 4, 5, 7, 6]);
+    other.close();
+    fake.close();
+  });
+}
+
 test.run();
