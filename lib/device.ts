@@ -320,15 +320,7 @@ export class KshmDevice implements Device {
             signal.addEventListener('abort', onAbort, { once: true });
             stopAbort = () => signal.removeEventListener('abort', onAbort);
           }
-          const lease: Lease = {
-            page,
-            ownerDied,
-            get active() { return page.live; },
-            commit: () => end(true),
-            abort: () => end(false),
-            [Symbol.dispose]: () => { if (page.live) end(false); },
-          };
-          subscriber.next(lease);
+          subscriber.next(new GrantedLease(page, ownerDied, end));
         },
         failed: (e) => subscriber.error(e),
       }, staged);
@@ -405,6 +397,30 @@ export class KshmDevice implements Device {
   /** `using device = ...`: closes the device (idempotent). */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * A lease as lock$ emits it. A class, not an object literal: a literal with
+ * a getter and a computed key is built on V8's slow path (~1 us each,
+ * measured: a quarter of a lease). commit and abort stay own functions, so
+ * `({ page, commit }) => ...` keeps working.
+ */
+class GrantedLease implements Lease {
+  readonly commit: () => void;
+  readonly abort: () => void;
+
+  constructor(readonly page: Page, readonly ownerDied: boolean, end: (commit: boolean) => void) {
+    this.commit = () => end(true);
+    this.abort = () => end(false);
+  }
+
+  get active(): boolean {
+    return this.page.live;
+  }
+
+  [Symbol.dispose](): void {
+    if (this.page.live) this.abort();
   }
 }
 

@@ -141,4 +141,24 @@ for (const fastPath of [true, false]) {
   });
 }
 
+test('a lease destructured: commit and abort work detached; active and dispose read the lease', () => {
+  const fake = createFakeDevice();
+  leased(fake, ({ page, commit }) => { page.setU8(30, 1); commit(); });
+  leased(fake, ({ page, abort }) => { page.setU8(30, 2); abort(); });
+  assert.is(fake.kernel.data[30], 1);
+  const lease = leased(fake, (l) => l);
+  assert.is(lease.active, false, 'aborted by the unsubscribe');
+  let kept: Lease | undefined;
+  const sub = fake.lock$().subscribe((l) => { kept = l; });
+  const held = kept as Lease;
+  assert.is(held.active, true);
+  held.page.setU8(31, 5);
+  held[Symbol.dispose]();
+  assert.equal([held.active, fake.kernel.data[31], fake.info().locked], [false, 0, false]);
+  held[Symbol.dispose](); // a no-op once ended
+  assert.throws(() => held.commit(), 'commit after the end throws');
+  sub.unsubscribe();
+  fake.close();
+});
+
 test.run();
