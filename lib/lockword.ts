@@ -143,15 +143,26 @@ export class LockWord {
    * is only once the driver's queue has drained (so the spinner still
    * never passes a queued waiter). Joining the queue instead would keep it
    * from draining: with a waiter queued, every release is a hand-off.
+   *
+   * `ownIds`: the ids of this thread's other holders (the process's other
+   * open files on this region): a word naming one of them ends the spin
+   * (false) at once, since that holder's release, or its grant when the
+   * lock was handed to it, can only run on this thread once the spin ends.
+   * Looked up only when the owner changes.
    */
-  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
+  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0, ownIds?: ReadonlySet<number>): boolean {
     const c = this.#c;
     const start = process.hrtime.bigint();
     let budget = BigInt(Math.max(0, Math.floor(budgetNs)));
+    let owner = -1;
     for (let i = 1; ; i++) {
       const w = Atomics.load(c, LOCK);
       if (w === 0) return true;
       if ((w & LW_DIED) !== 0) return false;
+      if ((w & LW_OWNER_MASK) !== owner && ownIds !== undefined) {
+        owner = w & LW_OWNER_MASK;
+        if (ownIds.has(owner)) return false;
+      }
       if ((w & LW_WAITERS) !== 0) {
         if (waitersBudgetNs <= 0) return false;
         if (budget < waitersBudgetNs) budget = BigInt(Math.floor(waitersBudgetNs));
