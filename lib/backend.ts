@@ -141,9 +141,7 @@ export interface Backend {
    * wake-up of a queued wait when the holder is about to release.
    * `waitersBudgetNs` (> 0): queued waiters do not end the spin; it waits
    * up to that long (from the start) for the queue to drain and the lock to
-   * be free (LockWord.spinWhileHeld). A word naming another device of
-   * this process on the region ends it at once (false): that device's
-   * release or grant needs the thread the spin holds.
+   * be free (LockWord.spinWhileHeld).
    */
   spinWhileHeld?(budgetNs: number, waitersBudgetNs?: number): boolean;
   /**

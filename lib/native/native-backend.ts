@@ -69,35 +69,30 @@ function installExitHook(): void {
 /**
  * This process's lock-word ids on each region (by regionKey): those of its
  * open writable backends. spinWhileHeld ends at once on a word naming one
- * of them: that holder's release, or its grant when the lock was handed to
- * it, can only run on this (the main) thread, which the spin holds.
+ * of them (another device of this process): its release, or its grant once
+ * the lock was handed to it, can only run on this (the main) thread, which
+ * the spin holds.
  */
 const ownIds = new Map<string, Set<number>>();
 
 /**
- * The open writable backends' lock-word ids, by region (a copy).
+ * How many ids ownIds holds.
  * @internal
  */
-export function ownLockIds(): Map<string, number[]> {
-  return new Map([...ownIds].map(([key, ids]) => [key, [...ids]]));
-}
+export const ownLockIds = (): number => [...ownIds.values()].reduce((n, ids) => n + ids.size, 0);
 
 /**
- * Which region a backend's descriptor is: the device number of a device
- * node (however it is reached), else the file (the stand-in's FIFO), else
- * the path (a stand-in region private to its opener). Ids are per region:
- * the same id on another region is someone else.
+ * Which region a descriptor is (ids are per region): a device node's
+ * number, else the file (the stand-in's FIFO), else (no descriptor: a
+ * stand-in region private to its opener) the path.
  */
 function regionKey(fd: number, path: string): string {
-  if (fd >= 0) {
-    try {
-      const st = fstatSync(fd);
-      return st.rdev !== 0 ? `rdev ${st.rdev}` : `file ${st.dev}:${st.ino}`;
-    } catch {
-      // Fall back on the path.
-    }
+  try {
+    const st = fstatSync(fd);
+    return st.rdev ? `${st.rdev}` : `${st.dev}:${st.ino}`;
+  } catch {
+    return path;
   }
-  return `path ${path}`;
 }
 
 /** Whether anything is at `path` (a path under a non-directory is nothing). */
