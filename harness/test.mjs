@@ -117,6 +117,7 @@ async function main() {
     await runSuite('libkshm without a device (ASan, UBSan)', 'sh', ['-c',
       'make -s -C spec/c asan && ASAN_OPTIONS=detect_leaks=1 build/spec-c/asan/shim_test']);
     await runSuite('libkshm over the host stand-in (contended path)', 'build/spec-c/standin_test', []);
+    await runSuite('libkshm over the host stand-in, spin budget of seconds', 'build/spec-c/standin_longspin_test', []);
     // Leaves the installed app in build/package-app for the guests.
     await runSuite('packaging: npm pack, npm install --ignore-scripts, use (uvu)', process.execPath,
       [uvu, 'dist/spec/package', 'package\\.spec\\.js$'], { limit: 300 });

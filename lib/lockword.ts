@@ -179,29 +179,28 @@ export class LockWord {
   }
 
   /**
-   * Spins while the word names a holder and nobody is queued, for at most
-   * `budgetNs`: true once it is seen free (a tryLock may then win it),
-   * false when the budget ran out, someone queued (WAITERS: the driver
-   * hands the lock to the head of its FIFO queue, so the word is never free
-   * for a spinner until that queue is empty), or the holder died. A holder
-   * keeps the lock for a few hundred nanoseconds; a waiter that queues
-   * instead pays a sleep and a wake-up on each side (tens of microseconds),
-   * and the lock is handed over through it from then on.
-   *
-   * `waitersBudgetNs` (> 0): WAITERS does not end the spin; it goes on,
-   * for up to that long from the start, until the word is free, which it
-   * is only once the driver's queue has drained (so the spinner still
-   * never passes a queued waiter). Joining the queue instead would keep it
-   * from draining: with a waiter queued, every release is a hand-off.
+   * Spins while the word names a holder, for at most `budgetNs`: true once
+   * it is seen free (a tryLock may then win it); false when the budget ran
+   * out, the holder died, waiters queued (WAITERS: the word stays taken
+   * until the driver's FIFO queue is empty) or it names one of `ownIds`
+   * (their release needs this thread). The why: SPIN_NS in lock-queue.ts.
+   * `waitersBudgetNs` (> 0): WAITERS does not end the spin; it goes on, up
+   * to that long from the start, until the queue drained and the word is
+   * free (the spinner never passes a waiter).
    */
-  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
+  spinWhileHeld(budgetNs: number, waitersBudgetNs = 0, ownIds?: ReadonlySet<number>): boolean {
     const c = this.#c;
     const start = process.hrtime.bigint();
     let budget = BigInt(Math.max(0, Math.floor(budgetNs)));
+    let owner = -1;
     for (let i = 1; ; i++) {
       const w = Atomics.load(c, LOCK);
       if (w === 0) return true;
       if ((w & LW_DIED) !== 0) return false;
+      if ((w & LW_OWNER_MASK) !== owner && ownIds !== undefined) {
+        owner = w & LW_OWNER_MASK;
+        if (ownIds.has(owner)) return false;
+      }
       if ((w & LW_WAITERS) !== 0) {
         if (waitersBudgetNs <= 0) return false;
         if (budget < waitersBudgetNs) budget = BigInt(Math.floor(waitersBudgetNs));

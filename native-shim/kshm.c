@@ -459,6 +459,49 @@ static int fast_release(struct kshm *k, uint32_t flags, bool published)
 	return 0;
 }
 
+struct spin_call {
+	struct kshm *k;
+	int64_t epoch;
+};
+
+/* lw_spin_while_held_or()'s stop: a kshm_cancel() (or kshm_close()) moved the epoch on. */
+static bool spin_cancelled(void *arg)
+{
+	struct spin_call *s = arg;
+
+	return atomic_load(&s->k->epoch) != s->epoch;
+}
+
+/*
+ * A contended lock call's spin (lw_spin_while_held_or), bounded by the
+ * call's @deadline (0: none) and ended by a cancel; counted in in_lock, as
+ * the wait, so that kshm_cancel() returns only once it ended. True when the
+ * word was seen free and the call was not cancelled.
+ */
+static bool spin_for_lock(struct kshm *k, int64_t epoch, long long deadline)
+{
+	struct spin_call s = { .k = k, .epoch = epoch };
+	long long budget = KSHM_SPIN_NS, waiters_budget = KSHM_SPIN_WAITERS_NS;
+	bool free = false;
+
+	if (deadline) {
+		long long left = deadline - now_ns();
+
+		if (left <= 0)
+			return false;
+		if (budget > left)
+			budget = left;
+		if (waiters_budget > left)
+			waiters_budget = left;
+	}
+	atomic_fetch_add(&k->in_lock, 1);
+	/* Pairs with kshm_cancel: it bumps epoch, then waits while in_lock > 0. */
+	if (!spin_cancelled(&s))
+		free = lw_spin_while_held_or(k->ctrl, budget, waiters_budget, spin_cancelled, &s);
+	atomic_fetch_sub(&k->in_lock, 1);
+	return free;
+}
+
 static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t flags,
 		   uint32_t *result, bool spin)
 {
@@ -473,11 +516,14 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	/* Cancelled before it started (kshm_lock_epoch): not even a free lock is taken. */
 	if (!(flags & KSHM_LOCK_TRY) && atomic_load(&k->epoch) != epoch)
 		return -ECANCELED;
+	/* Only a call that may wait needs its deadline (the spin's too): keep trylock cheap. */
+	if (timeout_ms && !(flags & KSHM_LOCK_TRY))
+		deadline = now_ns() + (long long)timeout_ms * 1000000;
 	if (k->fast) {
 		ret = fast_acquire(k, flags & KSHM_LOCK_STAGED);
-		/* Held, nobody queued: spin through a short hold rather than queue. */
+		/* Held: spin through a short hold (or a draining queue) rather than queue. */
 		if (ret == -EBUSY && spin && !(flags & KSHM_LOCK_TRY) &&
-		    lw_spin_while_held(k->ctrl, KSHM_SPIN_NS, KSHM_SPIN_WAITERS_NS)) {
+		    spin_for_lock(k, epoch, deadline)) {
 			/* A kshm_cancel() during the spin wins over the lock. */
 			if (atomic_load(&k->epoch) != epoch)
 				return -ECANCELED;
@@ -492,9 +538,6 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 		if (ret == -EDEADLK || (ret == -EBUSY && (flags & KSHM_LOCK_TRY)))
 			return ret;
 	}
-	/* Only a call that may sleep needs its deadline: keep trylock cheap. */
-	if (timeout_ms && !(flags & KSHM_LOCK_TRY))
-		deadline = now_ns() + (long long)timeout_ms * 1000000;
 	if (flags & KSHM_LOCK_TRY) {
 		/* Never sleeps, so nothing to cancel: skip the accounting. */
 		if (dev_ioctl(k, KSHM_IOC_LOCK, &req))
@@ -507,18 +550,8 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 	atomic_fetch_add(&k->in_lock, 1);
 	/* Pairs with kshm_cancel: it bumps epoch, then kicks while in_lock > 0. */
 	while (atomic_load(&k->epoch) == epoch) {
-		if (dev_ioctl(k, KSHM_IOC_LOCK, &req) == 0) {
-			ret = 0;
-			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
-			if (result)
-				*result = req.result;
-			goto out;
-		}
-		ret = -errno;
-		if (ret != -EINTR)
-			goto out;
-		/* A signal, not a cancel: wait again for what is left. */
-		if (timeout_ms) {
+		/* The time the spin took (or a signal's wait) is gone from the timeout. */
+		if (deadline) {
 			long long left = deadline - now_ns();
 
 			if (left <= 0) {
@@ -527,6 +560,16 @@ static int do_lock(struct kshm *k, int64_t epoch, uint32_t timeout_ms, uint32_t 
 			}
 			req.timeout_ms = (uint32_t)((left + 999999) / 1000000);
 		}
+		if (dev_ioctl(k, KSHM_IOC_LOCK, &req) == 0) {
+			ret = 0;
+			atomic_store(&k->staged, (flags & KSHM_LOCK_STAGED) != 0);
+			if (result)
+				*result = req.result;
+			goto out;
+		}
+		ret = -errno;
+		if (ret != -EINTR)	/* a signal, not a cancel: wait again for what is left */
+			goto out;
 	}
 	ret = -ECANCELED;
 out:

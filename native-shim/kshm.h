@@ -92,7 +92,9 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  * queue to drain while others are queued (joining them would keep every
  * release a hand-off; the word is free only once the queue is empty, so the
  * spinner never passes a waiter), then waited for in the driver's FIFO queue.
- * A signal does not end the wait: it resumes with the time left.
+ * @timeout_ms counts from the call: the spin never outlasts it, and the
+ * queued wait gets only what is left. A kshm_cancel() ends the spin as it
+ * ends the wait. A signal does not end the wait: it resumes with the time left.
  * @flags: KSHM_LOCK_TRY to fail with -EBUSY instead of waiting, and/or
  *	KSHM_LOCK_STAGED to hold the lock staged (see kshm_publish()): readers
  *	keep copying the committed data for the whole hold
@@ -185,7 +187,7 @@ int kshm_wake(kshm_handle h);
  * kshm_cancel() - make the handle's blocked kshm_lock calls return -ECANCELED
  *
  * Callable from any thread; returns once no lock call of the handle is
- * blocked any more (bounded: -ETIMEDOUT after about 2 s).
+ * blocked any more, spinning or queued (bounded: -ETIMEDOUT after about 2 s).
  */
 int kshm_cancel(kshm_handle h);
 

@@ -70,9 +70,12 @@ static inline int lw_lock(volatile struct kshm_ctrl *c, uint32_t id)
  * only once the driver's queue drained (the spinner still never passes a
  * waiter): joining the queue would keep every release a hand-off (a convoy).
  * The same rule as LockWord.spinWhileHeld() in lib/lockword.ts.
+ * lw_spin_while_held_or() - the same, and it also ends (false) once @stop(@arg)
+ * is true (looked at when the clock is, every 32 pauses): a cancel, for libkshm.
  */
-static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long budget_ns,
-				      long long waiters_budget_ns)
+static inline bool lw_spin_while_held_or(volatile struct kshm_ctrl *c, long long budget_ns,
+					 long long waiters_budget_ns,
+					 bool (*stop)(void *arg), void *arg)
 {
 	struct timespec t0, t;
 
@@ -94,11 +97,19 @@ static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long bu
 		__builtin_ia32_pause();
 #endif
 		if (!(i & 31)) {
+			if (stop && stop(arg))
+				return false;
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) >= budget_ns)
 				return false;
 		}
 	}
+}
+
+static inline bool lw_spin_while_held(volatile struct kshm_ctrl *c, long long budget_ns,
+				      long long waiters_budget_ns)
+{
+	return lw_spin_while_held_or(c, budget_ns, waiters_budget_ns, NULL, NULL);
 }
 
 /*

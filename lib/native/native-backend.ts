@@ -16,7 +16,7 @@
  * @module
  */
 import koffi from 'koffi';
-import { lstatSync } from 'node:fs';
+import { fstatSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
   CTRL, CTRL_SIZE, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
@@ -64,6 +64,35 @@ function installExitHook(): void {
   exitHookInstalled = true;
   // A worker blocked in LOCK would hold up Node's exit (the pool is joined).
   process.once('exit', () => { for (const b of open) b.close(); });
+}
+
+/**
+ * This process's lock-word ids on each region (by regionKey): those of its
+ * open writable backends. spinWhileHeld ends at once on a word naming one
+ * of them (another device of this process): its release, or its grant once
+ * the lock was handed to it, can only run on this (the main) thread, which
+ * the spin holds.
+ */
+const ownIds = new Map<string, Set<number>>();
+
+/**
+ * How many ids ownIds holds.
+ * @internal
+ */
+export const ownLockIds = (): number => [...ownIds.values()].reduce((n, ids) => n + ids.size, 0);
+
+/**
+ * Which region a descriptor is (ids are per region): a device node's
+ * number, else the file (the stand-in's FIFO), else (no descriptor: a
+ * stand-in region private to its opener) the path.
+ */
+function regionKey(fd: number, path: string): string {
+  try {
+    const st = fstatSync(fd);
+    return st.rdev ? `${st.rdev}` : `${st.dev}:${st.ino}`;
+  } catch {
+    return path;
+  }
 }
 
 /** Whether anything is at `path` (a path under a non-directory is nothing). */
@@ -129,6 +158,9 @@ export class NativeBackend implements Backend {
    * process.pid check cost 30 ns, a tenth of a transaction).
    */
   readonly #id: number;
+  /** Where #id is in ownIds, and the ids of this process on this region (shared with its other backends there). */
+  readonly #regionKey: string;
+  readonly #ownIds: Set<number>;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
   /** The lock is held staged (the ABI's STAGING): the data is written only by publish(). */
@@ -160,7 +192,13 @@ export class NativeBackend implements Backend {
       wake: () => { lib.wake(handle); },
     };
     this.#id = readOnly ? 0 : fileId;
+    this.#regionKey = regionKey(fd, path);
+    this.#ownIds = ownIds.get(this.#regionKey) ?? new Set();
     this.data = new Uint8Array(koffi.view(data, this.size));
+    if (this.#id !== 0) {
+      this.#ownIds.add(this.#id);
+      ownIds.set(this.#regionKey, this.#ownIds);
+    }
     open.add(this);
     installExitHook();
   }
@@ -175,7 +213,7 @@ export class NativeBackend implements Backend {
   }
 
   spinWhileHeld(budgetNs: number, waitersBudgetNs = 0): boolean {
-    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs, waitersBudgetNs);
+    return !this.#closed && this.#id !== 0 && this.#word.spinWhileHeld(budgetNs, waitersBudgetNs, this.#ownIds);
   }
 
   tryLock(fastPath = true, staged = false): LockAttempt {
@@ -573,6 +611,7 @@ export class NativeBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     open.delete(this);
+    if (this.#ownIds.delete(this.#id) && this.#ownIds.size === 0) ownIds.delete(this.#regionKey);
     // Stop epoll on the fd before the fd goes away.
     for (const p of this.#polls) p.close();
     this.#polls.clear();

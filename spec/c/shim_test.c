@@ -154,6 +154,30 @@ static void test_spin_while_held(void)
 	KT_CHECK(!lw_spin_while_held(&c, 1000 * 1000, 0));
 }
 
+static bool stop_at_third(void *arg)
+{
+	return ++*(int *)arg >= 3;
+}
+
+/* lw_spin_while_held_or(): its stop ends a spin no budget would (held, or queued behind). */
+static void test_spin_stop(void)
+{
+	static struct kshm_ctrl c;
+	int calls = 0;
+
+	c.lock = 5;
+	KT_CHECK(!lw_spin_while_held_or(&c, 10LL * 1000 * 1000 * 1000, 0, stop_at_third, &calls));
+	KT_EQ(calls, 3);
+	calls = 0;
+	c.lock = 5 | KSHM_LW_WAITERS;
+	KT_CHECK(!lw_spin_while_held_or(&c, 1000, 10LL * 1000 * 1000 * 1000, stop_at_third, &calls));
+	KT_EQ(calls, 3);
+	calls = 0;
+	c.lock = 0;	/* free: true before any stop */
+	KT_CHECK(lw_spin_while_held_or(&c, 10LL * 1000 * 1000 * 1000, 0, stop_at_third, &calls));
+	KT_EQ(calls, 0);
+}
+
 /*
  * With a waiters budget: WAITERS does not end the spin, which returns once
  * the queue drained and the word is free; DIED still ends it; that budget
@@ -788,6 +812,7 @@ static const struct kt_test tests[] = {
 	{ "strerror", test_strerror },
 	{ "lw_spin_while_held: free, queued, died, budget", test_spin_while_held },
 	{ "lw_spin_while_held: through queued waiters until free, died, waiters budget", test_spin_through_waiters },
+	{ "lw_spin_while_held_or: its stop ends the spin", test_spin_stop },
 	{ "device: close twice is harmless", test_open_close_twice },
 	{ "device: trylock, timeout, EPERM, read-only", test_trylock_and_timeout },
 	{ "device: cancel from another thread", test_cancel_from_other_thread },

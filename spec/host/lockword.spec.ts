@@ -211,4 +211,37 @@ test('spinWhileHeld with a waiters budget: spins through WAITERS until the queue
   assert.ok(process.hrtime.bigint() - t1 >= 2_000_000n, 'spun the waiters budget, not the 1 µs one');
 });
 
+test('spinWhileHeld with this process\'s own ids: a word naming one of them ends the spin at once (its grant needs this thread); others are spun on', async () => {
+  const c = new Uint32Array(new SharedArrayBuffer(CTRL_SIZE));
+  const lw = new LockWord(c);
+  const own = new Set([7, 9]);
+  const { Worker } = await import('node:worker_threads');
+  // Freed 100 ms later: a spin that does not end at once sees it free (true).
+  const releaseLater = (steps: string): Promise<number> => new Promise((resolve) => {
+    const w = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      const c = new Uint32Array(workerData);
+      ${steps}
+      setTimeout(() => { Atomics.store(c, ${LOCK}, 0); parentPort.postMessage(0); }, 100);`,
+    { eval: true, workerData: c.buffer });
+    w.once('message', () => { void w.terminate().then(resolve); });
+  });
+  for (const word of [7, 9 | LW_WAITERS]) {
+    c[LOCK] = word >>> 0;
+    const released = releaseLater('');
+    assert.is(lw.spinWhileHeld(30e9, 30e9, own), false, `word ${(word >>> 0).toString(16)}: own id, no spin`);
+    await released;
+  }
+  // Handed over to an own id mid-spin (a stranger held it, then it went to a sibling through the queue).
+  c[LOCK] = 5;
+  let released = releaseLater(`setTimeout(() => Atomics.store(c, ${LOCK}, ${(7 | LW_WAITERS) >>> 0}), 20);`);
+  assert.is(lw.spinWhileHeld(30e9, 30e9, own), false, 'handed to an own id: the spin ends');
+  await released;
+  // A stranger's hold is spun on as before, to its release.
+  c[LOCK] = 5;
+  released = releaseLater('');
+  assert.is(lw.spinWhileHeld(30e9, 30e9, own), true, 'a stranger: spun on until free');
+  await released;
+});
+
 test.run();
