@@ -210,7 +210,12 @@ export function render(results) {
     + 'blocking LOCK, its return to the idle pool) where a queued C wait costs 1; in a TCG guest a hand-off\'s wake-ups take '
     + 'milliseconds (8 runnable threads on 2 emulated CPUs), far past any spin budget, so most contended library transactions still '
     + 'queue there. Closing the guest gap needs fewer wake-ups per queued wait than the design card\'s blocking call on a pool '
-    + 'thread allows.\n';
+    + 'thread allows. Fairness on the host stand-in (worst run over 1.5 in some runs, C 1.0-1.15), instrumented (session 7, '
+    + 'per-process counters, not kept): each process\'s count follows the CPU time it got times its transactions per CPU-ms, each '
+    + 'varying 5-30 % between runs; in the bad runs each process spent ~40 % of the window in queued waits (~1,400 waits of ~0.57 ms) '
+    + 'and ~300 ms spinning: a library hand-off needs two wake-ups (the pool thread, then the main thread) with the lock idle between, '
+    + 'and with 4 processes on 2 shared cores the spinners delay both. C itself ranged 1.06-2.65 over six back-to-back rounds on a busy '
+    + 'host, more than the gap to close; no change could be shown sound against that noise (not done).\n';
 
   for (const [s, runs] of boots) {
     if (runs.length === 0) continue;
