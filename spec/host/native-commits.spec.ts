@@ -4,15 +4,11 @@
 // since the library is chosen once per process: a wake-up's snapshot reaches
 // the subscribers before the wake-up is consumed, and a commit made while
 // they run is not lost to that read.
-import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { onStandin, root } from './standin-child.js';
 
 const test = suite('native backend commit wake-ups (stand-in library)');
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const standin = `${root}native-shim/libkshm-standin.so`;
 
 const script = (name: string): string => `
 const { libkshm } = await import(${JSON.stringify(`${root}dist/lib/native/libkshm.js`)});
@@ -41,30 +37,7 @@ reader.close();
 console.log(JSON.stringify(events));
 `;
 
-/**
- * Runs `source(name)` in a node process over the stand-in build, on a shared
- * stand-in region of its own (removed before and after); returns the last
- * line it printed, parsed.
- */
-function onStandin(prefix: string, source: (name: string) => string, timeout: number): unknown {
-  const name = `${prefix}-${process.pid}`;
-  const clean = (): void => {
-    rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
-    rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
-  };
-  clean();
-  try {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', source(name)],
-      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout });
-    assert.is(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
-  } finally {
-    clean();
-  }
-}
-
 test('a wake-up is consumed after its snapshot is delivered; a commit made during delivery is delivered too', () => {
-  assert.ok(existsSync(standin), 'npm run build makes native-shim/libkshm-standin.so');
   const events = onStandin('spec-commits', script, 20000) as string[];
   // Before: consume, deliver 1, then the second commit's own wake-up (consume, deliver 2).
   assert.equal(events, ['deliver 0', 'deliver 1', 'consume 1', 'deliver 2']);

@@ -4,15 +4,11 @@
 // device of this process on the same region ends the spin at once (that
 // device's release, or its grant when the lock was handed to it, runs on
 // this same main thread); another thread's or process's hold is spun on.
-import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { onStandin } from './standin-child.js';
 
 const test = suite('native backend spin: own devices (stand-in library)');
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const standin = `${root}native-shim/libkshm-standin.so`;
 const backendUrl = new URL('../../lib/native/native-backend.js', import.meta.url).href;
 
 const script = (name: string): string => `
@@ -48,25 +44,11 @@ console.log(JSON.stringify(out));
 `;
 
 test('a word naming another device of this process ends the spin at once; a stranger\'s hold is spun on; closed devices leave the registry', () => {
-  assert.ok(existsSync(standin), 'npm run build makes native-shim/libkshm-standin.so');
-  const name = `spec-spin-${process.pid}`;
-  const clean = (): void => {
-    rmSync(`/dev/shm/kshm-standin-${name}`, { force: true });
-    rmSync(`/tmp/kshm-standin-${name}.fifo`, { force: true });
-  };
-  clean();
-  try {
-    // Unfixed, the first spin lasts its minute: the timeout fails it.
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(name)],
-      { encoding: 'utf8', env: { ...process.env, KSHM_LIBRARY: standin }, timeout: 20000 });
-    assert.is(r.status, 0, `${r.error?.message ?? ''} ${r.stderr}`);
-    assert.equal(JSON.parse(r.stdout.trim().split('\n').at(-1) as string), {
-      registered: 2, aTook: true, ownSpin: false, aReleased: 0,
-      strangerTook: true, strangerSpin: true, afterOneClose: 1, afterAll: 0,
-    });
-  } finally {
-    clean();
-  }
+  // Unfixed, the first spin lasts its minute: the timeout fails it.
+  assert.equal(onStandin('spec-spin', script, 20000), {
+    registered: 2, aTook: true, ownSpin: false, aReleased: 0,
+    strangerTook: true, strangerSpin: true, afterOneClose: 1, afterAll: 0,
+  });
 });
 
 test.run();
