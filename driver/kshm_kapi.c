@@ -49,7 +49,8 @@ EXPORT_SYMBOL_GPL(kshm_region_lock_timeout);
  * kshm_region_unlock() - release the lock taken by kshm_region_lock_timeout()
  * @r: the region
  * @commit: true to publish the writes (a new generation, pollers woken),
- *	false to abort
+ *	false to abort (restore what was written first: an unchanged
+ *	generation tells readers the data did not change)
  *
  * Never fails for a kernel holder, whatever user space wrote in the lock
  * word; calling it without holding the lock is a bug (a warning).
@@ -136,7 +137,7 @@ EXPORT_SYMBOL_GPL(kshm_lock_timeout);
 
 /**
  * kshm_unlock() - release the lock taken by kshm_lock_timeout()
- * @commit: true to publish the writes, false to abort
+ * @commit: true to publish the writes, false to abort (as kshm_region_unlock())
  */
 void kshm_unlock(bool commit)
 {

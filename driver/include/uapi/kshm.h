@@ -72,6 +72,13 @@
  * KSHM_IOC_UNLOCK releases only a lock held by the caller's own id (EPERM,
  * nothing changed, otherwise).
  *
+ * The generation announces every change of the data: a commit advances it,
+ * and a holder that aborts must first restore every byte it wrote (the data
+ * is then exactly as last committed). Readers may take an unchanged
+ * generation for unchanged data (pollers are woken only by a new one); a
+ * holder that aborts without restoring, or a writer that ignores the lock,
+ * leaves a change that no generation announces.
+ *
  * When its holder's id is retired (see above), the driver frees the lock with
  * KSHM_LW_DIED set and hands it on: the next holder is told
  * KSHM_LOCK_OWNER_DIED (the data may be half-written) until a user commit.
