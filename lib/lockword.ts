@@ -9,6 +9,7 @@
 import { constants } from 'node:os';
 import { CTRL, CTRL_SIZE, LOCK_OWNER_DIED, LW_DIED, LW_OWNER_MASK, LW_WAITERS } from './abi.js';
 import type { LockAttempt } from './backend.js';
+import { WordsOf } from './bytes.js';
 
 const E = constants.errno;
 const LOCK = CTRL.lock / 4;
@@ -66,29 +67,19 @@ export function orderBulkWrite(width: number): void {
 
 /**
  * Copies [offset, length] ranges between two byte arrays of equal layout,
- * as a publish does: short aligned ranges as 32-bit words, tiny ones byte
- * by byte, longer ones with one `set` (measured on x86-64: a subarray and
- * its set cost ~50 ns whatever the length; 16 words ~35 ns). The word views
- * are kept for the last arrays seen (a device publishes from one copy into
- * one mapping).
+ * as a publish does, after the seq store that opened the write section:
+ * short aligned ranges as 32-bit words, tiny ones byte by byte, longer ones
+ * with one `set` (measured on x86-64: a subarray and its set cost ~50 ns
+ * whatever the length; 16 words ~35 ns), ordered first when long enough
+ * for non-temporal stores ({@link orderBulkWrite}).
  */
 class RangeCopier {
-  #data: Uint8Array | undefined;
-  #data32: Uint32Array | undefined;
-  #src: Uint8Array | undefined;
-  #src32: Uint32Array | undefined;
+  readonly #data = new WordsOf();
+  readonly #src = new WordsOf();
 
   copy(data: Uint8Array, src: Uint8Array, ranges: readonly number[]): void {
-    if (data !== this.#data) {
-      this.#data = data;
-      this.#data32 = words(data);
-    }
-    if (src !== this.#src) {
-      this.#src = src;
-      this.#src32 = words(src);
-    }
-    const d32 = this.#data32;
-    const s32 = this.#src32;
+    const d32 = this.#data.of(data);
+    const s32 = this.#src.of(src);
     for (let i = 0; i < ranges.length; i += 2) {
       const at = ranges[i] as number;
       const length = ranges[i + 1] as number;
@@ -97,7 +88,10 @@ class RangeCopier {
         for (let w = at >> 2, last = end >> 2; w < last; w++) d32[w] = s32[w] as number;
       } else if (length <= BYTE_RANGE) {
         for (let j = at; j < end; j++) data[j] = src[j] as number;
-      } else data.set(src.subarray(at, end), at);
+      } else {
+        orderBulkWrite(length);
+        data.set(src.subarray(at, end), at);
+      }
     }
   }
 }
@@ -105,12 +99,6 @@ class RangeCopier {
 /** The longest aligned range copied as words, and the longest copied byte by byte. */
 const WORD_RANGE = 64;
 const BYTE_RANGE = 16;
-
-/** A 32-bit view of all of `bytes`, when it is aligned and whole words long. */
-function words(bytes: Uint8Array): Uint32Array | undefined {
-  if (bytes.byteOffset % 4 !== 0 || bytes.byteLength % 4 !== 0) return undefined;
-  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-}
 
 /** A generation whose high half is below this is exact as a number (< 2^53). */
 const GEN_NUMBER_HI = 0x20_0000;
@@ -328,12 +316,8 @@ export class LockWord {
     // for non-temporal stores; what follows (the release CAS, or UNLOCK's
     // syscall) is a full barrier. Atomics stores elsewhere.
     const c = this.#c;
-    if (PLAIN_SEQ_STORES) {
-      c[SEQ] = (c[SEQ] as number) | 1;
-      let widest = 0;
-      for (let i = 1; i < ranges.length; i += 2) widest = Math.max(widest, ranges[i] as number);
-      orderBulkWrite(widest);
-    } else Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
+    if (PLAIN_SEQ_STORES) c[SEQ] = (c[SEQ] as number) | 1;
+    else Atomics.store(c, SEQ, (c[SEQ] as number) | 1);
     this.#ranges.copy(data, src, ranges);
     this.bumpGeneration();
     if (PLAIN_SEQ_STORES) c[SEQ] = ((c[SEQ] as number) | 1) + 1;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ByteReader, checkRange } from './bytes.js';
+import { ByteReader, checkRange, WordsOf } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
 import { orderBulkWrite } from './lockword.js';
 import { planOf, type FieldMap, type Layout, type LayoutPatch, type NumberType, type Plan, type PlanField } from './layout.js';
@@ -102,9 +102,8 @@ export class UndoLog {
   /** Per write: [offset in the data, width, position in #bytes]; the first #count are this page's. */
   readonly #entries: number[] = [];
   #count = 0;
-  /** The data last logged from, and its 32-bit words when it starts 4-aligned (one device: always the same data). */
-  #data: Uint8Array | undefined;
-  #dataWords: Uint32Array | undefined;
+  /** The 32-bit words of the data logged from (one device: always the same data). */
+  readonly #dataWords = new WordsOf();
 
   /** Empties the log for a new page (the entries array is kept: truncating it costs more). */
   reset(): void {
@@ -122,7 +121,7 @@ export class UndoLog {
     // words through typed arrays, the cheapest access V8 has.
     if (width <= 64) {
       let k = 0;
-      const words = (offset & 3) === 0 ? this.#wordsOf(data) : undefined;
+      const words = (offset & 3) === 0 ? this.#dataWords.of(data) : undefined;
       if (words) {
         const out = this.#words;
         const from = offset >> 2;
@@ -147,16 +146,6 @@ export class UndoLog {
     e[n + 1] = width;
     e[n + 2] = at;
     this.#count = n + 3;
-  }
-
-  /** `data`'s 32-bit words, when its bytes start on a word boundary (else undefined: copy through the DataView). */
-  #wordsOf(data: Uint8Array): Uint32Array | undefined {
-    if (data !== this.#data) {
-      this.#data = data;
-      this.#dataWords = (data.byteOffset & 3) === 0
-        ? new Uint32Array(data.buffer, data.byteOffset, data.byteLength >> 2) : undefined;
-    }
-    return this.#dataWords;
   }
 
   #grow(needed: number): void {

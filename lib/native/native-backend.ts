@@ -158,9 +158,9 @@ export class NativeBackend implements Backend {
    * process.pid check cost 30 ns, a tenth of a transaction).
    */
   readonly #id: number;
-  /** Where #id is in ownIds, and the ids of this process on this region (shared with its other backends there). */
-  readonly #regionKey: string;
-  readonly #ownIds: Set<number>;
+  /** A writer's: where #id is in ownIds, and the ids of this process on this region (shared with its other backends there). */
+  readonly #regionKey: string | undefined;
+  readonly #ownIds: Set<number> | undefined;
   /** The lock is held, taken on the fast path: release it there too. */
   #heldFast = false;
   /** The lock is held staged (the ABI's STAGING): the data is written only by publish(). */
@@ -192,12 +192,14 @@ export class NativeBackend implements Backend {
       wake: () => { lib.wake(handle); },
     };
     this.#id = readOnly ? 0 : fileId;
-    this.#regionKey = regionKey(fd, path);
-    this.#ownIds = ownIds.get(this.#regionKey) ?? new Set();
     this.data = new Uint8Array(koffi.view(data, this.size));
+    // Only a writer has an id (and spins): a reader costs no fstat here.
     if (this.#id !== 0) {
+      const key = regionKey(fd, path);
+      this.#ownIds = ownIds.get(key) ?? new Set();
       this.#ownIds.add(this.#id);
-      ownIds.set(this.#regionKey, this.#ownIds);
+      ownIds.set(key, this.#ownIds);
+      this.#regionKey = key;
     }
     open.add(this);
     installExitHook();
@@ -611,7 +613,7 @@ export class NativeBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     open.delete(this);
-    if (this.#ownIds.delete(this.#id) && this.#ownIds.size === 0) ownIds.delete(this.#regionKey);
+    if (this.#ownIds?.delete(this.#id) && this.#ownIds.size === 0) ownIds.delete(this.#regionKey as string);
     // Stop epoll on the fd before the fd goes away.
     for (const p of this.#polls) p.close();
     this.#polls.clear();
