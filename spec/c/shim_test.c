@@ -502,22 +502,33 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
+/* The reader's waits, one per run of -EAGAIN ended by a good snapshot. */
+struct waits {
+	double long_ms;		/* a wait at least this long counts as long */
+	long runs, long_runs;
+	double max_ms;
+};
+
 /*
  * Takes snapshots of the first WORDS words (the writers keep their sum 0) for
  * @ms: fails on a torn one or a generation that goes back; counts the good
- * ones and the -EAGAIN (a writer stayed in longer than @max_wait_us).
+ * ones and the -EAGAIN (a writer stayed in longer than @max_wait_us) and, if
+ * @w, how long each run of -EAGAIN lasted.
  */
-static void read_untorn(kshm_handle h, uint32_t max_wait_us, double ms, long *good, long *again)
+static void read_untorn(kshm_handle h, uint32_t max_wait_us, double ms, long *good, long *again,
+			struct waits *w)
 {
-	double until = kt_now_ms() + ms;
+	double now = kt_now_ms(), until = now + ms, wait_from = 0;
 	uint64_t last_gen = 0;
 
-	while (kt_now_ms() < until) {
+	for (; now < until; now = kt_now_ms()) {
 		uint32_t copy[WORDS], sum = 0;
 		uint64_t gen;
 		int ret = kshm_snapshot(h, copy, 0, sizeof(copy), &gen, max_wait_us);
 
 		if (ret == -EAGAIN) {
+			if (!wait_from)
+				wait_from = now;
 			(*again)++;
 			continue;
 		}
@@ -529,6 +540,15 @@ static void read_untorn(kshm_handle h, uint32_t max_wait_us, double ms, long *go
 		KT_CHECK(gen >= last_gen);
 		last_gen = gen;
 		(*good)++;
+		if (w && wait_from) {
+			double waited = kt_now_ms() - wait_from;
+
+			w->runs++;
+			w->long_runs += waited >= w->long_ms;
+			if (waited > w->max_ms)
+				w->max_ms = waited;
+		}
+		wait_from = 0;
 	}
 }
 
@@ -548,7 +568,7 @@ static void test_snapshot_never_torn(void)
 	kshm_close(w);
 	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, writer_thread, &stop);
-	read_untorn(h, 2000, 1500, &good, &again);
+	read_untorn(h, 2000, 1500, &good, &again, NULL);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -722,9 +742,12 @@ static void *stager_thread(void *arg)
 }
 
 /*
- * Two staged writers (fast path and ioctl path) publish checksummed blocks:
- * a reader that never waits (max_wait_us 0) gets a snapshot nearly every
- * time, and never a torn one.
+ * Two staged writers (fast path and ioctl path) hold the lock nearly all the
+ * time (1 ms of filling per publish) and publish checksummed blocks: a reader
+ * that never waits (max_wait_us 0) never gets a torn snapshot, and it is
+ * turned away only while a publish copies, never for a hold. Measured as
+ * waits, not as a ratio of calls: a vCPU stopped mid-copy (TCG, a loaded host)
+ * makes one long wait, an odd seq for the hold makes every wait long.
  */
 static void test_staged_publish_atomic(void)
 {
@@ -732,8 +755,9 @@ static void test_staged_publish_atomic(void)
 	kshm_handle r = must_open(KSHM_OPEN_READONLY), w = must_open(0);
 	atomic_int stop = 0;
 	struct stager st[2] = { { 0, &stop, 0 }, { KSHM_OPEN_NO_FASTPATH, &stop, 0 } };
+	struct waits waits = { .long_ms = 0.1 };	/* a tenth of a hold */
 	pthread_t t[2];
-	long good = 0, again = 0;
+	long good = 0, again = 0, publishes;
 
 	KT_EQ(kshm_lock(w, 1000, 0, NULL), 0);
 	memset(layout(w).data, 0, WORDS * 4);
@@ -741,15 +765,19 @@ static void test_staged_publish_atomic(void)
 	kshm_close(w);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, stager_thread, &st[i]);
-	read_untorn(r, 0, 1500, &good, &again);
+	read_untorn(r, 0, 1500, &good, &again, &waits);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	printf("    %ld snapshots, %ld EAGAIN (max_wait 0), %ld + %ld publishes\n",
-	       good, again, st[0].publishes, st[1].publishes);
+	publishes = st[0].publishes + st[1].publishes;
+	printf("    %ld snapshots, %ld EAGAIN (max_wait 0) in %ld waits (%ld >= %.1f ms, longest %.1f ms), %ld + %ld publishes\n",
+	       good, again, waits.runs, waits.long_runs, waits.long_ms, waits.max_ms,
+	       st[0].publishes, st[1].publishes);
 	KT_CHECK(st[0].publishes > 0 && st[1].publishes > 0);
-	/* The lock is held nearly all the time, yet readers almost never wait. */
-	KT_CHECK(good > 10 * again);
+	KT_CHECK(good > 0);
+	/* At most one wait per publish, and nearly none as long as a hold. */
+	KT_CHECK(waits.runs <= publishes + 1);
+	KT_CHECK(waits.long_runs * 10 <= publishes);
 	kshm_close(r);
 }
 
