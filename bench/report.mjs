@@ -92,7 +92,7 @@ export function render(results) {
   md += '\n## Host: the library\'s own cost (stand-in syscall: ioctl FIONREAD on a pipe)\n\n| figure | library | C | physical limit |\n| --- | --- | --- | --- |\n'
     + `| P1 transaction, fast path, ns (C: libkshm's kshm_lock/kshm_unlock) | ${mmm(h('lib.transactionNs'))} | ${mmm(h('c.txnLib'))} | robust pthread mutex ${mmm(h('limits.mutexNs'))}; futex ${mmm(h('limits.futexNs'))}; Atomics ${mmm(h('lib.atomicsUncontendedNs'))} |\n`
     + `| P1 the same, C inlined (lockword.h protocol, no library call), ns | | ${mmm(h('c.txnFastInline'))} | |\n`
-    + `| P1 transaction, fastPath: false, ns (C: the ioctl loop, stand-in) | ${mmm(h('lib.transactionIoctlNs'))} | ${mmm(h('c.txn'))} | |\n`
+    + `| P1 transaction, fastPath: false, ns (C: the ioctl loop on the stand-in device) | ${mmm(h('lib.transactionIoctlNs'))} | ${mmm(h('c.txn'))} | |\n`
     + `| P2 snapshots$ emission per commit, 4 KiB (C: malloc + seqcount memcpy + free), ns | ${mmm(h('lib.snapshotEmissionNs'))} | ${mmm(h('c.snapshotMalloc.1'))} | |\n`
     + `| P2 detail: backend snapshot (copy + allocation), ns | ${mmm(h('lib.snapshotNs'))} | | |\n`
     + `| P2 detail: the seqcount copy alone into a reused buffer (C: the same), ns | ${mmm(h('lib.snapshotCopyOnlyNs'))} | ${mmm(h('c.snapshot'))} | |\n`
@@ -140,7 +140,10 @@ export function render(results) {
     + `${f(med('c.txnFastInline'), 0)} ns for the same protocol inlined in C; the Page and its undo log add ${f(med('lib.breakdown.pageNs'), 0)} ns, `
     + `the Observable, the lock queue and the subscription ${f(med('lib.breakdown.rxjsNs'), 0)} ns. libkshm's own fast path pays for its `
     + 'handle table (a counted get/put around each call), which is why it is the like-for-like C figure. Against the C ioctl loop '
-    + 'the host has only the stand-in, so its syscall is weighted to the driver\'s (see the calibration above). Taken out after '
+    + 'the host has only the stand-in, so its syscall is weighted to the driver\'s (see the calibration above), and the C loop '
+    + 'calls the same stand-in device the library reaches through libkshm (standin-device.h: its lock word and queue work after '
+    + 'each syscall; until session 8 the C loop wrote the word with plain stores where the device makes two compare-and-swaps, '
+    + '~30 ns a transaction less than the device the library paid for). Taken out after '
     + 'profiling: a process.pid read per lock (30 ns), an allocation per write for the undo log (now one reused log), closures per call; '
     + 'then (session 6, paired on a loaded host: ~290 -> ~245 ns) the uncontended transaction runs with no request, callbacks or closures '
     + '(LockQueue.grantNow), the grant\'s generation stays a number until a page reads it (a bigint was ~15 ns and garbage per '

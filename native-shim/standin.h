@@ -24,7 +24,7 @@
  *    One reader process at a time: a drained byte is gone for the others.
  * A stand-in wait cannot be cancelled (the benchmarks never cancel one).
  */
-#include <linux/futex.h>
+#include "standin-device.h"
 #include "standin-weight.h"
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,16 +37,6 @@ static void standin_syscall(void)
 		return;
 	standin_weighted_ioctl(standin_pipe[0]);
 }
-
-/* The waiters' queue, in the control page after struct kshm_ctrl. */
-struct standin_queue {
-	uint32_t next;			/* the next ticket to hand out */
-	uint32_t serving;		/* the ticket at the head of the queue */
-	uint32_t ids[64];		/* lock-word id of each ticket's waiter */
-	uint64_t contended;		/* waits that queued: INFO's locks_contended */
-};
-
-#define STANDIN_QUEUE(c)	((struct standin_queue *)((uint8_t *)(c) + 2048))
 
 /* Per open: its lock-word id and the fd to poll (-1: none). */
 static struct standin_open {
@@ -154,75 +144,6 @@ static int dev_open(const char *path, int flags, struct kshm *k)
 	return fd;
 }
 
-static long standin_futex(uint32_t *uaddr, int op, uint32_t val)
-{
-	return syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0);
-}
-
-/* Hands the lock to the head waiter, or frees it: the driver's UNLOCK. */
-static void standin_release(struct kshm_ctrl *c, uint32_t id)
-{
-	struct standin_queue *q = STANDIN_QUEUE(c);
-
-	for (;;) {
-		uint32_t head = __atomic_load_n(&q->serving, __ATOMIC_ACQUIRE);
-		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_ACQUIRE), next_id;
-
-		if (__atomic_load_n(&q->next, __ATOMIC_ACQUIRE) != head) {
-			/* A waiter took a ticket: wait until it wrote its id, then hand over. */
-			while (!(next_id = __atomic_load_n(&q->ids[head % 64], __ATOMIC_ACQUIRE)))
-				sched_yield();
-			__atomic_store_n(&q->ids[head % 64], 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&q->serving, head + 1, __ATOMIC_RELEASE);
-			__atomic_store_n(&c->lock, next_id |
-					 (__atomic_load_n(&q->next, __ATOMIC_ACQUIRE) != head + 1 ?
-					  KSHM_LW_WAITERS : 0), __ATOMIC_RELEASE);
-			standin_futex(&c->lock, FUTEX_WAKE, INT32_MAX);
-			return;
-		}
-		if (__atomic_compare_exchange_n(&c->lock, &w, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-			return;
-		(void)id;
-	}
-}
-
-/* The driver's blocking LOCK: FIFO behind the queued waiters. */
-static void standin_wait(struct kshm_ctrl *c, uint32_t id)
-{
-	struct standin_queue *q = STANDIN_QUEUE(c);
-	uint32_t t = __atomic_fetch_add(&q->next, 1, __ATOMIC_ACQ_REL);
-
-	__atomic_fetch_add(&q->contended, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&q->ids[t % 64], id, __ATOMIC_RELEASE);
-	for (;;) {
-		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_ACQUIRE);
-
-		if ((w & KSHM_LW_OWNER_MASK) == id)
-			return;		/* handed over to us */
-		if (!(w & KSHM_LW_OWNER_MASK) && __atomic_load_n(&q->serving, __ATOMIC_ACQUIRE) == t) {
-			/* Free and we are the head: take it ourselves. */
-			uint32_t mine = id | (__atomic_load_n(&q->next, __ATOMIC_ACQUIRE) != t + 1 ?
-					      KSHM_LW_WAITERS : 0);
-
-			if (__atomic_compare_exchange_n(&c->lock, &w, mine, 0, __ATOMIC_ACQUIRE,
-							__ATOMIC_RELAXED)) {
-				__atomic_store_n(&q->ids[t % 64], 0, __ATOMIC_RELAXED);
-				__atomic_store_n(&q->serving, t + 1, __ATOMIC_RELEASE);
-				/* Later tickets flagged WAITERS meanwhile: keep the flag right. */
-				if (__atomic_load_n(&q->next, __ATOMIC_ACQUIRE) != t + 1)
-					__atomic_or_fetch(&c->lock, KSHM_LW_WAITERS, __ATOMIC_RELEASE);
-				return;
-			}
-			continue;
-		}
-		if (!(w & KSHM_LW_WAITERS) &&
-		    !__atomic_compare_exchange_n(&c->lock, &w, w | KSHM_LW_WAITERS, 0,
-						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			continue;
-		standin_futex(&c->lock, FUTEX_WAIT, w | KSHM_LW_WAITERS);
-	}
-}
-
 static void standin_wake(struct kshm *k)
 {
 	struct standin_open *o = standin_of(k);
@@ -240,51 +161,13 @@ static int dev_ioctl(struct kshm *k, unsigned long cmd, void *arg)
 
 	standin_syscall();
 	switch (cmd) {
-	case KSHM_IOC_LOCK: {
-		struct kshm_lock_req *req = arg;
-		uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_ACQUIRE);
-		struct standin_queue *q = STANDIN_QUEUE(c);
-
-		if ((w & KSHM_LW_OWNER_MASK) == id) {
-			errno = EDEADLK;
-			return -1;
-		}
-		if (req->flags & KSHM_LOCK_TRY) {
-			if ((w & KSHM_LW_OWNER_MASK) ||
-			    __atomic_load_n(&q->next, __ATOMIC_ACQUIRE) !=
-			    __atomic_load_n(&q->serving, __ATOMIC_ACQUIRE) ||
-			    !__atomic_compare_exchange_n(&c->lock, &w, id, 0, __ATOMIC_ACQUIRE,
-							 __ATOMIC_RELAXED)) {
-				errno = EBUSY;
-				return -1;
-			}
-		} else {
-			standin_wait(c, id);
-		}
-		if (req->flags & KSHM_LOCK_STAGED) {
-			if (c->seq & 1)
-				__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
-		} else {
-			__atomic_store_n(&c->seq, c->seq | 1, __ATOMIC_RELEASE);
-		}
-		req->result = 0;
-		req->generation = c->generation;
-		return 0;
-	}
+	case KSHM_IOC_LOCK:
+		return standin_lock(c, id, arg);
 	case KSHM_IOC_UNLOCK: {
 		uint32_t flags = ((struct kshm_unlock_req *)arg)->flags;
 
-		if ((c->lock & KSHM_LW_OWNER_MASK) != id) {
-			errno = EPERM;
+		if (standin_unlock(c, id, flags))
 			return -1;
-		}
-		if (!(flags & KSHM_UNLOCK_PUBLISHED)) {
-			if (flags & KSHM_UNLOCK_COMMIT)
-				c->generation++;
-			if (c->seq & 1)
-				__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
-		}
-		standin_release(c, id);
 		if (flags & KSHM_UNLOCK_COMMIT)
 			standin_wake(k);
 		return 0;
