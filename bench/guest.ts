@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { filter, firstValueFrom, lastValueFrom, take } from 'rxjs';
 import { openDevice, type Device, type Lease } from '../lib/index.js';
-import { NativeBackend } from '../lib/native/native-backend.js';
+import { NativeBackend, openNativeBackend } from '../lib/native/native-backend.js';
 import { traceSyscalls, type SyscallCount } from './syscalls.js';
 
 const quick = process.argv.includes('--quick');
@@ -252,6 +252,53 @@ async function roleLatency(n: number, offset: number, stages = false, ack?: stri
 }
 
 /**
+ * The runtime's floor for P3: the library's native backend alone in a Node
+ * process (koffi.node.poll on the device's fd, the wake-up consumed after,
+ * as snapshots$ does) copying the same 24 bytes the C reader copies, through
+ * the seqcount, and stamping after the copy: no Snapshot, no RxJS, no 4 KiB.
+ * What a library on Node's event loop and koffi cannot go under.
+ */
+async function roleFloorLatency(n: number, offset: number, ack?: string): Promise<void> {
+  const b = openNativeBackend(DEVICE, true);
+  const samples = sampler(ack);
+  const lat: number[] = [];
+  const bytes = new Uint8Array(24);
+  const words = new BigUint64Array(bytes.buffer);
+  const DONE = (1n << 64n) - 1n;
+  let last = 0n;
+  let lastGeneration = -1n;
+  let generationJumps = 0;
+  await new Promise<void>((resolve, reject) => {
+    const stop = b.watchCommits(() => {
+      const copied = b.copyInto(bytes, offset);
+      const now = process.hrtime.bigint();
+      if (copied === undefined) return;
+      if (lastGeneration >= 0n && copied.generation > lastGeneration + 1n) generationJumps++;
+      if (copied.generation > lastGeneration) lastGeneration = copied.generation;
+      const [ts = 0n, done, index = 0n] = words;
+      if (done === DONE) {
+        stop();
+        resolve();
+        return;
+      }
+      if (ts > 0n && now >= ts && index > last && lat.length < n) {
+        last = index;
+        if (!samples.keep(index)) return;
+        lat.push(Number(now - ts) / 1e3);
+        samples.ack(index);
+      }
+    }, (errno) => reject(new Error(`poll: errno ${errno}`)));
+    console.log('ready');
+  });
+  lat.sort((a, b) => a - b);
+  console.log(JSON.stringify({
+    expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
+    generationJumps, dropped: samples.dropped(),
+  }));
+  b.close();
+}
+
+/**
  * Pool threads (run with UV_THREADPOOL_SIZE=64, so the pool's size cannot
  * cap the count): one device holds the lock, 3 devices queue 20 transactions
  * each; the driver's waiter count is the number of pool threads blocked in
@@ -418,9 +465,11 @@ const pacing = (w: Record<string, unknown>): Record<string, unknown> => ({
   ackTimeoutMs: w['ackTimeoutMs'], ackTimeouts: w['ackTimeouts'], missingAcks: w['missingAcks'],
 });
 
-async function latency(lib: boolean, n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
+async function latency(lib: boolean | 'floor', n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
   const offset = 3800;
-  const { outs, writer } = await paced(n, gapUs, offset, (ack) => [lib
+  const { outs, writer } = await paced(n, gapUs, offset, (ack) => [lib === 'floor'
+    ? startReader(process.execPath, [self, 'floor-latency', String(n), String(offset), ack])
+    : lib
     ? startReader(process.execPath, [self, stages ? 'latency-stages' : 'latency', String(n), String(offset), ack])
     : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack])
       : startReader(baseline, ['poll-latency', String(n), String(offset), ack])]);
@@ -524,6 +573,7 @@ async function standinHost(): Promise<void> {
     commitToSubscriber: {
       lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs),
       libStages: await latency(true, samples, gapUs, true),
+      nodeFloor: await latency('floor', samples, gapUs),
     },
   }));
 }
@@ -532,6 +582,7 @@ if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== '
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), false, process.argv[5]);
 else if (role === 'latency-stages') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), true, process.argv[5]);
+else if (role === 'floor-latency') await roleFloorLatency(Number(process.argv[3]), Number(process.argv[4]), process.argv[5]);
 else if (role === 'pool') await rolePool();
 else if (role === 'memory') await roleMemory(Number(process.argv[3]));
 else if (role === 'standin-host') await standinHost();
@@ -551,6 +602,8 @@ else if (role === 'standin-contend') {
 // P3 alone on the host stand-in, to iterate on the waking path: [samples].
 else if (role === 'standin-latency') {
   const samples = Number(process.argv[3] ?? 2000);
-  console.log(JSON.stringify({ lib: await latency(true, samples, 2000), c: await latency(false, samples, 2000) }));
+  console.log(JSON.stringify({
+    lib: await latency(true, samples, 2000), c: await latency(false, samples, 2000), nodeFloor: await latency('floor', samples, 2000),
+  }));
 }
 else await orchestrate();
