@@ -209,9 +209,11 @@ function sampler(ack: string | undefined): { keep(index: bigint): boolean; ack(i
  * `ack` (the writer waits for it before its next commit). Counts the indices
  * seen, and the emissions whose generation skipped one (a conflation).
  */
-async function roleLatency(n: number, offset: number, stages = false, ack?: string): Promise<void> {
+async function roleLatency(n: number, offset: number, stages = false, ack?: string, range = false): Promise<void> {
   const at = stages ? stamps() : undefined;
   const d = await openDevice(DEVICE, { readOnly: true });
+  // range: a subscriber of the sample's 24 bytes alone (the bytes the C reader copies), else of whole snapshots.
+  const source$ = range ? d.snapshotRange$(offset, 24) : d.snapshots$;
   const samples = sampler(ack);
   const lat: number[] = [];
   const parts: number[][] = [[], [], []];
@@ -220,7 +222,7 @@ async function roleLatency(n: number, offset: number, stages = false, ack?: stri
   let lastGeneration = -1n;
   let generationJumps = 0;
   setImmediate(() => console.log('ready')); // subscribed below, synchronously
-  await lastValueFrom(d.snapshots$.pipe(
+  await lastValueFrom(source$.pipe(
     filter((s) => {
       const now = process.hrtime.bigint();
       if (lastGeneration >= 0n && s.generation > lastGeneration + 1n) generationJumps++;
@@ -465,12 +467,20 @@ const pacing = (w: Record<string, unknown>): Record<string, unknown> => ({
   ackTimeoutMs: w['ackTimeoutMs'], ackTimeouts: w['ackTimeouts'], missingAcks: w['missingAcks'],
 });
 
-async function latency(lib: boolean | 'floor', n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
+/**
+ * Commit -> subscriber, one reader: the library's (lib: whole snapshots$;
+ * 'range': snapshotRange$ of the sample's 24 bytes; 'floor': the native
+ * backend alone) or C's (false: the 24 bytes; 'c-whole', host stand-in: a
+ * malloc'd copy of the whole region, what a snapshots$ subscriber gets).
+ */
+async function latency(lib: boolean | 'floor' | 'range' | 'c-whole', n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
   const offset = 3800;
   const { outs, writer } = await paced(n, gapUs, offset, (ack) => [lib === 'floor'
     ? startReader(process.execPath, [self, 'floor-latency', String(n), String(offset), ack])
+    : lib === 'c-whole'
+    ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack, 'whole'])
     : lib
-    ? startReader(process.execPath, [self, stages ? 'latency-stages' : 'latency', String(n), String(offset), ack])
+    ? startReader(process.execPath, [self, lib === 'range' ? 'latency-range' : stages ? 'latency-stages' : 'latency', String(n), String(offset), ack])
     : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack])
       : startReader(baseline, ['poll-latency', String(n), String(offset), ack])]);
   return { ...outs[0], gapUs, writer: pacing(writer) };
@@ -574,6 +584,8 @@ async function standinHost(): Promise<void> {
       lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs),
       libStages: await latency(true, samples, gapUs, true),
       nodeFloor: await latency('floor', samples, gapUs),
+      libRange: await latency('range', samples, gapUs),
+      cWhole: await latency('c-whole', samples, gapUs),
     },
   }));
 }
@@ -581,6 +593,7 @@ async function standinHost(): Promise<void> {
 if (role === 'txn') await roleTxn(Number(process.argv[3]), process.argv[4] !== 'ioctl');
 else if (role === 'contend') await roleContend(Number(process.argv[3]));
 else if (role === 'latency') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), false, process.argv[5]);
+else if (role === 'latency-range') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), false, process.argv[5], true);
 else if (role === 'latency-stages') await roleLatency(Number(process.argv[3]), Number(process.argv[4]), true, process.argv[5]);
 else if (role === 'floor-latency') await roleFloorLatency(Number(process.argv[3]), Number(process.argv[4]), process.argv[5]);
 else if (role === 'pool') await rolePool();
@@ -604,6 +617,7 @@ else if (role === 'standin-latency') {
   const samples = Number(process.argv[3] ?? 2000);
   console.log(JSON.stringify({
     lib: await latency(true, samples, 2000), c: await latency(false, samples, 2000), nodeFloor: await latency('floor', samples, 2000),
+    libRange: await latency('range', samples, 2000), cWhole: await latency('c-whole', samples, 2000),
   }));
 }
 else await orchestrate();

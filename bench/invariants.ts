@@ -99,8 +99,9 @@ export function checkGuest(result: unknown, label = 'guest'): Violation[] {
  * generation (a conflation, had a stall outlasted the acknowledgement timeout).
  */
 export function checkLatency(commitToSubscriber: unknown, fail: (invariant: string, detail: string) => void): void {
-  // The host's stage-stamped run (libStages) and the Node floor (nodeFloor) are paced and counted the same way.
-  for (const side of ['lib', 'c', ...['libStages', 'nodeFloor'].filter((k) => at(commitToSubscriber, k) !== undefined)]) {
+  // The host's other readers (stage-stamped, Node floor, ranged, C whole-region copy) are paced and counted the same way.
+  const more = ['libStages', 'nodeFloor', 'libRange', 'cWhole'].filter((k) => at(commitToSubscriber, k) !== undefined);
+  for (const side of ['lib', 'c', ...more]) {
     const l = at(commitToSubscriber, side);
     const n = at(l, 'n');
     const expected = at(l, 'expected');

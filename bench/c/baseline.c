@@ -23,7 +23,8 @@
  *   baseline contend-lib S ID [PATH]  contended transactions through libkshm's lock
  *   baseline lib-writer N GAP OFF [PATH [READERS ACKS TIMEOUT_MS]]
  *                                 writer over libkshm (host stand-in: standin:1:NAME)
- *   baseline lib-poll-latency N OFF [PATH [ACKS]]  poll() wake latency over libkshm's layout fd
+ *   baseline lib-poll-latency N OFF [PATH [ACKS [whole]]]  poll() wake latency over libkshm's layout fd
+ *                                 (whole: the sample read from a malloc'd copy of the region)
  *   baseline calibrate N          guest: ioctl FIONREAD on a pipe next to LOCK+UNLOCK
  *
  * txn, txn-lib: the timed loop is preceded by an empty window and followed by
@@ -42,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,8 +570,13 @@ static void lib_writer(long n, const char *path, struct pace *p, long off)
 	kshm_close(h);
 }
 
-/* poll() wake latency over libkshm (the layout's fd, kshm_consume, a seqcount copy). */
-static void lib_poll_latency(long n, long off, const char *path, const char *ack)
+/*
+ * poll() wake latency over libkshm (the layout's fd, kshm_consume, a seqcount
+ * copy). @whole: the copy is the whole region into memory of its own
+ * (malloc + seqcount memcpy + free, as a subscriber of whole snapshots gets
+ * it), and the sample is read from that copy; else the 24 bytes alone.
+ */
+static void lib_poll_latency(long n, long off, const char *path, const char *ack, bool whole)
 {
 	kshm_handle h = kshm_open(path, KSHM_OPEN_READONLY);
 	struct kshm_layout l;
@@ -586,19 +593,35 @@ static void lib_poll_latency(long n, long off, const char *path, const char *ack
 		uint64_t ts, t, done, idx, gen;
 		uint32_t s1;
 		const uint8_t *d = l.data;
+		uint8_t *copy = NULL;
 
 		if (poll(&pfd, 1, 10000) <= 0)
 			break;
 		kshm_consume(h, NULL);
+		if (whole) {
+			copy = malloc(l.data_size);
+			if (!copy)
+				die("malloc");
+		}
 		do {
 			s1 = __atomic_load_n(&l.ctrl->seq, __ATOMIC_ACQUIRE);
-			memcpy(&ts, d + off, sizeof(ts));
-			memcpy(&done, d + off + 8, sizeof(done));
-			memcpy(&idx, d + off + 16, sizeof(idx));
+			if (copy) {
+				memcpy(copy, d, l.data_size);
+			} else {
+				memcpy(&ts, d + off, sizeof(ts));
+				memcpy(&done, d + off + 8, sizeof(done));
+				memcpy(&idx, d + off + 16, sizeof(idx));
+			}
 			gen = l.ctrl->generation;
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		} while ((s1 & 1) || s1 != __atomic_load_n(&l.ctrl->seq, __ATOMIC_RELAXED));
+		if (copy) {
+			memcpy(&ts, copy + off, sizeof(ts));
+			memcpy(&done, copy + off + 8, sizeof(done));
+			memcpy(&idx, copy + off + 16, sizeof(idx));
+		}
 		t = now_ns();
+		free(copy);
 		sampler_saw(&sm, gen);
 		if (done == UINT64_MAX)
 			break;
@@ -611,8 +634,9 @@ static void lib_poll_latency(long n, long off, const char *path, const char *ack
 		}
 	}
 	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
-	printf("{\"mode\":\"lib-poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f,"
-	       "\"generationJumps\":%ld,\"dropped\":%ld}\n", n, got, got ? lat[got / 2] / 1e3 : 0,
+	printf("{\"mode\":\"lib-poll-latency\",\"copyBytes\":%llu,\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,"
+	       "\"p99Us\":%.1f,\"generationJumps\":%ld,\"dropped\":%ld}\n",
+	       whole ? (unsigned long long)l.data_size : 24ULL, n, got, got ? lat[got / 2] / 1e3 : 0,
 	       got ? lat[(got * 99) / 100] / 1e3 : 0, sm.generation_jumps, sm.dropped);
 	kshm_close(h);
 }
@@ -776,7 +800,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "lib-writer"))
 		lib_writer(a, argc > 5 ? argv[5] : NULL, &p, c);
 	else if (!strcmp(mode, "lib-poll-latency"))
-		lib_poll_latency(a, b, argc > 4 ? argv[4] : NULL, argc > 5 ? argv[5] : NULL);
+		lib_poll_latency(a, b, argc > 4 ? argv[4] : NULL, argc > 5 ? argv[5] : NULL,
+				 argc > 6 && !strcmp(argv[6], "whole"));
 	else if (!strcmp(mode, "calibrate"))
 		calibrate(a);
 	else {
