@@ -212,14 +212,21 @@ struct sampler {
 	long dropped;
 	uint64_t last_gen;
 	long generation_jumps;
+	/* the latencies of the samples kept: n wanted, got so far, the last index */
+	uint64_t *lat;
+	long n, got;
+	uint64_t last;
 };
 
-static struct sampler sampler_open(const char *ack)
+static struct sampler sampler_open(const char *ack, long n)
 {
 	const char *drop = getenv("KSHM_BENCH_DROP_EVERY");
 	const char *stall = getenv("KSHM_BENCH_STALL_EVERY");
-	struct sampler s = { .ack = -1, .drop_every = drop ? atol(drop) : 0, .stall_every = stall ? atol(stall) : 0 };
+	struct sampler s = { .ack = -1, .drop_every = drop ? atol(drop) : 0, .stall_every = stall ? atol(stall) : 0,
+			     .lat = calloc((size_t)(n > 0 ? n : 1), sizeof(uint64_t)), .n = n };
 
+	if (!s.lat)
+		die("calloc");
 	if (ack) {
 		s.ack = open(ack, O_RDWR | O_CLOEXEC);
 		if (s.ack < 0)
@@ -254,6 +261,87 @@ static void sampler_ack(struct sampler *s, uint64_t idx)
 		usleep(20000);
 	if (s->ack >= 0 && write(s->ack, &idx, sizeof(idx)) != sizeof(idx))
 		die("acknowledge");
+}
+
+/*
+ * One wake-up's copy of the sample v = [timestamp, done marker, index] (the
+ * writers' layout), of generation @gen, stamped @t: false once the writer is
+ * done. A new index is kept (its latency), then acknowledged.
+ */
+static bool sampler_take(struct sampler *s, const uint64_t v[3], uint64_t gen, uint64_t t)
+{
+	sampler_saw(s, gen);
+	if (v[1] == UINT64_MAX)
+		return false;
+	if (v[0] && t >= v[0] && v[2] > s->last && s->got < s->n) {
+		s->last = v[2];
+		if (sampler_keep(s, v[2])) {
+			s->lat[s->got++] = t - v[0];
+			sampler_ack(s, v[2]);
+		}
+	}
+	return true;
+}
+
+static int cmp_u64(const void *a, const void *b);
+
+static void sampler_print(struct sampler *s, const char *mode, unsigned long long copy_bytes)
+{
+	long got = s->got;
+
+	qsort(s->lat, (size_t)got, sizeof(*s->lat), cmp_u64);
+	printf("{\"mode\":\"%s\",\"copyBytes\":%llu,\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,"
+	       "\"p99Us\":%.1f,\"generationJumps\":%ld,\"dropped\":%ld}\n", mode, copy_bytes, s->n, got,
+	       got ? s->lat[got / 2] / 1e3 : 0, got ? s->lat[(got * 99) / 100] / 1e3 : 0,
+	       s->generation_jumps, s->dropped);
+}
+
+/* Copies @len bytes of @src to @dst through the seqcount; returns the generation copied. */
+static uint64_t seq_copy(void *dst, const void *src, size_t len, const volatile struct kshm_ctrl *c)
+{
+	uint64_t gen;
+	uint32_t s1;
+
+	do {
+		s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+		memcpy(dst, src, len);
+		gen = c->generation;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((s1 & 1) || s1 != __atomic_load_n(&c->seq, __ATOMIC_RELAXED));
+	return gen;
+}
+
+/* A writer's commit, either way: the driver's ioctls (guest) or libkshm (host stand-in). */
+struct committer {
+	void (*lock)(void *arg);
+	void (*unlock)(void *arg);
+	void *arg;
+	uint8_t *data;
+};
+
+/*
+ * The latency writer: [timestamp, done marker, index] at @off (zeroed by the
+ * orchestrator), index 1..n, one commit each, paced by @p; then the done
+ * marker at @off + 8, where readers stop.
+ */
+static void write_samples(const char *mode, long n, long off, struct pace *p, const struct committer *c)
+{
+	for (long i = 1; i <= n; i++) {
+		uint64_t t, idx = (uint64_t)i;
+
+		pace_before(p, idx);
+		c->lock(c->arg);
+		memcpy(c->data + off + 16, &idx, sizeof(idx));
+		t = now_ns();
+		memcpy(c->data + off, &t, sizeof(t));
+		c->unlock(c->arg);
+		p->last_ns = t;
+	}
+	pace_before(p, (uint64_t)n + 1);
+	c->lock(c->arg);
+	memset(c->data + off + 8, 0xff, 8);
+	c->unlock(c->arg);
+	pace_print(mode, n, p);
 }
 
 struct region {
@@ -540,33 +628,27 @@ static void contend_lib(int id, const char *path)
 	kshm_close(h);
 }
 
+static void lib_lock(void *h)
+{
+	if (kshm_lock(*(kshm_handle *)h, 0, 0, NULL))
+		die("kshm_lock");
+}
+
+static void lib_unlock(void *h)
+{
+	if (kshm_unlock(*(kshm_handle *)h, KSHM_UNLOCK_COMMIT))
+		die("kshm_unlock");
+}
+
 /* writer over libkshm (fast path; WAKE when a poller waits): the host stand-in's commits. */
 static void lib_writer(long n, const char *path, struct pace *p, long off)
 {
 	kshm_handle h = lib_open(path);
 	struct kshm_layout l;
-	uint8_t *d;
 
 	if (kshm_layout(h, &l))
 		die("kshm_layout");
-	d = l.data;
-	for (long i = 1; i <= n; i++) {
-		uint64_t t, idx = (uint64_t)i;
-
-		pace_before(p, idx);
-		if (kshm_lock(h, 0, 0, NULL))
-			die("kshm_lock");
-		memcpy(d + off + 16, &idx, sizeof(idx));
-		t = now_ns();
-		memcpy(d + off, &t, sizeof(t));
-		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
-		p->last_ns = t;
-	}
-	pace_before(p, (uint64_t)n + 1);
-	kshm_lock(h, 0, 0, NULL);
-	memset(d + off + 8, 0xff, 8);
-	kshm_unlock(h, KSHM_UNLOCK_COMMIT);
-	pace_print("lib-writer", n, p);
+	write_samples("lib-writer", n, off, p, &(struct committer){ lib_lock, lib_unlock, &h, l.data });
 	kshm_close(h);
 }
 
@@ -581,18 +663,15 @@ static void lib_poll_latency(long n, long off, const char *path, const char *ack
 	kshm_handle h = kshm_open(path, KSHM_OPEN_READONLY);
 	struct kshm_layout l;
 	struct pollfd pfd;
-	struct sampler sm = sampler_open(ack);
-	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), last = 0;
-	long got = 0;
+	struct sampler sm = sampler_open(ack, n);
 
 	if (h <= 0 || kshm_layout(h, &l))
 		die("kshm_open");
 	pfd = (struct pollfd){ .fd = l.fd, .events = POLLIN };
 	printf("ready\n");
 	for (;;) {
-		uint64_t ts, t, done, idx, gen;
-		uint32_t s1;
 		const uint8_t *d = l.data;
+		uint64_t v[3], gen, t;
 		uint8_t *copy = NULL;
 
 		if (poll(&pfd, 1, 10000) <= 0)
@@ -602,42 +681,17 @@ static void lib_poll_latency(long n, long off, const char *path, const char *ack
 			copy = malloc(l.data_size);
 			if (!copy)
 				die("malloc");
-		}
-		do {
-			s1 = __atomic_load_n(&l.ctrl->seq, __ATOMIC_ACQUIRE);
-			if (copy) {
-				memcpy(copy, d, l.data_size);
-			} else {
-				memcpy(&ts, d + off, sizeof(ts));
-				memcpy(&done, d + off + 8, sizeof(done));
-				memcpy(&idx, d + off + 16, sizeof(idx));
-			}
-			gen = l.ctrl->generation;
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		} while ((s1 & 1) || s1 != __atomic_load_n(&l.ctrl->seq, __ATOMIC_RELAXED));
-		if (copy) {
-			memcpy(&ts, copy + off, sizeof(ts));
-			memcpy(&done, copy + off + 8, sizeof(done));
-			memcpy(&idx, copy + off + 16, sizeof(idx));
+			gen = seq_copy(copy, d, l.data_size, l.ctrl);
+			memcpy(v, copy + off, sizeof(v));
+		} else {
+			gen = seq_copy(v, d + off, sizeof(v), l.ctrl);
 		}
 		t = now_ns();
 		free(copy);
-		sampler_saw(&sm, gen);
-		if (done == UINT64_MAX)
+		if (!sampler_take(&sm, v, gen, t))
 			break;
-		if (ts && t >= ts && idx > last && got < n) {
-			last = idx;
-			if (!sampler_keep(&sm, idx))
-				continue;
-			lat[got++] = t - ts;
-			sampler_ack(&sm, idx);
-		}
 	}
-	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
-	printf("{\"mode\":\"lib-poll-latency\",\"copyBytes\":%llu,\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,"
-	       "\"p99Us\":%.1f,\"generationJumps\":%ld,\"dropped\":%ld}\n",
-	       whole ? (unsigned long long)l.data_size : 24ULL, n, got, got ? lat[got / 2] / 1e3 : 0,
-	       got ? lat[(got * 99) / 100] / 1e3 : 0, sm.generation_jumps, sm.dropped);
+	sampler_print(&sm, "lib-poll-latency", whole ? (unsigned long long)l.data_size : 24ULL);
 	kshm_close(h);
 }
 
@@ -698,28 +752,21 @@ static void contend(double seconds, int id)
 	       (unsigned long long)count, voluntary_switches() - csw);
 }
 
+static void region_lock(void *r)
+{
+	lock(r);
+}
+
+static void region_unlock(void *r)
+{
+	unlock(r);
+}
+
 static void writer(long n, struct pace *p, long off)
 {
 	struct region r = open_device();
 
-	/* [timestamp, done marker, index] at OFF (zeroed by the orchestrator): index 1..N, one commit each. */
-	for (long i = 1; i <= n; i++) {
-		uint64_t t, idx = (uint64_t)i;
-
-		pace_before(p, idx);
-		lock(&r);
-		memcpy(r.data + off + 16, &idx, sizeof(idx));
-		t = now_ns();
-		memcpy(r.data + off, &t, sizeof(t));
-		unlock(&r);
-		p->last_ns = t;
-	}
-	/* Done marker at OFF + 8: readers stop here. */
-	pace_before(p, (uint64_t)n + 1);
-	lock(&r);
-	memset(r.data + off + 8, 0xff, 8);
-	unlock(&r);
-	pace_print("writer", n, p);
+	write_samples("writer", n, off, p, &(struct committer){ region_lock, region_unlock, &r, r.data });
 }
 
 /* Stamps each commit after its seqcount copy (as the library's subscriber does). */
@@ -727,45 +774,21 @@ static void poll_latency(long n, long off, const char *ack)
 {
 	struct region r = open_device();
 	struct pollfd pfd = { .fd = r.fd, .events = POLLIN };
-	struct sampler sm = sampler_open(ack);
-	uint64_t *lat = calloc((size_t)n, sizeof(*lat));
-	uint64_t last = 0;
-	long got = 0;
+	struct sampler sm = sampler_open(ack, n);
 
 	printf("ready\n");	/* the orchestrator starts the writer now */
-
 	for (;;) {
-		uint64_t g, ts, t, done, idx, gen;
-		uint32_t s1;
+		uint64_t g, v[3], gen;
 
 		if (poll(&pfd, 1, 10000) <= 0)
 			break;
 		if (read(r.fd, &g, sizeof(g)) != sizeof(g))
 			die("read");
-		do {
-			s1 = __atomic_load_n(&r.ctrl->seq, __ATOMIC_ACQUIRE);
-			memcpy(&ts, r.data + off, sizeof(ts));
-			memcpy(&done, r.data + off + 8, sizeof(done));
-			memcpy(&idx, r.data + off + 16, sizeof(idx));
-			gen = r.ctrl->generation;
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		} while ((s1 & 1) || s1 != __atomic_load_n(&r.ctrl->seq, __ATOMIC_RELAXED));
-		t = now_ns();
-		sampler_saw(&sm, gen);
-		if (done == UINT64_MAX)
+		gen = seq_copy(v, r.data + off, sizeof(v), r.ctrl);
+		if (!sampler_take(&sm, v, gen, now_ns()))
 			break;
-		if (ts && t >= ts && idx > last && got < n) {
-			last = idx;
-			if (!sampler_keep(&sm, idx))
-				continue;
-			lat[got++] = t - ts;
-			sampler_ack(&sm, idx);
-		}
 	}
-	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
-	printf("{\"mode\":\"poll-latency\",\"expected\":%ld,\"n\":%ld,\"p50Us\":%.1f,\"p99Us\":%.1f,"
-	       "\"generationJumps\":%ld,\"dropped\":%ld}\n", n, got, got ? lat[got / 2] / 1e3 : 0,
-	       got ? lat[(got * 99) / 100] / 1e3 : 0, sm.generation_jumps, sm.dropped);
+	sampler_print(&sm, "poll-latency", 24);
 }
 
 int main(int argc, char **argv)

@@ -223,7 +223,8 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 /**
  * bench/guest.ts standin-latency over the shared stand-in region (the C
  * baseline built here over libkshm-standin.so): the library reader and the
- * C reader, each with the C writer paced by its acknowledgements.
+ * C reader (and the other readers, SIDES), each with the C writer paced by
+ * its acknowledgements.
  */
 function standinLatency(samples: number, env: Record<string, string>): Record<string, any> {
   const dir = mkdtempSync(join(tmpdir(), 'kshm-pace-spec-'));
@@ -248,15 +249,19 @@ function standinLatency(samples: number, env: Record<string, string>): Record<st
   }
 }
 
+/** Every reader of the host stand-in's latency role: library, C, the Node floor, the same-bytes pairs. */
+const SIDES = ['lib', 'c', 'nodeFloor', 'libRange', 'cWhole'];
+
 const latencyViolations = (c2s: unknown): Violation[] => {
   const out: Violation[] = [];
   checkLatency(c2s, (invariant, detail) => out.push({ invariant, detail }));
   return out;
 };
 
-test('paced latency run: every sample arrives, acknowledged, no generation skipped (library and C readers)', () => {
+test('paced latency run: every sample arrives, acknowledged, no generation skipped (every reader)', () => {
   const r = standinLatency(40, {});
-  for (const side of ['lib', 'c']) {
+  assert.equal(Object.keys(r).sort(), [...SIDES].sort());
+  for (const side of SIDES) {
     assert.is(r[side].n, 40, JSON.stringify(r[side]));
     assert.is(r[side].generationJumps, 0, JSON.stringify(r[side]));
     assert.is(r[side].writer.missingAcks, 0, JSON.stringify(r[side]));
@@ -264,16 +269,16 @@ test('paced latency run: every sample arrives, acknowledged, no generation skipp
   assert.equal(latencyViolations(r), []);
 });
 
-test('paced latency run: a reader stalling 20 ms (10 commit gaps) on every 5th sample still gets every sample; unpaced, the stalls conflate commits (library and C)', () => {
+test('paced latency run: a reader stalling 20 ms (10 commit gaps) on every 5th sample still gets every sample; unpaced, the stalls conflate commits (every reader)', () => {
   const paced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5' });
-  for (const side of ['lib', 'c']) {
+  for (const side of SIDES) {
     assert.is(paced[side].n, 40, JSON.stringify(paced[side]));
     assert.is(paced[side].generationJumps, 0, JSON.stringify(paced[side]));
   }
   assert.equal(latencyViolations(paced), []);
   // The writer keeping only its 2 ms gaps (as before the pacing): the invariant fails, and says why.
   const unpaced = standinLatency(40, { KSHM_BENCH_STALL_EVERY: '5', KSHM_BENCH_ACK_TIMEOUT_MS: '0' });
-  for (const side of ['lib', 'c']) {
+  for (const side of SIDES) {
     assert.ok(unpaced[side].n < 40, JSON.stringify(unpaced[side]));
     assert.ok(unpaced[side].generationJumps > 0, JSON.stringify(unpaced[side]));
   }
@@ -282,9 +287,9 @@ test('paced latency run: a reader stalling 20 ms (10 commit gaps) on every 5th s
   for (const x of v) assert.match(x.detail, /skipped a generation: conflated/);
 });
 
-test('paced latency run: a reader losing every 10th wake-up fails the invariant, as lost wake-ups (library and C)', () => {
-  const r = standinLatency(20, { KSHM_BENCH_DROP_EVERY: '10', KSHM_BENCH_ACK_TIMEOUT_MS: '1000' });
-  for (const side of ['lib', 'c']) {
+test('paced latency run: a reader losing every 10th wake-up fails the invariant, as lost wake-ups (every reader: library, C, the Node floor, the same-bytes pairs)', () => {
+  const r = standinLatency(20, { KSHM_BENCH_DROP_EVERY: '10', KSHM_BENCH_ACK_TIMEOUT_MS: '500' });
+  for (const side of SIDES) {
     assert.is(r[side].dropped, 2, JSON.stringify(r[side]));
     assert.is(r[side].n, 18, JSON.stringify(r[side]));
     // The writer waited for the missing acknowledgements, then went on.
@@ -292,7 +297,7 @@ test('paced latency run: a reader losing every 10th wake-up fails the invariant,
   }
   const v = latencyViolations(r);
   only(v, 'latency');
-  assert.is(v.length, 2, JSON.stringify(v));
+  assert.is(v.length, SIDES.length, JSON.stringify(v));
   for (const x of v) assert.match(x.detail, /18 of 20 commits .*missed 2 acknowledgement.* lost wake-ups; 2 dropped on purpose/);
 });
 
