@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { constants } from 'node:os';
-import { ABI_VERSION } from '../abi.js';
+import { ABI_VERSION, LW_OWNER_MASK } from '../abi.js';
 import type { Backend, DeviceInfo, EventsFrom, LockAttempt, RawEvent, RawSnapshot } from '../backend.js';
 import type { LockWord, LockWordDriver } from '../lockword.js';
 import { DeviceGoneError } from '../errors.js';
@@ -70,6 +70,17 @@ export class FakeBackend implements Backend {
     if (r.errno) return { ok: false, errno: r.errno };
     this.#staged = staged;
     return { ok: true, ownerDied: r.ownerDied, generation: this.#region.generation };
+  }
+
+  /**
+   * As the native backend's hint: the lock word names a holder, so a
+   * tryLock would only fail (a kernel write that tries once then fails at
+   * once, with no 1 ms kernel wait, as on the driver).
+   */
+  surelyTaken(): boolean {
+    if (this.#closed) return false;
+    this.#region.sync();
+    return (this.#region.word.word & LW_OWNER_MASK) !== 0;
   }
 
   lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,

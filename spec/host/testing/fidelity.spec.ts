@@ -241,4 +241,23 @@ test('timeoutMs 0 on the fake: LockBusyError at once when taken, nothing queued'
   });
 });
 
+test('timeoutMs 0 on a kernel write: LockBusyError at once in virtual time, as the driver-backed device', () => {
+  // The driver-backed device sees the lock word taken and fails without a
+  // KWRITE; the fake asked its kernel for a 1 ms wait: LockBusyError at 1 ms.
+  virtual(({ flush, now }) => {
+    const fake = createFakeDevice();
+    const other = fake.open();
+    const log: string[] = [];
+    fake.kernel.hold();
+    record(other.kernelWrite(0, [1], { timeoutMs: 0 }), log, now, String);
+    asyncSchedule(() => fake.kernel.release(), 5);
+    asyncSchedule(() => { fake.lock$().subscribe(); }, 10);
+    asyncSchedule(() => { record(other.kernelWrite(0, [2], { timeoutMs: 0 }), log, now, String); }, 20);
+    flush();
+    assert.equal(log, ['LockBusyError @0', 'LockBusyError @20']);
+    assert.is(fake.info().counters.kernelWrites, 0);
+    assert.is(fake.info().waiters, 0);
+  });
+});
+
 test.run();
