@@ -27,13 +27,13 @@ struct standin_queue {
 
 #define STANDIN_QUEUE(c)	((struct standin_queue *)((uint8_t *)(c) + 2048))
 
-static long standin_futex(uint32_t *uaddr, int op, uint32_t val)
+static inline long standin_futex(uint32_t *uaddr, int op, uint32_t val)
 {
 	return syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0);
 }
 
 /* Hands the lock to the head waiter, or frees it: the driver's UNLOCK. */
-static void standin_release(struct kshm_ctrl *c, uint32_t id)
+static inline void standin_release(struct kshm_ctrl *c, uint32_t id)
 {
 	struct standin_queue *q = STANDIN_QUEUE(c);
 
@@ -60,7 +60,7 @@ static void standin_release(struct kshm_ctrl *c, uint32_t id)
 }
 
 /* The driver's blocking LOCK: FIFO behind the queued waiters. */
-static void standin_wait(struct kshm_ctrl *c, uint32_t id)
+static inline void standin_wait(struct kshm_ctrl *c, uint32_t id)
 {
 	struct standin_queue *q = STANDIN_QUEUE(c);
 	uint32_t t = __atomic_fetch_add(&q->next, 1, __ATOMIC_ACQ_REL);
@@ -97,7 +97,7 @@ static void standin_wait(struct kshm_ctrl *c, uint32_t id)
 }
 
 /* The driver's LOCK (after its syscall): 0, or -1 with errno (EDEADLK, EBUSY). */
-static int standin_lock(struct kshm_ctrl *c, uint32_t id, struct kshm_lock_req *req)
+static inline int standin_lock(struct kshm_ctrl *c, uint32_t id, struct kshm_lock_req *req)
 {
 	uint32_t w = __atomic_load_n(&c->lock, __ATOMIC_ACQUIRE);
 	struct standin_queue *q = STANDIN_QUEUE(c);
@@ -130,7 +130,7 @@ static int standin_lock(struct kshm_ctrl *c, uint32_t id, struct kshm_lock_req *
 }
 
 /* The driver's UNLOCK (after its syscall): 0, or -1 with errno EPERM (not the holder). */
-static int standin_unlock(struct kshm_ctrl *c, uint32_t id, uint32_t flags)
+static inline int standin_unlock(struct kshm_ctrl *c, uint32_t id, uint32_t flags)
 {
 	if ((c->lock & KSHM_LW_OWNER_MASK) != id) {
 		errno = EPERM;
