@@ -34,7 +34,10 @@ function calibrationText(c) {
   const w = `${f(c.weight, 2)} ioctl FIONREAD per LOCK or UNLOCK`;
   if (c.driverPairNs) {
     return `${w}: in a ${c.kernel} guest, the driver's LOCK+UNLOCK took ${f(c.driverPairNs, 0)} ns against `
-      + `${f(c.standinPairNs, 0)} ns for a FIONREAD pair`;
+      + `${f(c.standinPairNs, 0)} ns for a FIONREAD pair`
+      + (c.deviceWorkNs === undefined ? '' : ` (${f(c.rawWeight, 2)}), less the stand-in device's own work after its syscalls `
+        + `(lock word, queue, seqcount: ${f(c.deviceWorkNs, 1)} ns per LOCK+UNLOCK against a host FIONREAD pair of `
+        + `${f(c.hostPairNs, 0)} ns), which the driver's figure counts already; the library and the C ioctl loop call that same device`);
   }
   return c.error ? `${w} (the calibration boot failed: ${c.error})` : c.given ? `${w} (given with --standin-weight)` : `${w} (uncalibrated: no guest)`;
 }
@@ -208,9 +211,12 @@ export function render(results) {
     + (!h('standin.commitToSubscriber.nodeFloor.p50Us').n ? ''
       : ` (${f(med('standin.commitToSubscriber.nodeFloor.p50Us'), 1)} µs, ${f(hr('standin.commitToSubscriber.nodeFloor.p50Us', 'standin.commitToSubscriber.c.p50Us').median, 2)}x C: `
         + `the library adds ${f(med('standin.commitToSubscriber.lib.p50Us') - med('standin.commitToSubscriber.nodeFloor.p50Us'), 1)} µs to it)`)
-    + '; on a quiet host (paired, four rounds of 1,000 samples) the floor was 1.6-2.1x C and the library 1.2x the floor. '
-    + 'The bytes copied do not move it: the library reading 24 bytes (snapshotRange$) and C copying the whole region take about '
-    + 'what their counterparts take (the rows above): the wake-up is the cost.\n'
+    + '.'
+    + (!h('standin.commitToSubscriber.libRange.p50Us').n || !h('standin.commitToSubscriber.cWhole.p50Us').n ? ''
+      : ` The same bytes on both sides (the rows above): the library reading the 24 bytes alone takes ${f(med('standin.commitToSubscriber.libRange.p50Us'), 1)} µs `
+        + `against ${f(med('standin.commitToSubscriber.lib.p50Us'), 1)} µs for whole snapshots, C copying the whole region ${f(med('standin.commitToSubscriber.cWhole.p50Us'), 1)} µs `
+        + `against ${f(med('standin.commitToSubscriber.c.p50Us'), 1)} µs for the 24 bytes (medians of runs made one after another).`)
+    + '\n'
     + '- **P4**: the lock hands over in FIFO order (the driver, and the stand-in the same way), so once one waiter is queued every '
     + 'transaction is a hand-off, and a library hand-off costs two wake-ups (the pool thread\'s blocking LOCK, then the main thread '
     + 'through uv_async) with the lock held in transit meanwhile, where a C waiter is the thread that runs next. So a contended request '

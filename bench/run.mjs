@@ -93,15 +93,22 @@ const calibration = series.length > 0 ? (() => {
   try {
     const c = lastJson(vm(series[0], ['build/bench/baseline', 'calibrate', String(quick ? 2000 : 20000)],
       { timeout: 300 }), 'calibrate');
-    return { kernel: series[0], standinPairNs: c.standinPairNs, driverPairNs: c.driverPairNs,
-      weight: Math.max(1, c.driverPairNs / c.standinPairNs) };
+    // The driver's pair includes its own lock-word work; the stand-in adds its
+    // device work after the weighted syscalls: that work comes off the weight
+    // (measured on the host against the host's FIONREAD pair).
+    const w = lastJson(sh('build/bench/baseline-standin', ['standin-work', String(quick ? 20000 : 200000)]), 'standin-work');
+    const rawWeight = c.driverPairNs / c.standinPairNs;
+    return { kernel: series[0], standinPairNs: c.standinPairNs, driverPairNs: c.driverPairNs, rawWeight,
+      hostPairNs: w.pairNs, deviceWorkNs: w.workNs, weight: Math.max(1, rawWeight - w.workNs / w.pairNs) };
   } catch (e) {
     return { error: e.message, weight: 1 };
   }
 })() : { weight: Number(opt('--standin-weight') ?? 1), given: opt('--standin-weight') !== undefined };
 console.log(`bench: stand-in weight ${calibration.weight.toFixed(2)} FIONREAD per LOCK or UNLOCK`
   + (calibration.driverPairNs ? ` (guest ${calibration.kernel}: LOCK+UNLOCK ${calibration.driverPairNs} ns,`
-    + ` FIONREAD pair ${calibration.standinPairNs} ns)` : calibration.given ? ' (given)' : ' (uncalibrated: no guest)'));
+    + ` FIONREAD pair ${calibration.standinPairNs} ns: ${calibration.rawWeight.toFixed(2)}; less the stand-in's device work,`
+    + ` ${calibration.deviceWorkNs} ns against a host FIONREAD pair of ${calibration.hostPairNs} ns)`
+    : calibration.given ? ' (given)' : ' (uncalibrated: no guest)'));
 
 // ---- host ------------------------------------------------------------------
 console.log(`bench: host, ${reps} run(s)`);
