@@ -545,7 +545,8 @@ void kshm_region_cancel(struct kshm_region *r, const void *key)
  * @r: the region
  *
  * From now on kshm_region_lock() fails with -ENODEV; queued waiters wake
- * with -ENODEV, read() and poll() sleepers wake and see the region dead.
+ * with -ENODEV, read() and poll() sleepers (the ring's included) wake and
+ * see the region dead.
  * The lock word, the pages and the ids stay as they are until the last
  * reference goes: a holder can still release the lock it has.
  */
@@ -561,6 +562,8 @@ void kshm_region_kill(struct kshm_region *r)
 	kshm_publish(r);
 	spin_unlock(&r->lock);
 	wake_up_interruptible_poll(&r->commit_wq, EPOLLERR | EPOLLHUP);
+	if (r->ring)
+		kshm_ring_hangup(r->ring);
 	cancel_delayed_work_sync(&r->recheck);
 }
 
