@@ -303,7 +303,7 @@ static ssize_t kshm_read(struct file *file, char __user *buf, size_t count, loff
 
 	if (READ_ONCE(r->dead))
 		return -ENODEV;
-	if (count < sizeof(g))
+	if (count != sizeof(g))
 		return -EINVAL;
 	if (file->f_flags & O_NONBLOCK) {
 		if (kshm_region_generation(r) == READ_ONCE(f->seen_generation))
