@@ -549,6 +549,41 @@ static void test_destroy_under_ring_readers(void)
 	kapi_unload();
 }
 
+/*
+ * Destroyed: the fast path comes to the kernel too. The word gets
+ * KSHM_LW_WAITERS for good, so a fast holder's release CAS fails and UNLOCK
+ * says ENODEV, its holder's exit keeps it, and a fast acquire (CAS from 0
+ * or DIED) fails: LOCK says ENODEV.
+ */
+static void test_destroy_fast_path(void)
+{
+	const char *path = KSHM_REGION_DIR "fastgone";
+	volatile struct kshm_ctrl *ctrl;
+	uint32_t id, other_id;
+	int fd, other;
+
+	kapi_load();
+	KT_EQ(kapi_create("fastgone", 1), 0);
+	fd = ropen(path, O_RDWR);
+	other = ropen(path, O_RDWR);
+	ctrl = map(fd, page_size, PROT_READ | PROT_WRITE, 2 * page_size);
+	id = info(fd).file_id;
+	other_id = info(other).file_id;
+	KT_EQ(lw_lock(ctrl, id), 0);		/* held on the fast path */
+	kapi_destroy();
+	KT_EQ(ctrl->lock, id | KSHM_LW_WAITERS);
+	KT_EQ(lw_unlock(fd, ctrl, id, true, true), -ENODEV);
+	KT_EQ(lw_unlock(fd, ctrl, id, false, true), -ENODEV);
+	KT_EQ(ctrl->lock, id | KSHM_LW_WAITERS);
+	close(fd);	/* the holder's id retires: passed on with DIED, WAITERS kept */
+	KT_EQ(ctrl->lock, KSHM_LW_DIED | KSHM_LW_WAITERS);
+	KT_EQ(lw_lock(ctrl, other_id), -EAGAIN);
+	KT_EQ(lock_ex(other, 10, KSHM_LOCK_TRY), -ENODEV);
+	close(other);
+	KT_EQ(munmap((void *)ctrl, page_size), 0);
+	kapi_unload();
+}
+
 /* ---- kshm alone: the default region's node moves and comes back -------- */
 
 static void test_default_node_moves(void)
@@ -590,6 +625,7 @@ static const struct kt_test region_tests[] = {
 	{ "kshm_region_create: names [a-z0-9_-] up to 32, pages 1-1024, duplicates and 'default' refused", test_names },
 	{ "destroy under users: ENODEV, waits end, POLLERR|POLLHUP, mappings stay, the creator unloads", test_destroy_under_users, 60 },
 	{ "destroy under ring readers: poll and epoll wake with POLLERR|POLLHUP, KSHM_EVENTS_POLLIN or not", test_destroy_under_ring_readers, 60 },
+	{ "destroy: the fast path's acquire and release go to the kernel (WAITERS kept), ENODEV", test_destroy_fast_path },
 };
 
 static const struct kt_test default_tests[] = {
