@@ -19,7 +19,7 @@ import koffi from 'koffi';
 import { fstatSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
+  CTRL, CTRL_SIZE, DEFAULT_REGION_ALT, DEVICE_PATH, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
   HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT,
   UNLOCK_PUBLISHED,
 } from '../abi.js';
@@ -438,7 +438,9 @@ export class NativeBackend implements Backend {
     const lib = this.#lib;
     const fail = (errno: number): () => void => failSoon(onError, errno);
     if (this.#closed) return fail(E.EBADF);
-    const h = lib.open(this.path, OPEN_READONLY);
+    // The default region's node moves (REGIONS in the uapi header): /dev/kshm
+    // finds it wherever it is now (libkshm's kshm_open), /dev/kshm/default may not.
+    const h = lib.open(this.path === DEFAULT_REGION_ALT ? DEVICE_PATH : this.path, OPEN_READONLY);
     // The reader opens the region by its path: once this device's region is
     // destroyed the path is gone or names a new region, so ENODEV then, as
     // every call gives (checked after the open: a region alive then is the
