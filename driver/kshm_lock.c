@@ -205,6 +205,9 @@ static void kshm_hand_off(struct kshm_region *r, bool died)
 
 		if ((word & KSHM_LW_OWNER_MASK) != KSHM_LW_KERNEL)
 			break;
+		/* Destroyed: nobody is queued, and fast-path users must come to us. */
+		if (r->dead)
+			next |= KSHM_LW_WAITERS;
 		if (w) {
 			next |= w->id;
 			if (!list_is_singular(&r->waiters))
@@ -323,12 +326,15 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 	return try ? -EBUSY : -EAGAIN;
 }
 
-/* The last waiter left without the lock: fast unlockers need not call us. */
+/*
+ * The last waiter left without the lock: fast unlockers need not call us.
+ * Not in a destroyed region: there WAITERS stays (kshm_region_kill()).
+ */
 static void kshm_clear_waiters(struct kshm_region *r)
 {
 	int i;
 
-	for (i = 0; i < KSHM_CAS_TRIES && list_empty(&r->waiters); i++) {
+	for (i = 0; i < KSHM_CAS_TRIES && list_empty(&r->waiters) && !r->dead; i++) {
 		u32 word = kshm_word(r);
 
 		if (!(word & KSHM_LW_WAITERS) ||
@@ -545,22 +551,32 @@ void kshm_region_cancel(struct kshm_region *r, const void *key)
  * @r: the region
  *
  * From now on kshm_region_lock() fails with -ENODEV; queued waiters wake
- * with -ENODEV, read() and poll() sleepers wake and see the region dead.
- * The lock word, the pages and the ids stay as they are until the last
- * reference goes: a holder can still release the lock it has.
+ * with -ENODEV, read() and poll() sleepers (the ring's included) wake and
+ * see the region dead.
+ * The word gets KSHM_LW_WAITERS for good (as far as the kernel goes), so a
+ * fast-path acquire or release comes to the kernel and fails with -ENODEV
+ * too. The pages and the ids stay as they are until the last reference goes.
  */
 void kshm_region_kill(struct kshm_region *r)
 {
 	struct kshm_waiter *w, *tmp;
+	int i;
 
 	spin_lock(&r->lock);
 	WRITE_ONCE(r->dead, true);
 	list_for_each_entry_safe(w, tmp, &r->waiters, node)
 		kshm_cancel_waiter(r, w);
-	kshm_clear_waiters(r);
+	for (i = 0; i < KSHM_CAS_TRIES; i++) {
+		u32 word = kshm_word(r);
+
+		if ((word & KSHM_LW_WAITERS) || kshm_word_cas(r, word, word | KSHM_LW_WAITERS))
+			break;
+	}
 	kshm_publish(r);
 	spin_unlock(&r->lock);
 	wake_up_interruptible_poll(&r->commit_wq, EPOLLERR | EPOLLHUP);
+	if (r->ring)
+		kshm_ring_hangup(r->ring);
 	cancel_delayed_work_sync(&r->recheck);
 }
 

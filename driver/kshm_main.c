@@ -303,7 +303,7 @@ static ssize_t kshm_read(struct file *file, char __user *buf, size_t count, loff
 
 	if (READ_ONCE(r->dead))
 		return -ENODEV;
-	if (count < sizeof(g))
+	if (count != sizeof(g))
 		return -EINVAL;
 	if (file->f_flags & O_NONBLOCK) {
 		if (kshm_region_generation(r) == READ_ONCE(f->seen_generation))
@@ -330,8 +330,9 @@ static __poll_t kshm_poll(struct file *file, struct poll_table_struct *wait)
 	/* Events: records, for a file that registered with KSHM_IOC_EVENTS. */
 	if (r->ring) {
 		mask = kshm_ring_poll(r->ring, &f->ev, file, wait);
+		/* Destroyed: kshm_region_kill() woke the ring's queue too. */
 		if (READ_ONCE(f->ev.pollin))
-			return mask;
+			return READ_ONCE(r->dead) ? EPOLLERR | EPOLLHUP : mask;
 	}
 	poll_wait(file, &r->commit_wq, wait);
 	if (READ_ONCE(r->dead))

@@ -307,6 +307,19 @@ void kshm_ring_set_reader(struct kshm_ring *ring, struct kshm_ring_reader *rd, u
 }
 
 /**
+ * kshm_ring_hangup() - the ring's region was destroyed: wake its pollers
+ * @ring: the ring
+ *
+ * A reader registered with KSHM_EVENTS_POLLIN waits on the ring's queue
+ * alone; woken, it sees the region dead (EPOLLERR | EPOLLHUP). Not a wake-up
+ * for records: event_wakeups does not count it.
+ */
+void kshm_ring_hangup(struct kshm_ring *ring)
+{
+	wake_up_interruptible_poll(&ring->wq, EPOLLERR | EPOLLHUP);
+}
+
+/**
  * kshm_ring_poll() - the ring's part of poll()
  * @ring: the ring
  * @rd: the open file's reader state

@@ -50,6 +50,7 @@ u64 kshm_ring_wakeups(struct kshm_ring *ring);
 struct page *kshm_ring_page(struct kshm_ring *ring, unsigned long index);
 void kshm_ring_set_reader(struct kshm_ring *ring, struct kshm_ring_reader *rd, u64 pos,
 			  bool pollin);
+void kshm_ring_hangup(struct kshm_ring *ring);
 __poll_t kshm_ring_poll(struct kshm_ring *ring, struct kshm_ring_reader *rd,
 			struct file *file, struct poll_table_struct *wait);
 

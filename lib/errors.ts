@@ -98,7 +98,7 @@ export class NotAKshmDeviceError extends KshmError {
 /**
  * The region behind an open device was destroyed (its creator removed it, or
  * the module that made it was unloaded): every call fails with ENODEV and
- * snapshot streams error with this. Close the device; a region of the same
+ * snapshot and event streams error with this. Close the device; a region of the same
  * name created later is a new one (open it again).
  */
 export class DeviceGoneError extends KshmError {

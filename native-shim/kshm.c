@@ -1015,7 +1015,8 @@ int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
 		 */
 		head = caught_up(k);
 		if (head < 0) {
-			ret = (int)head;
+			/* The records read are delivered; the next call reports it. */
+			ret = got ? (int)got : (int)head;
 			break;
 		}
 		if ((uint64_t)head > k->ev_pos)
@@ -1052,6 +1053,14 @@ int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
 			if (poll(p, 2, wait_ms) < 0 && errno != EINTR) {
 				ret = -errno;
 				break;
+			}
+			/* The region was destroyed: EVENTS says so (ENODEV). */
+			if (p[0].revents & (POLLERR | POLLHUP)) {
+				head = store_pos(k);
+				if (head < 0) {
+					ret = (int)head;
+					break;
+				}
 			}
 			if (atomic_load(&k->epoch) != epoch) {
 				ret = -ECANCELED;

@@ -271,7 +271,8 @@ int kshm_events_start(kshm_handle h, uint32_t from);
  * them, exactly (0 normally).
  * Return: the number of records (0: none in time), -ECANCELED (kshm_cancel
  * or kshm_close from another thread), -ENOSPC (no ring), -EINVAL (not
- * started, no room), -EBADF.
+ * started, no room), -EBADF, -ENODEV (the region was destroyed: once every
+ * record published before is returned; a wait ends at once).
  */
 int kshm_events_next(kshm_handle h, struct kshm_event_rec *recs, uint32_t max,
 		     int32_t timeout_ms);

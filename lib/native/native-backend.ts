@@ -19,7 +19,7 @@ import koffi from 'koffi';
 import { fstatSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  CTRL, CTRL_SIZE, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
+  CTRL, CTRL_SIZE, DEFAULT_REGION_ALT, DEVICE_PATH, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
   HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT,
   UNLOCK_PUBLISHED,
 } from '../abi.js';
@@ -438,7 +438,17 @@ export class NativeBackend implements Backend {
     const lib = this.#lib;
     const fail = (errno: number): () => void => failSoon(onError, errno);
     if (this.#closed) return fail(E.EBADF);
-    const h = lib.open(this.path, OPEN_READONLY);
+    // The default region's node moves (REGIONS in the uapi header): /dev/kshm
+    // finds it wherever it is now (libkshm's kshm_open), /dev/kshm/default may not.
+    const h = lib.open(this.path === DEFAULT_REGION_ALT ? DEVICE_PATH : this.path, OPEN_READONLY);
+    // The reader opens the region by its path: once this device's region is
+    // destroyed the path is gone or names a new region, so ENODEV then, as
+    // every call gives (checked after the open: a region alive then is the
+    // one its path named).
+    if (this.#lib.info(this.#h, {}) === -E.ENODEV) {
+      if (h > 0) lib.close(h);
+      return fail(E.ENODEV);
+    }
     if (h < 0) return fail(-h);
     let ret = lib.eventsStart(h, from === 'oldest' ? EVENTS_FROM_OLDEST : EVENTS_FROM_NOW);
     const layout: Partial<KshmLayoutStruct> = {};
@@ -449,6 +459,8 @@ export class NativeBackend implements Backend {
     }
     const buf = new Uint8Array(EVENTS_CALL * EVENT_REC_SIZE);
     let stopped = false;
+    /** The reader's end (an errno): reported once every record read is handed over. */
+    let ended: number | undefined;
     let handle: PollHandle | undefined;
     const stop = (): void => {
       if (stopped) return;
@@ -469,7 +481,7 @@ export class NativeBackend implements Backend {
      */
     let queue: RawEvent[] = [];
     let next = 0; // queue[next] is the next record to hand over
-    /** Reads what the ring holds into the queue. false: an error ended the reader. */
+    /** Reads what the ring holds into the queue (an error: `ended`). false: the reader was stopped. */
     const fill = (): boolean => {
       if (next > EVENTS_CALL * 16) {
         queue = queue.slice(next);
@@ -478,9 +490,8 @@ export class NativeBackend implements Backend {
       while (!stopped && queue.length - next < EVENTS_QUEUE_MAX) {
         const n = lib.eventsNext(h, buf, EVENTS_CALL, 0);
         if (n < 0) {
-          stop();
-          onError(-n);
-          return false;
+          ended ??= -n;
+          break;
         }
         // One copy per call; each record's bytes are a view into it (an
         // ArrayBuffer per record costs ~5x the whole decode).
@@ -527,15 +538,20 @@ export class NativeBackend implements Backend {
       if (next >= queue.length) {
         queue = [];
         next = 0;
+        if (ended !== undefined && !stopped) {
+          stop();
+          onError(ended);
+        }
       }
     };
     const poll = koffi.node.poll as unknown as PollFn;
     handle = poll(layout.fd ?? -1, { readable: true }, (status) => {
       if (stopped) return;
       if (status < 0) {
-        stop();
-        onError(-status);
-        return;
+        // A destroyed region polls as an error (EPOLLERR | EPOLLHUP: libuv
+        // says EBADF and stops polling): the records it still holds are
+        // handed over (the mapping stays), then the stream ends with ENODEV.
+        ended ??= lib.info(h, {}) === -E.ENODEV ? E.ENODEV : -status;
       }
       if (!resume) drain(); // else a turn is already scheduled
     });

@@ -211,15 +211,29 @@ export class FakeBackend implements Backend {
     };
   }
 
-  /** EVENTS: a reader of the region's ring (ENOSPC without one), as the driver's. */
+  /**
+   * EVENTS: a reader of the region's ring (ENOSPC without one), as the
+   * driver's: a destroyed region ends it with ENODEV (after the records
+   * published before), and refuses a new one so.
+   */
   events(from: EventsFrom, onBatch: (batch: RawEvent[]) => void, onError: (errno: number) => void): () => void {
-    const ring = this.#region.ring;
-    if (this.#closed || !ring) {
-      const errno = this.#closed ? E.EBADF : E.ENOSPC;
-      const t = this.#region.scheduler.schedule(() => onError(errno));
+    const region = this.#region;
+    const ring = region.ring;
+    if (this.#closed || region.destroyed || !ring) {
+      const errno = this.#closed ? E.EBADF : region.destroyed ? E.ENODEV : E.ENOSPC;
+      const t = region.scheduler.schedule(() => onError(errno));
       return () => t.unsubscribe();
     }
-    const stop = ring.read(from, onBatch);
+    const stopRead = ring.read(from, onBatch);
+    const stopGone = region.watchGone(() => {
+      if (!this.#stops.delete(stop)) return; // stopped meanwhile
+      stop();
+      onError(E.ENODEV);
+    });
+    const stop = (): void => {
+      stopRead();
+      stopGone();
+    };
     this.#stops.add(stop);
     return () => {
       if (this.#stops.delete(stop)) stop();

@@ -296,7 +296,7 @@ export interface FakeKshm {
   /**
    * Destroys region `name` (as kshm_region_destroy() does): its path goes,
    * every device open on it fails with DeviceGoneError from then on (calls,
-   * waits, snapshot streams), its bytes stay readable.
+   * waits, snapshot and event streams), its bytes stay readable.
    */
   destroyRegion(name: string): void;
   /** As the package's `listDevices()`: the default region first, then by name. */

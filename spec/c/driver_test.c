@@ -200,9 +200,20 @@ static void test_bad_ioctls(void)
 	KT_EQ(kwrite(fd, UINT64_MAX - 2, buf, 4, 100), -EINVAL);
 	KT_EQ(kwrite(fd, 0, buf, (uint32_t)n + 1, 100), -EINVAL);
 	KT_EQ(kwrite(fd, 0, (void *)16, 8, 100), -EFAULT);
-	/* read() needs room for the 8-byte generation. */
+	/* read() takes exactly the 8-byte generation: any other size is EINVAL. */
 	KT_CHECK(read(fd, buf, 4) == -1);
 	KT_EQ(errno, EINVAL);
+	{
+		int nb = kopen(O_RDWR | O_NONBLOCK);
+		uint64_t two[2];
+
+		errno = 0;
+		KT_CHECK(read(nb, two, sizeof(two)) == -1);
+		KT_EQ(errno, EINVAL);
+		KT_CHECK(read(nb, two, 9) == -1);
+		KT_EQ(errno, EINVAL);
+		close(nb);
+	}
 	/* The lock is free after all of that. */
 	KT_EQ(info(fd).holder_pid, 0);
 	KT_EQ(info(fd).flags & KSHM_HDR_LOCKED, 0);

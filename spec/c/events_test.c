@@ -672,12 +672,79 @@ static void test_from_oldest(void)
 	KT_EQ(kshm_close(rd.h), 0);
 }
 
+/* ---- a destroyed region (spec/kmod/kshm_kapi_test.ko) ----------------- */
+
+static void kapi_unload(void)
+{
+	syscall(SYS_delete_module, "kshm_kapi_test", O_NONBLOCK);
+}
+
+static void kapi_set(const char *name, const char *val)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/kshm_kapi_test/parameters/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	KT_CHECK(fd >= 0);
+	KT_CHECK(write(fd, val, strlen(val)) == (ssize_t)strlen(val));
+	close(fd);
+}
+
+/*
+ * A region destroyed with records its reader has not read yet: libkshm's
+ * reader hands over every one of them (the mapping stays), and only then
+ * reports ENODEV; a reader waiting for records learns it at once. The test
+ * module makes the region (a ring of 64), emits 40 records and destroys it.
+ */
+static void test_destroyed_tail(void)
+{
+	struct kshm_event_rec recs[16];
+	kshm_handle h, caught;
+	uint64_t got = 0;
+	double t0;
+	int n;
+
+	atexit(kapi_unload);
+	kt_load_module("kshm_kapi_test", "ring=64");
+	kapi_set("create", "evtail:1");
+	kapi_set("emit", "40");
+	h = kshm_open(KSHM_REGION_DIR "evtail", KSHM_OPEN_READONLY);
+	KT_CHECK(h > 0);
+	KT_EQ(kshm_events_start(h, KSHM_EVENTS_FROM_OLDEST), 0);
+	/* A reader caught up (its position stored): it waits in poll(). */
+	caught = kshm_open(KSHM_REGION_DIR "evtail", KSHM_OPEN_READONLY);
+	KT_CHECK(caught > 0);
+	KT_EQ(kshm_events_start(caught, KSHM_EVENTS_FROM_NOW), 0);
+	KT_EQ(kshm_events_next(caught, recs, 16, 0), 0);
+	kapi_set("destroy", "1");
+	while ((n = kshm_events_next(h, recs, 16, 0)) > 0) {
+		for (int i = 0; i < n; i++, got++) {
+			KT_EQ(recs[i].seq, got);
+			KT_EQ(recs[i].lost_before, 0);
+			KT_EQ(recs[i].type, 7);
+			KT_EQ(le64(recs[i].data), got);
+		}
+	}
+	KT_EQ(got, 40);
+	KT_EQ(n, -ENODEV);
+	KT_EQ(kshm_events_next(h, recs, 16, 0), -ENODEV);
+	KT_EQ(kshm_close(h), 0);
+	t0 = kt_now_ms();
+	KT_EQ(kshm_events_next(caught, recs, 16, (int32_t)(3000 * kt_time_scale())), -ENODEV);
+	if (kt_now_ms() - t0 > 1000 * kt_time_scale())
+		KT_FAIL("the caught-up reader took %.0f ms to learn of the destroy", kt_now_ms() - t0);
+	KT_EQ(kshm_close(caught), 0);
+	kapi_unload();
+}
+
 static const struct kt_test tests[] = {
 	{ "ring geometry, read-only everywhere", test_geometry },
 	{ "EMIT: records and errors", test_emit },
 	{ "EVENTS: poll, POLLIN, wake-ups only for sleepers", test_events_poll },
 	{ "libkshm reader: from oldest", test_from_oldest },
 	{ "libkshm reader: cancel and close end a wait", test_reader_cancel },
+	{ "libkshm reader: a destroyed region's unread records, then ENODEV (a wait ends)", test_destroyed_tail, 60 },
 	{ "hrtimer 10 kHz for 10 s: C reader loses nothing", test_rate_10k, 60 },
 	{ "stall 2 s: exact loss, then every record", test_stall, 60 },
 	{ "two CPUs and user emits: no missing, no duplicate seq", test_two_cpus, 120 },

@@ -4,8 +4,8 @@
  *
  * - kshm loaded with regions=a:1,b:4 (the harness's regions guest): the
  *   nodes, sizes and sysfs of a and b, independent locks, per-region
- *   counters and tickers, name validation and destroy under users (through
- *   the in-kernel API test module, spec/kmod).
+ *   counters and tickers, name validation and destroy under users and
+ *   under ring readers (through the in-kernel API test module, spec/kmod).
  * - kshm loaded alone (the main guest suite): the default region's node
  *   moves to /dev/kshm/default while a named region exists, and back.
  *
@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -460,6 +461,129 @@ static void test_destroy_under_users(void)
 	KT_EQ(*(volatile uint8_t *)data, 0);	/* still mapped after all */
 }
 
+/* kshm_region_create(@name, @pages, { .ring = @ring }) in the kernel: 0 or its -errno. */
+static int kapi_create_ring(const char *name, unsigned int pages, unsigned int ring)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%u", ring);
+	KT_EQ(sysfs_write("/sys/module/kshm_kapi_test/parameters/ring", buf), 0);
+	return kapi_create(name, pages);
+}
+
+struct ring_poller {
+	int fd;
+	short events;
+	int ret;
+	short revents;
+};
+
+static void *ring_poll_thread(void *arg)
+{
+	struct ring_poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = p->events };
+
+	p->ret = poll(&pfd, 1, (int)(10000 * kt_time_scale()));
+	p->revents = pfd.revents;
+	return NULL;
+}
+
+/*
+ * Destroyed under its ring's readers (EVENTS): poll() wakes and reports
+ * EPOLLERR | EPOLLHUP on every open file, a reader registered with
+ * KSHM_EVENTS_POLLIN (records instead of commits make it readable) and one
+ * without alike, in poll() and in epoll; then at once.
+ */
+static void test_destroy_under_ring_readers(void)
+{
+	const char *path = KSHM_REGION_DIR "evgone";
+	struct kshm_events_req req = { .flags = KSHM_EVENTS_POLLIN };
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLPRI | EPOLLET }, got;
+	struct ring_poller pin, ppri;
+	pthread_t tin, tpri;
+	int fin, fpri, ep, i;
+	struct pollfd p;
+	double t0;
+
+	kapi_load();
+	KT_EQ(kapi_create_ring("evgone", 1, 16), 0);
+	fin = ropen(path, O_RDONLY);
+	fpri = ropen(path, O_RDONLY);
+	KT_EQ(ioctl(fin, KSHM_IOC_EVENTS, &req), 0);
+	req.flags = 0;
+	KT_EQ(ioctl(fpri, KSHM_IOC_EVENTS, &req), 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	KT_CHECK(ep >= 0);
+	ee.data.fd = fin;
+	KT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fin, &ee), 0);
+	KT_EQ(epoll_wait(ep, &got, 1, 0), 0);	/* no record, no commit: nothing */
+	pin = (struct ring_poller){ .fd = fin, .events = POLLIN | POLLPRI };
+	ppri = (struct ring_poller){ .fd = fpri, .events = POLLPRI };
+	KT_EQ(pthread_create(&tin, NULL, ring_poll_thread, &pin), 0);
+	KT_EQ(pthread_create(&tpri, NULL, ring_poll_thread, &ppri), 0);
+	kt_sleep_ms(100);	/* both asleep in poll() */
+
+	t0 = kt_now_ms();
+	kapi_destroy();
+	pthread_join(tin, NULL);
+	pthread_join(tpri, NULL);
+	if (kt_now_ms() - t0 > 1000 * kt_time_scale())
+		KT_FAIL("the ring's pollers took %.0f ms to wake", kt_now_ms() - t0);
+	KT_EQ(pin.ret, 1);
+	KT_EQ(pin.revents & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+	KT_EQ(ppri.ret, 1);
+	KT_EQ(ppri.revents & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+	KT_EQ(epoll_wait(ep, &got, 1, (int)(1000 * kt_time_scale())), 1);
+	KT_EQ(got.events & (EPOLLERR | EPOLLHUP), EPOLLERR | EPOLLHUP);
+	for (i = 0; i < 2; i++) {
+		p = (struct pollfd){ .fd = i ? fpri : fin, .events = POLLIN | POLLPRI };
+		KT_EQ(poll(&p, 1, 0), 1);
+		KT_EQ(p.revents & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+	}
+	errno = 0;
+	KT_EQ(ioctl(fin, KSHM_IOC_EVENTS, &req), -1);
+	KT_EQ(errno, ENODEV);
+	close(ep);
+	close(fin);
+	close(fpri);
+	kapi_unload();
+}
+
+/*
+ * Destroyed: the fast path comes to the kernel too. The word gets
+ * KSHM_LW_WAITERS for good, so a fast holder's release CAS fails and UNLOCK
+ * says ENODEV, its holder's exit keeps it, and a fast acquire (CAS from 0
+ * or DIED) fails: LOCK says ENODEV.
+ */
+static void test_destroy_fast_path(void)
+{
+	const char *path = KSHM_REGION_DIR "fastgone";
+	volatile struct kshm_ctrl *ctrl;
+	uint32_t id, other_id;
+	int fd, other;
+
+	kapi_load();
+	KT_EQ(kapi_create("fastgone", 1), 0);
+	fd = ropen(path, O_RDWR);
+	other = ropen(path, O_RDWR);
+	ctrl = map(fd, page_size, PROT_READ | PROT_WRITE, 2 * page_size);
+	id = info(fd).file_id;
+	other_id = info(other).file_id;
+	KT_EQ(lw_lock(ctrl, id), 0);		/* held on the fast path */
+	kapi_destroy();
+	KT_EQ(ctrl->lock, id | KSHM_LW_WAITERS);
+	KT_EQ(lw_unlock(fd, ctrl, id, true, true), -ENODEV);
+	KT_EQ(lw_unlock(fd, ctrl, id, false, true), -ENODEV);
+	KT_EQ(ctrl->lock, id | KSHM_LW_WAITERS);
+	close(fd);	/* the holder's id retires: passed on with DIED, WAITERS kept */
+	KT_EQ(ctrl->lock, KSHM_LW_DIED | KSHM_LW_WAITERS);
+	KT_EQ(lw_lock(ctrl, other_id), -EAGAIN);
+	KT_EQ(lock_ex(other, 10, KSHM_LOCK_TRY), -ENODEV);
+	close(other);
+	KT_EQ(munmap((void *)ctrl, page_size), 0);
+	kapi_unload();
+}
+
 /* ---- kshm alone: the default region's node moves and comes back -------- */
 
 static void test_default_node_moves(void)
@@ -500,6 +624,8 @@ static const struct kt_test region_tests[] = {
 	{ "each region's ticker runs at its own region/tick_ms", test_tickers },
 	{ "kshm_region_create: names [a-z0-9_-] up to 32, pages 1-1024, duplicates and 'default' refused", test_names },
 	{ "destroy under users: ENODEV, waits end, POLLERR|POLLHUP, mappings stay, the creator unloads", test_destroy_under_users, 60 },
+	{ "destroy under ring readers: poll and epoll wake with POLLERR|POLLHUP, KSHM_EVENTS_POLLIN or not", test_destroy_under_ring_readers, 60 },
+	{ "destroy: the fast path's acquire and release go to the kernel (WAITERS kept), ENODEV", test_destroy_fast_path },
 };
 
 static const struct kt_test default_tests[] = {

@@ -9,8 +9,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Subscription } from 'rxjs';
-import { openDevice, type Device, type EventRecord } from '../../lib/index.js';
+import { firstValueFrom, timeout, type Subscription } from 'rxjs';
+import { EventRecord, openDevice, type Device } from '../../lib/index.js';
 
 const test = suite('events: node subscribers of the hardirq producer');
 // The debug kernel (KASAN, lockdep: KSHM_TIME_SCALE=4) runs everything several
@@ -188,6 +188,29 @@ test('a subscriber stalled for 2 s: lostBefore is exactly what was overwritten, 
   assert.is(f.count + f.lost, emitted, 'every record read or counted lost');
   assert.is(f.last?.u64(0), BigInt(emitted - 1), 'up to the last one');
   assert.ok(f.count - afterStallCount >= 5000 / scale, `${f.count - afterStallCount} records after the stall`);
+});
+
+test('a device opened at /dev/kshm/default reads its ring after the node moved back to /dev/kshm', async () => {
+  // A named region (the sample module's) moves the default region's node to /dev/kshm/default, its unload back.
+  const series = process.env['KSHM_KERNEL'] ?? '6.12';
+  const sample = fileURLToPath(new URL(`../../../build/sample/${series}/kshm_sample.ko`, import.meta.url));
+  busybox('insmod', sample, 'period_ms=1000');
+  let loaded = true;
+  try {
+    const device = await openDevice('/dev/kshm/default');
+    opened.push(device);
+    busybox('rmmod', 'kshm_sample');
+    loaded = false;
+    assert.not.ok(existsSync('/dev/kshm/default'));
+    const next = firstValueFrom(device.events$().pipe(timeout(10000 * scale))).then((e) => e, (e: unknown) => e);
+    const seq = device.emit(9, [1, 2]);
+    const got = await next;
+    assert.instance(got, EventRecord, String(got));
+    assert.is((got as EventRecord).seq, seq);
+    assert.is((got as EventRecord).type, 9);
+  } finally {
+    if (loaded) busybox('rmmod', 'kshm_sample');
+  }
 });
 
 test.run();

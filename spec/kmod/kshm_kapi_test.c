@@ -5,8 +5,10 @@
  * Writing N to /sys/module/kshm_kapi_test/parameters/lock_ms calls
  * kshm_lock_timeout(N), aborts at once if granted, and stores the return
  * value in .../result. Writing NAME:PAGES to .../create calls
- * kshm_region_create(NAME, PAGES, NULL) (result: 0 or the error), writing
- * anything to .../destroy destroys that region; unloading destroys it too.
+ * kshm_region_create(NAME, PAGES, opts) with opts.ring from .../ring
+ * (result: 0 or the error), writing N to .../emit emits N records into it
+ * (type 7, payload the u64 0..N-1, little-endian), writing anything to
+ * .../destroy destroys that region; unloading destroys it too.
  * Never shipped; loaded only by spec/c/hostile_test and spec/c/regions_test.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -16,6 +18,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/string.h>
+#include <asm/byteorder.h>
 #include "kshm.h"	/* driver/include/linux, from Kbuild */
 
 static int result;
@@ -46,8 +49,13 @@ MODULE_PARM_DESC(lock_ms, "write N: kshm_lock_timeout(N), then abort");
 
 static struct kshm_region *region;	/* made by create, under the param lock */
 
+static unsigned int ring;
+module_param(ring, uint, 0644);
+MODULE_PARM_DESC(ring, "records in the ring of the region create makes (0: none)");
+
 static int kshm_kapi_test_create(const char *val, const struct kernel_param *kp)
 {
+	struct kshm_region_opts opts = {};
 	char name[64], *colon;
 	unsigned int pages;
 	int ret;
@@ -62,7 +70,8 @@ static int kshm_kapi_test_create(const char *val, const struct kernel_param *kp)
 	ret = kstrtouint(colon + 1, 0, &pages);
 	if (ret)
 		return ret;
-	region = kshm_region_create(name, pages, NULL);
+	opts.ring = READ_ONCE(ring);
+	region = kshm_region_create(name, pages, &opts);
 	ret = IS_ERR(region) ? PTR_ERR(region) : 0;
 	if (ret)
 		region = NULL;
@@ -75,7 +84,33 @@ static const struct kernel_param_ops kshm_kapi_test_create_ops = {
 };
 
 module_param_cb(create, &kshm_kapi_test_create_ops, NULL, 0200);
-MODULE_PARM_DESC(create, "write NAME:PAGES: kshm_region_create(NAME, PAGES, NULL)");
+MODULE_PARM_DESC(create, "write NAME:PAGES: kshm_region_create(NAME, PAGES, { .ring = ring })");
+
+static int kshm_kapi_test_emit(const char *val, const struct kernel_param *kp)
+{
+	unsigned int i, n;
+	int ret;
+
+	if (!region)
+		return -ENOENT;
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	for (i = 0; i < n && !ret; i++) {
+		__le64 v = cpu_to_le64(i);
+
+		ret = kshm_region_emit(region, 7, &v, sizeof(v));
+	}
+	WRITE_ONCE(result, ret);
+	return 0;
+}
+
+static const struct kernel_param_ops kshm_kapi_test_emit_ops = {
+	.set = kshm_kapi_test_emit,
+};
+
+module_param_cb(emit, &kshm_kapi_test_emit_ops, NULL, 0200);
+MODULE_PARM_DESC(emit, "write N: N records into the region made by create (type 7, u64 0..N-1)");
 
 static int kshm_kapi_test_destroy(const char *val, const struct kernel_param *kp)
 {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, take, timeout, toArray } from 'rxjs';
 import { listDevices, openDevice, type EventRecord } from '../../lib/index.js';
 
 const test = suite('kshm_sample: a producer module under a subscriber');
@@ -113,12 +113,28 @@ test('unloads under a subscribed node process: the stream errors with DeviceGone
 
 test('an open device of the destroyed region fails typed; the name loads again as a new region', async () => {
   load(5);
+  let loaded = true;
   const old = await openDevice('/dev/kshm/sample');
+  // events$ ends with DeviceGoneError, however it is subscribed (no record comes: rate_hz=0).
+  const events = (): Promise<unknown> => firstValueFrom(old.events$().pipe(timeout(10000 * scale)))
+    .then(() => 'a record', (e: unknown) => e);
+  const name = (e: unknown): string => (e instanceof Error ? e.constructor.name : String(e));
   try {
     assert.ok(old.info().pages === 1);
+    const subscribed = events();
     unload();
+    loaded = false;
     assert.throws(() => old.info(), (e: Error) => e.constructor.name === 'DeviceGoneError');
+    const got: Record<string, string> = {};
+    got['events$ subscribed before the unload'] = name(await subscribed);
+    got['events$ subscribed after it'] = name(await events());
+    // The lock's fast path included: the kernel left KSHM_LW_WAITERS in the word.
+    got['a transaction after it'] = name(await lastValueFrom(old.transaction((p) => p.setU8(0, 1)))
+      .then(() => 'committed', (e: unknown) => e));
     load(5);
+    loaded = true;
+    got['events$ once the name is a new region'] = name(await events());
+    assert.equal(got, Object.fromEntries(Object.keys(got).map((k) => [k, 'DeviceGoneError'])));
     const fresh = await openDevice('/dev/kshm/sample', { readOnly: true });
     try {
       const count = await new Promise<bigint>((resolve) => {
@@ -135,7 +151,7 @@ test('an open device of the destroyed region fails typed; the name loads again a
     }
   } finally {
     old.close();
-    unload();
+    if (loaded) unload();
   }
 });
 

@@ -310,7 +310,11 @@
  * KSHM_IOC_KWRITE and read() calls return ENODEV at once, and existing
  * mappings stay valid memory (the last contents, still writable where they
  * were) until unmapped; the pages are freed when the last file and mapping
- * go. The lock word in such a mapping no longer means anything. A user who
+ * go. At the destroy the kernel sets KSHM_LW_WAITERS in the lock word (a
+ * compare-and-exchange, as always) and never clears it again, so the fast
+ * path's acquire (the CAS from 0 or KSHM_LW_DIED) and release (the CAS to
+ * free) fail and send the caller to KSHM_IOC_LOCK or KSHM_IOC_UNLOCK: ENODEV.
+ * Beyond that the lock word in such a mapping no longer means anything. A user who
  * sees ENODEV closes the file; a new region of the same name is a new
  * region.
  *

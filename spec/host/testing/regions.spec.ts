@@ -3,7 +3,7 @@
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DeviceGoneError, DeviceNotFoundError } from '../../../lib/index.js';
+import { DeviceGoneError, DeviceNotFoundError, ReadOnlyDeviceError } from '../../../lib/index.js';
 import { createFakeDevice, createFakeKshm } from '../../../lib/testing/index.js';
 
 const test = suite('kshm/testing: regions');
@@ -88,6 +88,26 @@ test('destroyed under its users: calls, waits and snapshot streams fail with Dev
   await kshm.openDevice('/dev/kshm/sensors').then(() => assert.unreachable(), (e) => assert.instance(e, DeviceNotFoundError));
   app.close();
   reader.close();
+});
+
+test('destroyed under an events$ subscriber: the records published before, then DeviceGoneError; a new events$ fails so', async () => {
+  const kshm = createFakeKshm();
+  const sensors = kshm.createRegion('sensors', { ring: 16 });
+  const app = await kshm.openDevice('/dev/kshm/sensors', { readOnly: true });
+  const seen: bigint[] = [];
+  const ended = new Promise<unknown>((resolve) => {
+    app.events$().subscribe({ next: (e) => seen.push(e.u64(0)), error: resolve, complete: () => resolve('complete') });
+  });
+  sensors.kernel.emit(1, new Uint8Array(new BigUint64Array([7n]).buffer));
+  sensors.kernel.emit(1, new Uint8Array(new BigUint64Array([8n]).buffer));
+  kshm.destroyRegion('sensors');
+  const end = await Promise.race([ended, new Promise((resolve) => setTimeout(() => resolve('still open'), 1000))]);
+  assert.instance(end, DeviceGoneError);
+  assert.equal(seen, [7n, 8n]);
+  const again = await firstValueFrom(app.events$()).then(() => 'a record', (e: unknown) => e);
+  assert.instance(again, DeviceGoneError);
+  assert.throws(() => app.emit(1), (e: Error) => e instanceof ReadOnlyDeviceError);
+  app.close();
 });
 
 test.run();
