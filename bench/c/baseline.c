@@ -710,30 +710,41 @@ static void lib_poll_latency(long n, long off, const char *path, const char *ack
 }
 
 /* The stand-in's weight against the driver's: FIONREAD pairs vs LOCK+UNLOCK. */
+/* A pair of ioctl FIONREAD on a pipe (the stand-in's syscall), ns per pair. */
+static double fionread_pair_ns(long n)
+{
+	static int p[2] = { -1, -1 };
+	int avail;
+	uint64_t t0;
+
+	if (p[0] < 0 && pipe(p))
+		die("pipe");
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		ioctl(p[0], FIONREAD, &avail);
+		ioctl(p[0], FIONREAD, &avail);
+	}
+	return (double)(now_ns() - t0) / n;
+}
+
+/* Guest: the driver's LOCK+UNLOCK against a FIONREAD pair (the first round warms up). */
 static void calibrate(long n)
 {
 	struct region r = open_device();
-	int p[2], avail;
-	uint64_t t0, standin, driver;
+	double standin = 0, driver = 0;
+	uint64_t t0;
 
-	if (pipe(p))
-		die("pipe");
-	for (int round = 0; round < 2; round++) {	/* the first round warms up */
-		t0 = now_ns();
-		for (long i = 0; i < n; i++) {
-			ioctl(p[0], FIONREAD, &avail);
-			ioctl(p[0], FIONREAD, &avail);
-		}
-		standin = now_ns() - t0;
+	for (int round = 0; round < 2; round++) {
+		standin = fionread_pair_ns(n);
 		t0 = now_ns();
 		for (long i = 0; i < n; i++) {
 			lock(&r);
 			unlock(&r);
 		}
-		driver = now_ns() - t0;
+		driver = (double)(now_ns() - t0) / n;
 	}
 	printf("{\"mode\":\"calibrate\",\"n\":%ld,\"standinPairNs\":%.1f,\"driverPairNs\":%.1f}\n", n,
-	       (double)standin / n, (double)driver / n);
+	       standin, driver);
 }
 
 /*
@@ -748,27 +759,19 @@ static void standin_work(long n)
 	uint8_t *data;
 	struct kshm_ctrl *c = host_region(&data);
 	struct kshm_lock_req req = { .flags = KSHM_LOCK_TRY };
-	int p[2], avail;
-	uint64_t t0, pair = 0, work = 0;
+	double pair = 0, work = 0;
+	uint64_t t0;
 
-	if (pipe(p))
-		die("pipe");
 	for (int round = 0; round < 2; round++) {	/* the first round warms up */
-		t0 = now_ns();
-		for (long i = 0; i < n; i++) {
-			ioctl(p[0], FIONREAD, &avail);
-			ioctl(p[0], FIONREAD, &avail);
-		}
-		pair = now_ns() - t0;
+		pair = fionread_pair_ns(n);
 		t0 = now_ns();
 		for (long i = 0; i < n; i++) {
 			if (standin_lock(c, 1, &req) || standin_unlock(c, 1, KSHM_UNLOCK_COMMIT))
 				die("stand-in device");
 		}
-		work = now_ns() - t0;
+		work = (double)(now_ns() - t0) / n;
 	}
-	printf("{\"mode\":\"standin-work\",\"n\":%ld,\"pairNs\":%.1f,\"workNs\":%.1f}\n", n,
-	       (double)pair / n, (double)work / n);
+	printf("{\"mode\":\"standin-work\",\"n\":%ld,\"pairNs\":%.1f,\"workNs\":%.1f}\n", n, pair, work);
 }
 
 static void contend(double seconds, int id)
