@@ -210,8 +210,8 @@ int kshm_kwrite(struct kshm_region *r, struct kshm_file *f, u64 offset, const vo
  * overwritten: nothing waits for a reader. See EVENTS in uapi/linux/kshm.h.
  * The caller keeps @r alive (it created it and has not destroyed it yet).
  *
- * Return: 0, -ENODEV (the region was destroyed), -ENOSPC (it has no ring)
- * or -EMSGSIZE.
+ * Return: 0, -ENODEV (the region was destroyed), -ENOSPC (it has no ring),
+ * -EMSGSIZE, or -EBUSY (called from NMI: nothing published, warned once).
  */
 int kshm_region_emit(struct kshm_region *r, u32 type, const void *data, u32 len)
 {
@@ -231,7 +231,8 @@ EXPORT_SYMBOL_GPL(kshm_region_emit);
  *
  * kshm_region_emit() on the default region (/dev/kshm, ring= at load).
  *
- * Return: 0, -ENOSPC (the module was loaded without ring=) or -EMSGSIZE.
+ * Return: 0, -ENOSPC (the module was loaded without ring=), -EMSGSIZE or
+ * -EBUSY (called from NMI).
  */
 int kshm_emit(u32 type, const void *data, u32 len)
 {
