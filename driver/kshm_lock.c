@@ -25,7 +25,7 @@
  * the word on with a second CAS. A word that names nobody who can hold the
  * lock (an id no live process owns, or the kernel while it does not hold it)
  * is reclaimed with KSHM_LW_DIED by the next LOCK or KWRITE, and by a
- * recheck every KSHM_RECHECK_MS while anyone waits (which also repairs a
+ * recheck every KSHM_LW_RECHECK_MS while anyone waits (which also repairs a
  * lost WAITERS bit). No waiter wakes up for that: only the hand-off wakes,
  * and only the waiter it grants.
  *
@@ -51,7 +51,6 @@
 #include "kshm_internal.h"
 
 #define KSHM_CAS_TRIES		16
-#define KSHM_RECHECK_MS		50
 
 struct kshm_waiter {
 	struct list_head node;	/* in r->waiters; empty once granted or cancelled */
@@ -231,6 +230,26 @@ static void kshm_hand_off(struct kshm_region *r, bool died)
 	kshm_publish(r);
 }
 
+/*
+ * The kernel holds the lock (its own record, r->kernel_holds): a word that
+ * names anybody else was forged during the hold. Put the kernel back in it,
+ * with WAITERS, so that no fast-path acquire succeeds and every release
+ * comes to the driver, and grant nobody until the kernel releases.
+ * r->lock held.
+ */
+static void kshm_restore_kernel(struct kshm_region *r)
+{
+	int i;
+
+	for (i = 0; i < KSHM_CAS_TRIES; i++) {
+		u32 word = kshm_word(r);
+		u32 want = KSHM_LW_KERNEL | KSHM_LW_WAITERS | (word & ~KSHM_LW_OWNER_MASK);
+
+		if (word == want || kshm_word_cas(r, word, want))
+			return;
+	}
+}
+
 /* A word naming nobody who can hold the lock: pass it on with DIED. r->lock held. */
 static void kshm_reclaim(struct kshm_region *r, u32 owner)
 {
@@ -251,6 +270,10 @@ static void kshm_repair(struct kshm_region *r)
 {
 	u32 held;
 
+	if (r->kernel_holds) {
+		kshm_restore_kernel(r);
+		return;
+	}
 	if (!list_empty(&r->waiters) && kshm_seize(r, 0, &held))
 		kshm_hand_off(r, held & KSHM_LW_DIED);
 }
@@ -267,7 +290,9 @@ static void kshm_recheck(struct kshm_region *r)
 	lockdep_assert_held(&r->lock);
 	if (list_empty(&r->waiters))
 		return;
-	if (!owner)
+	if (r->kernel_holds && owner != KSHM_LW_KERNEL)
+		kshm_restore_kernel(r);
+	else if (!owner)
 		kshm_repair(r);
 	else if (!kshm_can_hold(r, owner))
 		kshm_reclaim(r, owner);
@@ -282,7 +307,7 @@ static void kshm_recheck_fn(struct work_struct *work)
 	spin_lock(&r->lock);
 	kshm_recheck(r);
 	if (!list_empty(&r->waiters))
-		queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_RECHECK_MS));
+		queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_LW_RECHECK_MS));
 	spin_unlock(&r->lock);
 }
 
@@ -295,6 +320,11 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 {
 	int i;
 
+	/* The kernel's own record, not the word: a forged word grants nobody meanwhile. */
+	if (r->kernel_holds && (kshm_word(r) & KSHM_LW_OWNER_MASK) != KSHM_LW_KERNEL) {
+		kshm_restore_kernel(r);
+		return try ? -EBUSY : -EAGAIN;
+	}
 	for (i = 0; i < KSHM_CAS_TRIES; i++) {
 		u32 word = kshm_word(r);
 		u32 owner = word & KSHM_LW_OWNER_MASK;
@@ -439,7 +469,7 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 	r->nr_waiters++;
 	r->stats.locks_contended++;
 	kshm_publish(r);
-	queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_RECHECK_MS));
+	queue_delayed_work(system_wq, &r->recheck, msecs_to_jiffies(KSHM_LW_RECHECK_MS));
 	spin_unlock(&r->lock);
 
 	ret = kshm_wait(&w, timeout);
@@ -507,18 +537,27 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
 	}
 	if (kernel)
 		r->kernel_holds = false;
+	/*
+	 * A kernel holder's release acts on its own record even when the word
+	 * was forged during the hold (not seized): its commit is a commit, and
+	 * its write section ends.
+	 */
 	if (commit) {
-		if (seized && !(flags & KSHM_UNLOCK_PUBLISHED))
+		if (!(flags & KSHM_UNLOCK_PUBLISHED))
 			WRITE_ONCE(r->ctrl->generation, READ_ONCE(r->ctrl->generation) + 1);
 		WRITE_ONCE(r->hdr->commit_ns, ktime_get_ns());
 		r->stats.commits++;
 	} else {
 		r->stats.aborts++;
 	}
+	kshm_seq_leave(r);
 	if (seized) {
-		kshm_seq_leave(r);
 		/* A user commit after OWNER_DIED is taken as the repair. */
 		kshm_hand_off(r, (held & KSHM_LW_DIED) && !(commit && !kernel));
+	} else {
+		/* The forged word: reclaimed, or repaired for the queue. */
+		kshm_recheck(r);
+		kshm_publish(r);
 	}
 	*generation = READ_ONCE(r->ctrl->generation);
 	spin_unlock(&r->lock);

@@ -110,6 +110,7 @@ static void kshm_region_free(struct kshm_region *r)
 	kfree(r->pages);
 	kshm_ring_free(r->ring);
 	kshm_region_stop_lock(r);
+	mutex_destroy(&r->tick_mutex);
 	kfree(r);
 }
 

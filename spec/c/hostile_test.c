@@ -168,6 +168,86 @@ static void test_forged_word_kernel_parties(void)
 	lock_commit(b, KSHM_LOCK_OWNER_DIED);
 }
 
+struct kwriter {
+	int fd;
+	atomic_int *stop;
+	long ok, failed;
+	int last_errno;
+};
+
+/* KWRITEs the whole region, again and again, counting each commit. */
+static void *kwriter_thread(void *arg)
+{
+	struct kwriter *k = arg;
+	size_t n = data_size(k->fd);
+	uint8_t *buf = calloc(1, n);
+
+	while (!atomic_load(k->stop)) {
+		int ret = kwrite(k->fd, 0, buf, (uint32_t)n, 2000);
+
+		if (ret) {
+			k->failed++;
+			k->last_errno = -ret;
+		} else {
+			k->ok++;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * A user who stores a free word while the kernel holds the lock (KWRITE
+ * A granted, copying) grants nobody else: not KWRITE B (two kernel holders,
+ * whose second release was EPERM though it committed), not a LOCK. And a
+ * kernel release whose word was forged meanwhile still counts its commit
+ * and ends its write section (it left seq odd, the generation unmoved).
+ */
+static void test_forged_free_word_during_kernel_hold(void)
+{
+	struct fast f = fast_open();	/* the forger: the control page mapped writable */
+	int b = f.fd, l = kopen(O_RDWR);
+	volatile struct kshm_ctrl *c = f.c;
+	uint32_t *word = (uint32_t *)&c->lock;
+	atomic_int stop = 0;
+	struct kwriter k[2] = { { kopen(O_RDWR), &stop, 0, 0, 0 }, { kopen(O_RDWR), &stop, 0, 0, 0 } };
+	pthread_t t[2];
+	uint64_t g0 = info(b).generation;
+	double until = kt_now_ms() + 1500;
+	long forged = 0, locks = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, kwriter_thread, &k[i]);
+	while (kt_now_ms() < until) {
+		__atomic_store_n(word, 0, __ATOMIC_RELAXED);
+		forged++;
+		if (lock_ex(l, 0, KSHM_LOCK_TRY, NULL) == 0) {
+			/* Granted: the kernel did not hold it (a KWRITE may be queued behind us). */
+			locks++;
+			KT_EQ(unlock_ex(l, KSHM_UNLOCK_ABORT), 0);
+		}
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("    %ld + %ld KWRITEs, %ld + %ld failed (errno %d, %d), %ld forged words, %ld LOCKs\n",
+	       k[0].ok, k[1].ok, k[0].failed, k[1].failed, k[0].last_errno, k[1].last_errno, forged, locks);
+	KT_CHECK(k[0].ok > 0 && k[1].ok > 0);
+	/* Once UNLOCK or KWRITE has acted it returns success: no EPERM, no timeout. */
+	KT_EQ(k[0].failed + k[1].failed, 0);
+	/* Every kernel commit counted; every write section ended. */
+	KT_EQ(info(b).generation - g0, (uint64_t)(k[0].ok + k[1].ok));
+	KT_EQ(c->seq & 1, 0);
+	/* And the lock still works for everybody. */
+	KT_EQ(lock_ex(l, 1000, 0, NULL), 0);
+	KT_EQ(unlock_ex(l, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(kwrite(b, 0, "ok", 2, 1000), 0);
+	close(k[0].fd);
+	close(k[1].fd);
+	close(l);
+	close(b);
+}
+
 /* ---- 2. kernel waits ---------------------------------------------------- */
 
 struct call {
@@ -975,6 +1055,8 @@ static const struct kt_test tests[] = {
 	{ "1 forged words naming nobody: reclaimed with DIED at once", test_forged_words_reclaimed },
 	{ "1 forged word under a queued LOCK: reclaimed within the recheck", test_forged_word_queued_waiter },
 	{ "1 forged word: KWRITE and the ticker reclaim it too", test_forged_word_kernel_parties },
+	{ "1 a free word forged while the kernel holds grants nobody; its release still commits",
+	  test_forged_free_word_during_kernel_hold },
 	{ "2 KWRITE without a limit stalls no kernel party; CANCEL, close end it", test_kwrite_forever_stalls_nobody },
 	{ "2 the in-kernel API keeps its deadline behind a KWRITE without a limit", test_kernel_api_bounded },
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },

@@ -158,6 +158,13 @@
  *   users time out meanwhile. A user who overwrites the word while someone
  *   holds the lock breaks that holder's exclusion, as scribbling on the
  *   data would; the kernel's own bookkeeping stays consistent.
+ * - While the kernel holds the lock (KSHM_IOC_KWRITE, a tick, an in-kernel
+ *   holder), the kernel goes by its own record, not the word: a word
+ *   overwritten meanwhile grants nobody through the driver (KSHM_IOC_LOCK
+ *   and kernel parties queue, KSHM_LOCK_TRY gets EBUSY), and the kernel
+ *   puts KSHM_LW_KERNEL | KSHM_LW_WAITERS back into it (a
+ *   compare-and-exchange); its release still commits (the generation
+ *   advances), ends the write section (seq even) and succeeds.
  * - The kernel changes the word only with a compare-and-exchange from a value
  *   it has just checked: it never overwrites a value that a user CAS wrote
  *   in between, and it grants a waiter only the word it has verified.
