@@ -3,13 +3,11 @@ import {
   asyncScheduler, concatMap, defer, Observable, Subject, throwError,
   type OperatorFunction, type SchedulerLike, type Subscriber,
 } from 'rxjs';
-import { EV_MAX_DATA } from './abi.js';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
 import { checkRange } from './bytes.js';
-import {
-  DeviceClosedError, LeaseEndedError, LockCancelledError, NoRingError, ReadOnlyDeviceError, systemError,
-} from './errors.js';
-import { eventsError, eventStream, type EventRecord, type EventsOptions } from './events.js';
+import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
+import { emitRecord, eventStream, type EventRecord, type EventsOptions } from './events.js';
+import { GrantedLease, runTransaction, type HoldContext } from './lease.js';
 import { grantGeneration, LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
@@ -57,6 +55,7 @@ export class KshmDevice implements Device {
    */
   #copyGeneration: Gen | undefined;
   readonly #scheduler: SchedulerLike;
+  readonly #holds: HoldContext;
 
   /**
    * `scheduler`: timeouts and retries (default asyncScheduler); `fastPath`:
@@ -68,6 +67,16 @@ export class KshmDevice implements Device {
     const scheduler = options.scheduler ?? asyncScheduler;
     this.#scheduler = scheduler;
     this.#queue = new LockQueue(backend, scheduler, options.fastPath !== false);
+    this.#holds = {
+      queue: this.#queue, lost: this.#lost, closed$: this.#closed$,
+      stage: (page) => {
+        if (!this.#stages) return;
+        const [copy, view] = this.#stagingCopy();
+        this.#copyGeneration = undefined;
+        stagePage(page, copy, view);
+        this.#backend.stage?.();
+      },
+    };
     this.#stopLost = backend.watchLockLost?.(() => {
       const hold = this.#queue.lost();
       if (!hold) return;
@@ -147,7 +156,7 @@ export class KshmDevice implements Device {
       const now = queue.grantNow(options);
       if (now) {
         const hold = queue.holder as Hold;
-        return this.#run(fn, subscriber, hold, this.#page(hold, now.ownerDied, grantGeneration(now)), options.signal);
+        return runTransaction(this.#holds, fn, subscriber, hold, this.#page(hold, now.ownerDied, grantGeneration(now)), options.signal);
       }
       return this.#queued(fn, subscriber, options);
     });
@@ -159,7 +168,7 @@ export class KshmDevice implements Device {
     let abandon: (() => void) | undefined;
     const teardown = this.#queue.lock(options, {
       granted: (hold, ownerDied, generation) => {
-        abandon = this.#run(fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal);
+        abandon = runTransaction(this.#holds, fn, subscriber, hold, this.#page(hold, ownerDied, generation), options.signal);
       },
       failed: (e) => subscriber.error(e),
     }, false, true);
@@ -168,108 +177,6 @@ export class KshmDevice implements Device {
     return () => {
       abandon?.();
       teardown();
-    };
-  }
-
-  /**
-   * Runs fn on the page just granted, then commits, or restores and aborts.
-   * When fn returns a promise, the page turns staged and the lock is held
-   * until it settles: the returned function then aborts it (unsubscribe).
-   */
-  #run<R>(fn: (page: Page) => R | PromiseLike<R>, subscriber: Subscriber<R>, hold: Hold, page: Page,
-    signal: AbortSignal | undefined): (() => void) | undefined {
-    let result: R | PromiseLike<R>;
-    try {
-      result = fn(page);
-      if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
-        // Settled asynchronously: the device's state may change meanwhile.
-        if (!this.closed && page.live) return this.#runAsync(result as PromiseLike<R>, subscriber, hold, page, signal);
-        (result as PromiseLike<R>).then(undefined, () => {}); // its outcome goes nowhere: no unhandled rejection
-        throw this.closed ? new DeviceClosedError() : new LeaseEndedError();
-      }
-      // Aborted while it held the lock (fn aborted it): undone like an unsubscribe.
-      if (signal?.aborted) throw new LockCancelledError(signal.reason);
-    } catch (e) {
-      endPage(page, true);
-      this.#queue.release(hold, false); // an abort; fn's error is what the subscriber needs
-      subscriber.error(this.closed ? new DeviceClosedError() : e);
-      return;
-    }
-    endPage(page, false);
-    // fn may have closed the device: close() already restored its writes.
-    const errno = this.closed ? 0 : this.#queue.release(hold, true);
-    if (this.closed) subscriber.error(new DeviceClosedError());
-    else if (errno) subscriber.error(systemError('UNLOCK', errno));
-    else {
-      subscriber.next(result as R);
-      subscriber.complete();
-    }
-    return undefined;
-  }
-
-  /**
-   * An async transaction: fn's synchronous part wrote in place; those writes
-   * move to the staging copy, the shared data is restored and the write
-   * section ends, so readers see the committed state until the promise
-   * resolves (publish, emit) or anything else ends it (abort: the shared
-   * data was never touched). Returns the abort for an unsubscribe.
-   */
-  #runAsync<R>(promise: PromiseLike<R>, subscriber: Subscriber<R>, hold: Hold, page: Page,
-    signal: AbortSignal | undefined): () => void {
-    if (this.#stages) {
-      const [copy, view] = this.#stagingCopy();
-      this.#copyGeneration = undefined;
-      stagePage(page, copy, view);
-      this.#backend.stage?.();
-    }
-    const cleanup = (): void => {
-      closing.unsubscribe();
-      if (signal) signal.removeEventListener('abort', onAbort);
-      this.#lost.delete(hold);
-    };
-    /** Ends the hold (once); returns the UNLOCK errno. */
-    const end = (commit: boolean): number => {
-      cleanup();
-      const writes = stagedWrites(page);
-      endPage(page, !commit);
-      return this.#queue.release(hold, commit, writes);
-    };
-    const abort = (error: unknown): void => {
-      if (!page.live) return;
-      const errno = end(false);
-      subscriber.error(errno ? systemError('UNLOCK', errno) : error);
-    };
-    const onAbort = (): void => abort(new LockCancelledError(signal?.reason));
-    // close() restores and aborts the hold itself (LockQueue.close).
-    const closing = this.#closed$.subscribe(() => {
-      cleanup();
-      subscriber.error(new DeviceClosedError());
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#lost.set(hold, () => {
-      cleanup();
-      subscriber.error(new LeaseEndedError());
-    });
-    if (signal?.aborted) onAbort(); // fn's synchronous part aborted it
-    promise.then((value) => {
-      if (!page.live) return; // ended already: the subscriber was told
-      if (signal?.aborted) {
-        abort(new LockCancelledError(signal.reason));
-        return;
-      }
-      const errno = end(true);
-      if (errno) {
-        subscriber.error(systemError('UNLOCK', errno));
-        return;
-      }
-      subscriber.next(value);
-      subscriber.complete();
-    }, (error: unknown) => abort(error));
-    return () => {
-      if (!page.live) return;
-      cleanup();
-      endPage(page, true);
-      this.#queue.release(hold, false);
     };
   }
 
@@ -353,19 +260,7 @@ export class KshmDevice implements Device {
   }
 
   emit(type: number, bytes: ArrayLike<number> = []): bigint {
-    if (this.closed) throw new DeviceClosedError();
-    if (this.readOnly) throw new ReadOnlyDeviceError();
-    if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
-      throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
-    }
-    const data = Uint8Array.from(bytes);
-    if (data.length > EV_MAX_DATA) {
-      throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
-    }
-    if (!this.#backend.emit) throw new NoRingError();
-    const { errno, seq } = this.#backend.emit(type, data);
-    if (errno) throw eventsError('EMIT', errno);
-    return seq;
+    return emitRecord(this.#backend, this.closed, type, bytes);
   }
 
   info(): DeviceInfo & { toJSON(): DeviceInfoJSON } {
@@ -397,30 +292,6 @@ export class KshmDevice implements Device {
   /** `using device = ...`: closes the device (idempotent). */
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-/**
- * A lease as lock$ emits it. A class, not an object literal: a literal with
- * a getter and a computed key is built on V8's slow path (~1 us each,
- * measured: a quarter of a lease). commit and abort stay own functions, so
- * `({ page, commit }) => ...` keeps working.
- */
-class GrantedLease implements Lease {
-  readonly commit: () => void;
-  readonly abort: () => void;
-
-  constructor(readonly page: Page, readonly ownerDied: boolean, end: (commit: boolean) => void) {
-    this.commit = () => end(true);
-    this.abort = () => end(false);
-  }
-
-  get active(): boolean {
-    return this.page.live;
-  }
-
-  [Symbol.dispose](): void {
-    if (this.page.live) this.abort();
   }
 }
 

@@ -9,7 +9,8 @@ import { Observable } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, EventsFrom, RawEvent } from './backend.js';
 import { ByteReader } from './bytes.js';
-import { DeviceClosedError, NoRingError, systemError } from './errors.js';
+import { EV_MAX_DATA } from './abi.js';
+import { DeviceClosedError, NoRingError, ReadOnlyDeviceError, systemError } from './errors.js';
 
 const E = constants.errno;
 
@@ -96,6 +97,22 @@ export function createEventRecord(raw: RawEvent): EventRecord {
 /** The typed error for an errno of the events calls. */
 export function eventsError(operation: string, errno: number): Error {
   return errno === E.ENOSPC ? new NoRingError() : systemError(operation, errno);
+}
+
+export function emitRecord(backend: Backend, closed: boolean, type: number, bytes: ArrayLike<number>): bigint {
+  if (closed) throw new DeviceClosedError();
+  if (backend.readOnly) throw new ReadOnlyDeviceError();
+  if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
+    throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
+  }
+  const data = Uint8Array.from(bytes);
+  if (data.length > EV_MAX_DATA) {
+    throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
+  }
+  if (!backend.emit) throw new NoRingError();
+  const { errno, seq } = backend.emit(type, data);
+  if (errno) throw eventsError('EMIT', errno);
+  return seq;
 }
 
 /** What the stream needs from its device. */
