@@ -232,9 +232,11 @@ static void kshm_hand_off(struct kshm_region *r, bool died)
 
 /*
  * The kernel holds the lock (its own record, r->kernel_holds): a word that
- * names anybody else was forged during the hold. Put the kernel back in it,
- * with WAITERS, so that no fast-path acquire succeeds and every release
- * comes to the driver, and grant nobody until the kernel releases.
+ * names anybody else was forged during the hold. A free word, or one naming
+ * nobody who can hold the lock, gets the kernel back, with WAITERS, so that
+ * no fast-path acquire succeeds and the kernel's release comes to the
+ * driver; a word a live user took meanwhile stays theirs (it cannot be told
+ * from them holding). The driver grants nobody until the kernel releases.
  * r->lock held.
  */
 static void kshm_restore_kernel(struct kshm_region *r)
@@ -242,9 +244,11 @@ static void kshm_restore_kernel(struct kshm_region *r)
 	int i;
 
 	for (i = 0; i < KSHM_CAS_TRIES; i++) {
-		u32 word = kshm_word(r);
+		u32 word = kshm_word(r), owner = word & KSHM_LW_OWNER_MASK;
 		u32 want = KSHM_LW_KERNEL | KSHM_LW_WAITERS | (word & ~KSHM_LW_OWNER_MASK);
 
+		if (owner && owner != KSHM_LW_KERNEL && kshm_can_hold(r, owner))
+			return;
 		if (word == want || kshm_word_cas(r, word, want))
 			return;
 	}

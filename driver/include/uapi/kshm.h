@@ -162,9 +162,10 @@
  *   holder), the kernel goes by its own record, not the word: a word
  *   overwritten meanwhile grants nobody through the driver (KSHM_IOC_LOCK
  *   and kernel parties queue, KSHM_LOCK_TRY gets EBUSY), and the kernel
- *   puts KSHM_LW_KERNEL | KSHM_LW_WAITERS back into it (a
- *   compare-and-exchange); its release still commits (the generation
- *   advances), ends the write section (seq even) and succeeds.
+ *   puts KSHM_LW_KERNEL | KSHM_LW_WAITERS back into a free word or one
+ *   naming nobody who can hold the lock (a compare-and-exchange; a word a
+ *   live user took meanwhile stays theirs); its release still commits (the
+ *   generation advances), ends the write section (seq even) and succeeds.
  * - The kernel changes the word only with a compare-and-exchange from a value
  *   it has just checked: it never overwrites a value that a user CAS wrote
  *   in between, and it grants a waiter only the word it has verified.
