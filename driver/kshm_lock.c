@@ -324,14 +324,19 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 {
 	int i;
 
-	/* The kernel's own record, not the word: a forged word grants nobody meanwhile. */
-	if (r->kernel_holds && (kshm_word(r) & KSHM_LW_OWNER_MASK) != KSHM_LW_KERNEL) {
-		kshm_restore_kernel(r);
-		return try ? -EBUSY : -EAGAIN;
-	}
 	for (i = 0; i < KSHM_CAS_TRIES; i++) {
 		u32 word = kshm_word(r);
 		u32 owner = word & KSHM_LW_OWNER_MASK;
+
+		/*
+		 * The kernel's own record, not the word: a word forged during
+		 * its hold grants nobody (looked at on every pass: the word
+		 * may change between two).
+		 */
+		if (r->kernel_holds && owner != KSHM_LW_KERNEL) {
+			kshm_restore_kernel(r);
+			return try ? -EBUSY : -EAGAIN;
+		}
 
 		/* Kernel parties share one id: they queue behind each other. */
 		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
