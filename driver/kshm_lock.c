@@ -268,16 +268,14 @@ static void kshm_reclaim(struct kshm_region *r, u32 owner)
 
 /*
  * Waiters are queued but the word says free: only a forged word or a lost
- * WAITERS bit gets us here. Hand the lock to the head. r->lock held.
+ * WAITERS bit gets us here. Hand the lock to the head. Never while the
+ * kernel holds the lock: both callers restore the kernel's word first
+ * (kshm_restore_kernel()). r->lock held.
  */
 static void kshm_repair(struct kshm_region *r)
 {
 	u32 held;
 
-	if (r->kernel_holds) {
-		kshm_restore_kernel(r);
-		return;
-	}
 	if (!list_empty(&r->waiters) && kshm_seize(r, 0, &held))
 		kshm_hand_off(r, held & KSHM_LW_DIED);
 }
