@@ -177,28 +177,47 @@ function stamps(): { poll: bigint; snapshot: bigint } {
  * blocked, as a stalled guest would), longer than the host's commit gap.
  * The C readers take the same variables.
  */
-function sampler(ack: string | undefined): { keep(index: bigint): boolean; ack(index: bigint): void; dropped(): number } {
+function sampler(n: number, ack: string | undefined): {
+  take(ts: bigint, index: bigint, generation: bigint, now: bigint): boolean;
+  report(extra?: Record<string, unknown>): void;
+} {
   const every = BigInt(Number(process.env['KSHM_BENCH_DROP_EVERY'] ?? 0) || 0);
   const stallEvery = BigInt(Number(process.env['KSHM_BENCH_STALL_EVERY'] ?? 0) || 0);
   const stall = new Int32Array(new SharedArrayBuffer(4));
   const fd = ack ? openSync(ack, 'r+') : -1; // O_RDWR: a FIFO's open does not wait for the other end
   const rec = new BigUint64Array(1);
+  const lat: number[] = [];
   let dropped = 0;
+  let last = 0n;
+  let lastGeneration = -1n;
+  let generationJumps = 0;
   return {
-    keep: (index) => {
+    // The JS twin of baseline.c's sampler_take(): counts a generation that
+    // skipped one (a conflation), keeps each new index once, stamps, acknowledges.
+    take(ts, index, generation, now) {
+      if (lastGeneration >= 0n && generation > lastGeneration + 1n) generationJumps++;
+      if (generation > lastGeneration) lastGeneration = generation;
+      if (ts === 0n || now < ts || index <= last || lat.length >= n) return false;
+      last = index;
       if (every > 0n && index % every === 0n) {
         dropped++;
         return false;
       }
+      lat.push(Number(now - ts) / 1e3);
+      if (stallEvery > 0n && index % stallEvery === 0n) Atomics.wait(stall, 0, 0, 20);
+      if (fd >= 0) {
+        rec[0] = index;
+        writeSync(fd, new Uint8Array(rec.buffer));
+      }
       return true;
     },
-    ack: (index) => {
-      if (stallEvery > 0n && index % stallEvery === 0n) Atomics.wait(stall, 0, 0, 20);
-      if (fd < 0) return;
-      rec[0] = index;
-      writeSync(fd, new Uint8Array(rec.buffer));
+    report(extra = {}) {
+      lat.sort((a, b) => a - b);
+      console.log(JSON.stringify({
+        expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
+        generationJumps, dropped, ...extra,
+      }));
     },
-    dropped: () => dropped,
   };
 }
 
@@ -214,42 +233,26 @@ async function roleLatency(n: number, offset: number, stages = false, ack?: stri
   const d = await openDevice(DEVICE, { readOnly: true });
   // range: a subscriber of the sample's 24 bytes alone (the bytes the C reader copies), else of whole snapshots.
   const source$ = range ? d.snapshotRange$(offset, 24) : d.snapshots$;
-  const samples = sampler(ack);
-  const lat: number[] = [];
+  const samples = sampler(n, ack);
   const parts: number[][] = [[], [], []];
-  const seen = new Set<bigint>();
   const DONE = (1n << 64n) - 1n;
-  let lastGeneration = -1n;
-  let generationJumps = 0;
   setImmediate(() => console.log('ready')); // subscribed below, synchronously
   await lastValueFrom(source$.pipe(
     filter((s) => {
       const now = process.hrtime.bigint();
-      if (lastGeneration >= 0n && s.generation > lastGeneration + 1n) generationJumps++;
-      if (s.generation > lastGeneration) lastGeneration = s.generation;
       if (s.u64(offset + 8) === DONE) return true; // the writer finished
       const ts = s.u64(offset);
-      const index = s.u64(offset + 16);
-      if (ts > 0n && now >= ts && index > 0n && !seen.has(index)) {
-        seen.add(index);
-        if (!samples.keep(index)) return false;
-        lat.push(Number(now - ts) / 1e3);
-        if (at) [at.poll - ts, at.snapshot - at.poll, now - at.snapshot].forEach((x, i) => parts[i]?.push(Number(x) / 1e3));
-        samples.ack(index);
+      if (samples.take(ts, s.u64(offset + 16), s.generation, now) && at) {
+        [at.poll - ts, at.snapshot - at.poll, now - at.snapshot].forEach((x, i) => parts[i]?.push(Number(x) / 1e3));
       }
       return false;
     }),
     take(1),
   ));
-  lat.sort((a, b) => a - b);
-  console.log(JSON.stringify({
-    expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
-    generationJumps, dropped: samples.dropped(),
-    ...(at ? { stagesP50Us: Object.fromEntries(['wakeToCallback', 'callbackToSnapshot', 'snapshotToSubscriber'].map((k, i) => {
-      const xs = (parts[i] ?? []).sort((a, b) => a - b);
-      return [k, xs[Math.floor(xs.length / 2)]];
-    })) } : {}),
-  }));
+  samples.report(at ? { stagesP50Us: Object.fromEntries(['wakeToCallback', 'callbackToSnapshot', 'snapshotToSubscriber'].map((k, i) => {
+    const xs = (parts[i] ?? []).sort((a, b) => a - b);
+    return [k, xs[Math.floor(xs.length / 2)]];
+  })) } : {});
   d.close();
 }
 
@@ -262,41 +265,26 @@ async function roleLatency(n: number, offset: number, stages = false, ack?: stri
  */
 async function roleFloorLatency(n: number, offset: number, ack?: string): Promise<void> {
   const b = openNativeBackend(DEVICE, true);
-  const samples = sampler(ack);
-  const lat: number[] = [];
+  const samples = sampler(n, ack);
   const bytes = new Uint8Array(24);
   const words = new BigUint64Array(bytes.buffer);
   const DONE = (1n << 64n) - 1n;
-  let last = 0n;
-  let lastGeneration = -1n;
-  let generationJumps = 0;
   await new Promise<void>((resolve, reject) => {
     const stop = b.watchCommits(() => {
       const copied = b.copyInto(bytes, offset);
       const now = process.hrtime.bigint();
       if (copied === undefined) return;
-      if (lastGeneration >= 0n && copied.generation > lastGeneration + 1n) generationJumps++;
-      if (copied.generation > lastGeneration) lastGeneration = copied.generation;
       const [ts = 0n, done, index = 0n] = words;
       if (done === DONE) {
         stop();
         resolve();
         return;
       }
-      if (ts > 0n && now >= ts && index > last && lat.length < n) {
-        last = index;
-        if (!samples.keep(index)) return;
-        lat.push(Number(now - ts) / 1e3);
-        samples.ack(index);
-      }
+      samples.take(ts, index, copied.generation, now);
     }, (errno) => reject(new Error(`poll: errno ${errno}`)));
     console.log('ready');
   });
-  lat.sort((a, b) => a - b);
-  console.log(JSON.stringify({
-    expected: n, n: lat.length, p50Us: lat[Math.floor(lat.length / 2)], p99Us: lat[Math.floor(lat.length * 0.99)],
-    generationJumps, dropped: samples.dropped(),
-  }));
+  samples.report();
   b.close();
 }
 
@@ -467,22 +455,29 @@ const pacing = (w: Record<string, unknown>): Record<string, unknown> => ({
   ackTimeoutMs: w['ackTimeoutMs'], ackTimeouts: w['ackTimeouts'], missingAcks: w['missingAcks'],
 });
 
-/**
- * Commit -> subscriber, one reader: the library's (lib: whole snapshots$;
- * 'range': snapshotRange$ of the sample's 24 bytes; 'floor': the native
- * backend alone) or C's (false: the 24 bytes; 'c-whole', host stand-in: a
- * malloc'd copy of the whole region, what a snapshots$ subscriber gets).
- */
-async function latency(lib: boolean | 'floor' | 'range' | 'c-whole', n: number, gapUs: number, stages = false): Promise<Record<string, unknown>> {
+/** Commit -> subscriber, the readers by kind: command and arguments (the acknowledgement FIFO among them). */
+type Reader = 'lib' | 'lib-stages' | 'range' | 'floor' | 'c' | 'c-whole';
+const READERS: Record<Reader, (n: string, offset: string, ack: string) => [string, string[]]> = {
+  // the library: whole snapshots$; the same stamped per stage; snapshotRange$ of the sample's 24 bytes
+  'lib': (n, offset, ack) => [process.execPath, [self, 'latency', n, offset, ack]],
+  'lib-stages': (n, offset, ack) => [process.execPath, [self, 'latency-stages', n, offset, ack]],
+  'range': (n, offset, ack) => [process.execPath, [self, 'latency-range', n, offset, ack]],
+  // the native backend alone in Node (the runtime's floor)
+  'floor': (n, offset, ack) => [process.execPath, [self, 'floor-latency', n, offset, ack]],
+  // C: the 24 bytes (the driver, or the stand-in through libkshm); a malloc'd copy of the whole region (stand-in)
+  'c': (n, offset, ack) => onStandin ? [C_BASELINE, ['lib-poll-latency', n, offset, DEVICE, ack]]
+    : [baseline, ['poll-latency', n, offset, ack]],
+  'c-whole': (n, offset, ack) => [C_BASELINE, ['lib-poll-latency', n, offset, DEVICE, ack, 'whole']],
+};
+
+/** Starts k readers of the kind given, on the acknowledgement FIFO `ack`. */
+const readers = (kind: Reader, k: number, n: number, offset: number, ack: string): Array<ReturnType<typeof startReader>> =>
+  Array.from({ length: k }, () => startReader(...READERS[kind](String(n), String(offset), ack)));
+
+/** Commit -> subscriber, one reader of the kind given (READERS). */
+async function latency(kind: Reader, n: number, gapUs: number): Promise<Record<string, unknown>> {
   const offset = 3800;
-  const { outs, writer } = await paced(n, gapUs, offset, (ack) => [lib === 'floor'
-    ? startReader(process.execPath, [self, 'floor-latency', String(n), String(offset), ack])
-    : lib === 'c-whole'
-    ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack, 'whole'])
-    : lib
-    ? startReader(process.execPath, [self, lib === 'range' ? 'latency-range' : stages ? 'latency-stages' : 'latency', String(n), String(offset), ack])
-    : onStandin ? startReader(C_BASELINE, ['lib-poll-latency', String(n), String(offset), DEVICE, ack])
-      : startReader(baseline, ['poll-latency', String(n), String(offset), ack])]);
+  const { outs, writer } = await paced(n, gapUs, offset, (ack) => readers(kind, 1, n, offset, ack));
   return { ...outs[0], gapUs, writer: pacing(writer) };
 }
 
@@ -493,8 +488,7 @@ async function latency(lib: boolean | 'floor' | 'range' | 'c-whole', n: number, 
  */
 async function latencyProcesses(k: number, n: number, gapUs: number): Promise<Record<string, unknown>> {
   const offset = 3800;
-  const { outs, writer } = await paced(n, gapUs, offset, (ack) =>
-    Array.from({ length: k }, () => startReader(process.execPath, [self, 'latency', String(n), String(offset), ack])));
+  const { outs, writer } = await paced(n, gapUs, offset, (ack) => readers('lib', k, n, offset, ack));
   const p50s = outs.map((o) => num(o, 'p50Us')).sort((a, b) => a - b);
   return {
     processes: k,
@@ -541,7 +535,7 @@ async function orchestrate(): Promise<void> {
   // is then a lost wake-up; a conflation would still show, as a generation jump.
   const samples = quick ? 60 : 2000;
   const gapUs = quick ? 50000 : 15000;
-  const commitToSubscriber = { lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs) };
+  const commitToSubscriber = { lib: await latency('lib', samples, gapUs), c: await latency('c', samples, gapUs) };
   // Subscribers in 1-8 processes (a full run only: 8 node start-ups under TCG take a while).
   const subscriberProcesses: Record<string, unknown> = {};
   if (!quick) {
@@ -581,8 +575,8 @@ async function standinHost(): Promise<void> {
   console.log(JSON.stringify({
     contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds) },
     commitToSubscriber: {
-      lib: await latency(true, samples, gapUs), c: await latency(false, samples, gapUs),
-      libStages: await latency(true, samples, gapUs, true),
+      lib: await latency('lib', samples, gapUs), c: await latency('c', samples, gapUs),
+      libStages: await latency('lib-stages', samples, gapUs),
       nodeFloor: await latency('floor', samples, gapUs),
       libRange: await latency('range', samples, gapUs),
       cWhole: await latency('c-whole', samples, gapUs),
@@ -616,7 +610,7 @@ else if (role === 'standin-contend') {
 else if (role === 'standin-latency') {
   const samples = Number(process.argv[3] ?? 2000);
   console.log(JSON.stringify({
-    lib: await latency(true, samples, 2000), c: await latency(false, samples, 2000), nodeFloor: await latency('floor', samples, 2000),
+    lib: await latency('lib', samples, 2000), c: await latency('c', samples, 2000), nodeFloor: await latency('floor', samples, 2000),
     libRange: await latency('range', samples, 2000), cWhole: await latency('c-whole', samples, 2000),
   }));
 }
