@@ -11,7 +11,7 @@
 // P5 memory; the JS physical limit (SharedArrayBuffer + Atomics.wait/notify
 //    between worker threads).
 import { Worker } from 'node:worker_threads';
-import { map } from 'rxjs';
+import { map, Subject } from 'rxjs';
 import { openDevice } from '../lib/index.js';
 import { openNativeBackend } from '../lib/native/native-backend.js';
 import { createPage, endPage, UndoLog } from '../lib/page.js';
@@ -107,6 +107,67 @@ const largest = quick ? 16 : 1024;
 const select8 = emission(largest, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
 const select8OnePage = emission(1, 1, snaps, (s$) => s$.pipe(map((s) => s.u64(8))), { offset: 8, length: 8 });
 
+// ---- P2's runtime floor: Node alone, no library -------------------------------
+// What any JS subscriber of an immutable copy pays before a library adds
+// anything: fresh memory for a 4 KiB copy of the mapping (each way Node has),
+// the same copy into one reused buffer (no fresh memory: not immutable), and
+// 8 bytes delivered through bare RxJS (a Subject, map, a subscriber).
+const mapped = backend.data.subarray(0, 4096);
+let kept: Uint8Array = mapped;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+/** Carves `size` bytes from a 1 MiB slab, as the library does (Buffer.allocUnsafeSlow: no zero-fill). */
+const carve = (size: number): Uint8Array => {
+  if (slabUsed + size > slab.byteLength) {
+    slab = Buffer.allocUnsafeSlow(1 << 20).buffer;
+    slabUsed = 0;
+  }
+  const v = new Uint8Array(slab, slabUsed, size);
+  slabUsed += (size + 7) & ~7;
+  return v;
+};
+const freshWays: Record<string, () => Uint8Array> = {
+  slab: () => {
+    const v = carve(4096);
+    v.set(mapped);
+    return v;
+  },
+  typedArray: () => {
+    const v = new Uint8Array(4096);
+    v.set(mapped);
+    return v;
+  },
+  slice: () => mapped.slice(),
+};
+const fresh4k = Object.fromEntries(Object.entries(freshWays).map(([way, copy]) => [`${way}Ns`, time(`Node alone: fresh 4 KiB copy (${way})`, snaps, () => {
+  for (let i = 0; i < snaps; i++) kept = copy();
+})]));
+const reused = new Uint8Array(4096);
+const reused4kNs = time('Node alone: 4 KiB copy into a reused buffer', snaps, () => {
+  for (let i = 0; i < snaps; i++) {
+    reused.set(mapped);
+    kept = reused;
+  }
+});
+const rx8Ns = ((): number => {
+  const word = backend.data.subarray(8, 16);
+  const subject = new Subject<Uint8Array>();
+  let sink = 0n;
+  const sub = subject.pipe(map((b) => new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true)))
+    .subscribe((v) => { sink += v; });
+  const ns = time('Node alone: 8 B slab copy + Subject + map(u64) + subscriber', snaps, () => {
+    for (let i = 0; i < snaps; i++) {
+      const v = carve(8);
+      v.set(word);
+      subject.next(v);
+    }
+  });
+  sub.unsubscribe();
+  if (sink < 0n) console.log(sink);
+  return ns;
+})();
+if (kept.length === 0) console.log(kept);
+
 // ---- the JS physical limit: SharedArrayBuffer + Atomics between two threads -----
 async function atomicsHandoff(rounds: number): Promise<number> {
   const sab = new SharedArrayBuffer(8);
@@ -177,6 +238,7 @@ console.log(JSON.stringify({
   emissionByPagesNs: byPages,
   emissionBySubscribersNs: bySubscribers,
   select8Ns: { pages: largest, ns: select8, onePageNs: select8OnePage },
+  runtimeFloor: { fresh4k, reused4kNs, rx8Ns },
   atomicsHandoffNs,
   atomicsUncontendedNs,
   memory: {
