@@ -381,12 +381,19 @@ interface Contended {
   voluntarySwitchesPerContended: number;
 }
 
-async function contended(who: 'lib' | 'c' | 'c-ioctl', seconds: number): Promise<Contended> {
+/**
+ * 4 contending processes: the library; C on libkshm's lock ('c'); C in the
+ * design card's shape ('c-card': a worker thread blocks in the driver and
+ * wakes the main thread's epoll through an eventfd, as the library's pool
+ * thread does); C on the raw ioctls ('c-ioctl', the driver only).
+ */
+async function contended(who: 'lib' | 'c' | 'c-card' | 'c-ioctl', seconds: number): Promise<Contended> {
   const d = await openDevice(DEVICE);
   await lastValueFrom(d.transaction((p) => { p.setU8(4000, 0); p.setU8(4001, 0); p.setU8(4002, 0); }));
   const procs = [0, 1, 2, 3].map((id) => {
     if (who === 'lib') return run(process.execPath, [self, 'contend', String(id)]);
-    return run(C_BASELINE, [who === 'c' ? 'contend-lib' : 'contend', '0', String(id), DEVICE]);
+    const mode = { c: 'contend-lib', 'c-card': 'contend-card', 'c-ioctl': 'contend' }[who];
+    return run(C_BASELINE, [mode, '0', String(id), DEVICE]);
   });
   // Everybody ready (node starts slowly under TCG), then one common window.
   await waitUntil(d, (s) => s.u8(4002) === 4);
@@ -525,6 +532,7 @@ async function orchestrate(): Promise<void> {
   const contended4 = {
     lib: await contended('lib', seconds),
     c: await contended('c', seconds),
+    cCard: await contended('c-card', seconds),
     cIoctl: await contended('c-ioctl', seconds),
   };
   // Gaps far above the latency (each sample measured from an idle reader), and the
@@ -573,7 +581,7 @@ async function standinHost(): Promise<void> {
   const samples = quick ? 300 : 2000;
   const gapUs = 2000;
   console.log(JSON.stringify({
-    contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds) },
+    contended4: { lib: await contended('lib', seconds), c: await contended('c', seconds), cCard: await contended('c-card', seconds) },
     commitToSubscriber: {
       lib: await latency('lib', samples, gapUs), c: await latency('c', samples, gapUs),
       libStages: await latency('lib-stages', samples, gapUs),
@@ -602,7 +610,7 @@ else if (role === 'subscribers') {
 else if (role === 'standin-contend') {
   const seconds = Number(process.argv[3] ?? 2);
   console.log(JSON.stringify({
-    lib: await contended('lib', seconds), c: await contended('c', seconds),
+    lib: await contended('lib', seconds), c: await contended('c', seconds), cCard: await contended('c-card', seconds),
     ...(onStandin ? {} : { cIoctl: await contended('c-ioctl', seconds) }),
   }));
 }

@@ -85,7 +85,7 @@ export function checkGuest(result: unknown, label = 'guest'): Violation[] {
   sys('lib', 'library fast path', 0, 0, false);
   sys('libIoctl', 'library fastPath: false', 2, 2, false);
 
-  checkDelivery(result, fail, ['lib', 'c', 'cIoctl']);
+  checkDelivery(result, fail, ['lib', 'c', 'cCard', 'cIoctl']);
   return checkRest(result, fail, out);
 }
 
@@ -195,7 +195,7 @@ export function checkHost(run: unknown, label = 'host'): Violation[] {
   const fail = (invariant: string, detail: string): void => { out.push({ invariant, detail: `${label}: ${detail}` }); };
   const standin = at(run, 'standin');
   if (!isObj(standin)) fail('results', `no stand-in result (${JSON.stringify(standin)})`);
-  else checkDelivery(standin, fail, ['lib', 'c']);
+  else checkDelivery(standin, fail, ['lib', 'c', 'cCard']);
   return out;
 }
 

@@ -21,6 +21,9 @@
  *                                 (the lock-word fast path, kernel fallback); host:
  *                                 PATH standin:1 with the stand-in build (baseline-standin)
  *   baseline contend-lib S ID [PATH]  contended transactions through libkshm's lock
+ *   baseline contend-card S ID [PATH]  the same in the design card's shape: the main
+ *                                 thread never blocks in the driver, a worker thread
+ *                                 does and wakes it through an eventfd (the library's)
  *   baseline lib-writer N GAP OFF [PATH [READERS ACKS TIMEOUT_MS]]
  *                                 writer over libkshm (host stand-in: standin:1:NAME)
  *   baseline lib-poll-latency N OFF [PATH [ACKS [whole]]]  poll() wake latency over libkshm's layout fd
@@ -55,8 +58,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include "../../driver/include/uapi/kshm.h"
 #include "../../native-shim/kshm.h"
+#include "../../native-shim/lockword.h"
 #include "../../native-shim/standin-device.h"
 #include "../../native-shim/standin-weight.h"
 #define BENCH_NAME "baseline"
@@ -598,11 +605,97 @@ static void txn_lib(long n, const char *path)
 	kshm_close(h);
 }
 
-/* Contenders on libkshm's lock (fast path, kernel fallback): the library's path. */
-static void contend_lib(int id, const char *path)
+/*
+ * The design card's shape in C, the library's without JS: the main thread
+ * never blocks in the driver. It tries the lock (a CAS when free), spins
+ * while a short hold lasts (the library's SPIN_NS and SPIN_WAITERS_NS), else
+ * hands the wait to a worker thread (the libuv pool's part: it sleeps on a
+ * condition variable between waits) that blocks in the driver's queue and
+ * then signals an eventfd the main thread sleeps on in epoll (its event
+ * loop). Its context switches per contended transaction are the design
+ * card's floor, next to plain C's blocking kshm_lock().
+ */
+struct card {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	kshm_handle h;
+	volatile struct kshm_ctrl *ctrl;
+	int efd;
+	int ep;
+	bool want;
+};
+
+static void *card_worker(void *arg)
+{
+	struct card *w = arg;
+	uint64_t one = 1;
+
+	for (;;) {
+		pthread_mutex_lock(&w->m);
+		while (!w->want)
+			pthread_cond_wait(&w->cv, &w->m);
+		w->want = false;
+		pthread_mutex_unlock(&w->m);
+		if (kshm_lock_epoch_nospin(w->h, kshm_cancel_epoch(w->h), 0, 0, NULL))
+			die("kshm_lock_epoch_nospin");
+		if (write(w->efd, &one, sizeof(one)) != sizeof(one))
+			die("eventfd write");
+	}
+	return NULL;
+}
+
+static void card_open(struct card *w, kshm_handle h, volatile struct kshm_ctrl *ctrl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	pthread_t t;
+
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->h = h;
+	w->ctrl = ctrl;
+	w->want = false;
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->efd < 0 || w->ep < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->efd, &ev))
+		die("eventfd/epoll");
+	if (pthread_create(&t, NULL, card_worker, w) || pthread_detach(t))
+		die("pthread_create");
+}
+
+static void card_lock(struct card *w)
+{
+	struct epoll_event ev;
+	uint64_t v;
+	int ret = kshm_lock(w->h, 0, KSHM_LOCK_TRY, NULL);
+
+	if (ret == -EBUSY && lw_spin_while_held(w->ctrl, 20000, 100000))
+		ret = kshm_lock(w->h, 0, KSHM_LOCK_TRY, NULL);
+	if (ret == 0)
+		return;
+	if (ret != -EBUSY) {
+		errno = -ret;
+		die("kshm_lock try");
+	}
+	pthread_mutex_lock(&w->m);
+	w->want = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->m);
+	while (epoll_wait(w->ep, &ev, 1, -1) < 0)
+		if (errno != EINTR)
+			die("epoll_wait");
+	if (read(w->efd, &v, sizeof(v)) != sizeof(v))
+		die("eventfd read");
+}
+
+/*
+ * Contenders on libkshm's lock (fast path, kernel fallback): the library's
+ * path; card: in the design card's shape (struct card).
+ */
+static void contend_lib(int id, const char *path, bool card)
 {
 	kshm_handle h = lib_open(path);
 	struct kshm_layout l;
+	struct card w;
 	uint8_t *data;
 	uint64_t count = 0;
 	long csw;
@@ -610,6 +703,8 @@ static void contend_lib(int id, const char *path)
 	if (kshm_layout(h, &l))
 		die("kshm_layout");
 	data = l.data;
+	if (card)
+		card_open(&w, h, l.ctrl);
 	if (kshm_lock(h, 0, 0, NULL))
 		die("kshm_lock");
 	data[4002]++;
@@ -618,7 +713,9 @@ static void contend_lib(int id, const char *path)
 		usleep(100);
 	csw = voluntary_switches();
 	for (;;) {
-		if (kshm_lock(h, 0, 0, NULL))
+		if (card)
+			card_lock(&w);
+		else if (kshm_lock(h, 0, 0, NULL))
 			die("kshm_lock");
 		if (data[4001]) {
 			kshm_unlock(h, KSHM_UNLOCK_ABORT);
@@ -628,8 +725,9 @@ static void contend_lib(int id, const char *path)
 		kshm_unlock(h, KSHM_UNLOCK_COMMIT);
 		count++;
 	}
-	printf("{\"mode\":\"contend-lib\",\"id\":%d,\"count\":%llu,\"voluntarySwitches\":%ld}\n", id,
-	       (unsigned long long)count, voluntary_switches() - csw);
+	printf("{\"mode\":\"%s\",\"id\":%d,\"count\":%llu,\"voluntarySwitches\":%ld}\n",
+	       card ? "contend-card" : "contend-lib", id, (unsigned long long)count, voluntary_switches() - csw);
+	/* A card's worker is idle here (on its condition variable): exit() ends it. */
 	kshm_close(h);
 }
 
@@ -882,8 +980,8 @@ int main(int argc, char **argv)
 		snapshot_malloc(a, b, c);
 	else if (!strcmp(mode, "txn-lib"))
 		txn_lib(a, argc > 3 ? argv[3] : NULL);
-	else if (!strcmp(mode, "contend-lib"))
-		contend_lib((int)b, argc > 4 ? argv[4] : NULL);
+	else if (!strcmp(mode, "contend-lib") || !strcmp(mode, "contend-card"))
+		contend_lib((int)b, argc > 4 ? argv[4] : NULL, !strcmp(mode, "contend-card"));
 	else if (!strcmp(mode, "lib-writer"))
 		lib_writer(a, argc > 5 ? argv[5] : NULL, &p, c);
 	else if (!strcmp(mode, "lib-poll-latency"))

@@ -33,6 +33,7 @@ function good(): Record<string, any> {
     contended4: {
       lib: { counts: [204, 299, 222, 247], transactions: 972, contendedWaits: 800 },
       c: { counts: [27476, 10074, 29881, 27100], transactions: 94531, contendedWaits: 84000 },
+      cCard: { counts: [9021, 8870, 9305, 9114], transactions: 36310, contendedWaits: 2100 },
       cIoctl: { counts: [3620, 3617, 3972, 3806], transactions: 15015, contendedWaits: 15016 },
     },
     pool: { threadPoolSize: 64, devices: 3, blocked: 3, blockedPerDevice: 1, fileIoCompleted: true },
@@ -130,7 +131,7 @@ test('latency: k subscriber processes, a reader short of a sample fails; a faile
 });
 
 test('progress: a contender that made no progress fails', () => {
-  for (const side of ['lib', 'c', 'cIoctl']) {
+  for (const side of ['lib', 'c', 'cCard', 'cIoctl']) {
     const r = good();
     r['contended4'][side].counts = [10, 0, 12, 11];
     only(checkGuest(r), 'progress');
@@ -141,7 +142,7 @@ test('progress: a contender that made no progress fails', () => {
 });
 
 test('contended: a missing, negative or impossible count of queued waits fails, on either side', () => {
-  for (const side of ['lib', 'c', 'cIoctl']) {
+  for (const side of ['lib', 'c', 'cCard', 'cIoctl']) {
     let r = good();
     delete r['contended4'][side].contendedWaits;
     only(checkGuest(r), 'contended');
@@ -195,6 +196,7 @@ test('host stand-in: a stalled contender fails, a missing stand-in result fails,
       contended4: {
         lib: { counts: [3938, 7733, 4301, 6671], transactions: 22643, contendedWaits: 900 },
         c: { counts: [321190, 354589, 319343, 312155], transactions: 1307277, contendedWaits: 50000 },
+        cCard: { counts: [465402, 470113, 461989, 468530], transactions: 1866034, contendedWaits: 420 },
       },
       commitToSubscriber: { lib: { expected: 300, n: 300 }, c: { expected: 300, n: 300 } },
     },
