@@ -436,14 +436,23 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
     return EXIT_USAGE;
   }
   let device: Device | undefined;
-  let wasInterrupted = false;
-  let onSignal: () => void = () => {};
-  const interrupted = new Promise<void>((resolve) => {
-    onSignal = () => {
-      wasInterrupted = true;
-      resolve();
-    };
-  });
+  /** Why the command was told to stop early: Ctrl-C (exit 130), or its reader closed stdout (exit 0). */
+  let stopped: 'signal' | 'reader gone' | undefined;
+  let stop: () => void = () => {};
+  const interrupted = new Promise<void>((resolve) => { stop = resolve; });
+  const onSignal = (): void => {
+    stopped ??= 'signal';
+    stop();
+  };
+  // `kshm watch | head -1`: the reader went away; stop as quietly as a
+  // tool killed by SIGPIPE would, but through the same clean-up as Ctrl-C.
+  const onStdoutError = (e: NodeJS.ErrnoException): void => {
+    if (e.code !== 'EPIPE') throw e;
+    stopped ??= 'reader gone';
+    stop();
+  };
+  const stdoutWatched = io === processIo;
+  if (stdoutWatched) process.stdout.on('error', onStdoutError);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -453,9 +462,9 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
       out: (line) => io.out(`${line}\n`), raw: (text) => io.out(text), interrupted,
     };
     await command.run(ctx, rest, opts);
-    return wasInterrupted ? EXIT_INTERRUPTED : 0;
+    return stopped === 'signal' ? EXIT_INTERRUPTED : 0;
   } catch (e) {
-    if (wasInterrupted) return EXIT_INTERRUPTED; // Ctrl-C ended a wait: nothing else to say
+    if (stopped) return stopped === 'signal' ? EXIT_INTERRUPTED : 0; // a stop ended a wait: nothing else to say
     if (e instanceof UsageError || e instanceof RangeError) {
       io.err(`kshm: ${e.message}\n`);
       return EXIT_USAGE;
@@ -466,5 +475,7 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
     device?.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    // After an EPIPE, writes still queued fail the same way: keep ignoring them.
+    if (stdoutWatched && stopped !== 'reader gone') process.stdout.removeListener('error', onStdoutError);
   }
 }
