@@ -262,7 +262,9 @@ function writeArgs(positionals: string[], opts: Options, kernel: boolean): { off
   if (offsetText === undefined || value === undefined) throw new UsageError(`${kernel ? 'kwrite' : 'write'} needs OFFSET and VALUE`);
   const format = parseFormat(opts['as'], 'u32');
   const offset = parseNumber('OFFSET', offsetText);
-  return { offset, bytes: valueBytes(value, format) };
+  const bytes = valueBytes(value, format);
+  if (bytes.length === 0) throw new UsageError('VALUE is empty: nothing to write');
+  return { offset, bytes };
 }
 
 async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: boolean): Promise<void> {

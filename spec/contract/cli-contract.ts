@@ -296,6 +296,7 @@ export function cliContract(name: string, target: CliTarget): void {
       ['emit', 'x'], ['emit', '1', '1.5'], ['dump', '--layout', '/nonexistent/layout.json'], ['lock', '--hold', 'soon'],
       // Extra operands are refused rather than ignored.
       ['info', 'extra'], ['dump', '0', '16'], ['write', '0', '1', '2'], ['list', 'all'],
+      ['write', '0', '', '--as', 'utf8'], ['kwrite', '0', '', '--as', 'hex'],
     ]) {
       let err = '';
       const r = await main(args, { out: () => {}, err: (t) => { err += t; }, isTTY: false }, none, () => []);
@@ -307,6 +308,9 @@ export function cliContract(name: string, target: CliTarget): void {
     const extra = await kshm(['info', 'extra']);
     assert.is(extra.code, 2);
     assert.match(extra.err, /"extra"/);
+    const empty = await kshm(['write', '0', '', '--as', 'utf8']);
+    assert.is(empty.code, 2);
+    assert.match(empty.err, /VALUE is empty/);
   });
 
   // kwrite's case runs on the fake only (spec/host/cli/main.spec.ts) until libkshm cancels a blocked
