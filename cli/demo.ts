@@ -8,9 +8,9 @@
 // The data is described once, by a typed layout (BOOKS below): every read
 // and write goes through it, by name.
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { auditTime, filter, interval, lastValueFrom, map, scan, type Subscription } from 'rxjs';
-import { defineLayout, openDevice, transact, type Device, type Page, type Snapshot } from '../lib/index.js';
+import { defineLayout, KshmError, openDevice, transact, type Device, type Page, type Snapshot } from '../lib/index.js';
+import { DEMO_USAGE, parseDemoArgs, type DemoArgs } from './demo-args.js';
 import { holderText } from './format.js';
 
 const TICK_PARAM = '/sys/module/kshm/parameters/tick_ms';
@@ -26,16 +26,18 @@ const BOOKS = defineLayout({
 });
 type Account = 'a' | 'b';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { duration: { type: 'string' }, device: { type: 'string' }, 'tick-ms': { type: 'string' } },
-});
-const durationS = values.duration === undefined ? Infinity : Number(values.duration);
-if (!(durationS > 0)) {
-  process.stderr.write(`demo: --duration must be a positive number of seconds, got ${values.duration}\n`);
+let args: DemoArgs;
+try {
+  args = parseDemoArgs(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`demo: ${(e as Error).message}\n${DEMO_USAGE}\n`);
   process.exit(2);
 }
-const path = values.device ?? '/dev/kshm';
+if (args.help) {
+  process.stdout.write(`${DEMO_USAGE}\n`);
+  process.exit(0);
+}
+const { durationS, device: path } = args;
 const tty = process.stdout.isTTY === true;
 
 function transfer(name: 'alpha' | 'beta', from: Account, to: Account) {
@@ -93,7 +95,7 @@ async function main(): Promise<number> {
   let tickOn = false;
   try {
     oldTick = (await readFile(TICK_PARAM, 'utf8')).trim();
-    await writeFile(TICK_PARAM, values['tick-ms'] ?? '50');
+    await writeFile(TICK_PARAM, args.tickMs);
     tickOn = true;
   } catch {
     tickOn = false;
@@ -153,4 +155,8 @@ async function main(): Promise<number> {
   return final && final.broken > 0 ? 1 : 0;
 }
 
-process.exitCode = await main();
+process.exitCode = await main().catch((e: unknown) => {
+  if (!(e instanceof KshmError)) throw e;
+  process.stderr.write(`demo: ${e.message}\n`); // no device, no permission: the message says what to do
+  return 1;
+});

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, type Observable, type Subscription,
+  distinctUntilChanged, lastValueFrom, map, pairwise, startWith, take, takeUntil, type Observable, type Subscription,
 } from 'rxjs';
 import {
   KshmError, layoutFromJSON, layoutValuesEqual, listDevices, openDevice, type Device, type DeviceEntry, type Layout,
@@ -94,24 +94,27 @@ async function cmdInfo(ctx: Ctx): Promise<void> {
   ctx.out(ctx.json ? toJson({ device: ctx.device.path, ...info }) : infoText(ctx.device.path, info));
 }
 
-/**
- * --layout FILE.json: the field map (the JSON of defineLayout, see
- * layoutFromJSON), placed at --offset; checked before anything is read.
- */
-function loadLayout(device: Device, opts: Options): { layout: Layout; offset: number } {
-  const file = opts['layout'] as string;
+/** --layout FILE.json: the field map (the JSON of defineLayout, see layoutFromJSON), or a UsageError. */
+function readLayout(file: string): Layout {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new UsageError(`--layout: cannot read ${file}: ${(e as Error).message}`);
   }
-  let layout: Layout;
   try {
-    layout = layoutFromJSON(text);
+    return layoutFromJSON(text);
   } catch (e) {
     throw new UsageError(`--layout ${file}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * --layout FILE.json placed at --offset; checked before anything is read.
+ */
+function loadLayout(device: Device, opts: Options): { layout: Layout; offset: number } {
+  const file = opts['layout'] as string;
+  const layout = readLayout(file);
   const offset = parseNumber('--offset', opts['offset'], 0);
   if (offset + layout.size > device.size) {
     throw new UsageError(`--layout ${file} spans bytes ${offset}..${offset + layout.size}, `
@@ -120,10 +123,18 @@ function loadLayout(device: Device, opts: Options): { layout: Layout; offset: nu
   return { layout, offset };
 }
 
+/**
+ * The last value of `source$`, given up on Ctrl-C (unsubscribed: a wait for
+ * the lock is cancelled; main() then exits 130).
+ */
+function lastUnlessInterrupted<T>(ctx: Ctx, source$: Observable<T>): Promise<T> {
+  return lastValueFrom(source$.pipe(takeUntil(ctx.interrupted)));
+}
+
 /** `dump --layout`: the named fields of the current snapshot. */
 async function dumpFields(ctx: Ctx, opts: Options): Promise<void> {
   const { layout, offset } = loadLayout(ctx.device, opts);
-  const s = await lastValueFrom(ctx.device.snapshots$.pipe(take(1)));
+  const s = await lastUnlessInterrupted(ctx, ctx.device.snapshots$.pipe(take(1)));
   const fields = s.read(layout, offset);
   if (ctx.json) ctx.out(toJson({ generation: s.generation, offset, fields: plainFields(fields) }));
   else ctx.out(`generation ${s.generation}\n${fieldRows(fields).join('\n')}`);
@@ -168,15 +179,14 @@ async function cmdDump(ctx: Ctx, opts: Options): Promise<void> {
   const offset = parseNumber('--offset', opts['offset'], 0);
   const length = parseNumber('--length', opts['length'], Math.max(0, ctx.device.size - offset));
   checkRange(ctx.device, offset, length, format);
-  const s = await lastValueFrom(ctx.device.snapshots$.pipe(take(1)));
+  const s = await lastUnlessInterrupted(ctx, ctx.device.snapshots$.pipe(take(1)));
   if (ctx.json) ctx.out(toJson({ generation: s.generation, offset, length, as: format, values: readValues(s, offset, length, format) }));
   else ctx.out(`generation ${s.generation}\n${render(s, offset, length, format)}`);
 }
 
 /** `watch --events`: the ring's records, one line each, as they come (EVENTS). */
 async function watchEvents(ctx: Ctx, opts: Options): Promise<void> {
-  const from = opts['from'] ?? 'now';
-  if (from !== 'now' && from !== 'oldest') throw new UsageError(`--from must be now or oldest, got "${from}"`);
+  const from = (opts['from'] ?? 'now') as 'now' | 'oldest'; // checked by precheck()
   await follow(ctx, opts, ctx.device.events$({ from }), (e) => {
     const hex = [...e.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     if (ctx.json) {
@@ -190,19 +200,27 @@ async function watchEvents(ctx: Ctx, opts: Options): Promise<void> {
   });
 }
 
-/** `emit TYPE [VALUE]`: publish one record in the ring (EVENTS). */
-async function cmdEmit(ctx: Ctx, positionals: string[], opts: Options): Promise<void> {
+/** VALUE as bytes in `format` (a UsageError when it does not fit). */
+function valueBytes(value: string, format: Format): Uint8Array {
+  try {
+    return encodeValue(value, format);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** emit's TYPE [VALUE], checked. */
+function emitArgs(positionals: string[], opts: Options): { type: number; bytes: Uint8Array } {
   const [typeText, value] = positionals;
   if (typeText === undefined) throw new UsageError('emit needs TYPE');
   const type = parseNumber('TYPE', typeText);
-  let bytes: Uint8Array = new Uint8Array(0);
-  if (value !== undefined) {
-    try {
-      bytes = encodeValue(value, parseFormat(opts['as'], 'u32'));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  const bytes = value === undefined ? new Uint8Array(0) : valueBytes(value, parseFormat(opts['as'], 'u32'));
+  return { type, bytes };
+}
+
+/** `emit TYPE [VALUE]`: publish one record in the ring (EVENTS). */
+async function cmdEmit(ctx: Ctx, positionals: string[], opts: Options): Promise<void> {
+  const { type, bytes } = emitArgs(positionals, opts);
   const seq = ctx.device.emit(type, bytes);
   ctx.out(ctx.json ? toJson({ seq, type, bytes: bytes.length }) : `seq ${seq}`);
 }
@@ -238,23 +256,25 @@ async function cmdWatch(ctx: Ctx, opts: Options): Promise<void> {
   });
 }
 
-async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: boolean): Promise<void> {
+/** write's and kwrite's OFFSET VALUE, checked. */
+function writeArgs(positionals: string[], opts: Options, kernel: boolean): { offset: number; bytes: Uint8Array } {
   const [offsetText, value] = positionals;
   if (offsetText === undefined || value === undefined) throw new UsageError(`${kernel ? 'kwrite' : 'write'} needs OFFSET and VALUE`);
   const format = parseFormat(opts['as'], 'u32');
   const offset = parseNumber('OFFSET', offsetText);
-  let bytes: Uint8Array;
-  try {
-    bytes = encodeValue(value, format);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const bytes = valueBytes(value, format);
+  if (bytes.length === 0) throw new UsageError('VALUE is empty: nothing to write');
+  return { offset, bytes };
+}
+
+async function cmdWrite(ctx: Ctx, positionals: string[], opts: Options, kernel: boolean): Promise<void> {
+  const { offset, bytes } = writeArgs(positionals, opts, kernel);
   checkRange(ctx.device, offset, bytes.length, 'hex');
   const timeoutMs = opts['timeout'] === undefined ? undefined : parseNumber('--timeout', opts['timeout']);
   const options = timeoutMs === undefined ? {} : { timeoutMs };
-  const generation = kernel
-    ? await lastValueFrom(ctx.device.kernelWrite(offset, bytes, options))
-    : await lastValueFrom(ctx.device.transaction((page) => {
+  const generation = await lastUnlessInterrupted(ctx, kernel
+    ? ctx.device.kernelWrite(offset, bytes, options)
+    : ctx.device.transaction((page) => {
       page.set(offset, bytes);
       return page.generation + 1n; // the commit that follows, under this lock
     }, options));
@@ -292,8 +312,10 @@ interface Command {
   opens?: false;
   /** Its line(s) in the usage text, after the name. */
   usage: string;
-  /** Checks needing no device, before it is opened (UsageError). */
-  precheck?(opts: Options): void;
+  /** How many operands (after the name) it takes at most (default none). */
+  operands?: number;
+  /** Checks of its own needing no device, before it is opened (UsageError); see {@link precheck}. */
+  precheck?(positionals: string[], opts: Options): void;
   run(ctx: Ctx, positionals: string[], opts: Options): Promise<void>;
 }
 
@@ -318,15 +340,18 @@ const COMMANDS: readonly Command[] = [
     run: (ctx, _, opts) => cmdDump(ctx, opts) },
   { name: 'write', readOnly: false,
     usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                write under the lock and commit (--timeout 0: try once)',
+    operands: 2, precheck: (positionals, opts) => { writeArgs(positionals, opts, false); },
     run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, false) },
   { name: 'kwrite', readOnly: false,
     usage: ' OFFSET VALUE [--as FMT] [--timeout MS]\n                                ask the kernel to write and commit',
+    operands: 2, precheck: (positionals, opts) => { writeArgs(positionals, opts, true); },
     run: (ctx, positionals, opts) => cmdWrite(ctx, positionals, opts, true) },
   { name: 'emit', readOnly: false,
     usage: '  TYPE [VALUE] [--as FMT]   publish a record (VALUE as FMT, default u32) in the ring',
+    operands: 2, precheck: (positionals, opts) => { emitArgs(positionals, opts); },
     run: (ctx, positionals, opts) => cmdEmit(ctx, positionals, opts) },
   { name: 'lock', readOnly: false, usage: ' --hold MS [--timeout MS] hold the lock for MS milliseconds, then release (abort)',
-    precheck: (opts) => { if (opts['hold'] === undefined) throw new UsageError('lock needs --hold MS'); },
+    precheck: (_, opts) => { if (opts['hold'] === undefined) throw new UsageError('lock needs --hold MS'); },
     run: (ctx, _, opts) => cmdLock(ctx, opts) },
 ];
 
@@ -345,6 +370,24 @@ FILE.json: a field map, e.g. {"count": {"at": 0, "type": "u64"}, "name": {"at": 
 A negative VALUE goes after --, e.g. kshm write 8 --as i32 -- -5
 --json: machine-readable output (one JSON object per line for watch)
 Ctrl-C stops cleanly and releases anything held.`;
+
+/**
+ * Every check that needs no device, before one is opened: bad arguments are
+ * exit 2 whether a device exists or not. The operand count, every option's
+ * value, --layout's file, then the command's own checks (UsageError).
+ */
+function precheck(command: Command, positionals: string[], opts: Options): void {
+  const extra = positionals[command.operands ?? 0];
+  if (extra !== undefined) throw new UsageError(`${command.name}: unexpected operand "${extra}" (see kshm help)`);
+  for (const name of ['offset', 'length', 'count', 'timeout', 'hold']) {
+    if (opts[name] !== undefined) parseNumber(`--${name}`, opts[name]);
+  }
+  if (opts['as'] !== undefined) parseFormat(opts['as'], 'hex');
+  const from = opts['from'];
+  if (from !== undefined && from !== 'now' && from !== 'oldest') throw new UsageError(`--from must be now or oldest, got "${from}"`);
+  if (opts['layout'] !== undefined) readLayout(opts['layout']);
+  command.precheck?.(positionals, opts);
+}
 
 /** How the CLI opens a device: {@link openDevice} by default, a fake in specs. */
 export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<Device>;
@@ -389,20 +432,29 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
   }
   const opts = values as Options;
   try {
-    command.precheck?.(opts);
+    precheck(command, rest, opts);
   } catch (e) {
     io.err(`kshm: ${(e as Error).message}\n`);
     return EXIT_USAGE;
   }
   let device: Device | undefined;
-  let wasInterrupted = false;
-  let onSignal: () => void = () => {};
-  const interrupted = new Promise<void>((resolve) => {
-    onSignal = () => {
-      wasInterrupted = true;
-      resolve();
-    };
-  });
+  /** Why the command was told to stop early: Ctrl-C (exit 130), or its reader closed stdout (exit 0). */
+  let stopped: 'signal' | 'reader gone' | undefined;
+  let stop: () => void = () => {};
+  const interrupted = new Promise<void>((resolve) => { stop = resolve; });
+  const onSignal = (): void => {
+    stopped ??= 'signal';
+    stop();
+  };
+  // `kshm watch | head -1`: the reader went away; stop as quietly as a
+  // tool killed by SIGPIPE would, but through the same clean-up as Ctrl-C.
+  const onStdoutError = (e: NodeJS.ErrnoException): void => {
+    if (e.code !== 'EPIPE') throw e;
+    stopped ??= 'reader gone';
+    stop();
+  };
+  const stdoutWatched = io === processIo;
+  if (stdoutWatched) process.stdout.on('error', onStdoutError);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -412,8 +464,9 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
       out: (line) => io.out(`${line}\n`), raw: (text) => io.out(text), interrupted,
     };
     await command.run(ctx, rest, opts);
-    return wasInterrupted ? EXIT_INTERRUPTED : 0;
+    return stopped === 'signal' ? EXIT_INTERRUPTED : 0;
   } catch (e) {
+    if (stopped) return stopped === 'signal' ? EXIT_INTERRUPTED : 0; // a stop ended a wait: nothing else to say
     if (e instanceof UsageError || e instanceof RangeError) {
       io.err(`kshm: ${e.message}\n`);
       return EXIT_USAGE;
@@ -424,5 +477,7 @@ export async function main(argv: string[], io: Io = processIo, open: DeviceOpene
     device?.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    // After an EPIPE, writes still queued fail the same way: keep ignoring them.
+    if (stdoutWatched && stopped !== 'reader gone') process.stdout.removeListener('error', onStdoutError);
   }
 }

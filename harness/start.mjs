@@ -5,8 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ensureGuestTools } from './tools.mjs';
-import { repoRoot } from './kernels.mjs';
+import { repoRoot, supportedSeries } from './kernels.mjs';
 
 const args = process.argv.slice(2);
 const kernelAt = args.indexOf('--kernel');
@@ -21,9 +22,24 @@ function run(cmd, cmdArgs) {
   child.on('close', (code) => process.exit(code ?? 1));
 }
 
-if (!existsSync(demo)) {
+const demoArgsJs = join(repoRoot, 'dist', 'cli', 'demo-args.js');
+if (!existsSync(demo) || !existsSync(demoArgsJs)) {
   const r = spawnSync('npm', ['run', 'build'], { stdio: 'inherit', cwd: repoRoot });
   if (r.status !== 0) process.exit(1);
+}
+// Bad arguments fail here, as the demo would fail them, before a guest boots.
+const { DEMO_USAGE, parseDemoArgs } = await import(pathToFileURL(demoArgsJs).href);
+try {
+  if (kernelAt >= 0 && !supportedSeries.includes(series)) {
+    throw new Error(`--kernel must be one of ${supportedSeries.join(', ')}, got ${series}`);
+  }
+  if (parseDemoArgs(demoArgs).help) {
+    console.log(DEMO_USAGE);
+    process.exit(0);
+  }
+} catch (e) {
+  process.stderr.write(`demo: ${e.message}\n${DEMO_USAGE}\n`);
+  process.exit(2);
 }
 if (existsSync('/dev/kshm')) {
   run(process.execPath, [demo, ...demoArgs]);

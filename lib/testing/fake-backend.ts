@@ -19,6 +19,8 @@ export class FakeBackend implements Backend {
   readonly #stops = new Set<() => void>();
   readonly #stopLost: () => void;
   readonly #lostWatchers = new Set<() => void>();
+  /** Cancels of this opener's kernel writes still waiting for the lock (close cancels them, as the driver does). */
+  readonly #kernelWrites = new Set<() => void>();
   /** This opener's id in the lock word. */
   readonly #id: number;
   /** What only the driver does for a fast-path holder: the region's model does it. */
@@ -164,23 +166,26 @@ export class FakeBackend implements Backend {
       const t = region.scheduler.schedule(() => onError?.(E.ENODEV));
       return () => t.unsubscribe();
     }
-    const stopCommits = region.watch(onCommit);
-    const stopGone = region.watchGone(() => onError?.(E.ENODEV));
-    const stop = (): void => {
-      stopCommits();
-      stopGone();
-    };
-    this.#stops.add(stop);
-    return () => {
-      if (this.#stops.delete(stop)) stop();
-    };
+    return this.#tracked(region.watch(onCommit), region.watchGone(() => onError?.(E.ENODEV)));
   }
 
   watchReleases(onRelease: () => void): () => void {
-    const stop = this.#region.watchReleases(onRelease);
+    return this.#tracked(this.#region.watchReleases(onRelease));
+  }
+
+  /**
+   * Keeps `stops` (one watch's) for close() to run, and returns the watch's
+   * own stop: it runs them once, unless close() has, and tells whether it did.
+   */
+  #tracked(...stops: (() => void)[]): () => boolean {
+    const stop = (): void => {
+      for (const s of stops) s();
+    };
     this.#stops.add(stop);
     return () => {
-      if (this.#stops.delete(stop)) stop();
+      if (!this.#stops.delete(stop)) return false;
+      stop();
+      return true;
     };
   }
 
@@ -225,19 +230,10 @@ export class FakeBackend implements Backend {
       return () => t.unsubscribe();
     }
     const stopRead = ring.read(from, onBatch);
-    const stopGone = region.watchGone(() => {
-      if (!this.#stops.delete(stop)) return; // stopped meanwhile
-      stop();
-      onError(E.ENODEV);
-    });
-    const stop = (): void => {
-      stopRead();
-      stopGone();
-    };
-    this.#stops.add(stop);
-    return () => {
-      if (this.#stops.delete(stop)) stop();
-    };
+    const stop = this.#tracked(stopRead, region.watchGone(() => {
+      if (stop()) onError(E.ENODEV); // else stopped meanwhile
+    }));
+    return stop;
   }
 
   emit(type: number, bytes: Uint8Array): { errno: number; seq: bigint } {
@@ -262,7 +258,14 @@ export class FakeBackend implements Backend {
       return;
     }
     // As the driver: the result reaches the caller asynchronously.
-    r.kernelWrite(offset, bytes, timeoutMs, (errno, generation) => r.scheduler.schedule(() => done(errno, generation)));
+    let cancel: (() => void) | undefined;
+    let settled = false;
+    cancel = r.kernelWrite(offset, bytes, timeoutMs, (errno, generation) => {
+      settled = true;
+      if (cancel) this.#kernelWrites.delete(cancel);
+      r.scheduler.schedule(() => done(errno, generation));
+    });
+    if (!settled) this.#kernelWrites.add(cancel);
   }
 
   close(): void {
@@ -270,6 +273,8 @@ export class FakeBackend implements Backend {
     this.#closed = true;
     this.#stopLost();
     this.#lostWatchers.clear();
+    // The driver wakes this file's blocked KWRITE with ECANCELED: the kernel never writes it.
+    for (const cancel of [...this.#kernelWrites]) cancel();
     for (const stop of this.#stops) stop();
     this.#stops.clear();
     this.#region.ownerGone(this);

@@ -365,9 +365,12 @@ export class FakeRegion {
    * The kernel writes `bytes` at `offset` and commits (the driver's KWRITE):
    * at once when the lock is free (`done` runs synchronously), else after
    * queueing for it like any party, up to `timeoutMs` (0: no limit; -1: do
-   * not wait, EBUSY). `done(errno, generation)`.
+   * not wait, EBUSY). `done(errno, generation)`. Returns the cancel of a
+   * queued write (KSHM_IOC_CANCEL on the caller's file: ECANCELED, nothing
+   * written); a no-op once it is done.
    */
-  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number, done: (errno: number, generation: bigint) => void): void {
+  kernelWrite(offset: number, bytes: Uint8Array, timeoutMs: number,
+    done: (errno: number, generation: bigint) => void): () => void {
     this.sync();
     const write = (): bigint => {
       this.data.set(bytes, offset);
@@ -381,8 +384,9 @@ export class FakeRegion {
     } else if (r.errno !== E.EBUSY || timeoutMs < 0) {
       done(r.errno, 0n);
     } else {
-      this.lock(this.kernel, timeoutMs, (errno) => done(errno, errno ? 0n : write()));
+      return this.lock(this.kernel, timeoutMs, (errno) => done(errno, errno ? 0n : write()));
     }
+    return () => {};
   }
 
   /**

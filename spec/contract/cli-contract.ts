@@ -6,18 +6,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main, type DeviceLister, type DeviceOpener } from '../../cli/main.js';
 import { ABI_VERSION } from '../../lib/abi.js';
-import type { Device, DeviceEntry } from '../../lib/index.js';
+import { DeviceNotFoundError, type Device, type DeviceEntry } from '../../lib/index.js';
 
 export interface CliTarget {
   /** What main() opens devices with (a path other than /dev/kshm: DeviceNotFoundError). */
   open: DeviceOpener;
   /** What main() lists regions with (default: the package's listDevices). */
   list?: DeviceLister;
+  /** More commands that wait for the lock, for the Ctrl-C test (OFFSET 700, VALUE as u8). */
+  interruptible?: (value: string) => string[][];
 }
 
 interface Result { code: number; out: string; err: string }
@@ -279,6 +281,74 @@ export function cliContract(name: string, target: CliTarget): void {
         assert.match(help.out, new RegExp(`\\n  ${command} `));
       }
     }
+  });
+
+  test('bad arguments are exit 2 with the reason even where no device exists (checked before opening one)', async () => {
+    let opened = 0;
+    const none: DeviceOpener = (path) => {
+      opened++;
+      return Promise.reject(new DeviceNotFoundError(path));
+    };
+    for (const args of [
+      ['write', '0', '1', '--as', 'u7'], ['write', '0'], ['write', 'x', '1'], ['write', '0', '300', '--as', 'u8'],
+      ['write', '0', '1', '--timeout', 'soon'], ['kwrite', '0', 'zz', '--as', 'hex'], ['watch', '--count', 'abc'],
+      ['dump', '--as', 'x'], ['dump', '--offset', 'x'], ['watch', '--events', '--from', 'later'], ['emit'],
+      ['emit', 'x'], ['emit', '1', '1.5'], ['dump', '--layout', '/nonexistent/layout.json'], ['lock', '--hold', 'soon'],
+      // Extra operands are refused rather than ignored.
+      ['info', 'extra'], ['dump', '0', '16'], ['write', '0', '1', '2'], ['list', 'all'],
+      ['write', '0', '', '--as', 'utf8'], ['kwrite', '0', '', '--as', 'hex'],
+    ]) {
+      let err = '';
+      const r = await main(args, { out: () => {}, err: (t) => { err += t; }, isTTY: false }, none, () => []);
+      assert.is(r, 2, `kshm ${args.join(' ')}: exit ${r}, ${err}`);
+      assert.not.match(err, /does not exist/, `kshm ${args.join(' ')}`);
+      assert.match(err, /^kshm: /);
+    }
+    assert.is(opened, 0, 'no device was opened for bad arguments');
+    const extra = await kshm(['info', 'extra']);
+    assert.is(extra.code, 2);
+    assert.match(extra.err, /"extra"/);
+    const empty = await kshm(['write', '0', '', '--as', 'utf8']);
+    assert.is(empty.code, 2);
+    assert.match(empty.err, /VALUE is empty/);
+  });
+
+  // kwrite's case runs on the fake only (spec/host/cli/main.spec.ts) until libkshm cancels a blocked
+  // KWRITE on close, as the uapi header says the driver does for a closed file (kshm_close() waits
+  // it out for 5 s instead, then leaves it queued).
+  test('Ctrl-C while write waits for the lock: exit 130 at once, nothing left waiting or written', async () => {
+    const device = await other();
+    const before = (await firstValueFrom(device.snapshots$)).u8(700);
+    let sub: Subscription | undefined;
+    await new Promise<void>((resolve, reject) => {
+      sub = device.lock$().subscribe({ next: () => resolve(), error: reject });
+    });
+    const extraWaits = target.interruptible?.(String(before ^ 0xff)) ?? [];
+    const waiters = async (n: number): Promise<void> => {
+      const until = Date.now() + 5000;
+      while (device.info().waiters !== n) {
+        if (Date.now() > until) throw new Error(`waiters ${device.info().waiters}, not ${n}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      for (const args of [['write', '700', String(before ^ 0xff), '--as', 'u8'], ...extraWaits]) {
+        const t0 = Date.now();
+        const running = kshm(args);
+        await waiters(1);
+        process.emit('SIGINT');
+        const r = await Promise.race([running,
+          new Promise<Result>((res) => setTimeout(() => res({ code: -1, out: '', err: 'still waiting' }), 5000))]);
+        assert.is(r.code, 130, `kshm ${args.join(' ')}: ${r.err}`);
+        assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+        await waiters(0);
+      }
+    } finally {
+      sub?.unsubscribe();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is((await firstValueFrom(device.snapshots$)).u8(700), before, 'the interrupted writes never happened');
+    device.close();
   });
 
   test('read-only commands open the device read-only; writers open it read-write', async () => {

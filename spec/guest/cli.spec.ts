@@ -15,11 +15,13 @@ const demo = fileURLToPath(new URL('../../cli/demo.js', import.meta.url));
 
 interface Result { code: number | null; out: string; err: string }
 
-function run(args: string[], opts: { script?: string; killAfterMs?: number; signal?: NodeJS.Signals; onOut?: (s: string) => void } = {}):
-  Promise<Result> {
+function run(args: string[], opts: {
+  script?: string; killAfterMs?: number; signal?: NodeJS.Signals; onOut?: (s: string) => void; uid?: number;
+} = {}): Promise<Result> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [opts.script ?? cli, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
     });
     let out = '';
     let err = '';
@@ -80,6 +82,15 @@ test('lock --hold in another process makes writers time out; SIGINT releases', a
   const short = await kshm(['lock', '--hold', '10', '--json']);
   assert.is(short.code, 0);
   assert.equal(short.out.trim().split('\n').map((l) => Object.keys(JSON.parse(l) as object)[0]), ['held', 'released']);
+});
+
+test('permission denied: exit 1, and the message names the group to join', async () => {
+  for (const args of [['info'], ['watch', '--count', '1'], ['write', '0', '1']]) {
+    const r = await run(args, { uid: 65534 });
+    assert.is(r.code, 1, `kshm ${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, /^kshm: permission denied opening \/dev\/kshm: join the kshm group/);
+    assert.not.match(r.err, /^\s+at /m);
+  }
 });
 
 test('works from any working directory', async () => {

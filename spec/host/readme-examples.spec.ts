@@ -118,6 +118,21 @@ test('there are examples from both README.md and kshm/testing', () => {
   assert.ok(examples.filter((e) => e.name.startsWith('lib/testing')).length >= 3, 'kshm/testing examples');
 });
 
+test('"Testing your app": each example is complete as a user pastes it (the prelude adds nothing)', () => {
+  const text = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = text.indexOf('\n## Testing your app');
+  assert.ok(start >= 0, 'the section exists');
+  const end = text.indexOf('\n## ', start + 1);
+  const section = text.slice(start, end < 0 ? undefined : end);
+  const blocks = [...section.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
+  assert.ok(blocks.length >= 2, 'its examples');
+  for (const code of blocks) {
+    const prelude = (moduleOf(code).split('// ---- the example ----')[0] as string).split('\n')
+      .filter((l) => l !== '' && !l.includes('__firstValueFrom'));
+    assert.equal(prelude, [], `an example of "Testing your app" needs what it does not import:\n${code}`);
+  }
+});
+
 test('every example compiles with strict and exactOptionalPropertyTypes, and runs to exit 0 (openDevice: the fake)', () => {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'src'), { recursive: true });

@@ -41,6 +41,28 @@ function record<T>(o: Observable<T>, log: string[], now: () => number, show: (v:
   });
 }
 
+test('closing a device cancels its kernel write still waiting for the lock: the kernel never writes it', () => {
+  // The uapi header: a closed file's blocked KSHM_IOC_KWRITE returns ECANCELED.
+  const fake = createFakeDevice();
+  const log: string[] = [];
+  virtual(({ now }) => {
+    const writer = fake.open();
+    fake.kernel.hold();
+    record(writer.kernelWrite(100, [0x5a], { timeoutMs: 1000 }), log, now, (g) => `generation ${g}`);
+    asyncSchedule(() => {
+      log.push(`waiters ${fake.info().waiters} @${now()}`);
+      writer.close();
+    }, 10);
+    asyncSchedule(() => {
+      log.push(`waiters ${fake.info().waiters} @${now()}`);
+      fake.kernel.release(false);
+    }, 20);
+  });
+  assert.equal(log, ['waiters 1 @10', 'DeviceClosedError @10', 'waiters 0 @20']);
+  assert.is(fake.kernel.data[100], 0);
+  assert.is(fake.kernel.generation, 0n);
+});
+
 test('the ticker terminates: setTickMs(10) under TestScheduler.run ends when its subscribers do', () => {
   virtual(({ flush, now }) => {
     const fake = createFakeDevice();
