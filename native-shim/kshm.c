@@ -58,6 +58,7 @@ struct kshm {
 	atomic_bool staged;		/* holds a lock taken with KSHM_LOCK_STAGED */
 	atomic_int users;		/* calls in flight */
 	atomic_int in_lock;		/* of which: kshm_lock calls */
+	atomic_int in_kwrite;		/* of which: kshm_kwrite calls (kshm_close cancels them) */
 	atomic_llong epoch;		/* bumped by kshm_cancel and kshm_close */
 	/* events: the ring (NULL without one) and this handle's reader */
 	const struct kshm_ring_hdr *ring;
@@ -393,7 +394,8 @@ int kshm_close(kshm_handle h)
 	while (atomic_load(&k->users) > 0) {
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;	/* leak rather than free under a caller */
-		if (atomic_load(&k->in_lock) > 0)
+		/* A blocked LOCK or KWRITE holds the file: only a cancel ends it. */
+		if (atomic_load(&k->in_lock) > 0 || atomic_load(&k->in_kwrite) > 0)
 			dev_ioctl(k, KSHM_IOC_CANCEL, NULL);
 		wake_reader(k);
 		nap_us(100);
@@ -837,8 +839,17 @@ int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 	struct kshm_kwrite_req req = {
 		.offset = offset, .data = (uintptr_t)src, .len = len, .timeout_ms = timeout_ms,
 	};
-	int ret = handle_ioctl(h, KSHM_IOC_KWRITE, &req);
+	struct kshm *k = get(h);
+	int ret = 0;
 
+	if (!k)
+		return -EBADF;
+	/* Counted, so that kshm_close() cancels it while it waits for the lock. */
+	atomic_fetch_add(&k->in_kwrite, 1);
+	if (dev_ioctl(k, KSHM_IOC_KWRITE, &req))
+		ret = -errno;
+	atomic_fetch_sub(&k->in_kwrite, 1);
+	put(k);
 	if (!ret && generation)
 		*generation = req.generation;
 	return ret;

@@ -17,9 +17,10 @@
  * Thread safety
  * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot,
  *   kshm_generation, kshm_layout: safe from any thread, on any handle.
- * - kshm_lock blocks: call it from a worker thread (koffi's .async). Another
- *   thread may kshm_cancel() or kshm_close() the handle meanwhile; the blocked
- *   call then returns -ECANCELED promptly.
+ * - kshm_lock and kshm_kwrite block: call them from a worker thread (koffi's
+ *   .async). Another thread may kshm_close() the handle meanwhile (or
+ *   kshm_cancel() it, for kshm_lock); the blocked call then returns
+ *   -ECANCELED promptly.
  * - kshm_trylock, kshm_unlock, kshm_publish, kshm_wake: any thread; the lock belongs to
  *   the handle (the open file), not to a thread.
  */
@@ -220,8 +221,10 @@ int kshm_info(kshm_handle h, struct kshm_info *info);
 /*
  * Ask the kernel to write @len bytes at @offset under the lock and commit.
  * @generation: out (may be NULL), the generation of this commit.
+ * Blocks while it waits for the lock: a kshm_close() of the handle from
+ * another thread ends that wait (-ECANCELED), and the kernel never writes.
  * Return: 0, -EINVAL (range), -ETIMEDOUT, -EDEADLK (this handle holds the
- * lock), -EBADF, or another errno of KSHM_IOC_KWRITE.
+ * lock), -ECANCELED, -EBADF, or another errno of KSHM_IOC_KWRITE.
  */
 int kshm_kwrite(kshm_handle h, uint64_t offset, const void *src, uint32_t len,
 		uint32_t timeout_ms, uint64_t *generation);

@@ -616,5 +616,26 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     d.close();
   });
 
+  test('close cancels its kernel write still waiting for the lock: the kernel never writes it', async () => {
+    const holder = await open();
+    const writer = await open();
+    const { lease, sub } = await takeLease(holder);
+    const g0 = holder.info().generation;
+    const result = lastValueFrom(writer.kernelWrite(1900, [0x5a], { timeoutMs: 10000 })).catch((e: unknown) => e);
+    await waitFor('the kernel write to queue', () => holder.info().waiters === 1);
+    const t0 = Date.now();
+    writer.close();
+    assert.ok(Date.now() - t0 < 2000, `close() returned after ${Date.now() - t0} ms: it waited the kernel write out`);
+    assert.instance(await result, DeviceClosedError);
+    await waitFor('the cancelled kernel write to leave the queue', () => holder.info().waiters === 0);
+    lease.page.setU8(1900, 0x11);
+    lease.commit();
+    sub.unsubscribe();
+    await sleep(50);
+    const s = await firstValueFrom(holder.snapshots$);
+    assert.is(s.u8(1900), 0x11);
+    assert.is(s.generation, g0 + 1n, 'only the lease committed');
+  });
+
   test.run();
 }

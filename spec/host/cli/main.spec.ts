@@ -11,11 +11,7 @@ import { cliContract } from '../../contract/cli-contract.js';
 const kshm = createFakeKshm({ ring: 4096 });
 kshm.createRegion('sensors', { pages: 4 });
 kshm.createRegion('audio', { pages: 2 });
-cliContract('fake (kshm/testing)', {
-  open: kshm.openDevice,
-  list: kshm.listDevices,
-  interruptible: (value) => [['kwrite', '700', value, '--as', 'u8', '--timeout', '30000']],
-});
+cliContract('fake (kshm/testing)', { open: kshm.openDevice, list: kshm.listDevices });
 
 const test = suite('CLI on the fake: what only the fake kernel can set up');
 
