@@ -294,6 +294,22 @@ static uint32_t lock_id(struct kshm *k)
 }
 
 /*
+ * Why an opened file's mmap() failed with ENODEV: a kshm region destroyed
+ * since the open() (REGIONS in the uapi header: its every ioctl fails with
+ * ENODEV too) gives -ENODEV; any other file (no mmap at all, /dev/null)
+ * -KSHM_E_MAGIC.
+ */
+static int unmappable(struct kshm *k)
+{
+	struct kshm_info info;
+
+	if (dev_ioctl(k, KSHM_IOC_INFO, &info) && errno == ENODEV)
+		return -ENODEV;
+	snprintf(last_error, sizeof(last_error), "the file cannot be mapped");
+	return -KSHM_E_MAGIC;
+}
+
+/*
  * The default region is /dev/kshm, or /dev/kshm/default while named regions
  * make /dev/kshm a directory (REGIONS in the uapi header). A read-only open()
  * of a directory succeeds: fstat() tells.
@@ -340,7 +356,9 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 	}
 	p = mmap(NULL, k->page_size, PROT_READ, MAP_SHARED, k->fd, 0);
 	if (p == MAP_FAILED) {
-		ret = errno == ENODEV ? -KSHM_E_MAGIC : -errno;
+		ret = -errno;
+		if (ret == -ENODEV)
+			ret = unmappable(k);
 		goto err_close;
 	}
 	k->hdr = p;
@@ -615,20 +633,10 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 	return ret;
 }
 
-int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
-{
-	return kshm_lock(h, timeout_ms, flags | KSHM_LOCK_STAGED, result);
-}
-
 int kshm_trylock(kshm_handle h)
 {
-	return kshm_trylock_flags(h, 0);
-}
-
-int kshm_trylock_flags(kshm_handle h, uint32_t flags)
-{
 	uint32_t result = 0;
-	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY | flags, &result);
+	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
 
 	return ret ? ret : (int)(result & KSHM_LOCK_OWNER_DIED);
 }
