@@ -4,10 +4,10 @@ import {
   type OperatorFunction, type SchedulerLike, type Subscriber,
 } from 'rxjs';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
-import { checkRange } from './bytes.js';
+import { checkRange, toBytes } from './bytes.js';
 import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
 import { emitRecord, eventStream, type EventRecord, type EventsOptions } from './events.js';
-import { GrantedLease, runTransaction, type HoldContext } from './lease.js';
+import { GrantedLease, LeaseEmitter, runTransaction, type HoldContext } from './lease.js';
 import { grantGeneration, LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
@@ -198,6 +198,7 @@ export class KshmDevice implements Device {
       const teardown = this.#queue.lock(options, {
         granted: (hold, ownerDied, generation) => {
           const page = staged ? this.#stagedPage(hold, ownerDied, generation) : this.#page(hold, ownerDied, generation);
+          const emitter = new LeaseEmitter(subscriber);
           held = hold;
           const end = (commit: boolean, error?: unknown): void => {
             if (!page.live) throw new LeaseEndedError();
@@ -209,9 +210,7 @@ export class KshmDevice implements Device {
             const errno = this.#queue.release(hold, commit, writes);
             // Published: the copy is the data of the generation after the grant's.
             if (staged && commit && errno === 0 && !this.closed) this.#copyGeneration = nextGeneration(generation);
-            if (errno) subscriber.error(systemError('UNLOCK', errno));
-            else if (error !== undefined) subscriber.error(error);
-            else subscriber.complete();
+            emitter.end(errno ? systemError('UNLOCK', errno) : error);
           };
           endLease = () => { if (page.live) end(false); };
           // The lock was taken from this lease (its holder died): it ends, undone by nobody.
@@ -227,7 +226,7 @@ export class KshmDevice implements Device {
             signal.addEventListener('abort', onAbort, { once: true });
             stopAbort = () => signal.removeEventListener('abort', onAbort);
           }
-          subscriber.next(new GrantedLease(page, ownerDied, end));
+          emitter.emit(new GrantedLease(page, ownerDied, end));
         },
         failed: (e) => subscriber.error(e),
       }, staged);
@@ -243,7 +242,7 @@ export class KshmDevice implements Device {
   }
 
   kernelWrite(offset: number, bytes: ArrayLike<number>, options: KernelWriteOptions = {}): Observable<bigint> {
-    return new Observable<bigint>((subscriber) => this.#queue.kernelWrite(offset, Uint8Array.from(bytes),
+    return new Observable<bigint>((subscriber) => this.#queue.kernelWrite(offset, toBytes(bytes),
       options.timeoutMs, {
         written: (generation) => {
           subscriber.next(generation);
