@@ -103,7 +103,8 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  *	died
  *
  * Return: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (KSHM_LOCK_TRY), -EDEADLK (this
- * handle holds it), -EBADF (closed, or opened read-only), -EINVAL (@flags).
+ * handle holds it), -EBADF (closed, or opened read-only), -EINVAL (@flags),
+ * -ENODEV (the region was destroyed: close the handle).
  */
 int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
 
@@ -141,7 +142,7 @@ int kshm_trylock(kshm_handle h);
  *	themselves on kshm_layout()'s ctrl (the TypeScript layer does).
  * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL (@flags not
  * exactly one of COMMIT and ABORT, optionally with PUBLISHED), -EBADF
- * (closed, or opened read-only).
+ * (closed, or opened read-only), -ENODEV (the region was destroyed).
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
 
