@@ -134,6 +134,7 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
   if (errno === KSHM_E_MAGIC) {
     throw new NotAKshmDeviceError(path, lib.lastError());
   }
+  if (errno === E.EISDIR) throw new NotAKshmDeviceError(path, 'a directory');
   // ENODEV: the region was destroyed between libkshm's open() and its mmap().
   if (errno === E.ENODEV) throw new DeviceGoneError(`opening ${path}`);
   throw new KshmSystemError(`opening ${path}`, errno, lib.strerror(h));
