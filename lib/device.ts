@@ -191,14 +191,14 @@ export class KshmDevice implements Device {
     return new Observable<Lease>((subscriber) => {
       /** Ends the lease granted (an abort), for the teardown: undefined once it ended. */
       let endLease: (() => void) | undefined;
-      const closing = this.#closed$.subscribe(() => subscriber.complete());
+      const emitter = new LeaseEmitter(subscriber);
+      const closing = this.#closed$.subscribe(() => emitter.end());
       let stopAbort: (() => void) | undefined;
       let held: Hold | undefined;
       const staged = this.#stages;
       const teardown = this.#queue.lock(options, {
         granted: (hold, ownerDied, generation) => {
           const page = staged ? this.#stagedPage(hold, ownerDied, generation) : this.#page(hold, ownerDied, generation);
-          const emitter = new LeaseEmitter(subscriber);
           held = hold;
           const end = (commit: boolean, error?: unknown): void => {
             if (!page.live) throw new LeaseEndedError();
@@ -218,7 +218,7 @@ export class KshmDevice implements Device {
             this.#lost.delete(hold);
             endLease = undefined;
             stopAbort?.();
-            subscriber.error(new LeaseEndedError());
+            emitter.end(new LeaseEndedError());
           });
           if (signal) {
             // Aborting after the grant ends the lease like unsubscribing, with LockCancelledError.
