@@ -406,6 +406,11 @@ export class NativeBackend implements Backend {
     // Nothing to poll (the benchmarks' private stand-in region has no fd):
     // an error, since koffi.node.poll on -1 would abort the process.
     if (this.#fd < 0) return failSoon(onError, E.EBADF);
+    // Destroyed already: a new subscriber gets DeviceGoneError, not the last contents first.
+    if (this.#lib.info(this.#h, {}) === -E.ENODEV) {
+      onError(E.ENODEV);
+      return () => {};
+    }
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
       if (status < 0) {
