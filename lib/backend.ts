@@ -185,7 +185,8 @@ export interface Backend {
   /**
    * Calls `onCommit` after commits (several commits may be reported once),
    * driven by the device's readiness, without a timer or worker thread.
-   * Returns the function that stops watching.
+   * Returns the function that stops watching. On a region destroyed
+   * already it calls `onError(ENODEV)` before it returns.
    */
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void;
   /**

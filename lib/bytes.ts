@@ -16,6 +16,19 @@ export function checkRange(offset: number, width: number, size: number): void {
   }
 }
 
+/**
+ * A fresh Uint8Array of `bytes`, each element checked: RangeError unless it
+ * is an integer from 0 to 255 (a plain copy would write 256 as 0 and 'a' or
+ * 1.5 as something else, silently).
+ */
+export function toBytes(bytes: ArrayLike<number>): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes.slice();
+  return Uint8Array.from(bytes, (b) => {
+    if (!Number.isInteger(b) || b < 0 || b > 0xff) throw new RangeError(`${b} is not a valid byte (0..255)`);
+    return b;
+  });
+}
+
 /** Throws RangeError unless a write of `length` bytes (at least one) at `offset` fits in `size`. */
 export function checkWrite(offset: number, length: number, size: number): void {
   if (length === 0) throw new RangeError(`a write of 0 bytes at ${offset}: nothing to write`);

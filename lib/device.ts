@@ -4,10 +4,10 @@ import {
   type OperatorFunction, type SchedulerLike, type Subscriber,
 } from 'rxjs';
 import type { Backend, DeviceInfo, DeviceInfoJSON } from './backend.js';
-import { checkRange } from './bytes.js';
+import { checkRange, toBytes } from './bytes.js';
 import { DeviceClosedError, LeaseEndedError, LockCancelledError, systemError } from './errors.js';
 import { emitRecord, eventStream, type EventRecord, type EventsOptions } from './events.js';
-import { GrantedLease, runTransaction, type HoldContext } from './lease.js';
+import { GrantedLease, LeaseEmitter, runTransaction, type HoldContext } from './lease.js';
 import { grantGeneration, LockQueue, type Hold } from './lock-queue.js';
 import { select } from './operators/select.js';
 import { planOf, type FieldMap, type Layout, type LayoutValue } from './layout.js';
@@ -191,7 +191,8 @@ export class KshmDevice implements Device {
     return new Observable<Lease>((subscriber) => {
       /** Ends the lease granted (an abort), for the teardown: undefined once it ended. */
       let endLease: (() => void) | undefined;
-      const closing = this.#closed$.subscribe(() => subscriber.complete());
+      const emitter = new LeaseEmitter(subscriber);
+      const closing = this.#closed$.subscribe(() => emitter.end());
       let stopAbort: (() => void) | undefined;
       let held: Hold | undefined;
       const staged = this.#stages;
@@ -209,9 +210,7 @@ export class KshmDevice implements Device {
             const errno = this.#queue.release(hold, commit, writes);
             // Published: the copy is the data of the generation after the grant's.
             if (staged && commit && errno === 0 && !this.closed) this.#copyGeneration = nextGeneration(generation);
-            if (errno) subscriber.error(systemError('UNLOCK', errno));
-            else if (error !== undefined) subscriber.error(error);
-            else subscriber.complete();
+            emitter.end(errno ? systemError('UNLOCK', errno) : error);
           };
           endLease = () => { if (page.live) end(false); };
           // The lock was taken from this lease (its holder died): it ends, undone by nobody.
@@ -219,7 +218,7 @@ export class KshmDevice implements Device {
             this.#lost.delete(hold);
             endLease = undefined;
             stopAbort?.();
-            subscriber.error(new LeaseEndedError());
+            emitter.end(new LeaseEndedError());
           });
           if (signal) {
             // Aborting after the grant ends the lease like unsubscribing, with LockCancelledError.
@@ -227,7 +226,7 @@ export class KshmDevice implements Device {
             signal.addEventListener('abort', onAbort, { once: true });
             stopAbort = () => signal.removeEventListener('abort', onAbort);
           }
-          subscriber.next(new GrantedLease(page, ownerDied, end));
+          emitter.emit(new GrantedLease(page, ownerDied, end));
         },
         failed: (e) => subscriber.error(e),
       }, staged);
@@ -243,7 +242,7 @@ export class KshmDevice implements Device {
   }
 
   kernelWrite(offset: number, bytes: ArrayLike<number>, options: KernelWriteOptions = {}): Observable<bigint> {
-    return new Observable<bigint>((subscriber) => this.#queue.kernelWrite(offset, Uint8Array.from(bytes),
+    return new Observable<bigint>((subscriber) => this.#queue.kernelWrite(offset, toBytes(bytes),
       options.timeoutMs, {
         written: (generation) => {
           subscriber.next(generation);

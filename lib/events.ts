@@ -8,7 +8,7 @@
 import { Observable } from 'rxjs';
 import { constants } from 'node:os';
 import type { Backend, EventsFrom, RawEvent } from './backend.js';
-import { ByteReader } from './bytes.js';
+import { ByteReader, toBytes } from './bytes.js';
 import { EV_MAX_DATA } from './abi.js';
 import { DeviceClosedError, NoRingError, ReadOnlyDeviceError, systemError } from './errors.js';
 
@@ -105,7 +105,7 @@ export function emitRecord(backend: Backend, closed: boolean, type: number, byte
   if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
     throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
   }
-  const data = Uint8Array.from(bytes);
+  const data = toBytes(bytes);
   if (data.length > EV_MAX_DATA) {
     throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
   }

@@ -110,6 +110,43 @@ function runAsync<R>(ctx: HoldContext, promise: PromiseLike<R>, subscriber: Subs
 }
 
 /**
+ * Emits a lease and ends its stream. A lease committed or aborted inside the
+ * emission itself (`map((lease) => { ...; lease.commit(); return x; })`,
+ * `tap`) ends the stream only once the emission returns: completing first
+ * would make every operator below drop the lease (or what it mapped it to),
+ * and `lastValueFrom` fail with EmptyError. The lock is released at once
+ * either way; only the notification waits.
+ */
+export class LeaseEmitter {
+  #emitting = false;
+  #ended: (() => void) | undefined;
+
+  constructor(private readonly subscriber: Subscriber<Lease>) {}
+
+  emit(lease: Lease): void {
+    this.#emitting = true;
+    try {
+      this.subscriber.next(lease);
+    } finally {
+      this.#emitting = false;
+      const ended = this.#ended;
+      this.#ended = undefined;
+      ended?.();
+    }
+  }
+
+  /** Completes the stream, or errors it with `error` (when defined). */
+  end(error?: unknown): void {
+    const end = (): void => {
+      if (error !== undefined) this.subscriber.error(error);
+      else this.subscriber.complete();
+    };
+    if (this.#emitting) this.#ended = end;
+    else end();
+  }
+}
+
+/**
  * A lease as lock$ emits it. A class, not an object literal: a literal with
  * a getter and a computed key is built on V8's slow path (~1 us each,
  * measured: a quarter of a lease). commit and abort stay own functions, so

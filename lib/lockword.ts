@@ -298,7 +298,15 @@ export class LockWord {
     // The release's CAS is sequentially consistent, a full barrier: the
     // generation and seq stores are ordered before the pollers load, as the
     // handshake with poll() needs.
-    const ret = this.release(id, commit);
+    return this.#handOver(this.release(id, commit), commit, driver);
+  }
+
+  /**
+   * What follows a fast release's CAS (`ret`: {@link release}'s or
+   * {@link free}'s): its errno, or the driver's hand-over to a queued
+   * waiter, or a wake of pollers after a commit; 0 or an errno.
+   */
+  #handOver(ret: number, commit: boolean, driver: LockWordDriver): number {
     if (ret < 0) return -ret;
     if (ret === LW_HANDOVER) return driver.unlockPublished(commit);
     if (commit && this.pollers !== 0) driver.wake();
@@ -330,11 +338,7 @@ export class LockWord {
    * over or wakes, as for any fast release).
    */
   unlockStaged(id: number, commit: boolean, driver: LockWordDriver): number {
-    const ret = this.free(id, commit);
-    if (ret < 0) return -ret;
-    if (ret === LW_HANDOVER) return driver.unlockPublished(commit);
-    if (commit && this.pollers !== 0) driver.wake();
-    return 0;
+    return this.#handOver(this.free(id, commit), commit, driver);
   }
 
   /* ---- the driver's side: what the fake's model of the driver writes ---- */

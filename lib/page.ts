@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ByteReader, checkRange, WordsOf } from './bytes.js';
+import { ByteReader, checkRange, toBytes, WordsOf } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
 import { orderBulkWrite } from './lockword.js';
 import { planOf, type FieldMap, type Layout, type LayoutPatch, type NumberType, type Plan, type PlanField } from './layout.js';
@@ -341,10 +341,7 @@ export class Page extends ByteReader {
 
   /** Copies `bytes` to `offset`. */
   set(offset: number, bytes: ArrayLike<number>): void {
-    const src = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes, (b) => {
-      checkInt(b, 0, 0xff, 'byte');
-      return b;
-    });
+    const src = bytes instanceof Uint8Array ? bytes : toBytes(bytes);
     this.#before(offset, src.length);
     this.bytesView.set(src, offset);
   }

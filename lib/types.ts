@@ -184,7 +184,9 @@ export interface Device {
   lock$(options?: TransactionOptions): Observable<Lease>;
   /**
    * Asks the kernel to write `bytes` at `offset` under the lock, from kernel
-   * context, and commit. Emits the new generation and completes. From a
+   * context, and commit. Emits the new generation and completes. A range
+   * outside the region, no bytes, or a value that is not a byte (an integer
+   * 0..255) errors with RangeError, nothing written. From a
    * device that holds the lock itself (a lease or transaction of its own)
    * it fails at once with {@link LockDeadlockError} (code `KSHM_DEADLOCK`):
    * the kernel would queue behind that holder.

@@ -223,8 +223,11 @@ static int map_ctrl(struct kshm *k)
 	k->ctrl = p;
 	atomic_store(&k->id_forks, atomic_load(&fork_count));
 	if (dev_ioctl(k, KSHM_IOC_INFO, &info)) {
-		int ret = -errno;
+		/* ENOTTY: a file that looks like a device but has no ioctls. */
+		int ret = errno == ENOTTY ? -KSHM_E_MAGIC : -errno;
 
+		if (ret == -KSHM_E_MAGIC)
+			snprintf(last_error, sizeof(last_error), "no kshm ioctls (INFO: ENOTTY)");
 		munmap(p, k->page_size);
 		return ret;
 	}
@@ -295,6 +298,42 @@ static uint32_t lock_id(struct kshm *k)
 }
 
 /*
+ * A regular file shorter than the header page maps, but reading the header
+ * would raise SIGBUS: such a file is not a kshm device. (A device's pages
+ * are always there; past the header only the INFO ioctl is used before a
+ * file is known to be a device, and a regular file fails it.)
+ */
+static int header_backed(struct kshm *k)
+{
+	struct stat st;
+
+	if (fstat(k->fd, &st))
+		return -errno;
+	if (S_ISREG(st.st_mode) && st.st_size < (off_t)k->page_size) {
+		snprintf(last_error, sizeof(last_error),
+			 "a file of %lld bytes, shorter than a header page", (long long)st.st_size);
+		return -KSHM_E_MAGIC;
+	}
+	return 0;
+}
+
+/*
+ * Why an opened file's mmap() failed with ENODEV: a kshm region destroyed
+ * since the open() (REGIONS in the uapi header: its every ioctl fails with
+ * ENODEV too) gives -ENODEV; any other file (no mmap at all, /dev/null)
+ * -KSHM_E_MAGIC.
+ */
+static int unmappable(struct kshm *k)
+{
+	struct kshm_info info;
+
+	if (dev_ioctl(k, KSHM_IOC_INFO, &info) && errno == ENODEV)
+		return -ENODEV;
+	snprintf(last_error, sizeof(last_error), "the file cannot be mapped");
+	return -KSHM_E_MAGIC;
+}
+
+/*
  * The default region is /dev/kshm, or /dev/kshm/default while named regions
  * make /dev/kshm a directory (REGIONS in the uapi header). A read-only open()
  * of a directory succeeds: fstat() tells.
@@ -339,9 +378,14 @@ kshm_handle kshm_open(const char *path, uint32_t flags)
 		ret = -errno;
 		goto err_free;
 	}
+	ret = header_backed(k);
+	if (ret)
+		goto err_close;
 	p = mmap(NULL, k->page_size, PROT_READ, MAP_SHARED, k->fd, 0);
 	if (p == MAP_FAILED) {
-		ret = errno == ENODEV ? -KSHM_E_MAGIC : -errno;
+		ret = -errno;
+		if (ret == -ENODEV)
+			ret = unmappable(k);
 		goto err_close;
 	}
 	k->hdr = p;
@@ -617,20 +661,10 @@ int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *resu
 	return ret;
 }
 
-int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result)
-{
-	return kshm_lock(h, timeout_ms, flags | KSHM_LOCK_STAGED, result);
-}
-
 int kshm_trylock(kshm_handle h)
 {
-	return kshm_trylock_flags(h, 0);
-}
-
-int kshm_trylock_flags(kshm_handle h, uint32_t flags)
-{
 	uint32_t result = 0;
-	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY | flags, &result);
+	int ret = kshm_lock(h, 0, KSHM_LOCK_TRY, &result);
 
 	return ret ? ret : (int)(result & KSHM_LOCK_OWNER_DIED);
 }

@@ -57,8 +57,9 @@ typedef int32_t kshm_handle;
  *
  * Return: a handle (> 0) or a negative error: -ENOENT (no device: the module
  * is not loaded), -EACCES (permission), -EINVAL (unknown @flags),
- * -KSHM_E_ABI, -KSHM_E_MAGIC, -KSHM_E_TOO_MANY, -ENOMEM, or the errno of
- * open or mmap.
+ * -ENODEV (the region was destroyed during the open), -KSHM_E_ABI,
+ * -KSHM_E_MAGIC (not a kshm device), -KSHM_E_TOO_MANY, -ENOMEM, or the errno
+ * of open or mmap.
  */
 kshm_handle kshm_open(const char *path, uint32_t flags);
 
@@ -103,7 +104,8 @@ int64_t kshm_cancel_epoch(kshm_handle h);
  *	died
  *
  * Return: 0, -ETIMEDOUT, -ECANCELED, -EBUSY (KSHM_LOCK_TRY), -EDEADLK (this
- * handle holds it), -EBADF (closed, or opened read-only), -EINVAL (@flags).
+ * handle holds it), -EBADF (closed, or opened read-only), -EINVAL (@flags),
+ * -ENODEV (the region was destroyed: close the handle).
  */
 int kshm_lock(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
 
@@ -127,11 +129,10 @@ int kshm_lock_epoch_nospin(kshm_handle h, int64_t epoch, uint32_t timeout_ms, ui
  *
  * Return: KSHM_LOCK_OWNER_DIED or 0 when granted (the result in the return
  * value: no out parameter), else a negative error as kshm_lock().
+ * The one try-lock entry point; a staged try is
+ * kshm_lock(h, 0, KSHM_LOCK_TRY | KSHM_LOCK_STAGED, &result).
  */
 int kshm_trylock(kshm_handle h);
-
-/* kshm_trylock() with more kshm_lock() @flags (KSHM_LOCK_STAGED): one call, no out parameter. */
-int kshm_trylock_flags(kshm_handle h, uint32_t flags);
 
 /**
  * kshm_unlock() - release the lock
@@ -142,16 +143,9 @@ int kshm_trylock_flags(kshm_handle h, uint32_t flags);
  *	themselves on kshm_layout()'s ctrl (the TypeScript layer does).
  * Return: 0, -EPERM (not the holder: nothing changed), -EINVAL (@flags not
  * exactly one of COMMIT and ABORT, optionally with PUBLISHED), -EBADF
- * (closed, or opened read-only).
+ * (closed, or opened read-only), -ENODEV (the region was destroyed).
  */
 int kshm_unlock(kshm_handle h, uint32_t flags);
-
-/*
- * kshm_lock_staged() - kshm_lock() with KSHM_LOCK_STAGED added to @flags: the
- * lock held staged, to be ended by kshm_publish() (commit) or
- * kshm_unlock(h, KSHM_UNLOCK_ABORT).
- */
-int kshm_lock_staged(kshm_handle h, uint32_t timeout_ms, uint32_t flags, uint32_t *result);
 
 /* One write of a staged commit: @len bytes from @src to data offset @offset. */
 struct kshm_write {

@@ -123,8 +123,9 @@ export interface LibKshm {
   cancelEpoch(h: number): number;
   /** kshm_lock_epoch_nospin: the caller spun on the lock word already (LockQueue). */
   lockEpochNoSpin: WithAsync<[h: number, epoch: number, timeoutMs: number, flags: number, result: [number]]>;
+  /** kshm_lock: here only with LOCK_TRY (a staged try); kshm_trylock is the plain one. */
+  lock(h: number, timeoutMs: number, flags: number, result: [number]): number;
   trylock(h: number): number;
-  trylockFlags(h: number, flags: number): number;
   unlock(h: number, flags: number): number;
   wake(h: number): number;
   cancel(h: number): number;
@@ -168,8 +169,8 @@ export function libkshm(): LibKshm {
     close: fn('int kshm_close(int32_t h)'),
     cancelEpoch: fn('int64_t kshm_cancel_epoch(int32_t h)'),
     lockEpochNoSpin: fn('int kshm_lock_epoch_nospin(int32_t h, int64_t epoch, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
+    lock: fn('int kshm_lock(int32_t h, uint32_t timeout_ms, uint32_t flags, _Out_ uint32_t *result)'),
     trylock: fn('int kshm_trylock(int32_t h)'),
-    trylockFlags: fn('int kshm_trylock_flags(int32_t h, uint32_t flags)'),
     unlock: fn('int kshm_unlock(int32_t h, uint32_t flags)'),
     wake: fn('int kshm_wake(int32_t h)'),
     cancel: fn('int kshm_cancel(int32_t h)'),

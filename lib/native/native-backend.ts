@@ -20,12 +20,12 @@ import { fstatSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
   CTRL, CTRL_SIZE, DEFAULT_REGION_ALT, DEVICE_PATH, EV_USER, EVENT_REC, EVENT_REC_SIZE, EVENTS_FROM_NOW, EVENTS_FROM_OLDEST, HDR_KERNEL_HOLDER,
-  HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT,
+  HDR_LOCKED, HDR_OWNER_DIED, LOCK_OWNER_DIED, LOCK_STAGED, LOCK_TRY, LW_OWNER_MASK, UNLOCK_ABORT, UNLOCK_COMMIT,
   UNLOCK_PUBLISHED,
 } from '../abi.js';
 import type { Backend, DeviceInfo, EventsFrom, LockAttempt, RawEvent, RawSnapshot } from '../backend.js';
 import {
-  AbiMismatchError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError, systemError,
+  AbiMismatchError, DeviceGoneError, DeviceNotFoundError, KshmSystemError, LibraryNotFoundError, NotAKshmDeviceError, systemError,
   PermissionDeniedError,
 } from '../errors.js';
 import { LockWord, type LockWordDriver } from '../lockword.js';
@@ -134,6 +134,9 @@ export function openNativeBackend(path: string, readOnly: boolean): NativeBacken
   if (errno === KSHM_E_MAGIC) {
     throw new NotAKshmDeviceError(path, lib.lastError());
   }
+  if (errno === E.EISDIR) throw new NotAKshmDeviceError(path, 'a directory');
+  // ENODEV: the region was destroyed between libkshm's open() and its mmap().
+  if (errno === E.ENODEV) throw new DeviceGoneError(`opening ${path}`);
   throw new KshmSystemError(`opening ${path}`, errno, lib.strerror(h));
 }
 
@@ -228,10 +231,17 @@ export class NativeBackend implements Backend {
       }
       if (taken !== undefined) return taken;
     }
-    const ret = staged ? this.#lib.trylockFlags(this.#h, LOCK_STAGED) : this.#lib.trylock(this.#h);
+    const ret = staged ? this.#stagedTry() : this.#lib.trylock(this.#h);
     if (ret < 0) return { ok: false, errno: -ret };
     this.#staged = staged;
     return this.#word.grant((ret & LOCK_OWNER_DIED) !== 0);
+  }
+
+  /** kshm_lock(LOCK_TRY | LOCK_STAGED), its result folded into the return value as kshm_trylock's. */
+  #stagedTry(): number {
+    const out: [number] = [0];
+    const ret = this.#lib.lock(this.#h, 0, LOCK_TRY | LOCK_STAGED, out);
+    return ret < 0 ? ret : out[0];
   }
 
   lock(timeoutMs: number, done: (errno: number, ownerDied: boolean, generation: bigint) => void,
@@ -396,6 +406,11 @@ export class NativeBackend implements Backend {
     // Nothing to poll (the benchmarks' private stand-in region has no fd):
     // an error, since koffi.node.poll on -1 would abort the process.
     if (this.#fd < 0) return failSoon(onError, E.EBADF);
+    // Destroyed already: a new subscriber gets DeviceGoneError, not the last contents first.
+    if (this.#lib.info(this.#h, {}) === -E.ENODEV) {
+      onError(E.ENODEV);
+      return () => {};
+    }
     const poll = koffi.node.poll as unknown as PollFn;
     const handle = poll(this.#fd, { readable: true }, (status) => {
       if (status < 0) {

@@ -162,9 +162,9 @@ export class FakeBackend implements Backend {
   watchCommits(onCommit: () => void, onError?: (errno: number) => void): () => void {
     const region = this.#region;
     if (region.destroyed) {
-      // poll() on a destroyed region reports an error at once.
-      const t = region.scheduler.schedule(() => onError?.(E.ENODEV));
-      return () => t.unsubscribe();
+      // Destroyed already: the error at once, before any snapshot (as NativeBackend).
+      onError?.(E.ENODEV);
+      return () => {};
     }
     return this.#tracked(region.watch(onCommit), region.watchGone(() => onError?.(E.ENODEV)));
   }

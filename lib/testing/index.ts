@@ -23,7 +23,7 @@
  */
 import { AsyncSubject, asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import { constants } from 'node:os';
-import { checkWrite } from '../bytes.js';
+import { checkWrite, toBytes } from '../bytes.js';
 import { KshmDevice } from '../device.js';
 import { EV_MAX_DATA } from '../abi.js';
 import { DeviceNotFoundError, LockBusyError, LockTimeoutError, lockError, NoRingError } from '../errors.js';
@@ -46,7 +46,7 @@ export interface FakeKernel {
    * 0: try once). The write starts when called (the kernel acts on its own;
    * subscribing is only to hear the result); the returned observable
    * emits the new generation and completes, or errors like
-   * `device.kernelWrite`: RangeError (out of bounds), LockTimeoutError,
+   * `device.kernelWrite`: RangeError (out of bounds, a value not a byte), LockTimeoutError,
    * LockBusyError (timeoutMs 0).
    *
    * @example
@@ -192,7 +192,7 @@ function fakeDeviceOn(region: FakeRegion, scheduler: SchedulerLike, path: string
     write: (offset, bytes, options) => {
       const result = new AsyncSubject<bigint>();
       try {
-        const data = Uint8Array.from(bytes);
+        const data = toBytes(bytes);
         checkWrite(offset, data.length, region.size);
         const ms = options?.timeoutMs ?? 1000;
         if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) {
@@ -230,7 +230,7 @@ function fakeDeviceOn(region: FakeRegion, scheduler: SchedulerLike, path: string
       if (!Number.isInteger(type) || type < 0 || type > 0xffffffff) {
         throw new RangeError(`a record type is a u32 (0 to 4294967295), got ${type}`);
       }
-      const data = Uint8Array.from(bytes);
+      const data = toBytes(bytes);
       if (data.length > EV_MAX_DATA) throw new RangeError(`a record carries at most ${EV_MAX_DATA} bytes, got ${data.length}`);
       if (!region.ring) throw new NoRingError();
       return region.ring.emit(type, data, false);

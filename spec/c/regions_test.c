@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include "../../driver/include/uapi/kshm.h"
+#include "kshm.h"
 #include "ktest.h"
 #include "lockword.h"
 
@@ -584,6 +585,34 @@ static void test_destroy_fast_path(void)
 	kapi_unload();
 }
 
+/*
+ * Set: the next mmap() of this program or of libkshm first destroys the kapi
+ * region, so a region is destroyed between kshm_open()'s open() and mmap().
+ */
+static bool destroy_at_mmap;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (destroy_at_mmap) {
+		destroy_at_mmap = false;
+		kapi_destroy();
+	}
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static void test_destroyed_during_open(void)
+{
+	kapi_load();
+	KT_EQ(kapi_create("opening", 1), 0);
+	destroy_at_mmap = true;
+	KT_EQ(kshm_open(KSHM_REGION_DIR "opening", 0), -ENODEV);
+	KT_CHECK(!destroy_at_mmap);
+	KT_CHECK(!exists(KSHM_REGION_DIR "opening"));
+	/* Not a region at all stays "not a kshm device". */
+	KT_EQ(kshm_open("/dev/null", 0), -KSHM_E_MAGIC);
+	kapi_unload();
+}
+
 /* ---- kshm alone: the default region's node moves and comes back -------- */
 
 static void test_default_node_moves(void)
@@ -626,6 +655,7 @@ static const struct kt_test region_tests[] = {
 	{ "destroy under users: ENODEV, waits end, POLLERR|POLLHUP, mappings stay, the creator unloads", test_destroy_under_users, 60 },
 	{ "destroy under ring readers: poll and epoll wake with POLLERR|POLLHUP, KSHM_EVENTS_POLLIN or not", test_destroy_under_ring_readers, 60 },
 	{ "destroy: the fast path's acquire and release go to the kernel (WAITERS kept), ENODEV", test_destroy_fast_path },
+	{ "libkshm: a region destroyed between kshm_open's open() and mmap() is -ENODEV", test_destroyed_during_open },
 };
 
 static const struct kt_test default_tests[] = {

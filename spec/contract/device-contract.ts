@@ -6,7 +6,7 @@
  * Tests share one region (the driver's state lives as long as the module),
  * so they assert on deltas and use their own offsets.
  */
-import { filter, firstValueFrom, from, lastValueFrom, Subscription, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, from, lastValueFrom, map, Subscription, take, tap, toArray } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ABI_VERSION } from '../../lib/abi.js';
@@ -635,6 +635,44 @@ function deviceContractOn(name: string, target: ContractTarget, fastPath: boolea
     const s = await firstValueFrom(holder.snapshots$);
     assert.is(s.u8(1900), 0x11);
     assert.is(s.generation, g0 + 1n, 'only the lease committed');
+  });
+
+  test('a lease committed or aborted inside map/tap still reaches the subscriber, then completes', async () => {
+    const d = await open();
+    const done = await lastValueFrom(d.lock$().pipe(map((lease) => {
+      lease.page.setU32(2100, 0xc0ffee);
+      lease.commit();
+      return lease.active;
+    })));
+    assert.is(done, false, 'the mapped value arrives (not EmptyError), the lease ended');
+    assert.is((await firstValueFrom(d.snapshots$)).u32(2100), 0xc0ffee);
+    const leases = await lastValueFrom(d.lock$().pipe(tap((lease) => {
+      lease.page.setU32(2100, 1);
+      lease.abort();
+    }), toArray()));
+    assert.is(leases.length, 1);
+    assert.is((await firstValueFrom(d.snapshots$)).u32(2100), 0xc0ffee, 'aborted: nothing written');
+    const twice = await lastValueFrom(d.lock$().pipe(map((lease) => {
+      lease.commit();
+      lease.commit();
+    }))).catch((e: unknown) => e);
+    assert.instance(twice, LeaseEndedError);
+    assert.is(d.info().locked, false);
+  });
+
+  test('values that are not bytes (0..255 integers) are a RangeError, nothing written', async () => {
+    const d = await open();
+    await lastValueFrom(d.transaction((p) => p.fill(7, 2120, 4)));
+    const g = d.info().generation;
+    for (const bad of [[300], [-1], [1.5], [Number.NaN], 'ab'] as ArrayLike<number>[]) {
+      const e = await lastValueFrom(d.kernelWrite(2120, bad)).catch((err: unknown) => err);
+      assert.instance(e, RangeError, `kernelWrite(${JSON.stringify(bad)})`);
+      const t = await lastValueFrom(d.transaction((p) => p.set(2120, bad))).catch((err: unknown) => err);
+      assert.instance(t, RangeError, `page.set(${JSON.stringify(bad)})`);
+    }
+    assert.equal([...(await firstValueFrom(d.snapshots$)).slice(2120, 4)], [7, 7, 7, 7]);
+    assert.is(d.info().generation, g, 'no commit');
+    assert.is(d.info().locked, false);
   });
 
   test.run();

@@ -161,6 +161,8 @@ export function eventsContract(name: string, target: ContractTarget): void {
     assert.throws(() => d.emit(-1), RangeError);
     assert.throws(() => d.emit(1.5), RangeError);
     assert.throws(() => d.emit(2 ** 32), RangeError);
+    assert.throws(() => d.emit(75, [256]), RangeError);
+    assert.throws(() => d.emit(75, [0.5]), RangeError);
     assert.throws(() => ro.emit(75, [1]), (e: unknown) => e instanceof ReadOnlyDeviceError);
     assert.is(d.info().ring?.events, head);
     // A read-only device reads records.

@@ -1,6 +1,6 @@
 // lib/device.ts against a scripted backend: transactions, leases, kernel
 // writes and close, composed from the lock queue and the snapshot stream.
-import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, firstValueFrom, lastValueFrom, map, toArray } from 'rxjs';
 import { createFakeDevice, FakeBackend, FakeRegion } from '../../lib/testing/index.js';
 import { TestScheduler } from 'rxjs/testing';
 import { suite } from 'uvu';
@@ -127,6 +127,26 @@ test('snapshots$: one commit watcher however many subscribers, torn down at zero
   device.snapshots$.subscribe().unsubscribe();
   assert.is(watches, 2);
   assert.is(stops, 2);
+});
+
+test('lock$: a lease ended inside its own emission (commit, abort, the device closing, its holder killed) still reaches operators below', async () => {
+  const fake = createFakeDevice();
+  const other = fake.open();
+  const got = await lastValueFrom(other.lock$().pipe(map((lease) => {
+    other.close();
+    return lease.active;
+  }), toArray()));
+  assert.equal(got, [false], 'the close completes the stream after the value');
+  const seen: boolean[] = [];
+  const killed = await new Promise((resolve) => {
+    fake.lock$().pipe(map((lease) => {
+      fake.kernel.killHolder();
+      return lease.active;
+    })).subscribe({ next: (v) => seen.push(v), error: resolve, complete: () => resolve('completed') });
+  });
+  assert.equal(seen, [false], 'the value arrives, then the error');
+  assert.instance(killed, LeaseEndedError);
+  assert.is(fake.info().locked, false);
 });
 
 test.run();

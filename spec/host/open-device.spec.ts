@@ -39,6 +39,19 @@ test('openDevice: no device, another ABI, not a kshm device', async () => {
   assert.is((garbage as KshmError).code, 'KSHM_NOT_A_DEVICE');
 });
 
+test('files that are not kshm devices: empty, short, a directory, /proc (NotAKshmDeviceError, no SIGBUS)', async () => {
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '');
+  const short = join(dir, 'short');
+  writeFileSync(short, 'KSHM');
+  for (const [path, options] of [[empty, {}], [short, { readOnly: true }], [dir, {}], [dir, { readOnly: true }],
+    ['/proc/self/status', { readOnly: true }]] as const) {
+    const e = await openDevice(path, options).catch((err: unknown) => err);
+    assert.instance(e, NotAKshmDeviceError, `${path} ${JSON.stringify(options)}`);
+    assert.is((e as KshmError).code, 'KSHM_NOT_A_DEVICE');
+  }
+});
+
 test('a region path under a device that is not a directory does not exist (ENOTDIR: no named regions)', async () => {
   // /dev/kshm/NAME while /dev/kshm is the default region's device node.
   const file = fakeDeviceFile(2);

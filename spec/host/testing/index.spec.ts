@@ -23,4 +23,14 @@ test('fake kernel: checks its own arguments and the lock', async () => {
   assert.throws(() => fake.kernel.setTickMs(-1), (e: unknown) => e instanceof RangeError);
 });
 
+test('fake kernel: values that are not bytes are a RangeError, as device.kernelWrite and emit say', async () => {
+  const fake = createFakeDevice({ ring: 4 });
+  for (const bad of [[256], [-1], [0.5]]) {
+    assert.instance(await lastValueFrom(fake.kernel.write(0, bad)).catch((e: unknown) => e), RangeError);
+    assert.throws(() => fake.kernel.emit(1, bad), (e: unknown) => e instanceof RangeError);
+  }
+  assert.is(fake.kernel.generation, 0n, 'nothing written');
+  assert.is(fake.kernel.emit(1, [255]), 0n, 'nothing published before');
+});
+
 test.run();

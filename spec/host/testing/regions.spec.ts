@@ -90,6 +90,24 @@ test('destroyed under its users: calls, waits and snapshot streams fail with Dev
   reader.close();
 });
 
+test('destroyed before a subscriber comes: snapshots$, select$ and snapshotRange$ fail with DeviceGoneError, no stale snapshot first', async () => {
+  const kshm = createFakeKshm();
+  const sensors = kshm.createRegion('sensors');
+  const app = await kshm.openDevice('/dev/kshm/sensors');
+  await lastValueFrom(app.transaction((p) => p.setU8(0, 5)));
+  kshm.destroyRegion('sensors');
+  for (const [name, stream] of [['snapshots$', app.snapshots$], ['select$', app.select$((s) => s.u8(0))],
+    ['snapshotRange$', app.snapshotRange$(0, 4)], ['the fake itself', sensors.snapshots$]] as const) {
+    const seen: unknown[] = [];
+    const e = await new Promise((resolve) => {
+      (stream as typeof app.snapshots$).subscribe({ next: (v) => seen.push(v), error: resolve, complete: () => resolve('completed') });
+    });
+    assert.instance(e, DeviceGoneError, name);
+    assert.is(seen.length, 0, `${name}: nothing before the error`);
+  }
+  app.close();
+});
+
 test('destroyed under an events$ subscriber: the records published before, then DeviceGoneError; a new events$ fails so', async () => {
   const kshm = createFakeKshm();
   const sensors = kshm.createRegion('sensors', { ring: 16 });
