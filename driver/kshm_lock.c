@@ -461,7 +461,8 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 		spin_unlock(&r->lock);
 		return -ENODEV;
 	}
-	if (id != KSHM_LW_KERNEL && !kshm_owner(r, id)) {
+	if ((id != KSHM_LW_KERNEL && !kshm_owner(r, id)) ||
+	    (key && key == r->blocked_key)) {
 		spin_unlock(&r->lock);
 		return -ECANCELED;
 	}
@@ -580,15 +581,47 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
  */
 void kshm_region_cancel(struct kshm_region *r, const void *key)
 {
+	kshm_region_block(r, key, false);
+}
+
+/**
+ * kshm_region_block - cancel the waits that @key started, and bar new ones
+ * @r: the region
+ * @key: the waits' key (the ticker's work)
+ * @block: also make every kshm_region_lock() with @key fail with -ECANCELED
+ *	from now until kshm_region_unblock(), without queueing; false: only
+ *	cancel (kshm_region_cancel())
+ *
+ * Both are done under r->lock, which kshm_region_lock() holds from its check
+ * of the bar until it has queued: a wait keyed @key that started before
+ * this call is cancelled, and one that starts after it never queues. So a
+ * caller that then waits for the party behind @key (cancel_delayed_work_sync()
+ * on the ticker) never waits for a lock holder. One key is barred at a time.
+ */
+void kshm_region_block(struct kshm_region *r, const void *key, bool block)
+{
 	struct kshm_waiter *w, *tmp;
 
 	spin_lock(&r->lock);
+	if (block)
+		r->blocked_key = key;
 	list_for_each_entry_safe(w, tmp, &r->waiters, node) {
 		if (w->key == key)
 			kshm_cancel_waiter(r, w);
 	}
 	kshm_clear_waiters(r);
 	kshm_publish(r);
+	spin_unlock(&r->lock);
+}
+
+/**
+ * kshm_region_unblock - lift the bar of kshm_region_block()
+ * @r: the region
+ */
+void kshm_region_unblock(struct kshm_region *r)
+{
+	spin_lock(&r->lock);
+	r->blocked_key = NULL;
 	spin_unlock(&r->lock);
 }
 

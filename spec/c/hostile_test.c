@@ -557,6 +557,71 @@ static void test_tick_param_never_waits(void)
 	KT_EQ(info(fd).tick_ms, 0);
 }
 
+static void tickrace_unload(void)
+{
+	syscall(SYS_delete_module, "kshm_tickrace_test", O_NONBLOCK);
+}
+
+static int read_param_of(const char *module, const char *name)
+{
+	char path[128], buf[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/%s", module, name);
+	fd = open(path, O_RDONLY);
+	KT_CHECK(fd >= 0);
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	KT_CHECK(n > 0);
+	return atoi(buf);
+}
+
+/*
+ * tick_ms=0 written while a tick has read tick_ms but not yet queued for the
+ * lock (spec/kmod's kshm_tickrace_test holds the tick there for 300 ms):
+ * the writer waits for that tick, which must give up instead of queueing
+ * behind the user holder. Before the fix it queued and timed out (100 ms on
+ * the holder, lock_timeouts + 1) while the writer waited for it.
+ */
+static void test_tick_param_never_waits_racing_tick(void)
+{
+	int fd = kopen(O_RDWR);
+	struct kshm_info i0, i1;
+	double t0;
+
+	atexit(tickrace_unload);
+	kt_load_module("kshm_tickrace_test", "delay_ms=300");
+	KT_EQ(lock_ex(fd, 0, 0, NULL), 0);
+	KT_EQ(write_param_of("kshm_tickrace_test", "armed", "1"), 0);
+	i0 = info(fd);
+	KT_EQ(write_param("tick_ms", "1000"), 0);	/* min(1000, 100) ms per tick */
+	t0 = kt_now_ms();
+	while (!read_param_of("kshm_tickrace_test", "hit")) {
+		if (kt_now_ms() - t0 > 20000 * kt_time_scale())
+			KT_FAIL("the ticker never came");
+		kt_sleep_ms(5);
+	}
+	/* The tick sits between reading tick_ms and the queue for up to 300 ms. */
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	i1 = info(fd);
+	if (i1.lock_timeouts != i0.lock_timeouts)
+		KT_FAIL("the tick queued behind the holder and timed out (+%llu) while tick_ms=0 waited",
+			(unsigned long long)(i1.lock_timeouts - i0.lock_timeouts));
+	KT_EQ(i1.ticks, i0.ticks);
+	KT_EQ(i1.ticks_skipped, i0.ticks_skipped + 1);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_ABORT), 0);
+	/* The ticker works again afterwards. */
+	KT_EQ(write_param("tick_ms", "5"), 0);
+	t0 = kt_now_ms();
+	while (info(fd).ticks == i1.ticks) {
+		if (kt_now_ms() - t0 > 20000 * kt_time_scale())
+			KT_FAIL("no tick after tick_ms=5");
+		kt_sleep_ms(5);
+	}
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	KT_EQ(syscall(SYS_delete_module, "kshm_tickrace_test", O_NONBLOCK), 0);
+}
+
 /* ---- 5. hand-offs never overwrite a word they did not check ------------- */
 
 /*
@@ -1063,6 +1128,8 @@ static const struct kt_test tests[] = {
 	{ "3b fork: opener dies holding, a child keeps the file: DIED", test_fork_opener_dies_holding },
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
 	{ "4 writing tick_ms never waits for a held lock", test_tick_param_never_waits },
+	{ "4 tick_ms=0 does not wait for a tick about to queue behind a holder",
+	  test_tick_param_never_waits_racing_tick, 60 },
 	{ "5 hand-offs never rewrite a word they did not check", test_handoff_never_overwrites, 60 },
 	{ "5 the repair of a lost WAITERS never rewrites a won CAS", test_repair_never_overwrites, 60 },
 	{ "6 SIGSTOP/SIGCONT: LOCK and KWRITE restart, no EINTR", test_stop_cont_restarts },
