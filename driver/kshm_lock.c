@@ -254,6 +254,28 @@ static void kshm_restore_kernel(struct kshm_region *r)
 	}
 }
 
+/*
+ * The kernel has seized the word from a user id (kshm_seize) whose hold ends
+ * (an UNLOCK, its process gone): end the write section and hand the lock on,
+ * with DIED when @died. But while the kernel holds the lock (its own record),
+ * that id was forged into the word during the kernel's hold: the kernel's
+ * word comes back instead (kshm_restore_kernel()), nobody is granted and its
+ * write section stays open until its own release. r->lock held.
+ *
+ * Return: true when the lock was passed on, false when the kernel keeps it.
+ */
+static bool kshm_pass_on(struct kshm_region *r, bool died)
+{
+	if (r->kernel_holds) {
+		kshm_restore_kernel(r);
+		kshm_publish(r);
+		return false;
+	}
+	kshm_seq_leave(r);
+	kshm_hand_off(r, died);
+	return true;
+}
+
 /* A word naming nobody who can hold the lock: pass it on with DIED. r->lock held. */
 static void kshm_reclaim(struct kshm_region *r, u32 owner)
 {
@@ -558,12 +580,15 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
 	} else {
 		r->stats.aborts++;
 	}
-	kshm_seq_leave(r);
-	if (seized) {
+	if (!kernel) {
 		/* A user commit after OWNER_DIED is taken as the repair. */
-		kshm_hand_off(r, (held & KSHM_LW_DIED) && !(commit && !kernel));
+		kshm_pass_on(r, (held & KSHM_LW_DIED) && !commit);
+	} else if (seized) {
+		kshm_seq_leave(r);
+		kshm_hand_off(r, held & KSHM_LW_DIED);
 	} else {
 		/* The forged word: reclaimed, or repaired for the queue. */
+		kshm_seq_leave(r);
 		kshm_recheck(r);
 		kshm_publish(r);
 	}
@@ -687,11 +712,8 @@ void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool las
 	list_for_each_entry_safe(o, otmp, &f->owners, node) {
 		if (!last_close && o->tgid != tgid)
 			continue;
-		if (kshm_seize(r, o->id, &held)) {
+		if (kshm_seize(r, o->id, &held) && kshm_pass_on(r, true))
 			r->stats.owner_died++;
-			kshm_seq_leave(r);
-			kshm_hand_off(r, true);
-		}
 		list_del(&o->node);
 		xa_erase(&r->owners, o->id);
 		put_pid(o->tgid);

@@ -248,6 +248,63 @@ static void test_forged_free_word_during_kernel_hold(void)
 	close(b);
 }
 
+/*
+ * The same with the forger's own id: a user who stores its own (valid) id
+ * while the kernel holds the lock and then calls UNLOCK. Its UNLOCK works
+ * (the word named it), but it must not hand the lock on while the kernel
+ * holds it: a queued KWRITE granted then made two kernel holders, and the
+ * second release failed with EPERM though it had committed.
+ */
+static void test_forged_own_id_unlocked_during_kernel_hold(void)
+{
+	struct fast f = fast_open();
+	volatile struct kshm_ctrl *c = f.c;
+	uint32_t *word = (uint32_t *)&c->lock;
+	atomic_int stop = 0;
+	struct kwriter k[2] = { { kopen(O_RDWR), &stop, 0, 0, 0 }, { kopen(O_RDWR), &stop, 0, 0, 0 } };
+	pthread_t t[2];
+	uint64_t g0 = info(f.fd).generation;
+	double until = kt_now_ms() + 1500;
+	long forged = 0, unlocks = 0, commits = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, kwriter_thread, &k[i]);
+	while (kt_now_ms() < until) {
+		__atomic_store_n(word, f.id, __ATOMIC_RELAXED);
+		forged++;
+		if (unlock_ex(f.fd, KSHM_UNLOCK_ABORT) == 0)
+			unlocks++;
+	}
+	/* The same hold ended by a close: the id of a file of its own, closed at once. */
+	until = kt_now_ms() + 1500;
+	while (kt_now_ms() < until) {
+		int o = kopen(O_RDWR);
+
+		__atomic_store_n(word, info(o).file_id, __ATOMIC_RELAXED);
+		forged++;
+		close(o);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	commits = info(f.fd).commits;
+	printf("    %ld + %ld KWRITEs, %ld + %ld failed (errno %d, %d), %ld forged words, %ld UNLOCKs\n",
+	       k[0].ok, k[1].ok, k[0].failed, k[1].failed, k[0].last_errno, k[1].last_errno, forged,
+	       unlocks);
+	KT_CHECK(k[0].ok > 0 && k[1].ok > 0 && unlocks > 0 && commits > 0);
+	/* Once KWRITE has acted it returns success: no EPERM, no timeout. */
+	KT_EQ(k[0].failed + k[1].failed, 0);
+	KT_EQ(info(f.fd).generation - g0, (uint64_t)(k[0].ok + k[1].ok));
+	KT_EQ(c->seq & 1, 0);
+	KT_EQ(c->lock & KSHM_LW_OWNER_MASK, 0);
+	KT_EQ(kwrite(f.fd, 0, "ok", 2, 1000), 0);
+	KT_EQ(lock_ex(f.fd, 1000, 0, NULL), 0);
+	KT_EQ(unlock_ex(f.fd, KSHM_UNLOCK_ABORT), 0);
+	close(k[0].fd);
+	close(k[1].fd);
+	close(f.fd);
+}
+
 /* ---- 2. kernel waits ---------------------------------------------------- */
 
 struct call {
@@ -1122,6 +1179,8 @@ static const struct kt_test tests[] = {
 	{ "1 forged word: KWRITE and the ticker reclaim it too", test_forged_word_kernel_parties },
 	{ "1 a free word forged while the kernel holds grants nobody; its release still commits",
 	  test_forged_free_word_during_kernel_hold },
+	{ "1 a user's own id forged and unlocked while the kernel holds hands nothing on",
+	  test_forged_own_id_unlocked_during_kernel_hold },
 	{ "2 KWRITE without a limit stalls no kernel party; CANCEL, close end it", test_kwrite_forever_stalls_nobody },
 	{ "2 the in-kernel API keeps its deadline behind a KWRITE without a limit", test_kernel_api_bounded },
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },

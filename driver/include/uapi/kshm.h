@@ -166,6 +166,10 @@
  *   naming nobody who can hold the lock (a compare-and-exchange; a word a
  *   live user took meanwhile stays theirs); its release still commits (the
  *   generation advances), ends the write section (seq even) and succeeds.
+ *   A user whose valid id was written into the word during the kernel's
+ *   hold and who then calls KSHM_IOC_UNLOCK (it succeeds) or closes the
+ *   file ends only its own hold: the kernel's word comes back, nobody is
+ *   granted and no KSHM_LW_DIED is set.
  * - The kernel changes the word only with a compare-and-exchange from a value
  *   it has just checked: it never overwrites a value that a user CAS wrote
  *   in between, and it grants a waiter only the word it has verified.
