@@ -349,6 +349,15 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 		u32 owner = word & KSHM_LW_OWNER_MASK;
 
 		/*
+		 * A word naming the caller is its hold, however it got there
+		 * (even forged during a kernel hold): it would wait for
+		 * itself. Kernel parties share one id: they queue behind each
+		 * other.
+		 */
+		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
+			return -EDEADLK;
+
+		/*
 		 * The kernel's own record, not the word: a word forged during
 		 * its hold grants nobody (looked at on every pass: the word
 		 * may change between two).
@@ -357,10 +366,6 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 			kshm_restore_kernel(r);
 			return try ? -EBUSY : -EAGAIN;
 		}
-
-		/* Kernel parties share one id: they queue behind each other. */
-		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
-			return -EDEADLK;
 		if (owner && !kshm_can_hold(r, owner)) {
 			kshm_reclaim(r, owner);
 			continue;

@@ -305,6 +305,51 @@ static void test_forged_own_id_unlocked_during_kernel_hold(void)
 	close(f.fd);
 }
 
+/*
+ * A word naming the caller's own valid id is its hold, whenever it was
+ * written: KSHM_IOC_LOCK returns EDEADLK to it, also while the kernel holds
+ * the lock (it queued behind itself and waited until its timeout), and its
+ * UNLOCK then works.
+ */
+static void test_forged_own_id_lock_edeadlk_during_kernel_hold(void)
+{
+	struct fast f = fast_open();
+	uint32_t *word = (uint32_t *)&f.c->lock;
+	atomic_int stop = 0;
+	struct kwriter k[2] = { { kopen(O_RDWR), &stop, 0, 0, 0 }, { kopen(O_RDWR), &stop, 0, 0, 0 } };
+	pthread_t t[2];
+	double until = kt_now_ms() + 1500;
+	long tries = 0, other = 0;
+	int last = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, kwriter_thread, &k[i]);
+	while (kt_now_ms() < until) {
+		int ret;
+
+		__atomic_store_n(word, f.id, __ATOMIC_RELAXED);
+		tries++;
+		ret = lock_ex(f.fd, 200, 0, NULL);
+		if (ret != -EDEADLK) {
+			other++;
+			last = ret;
+		}
+		if (ret == 0 || ret == -EDEADLK)
+			KT_EQ(unlock_ex(f.fd, KSHM_UNLOCK_ABORT), 0);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("    %ld + %ld KWRITEs, %ld LOCKs on a word naming the caller, %ld not EDEADLK (last %d)\n",
+	       k[0].ok, k[1].ok, tries, other, last);
+	KT_CHECK(k[0].ok > 0 && k[1].ok > 0 && tries > 0);
+	KT_EQ(other, 0);
+	KT_EQ(k[0].failed + k[1].failed, 0);
+	close(k[0].fd);
+	close(k[1].fd);
+	close(f.fd);
+}
+
 /* ---- 2. kernel waits ---------------------------------------------------- */
 
 struct call {
@@ -1181,6 +1226,8 @@ static const struct kt_test tests[] = {
 	  test_forged_free_word_during_kernel_hold },
 	{ "1 a user's own id forged and unlocked while the kernel holds hands nothing on",
 	  test_forged_own_id_unlocked_during_kernel_hold },
+	{ "1 LOCK on a word naming the caller: EDEADLK, also while the kernel holds",
+	  test_forged_own_id_lock_edeadlk_during_kernel_hold },
 	{ "2 KWRITE without a limit stalls no kernel party; CANCEL, close end it", test_kwrite_forever_stalls_nobody },
 	{ "2 the in-kernel API keeps its deadline behind a KWRITE without a limit", test_kernel_api_bounded },
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },
