@@ -24,7 +24,9 @@
  * or any ring page (see EVENTS) fails with EACCES; a writable MAP_PRIVATE
  * mapping of data and control pages only fails with EINVAL. A mapping that
  * reaches past the device's last page (the control page, or the ring's last
- * page when there is a ring) fails with EINVAL.
+ * page when there is a ring) fails with EINVAL (an offset of 2^63 or more,
+ * negative as an off_t, may fail with EOVERFLOW instead: mmap() itself
+ * refuses it before the driver sees it).
  * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
  * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
