@@ -633,6 +633,105 @@ static void test_fork_child_dies_holding(void)
 	KT_EQ(fast_unlock(&f, true, true), 0);
 }
 
+struct unshared {
+	int fd;
+	bool close_it;	/* close its copy; otherwise just exit with it */
+	int ret;
+};
+
+/* A thread that takes a descriptor table of its own, then closes or exits. */
+static void *unshared_thread(void *arg)
+{
+	struct unshared *u = arg;
+
+	u->ret = unshare(CLONE_FILES) ? -errno : 0;
+	if (!u->ret && u->close_it)
+		u->ret = close(u->fd) ? -errno : 0;
+	return NULL;
+}
+
+/* The same thread, which then sleeps until the process dies. */
+static void *unshared_sleeper(void *arg)
+{
+	unshared_thread(arg);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * An id is valid while its process keeps a descriptor of the file: a thread
+ * with a table of its own (unshare(CLONE_FILES)) that closes its copy, or
+ * exits with it, leaves the process's other descriptor, its id and its lock
+ * alone. Before the fix either passed the lock on with DIED.
+ */
+static void test_unshared_table_thread_keeps_id(void)
+{
+	int fd = kopen(O_RDWR), other = kopen(O_RDWR);
+	uint32_t id = info(fd).file_id;
+	struct kshm_info i0 = info(other), i1;
+	unsigned int result = 99;
+
+	KT_EQ(lock_ex(fd, 1000, 0, NULL), 0);
+	for (int k = 0; k < 2; k++) {
+		struct unshared u = { .fd = fd, .close_it = k == 0 };
+		pthread_t t;
+
+		KT_EQ(pthread_create(&t, NULL, unshared_thread, &u), 0);
+		KT_EQ(pthread_join(t, NULL), 0);
+		KT_EQ(u.ret, 0);
+		i1 = info(other);
+		if (i1.lock_word != id)
+			KT_FAIL("%s: word %#x, want %#x (owner_died +%llu)",
+				u.close_it ? "the thread closed its copy" : "the thread exited with its copy",
+				i1.lock_word, id, (unsigned long long)(i1.owner_died - i0.owner_died));
+		KT_EQ(info(fd).file_id, id);
+	}
+	KT_EQ(i1.owner_died, i0.owner_died);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_COMMIT), 0);
+	/* The process's own last close still retires the id and passes the lock on. */
+	KT_EQ(lock_ex(fd, 1000, 0, NULL), 0);
+	close(fd);
+	KT_EQ(lock_ex(other, 1000, 0, &result), 0);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(other, KSHM_UNLOCK_COMMIT), 0);
+
+	/* A SIGKILLed holder whose threads have tables of their own: DIED too. */
+	{
+		int ready[2];
+		pid_t kid;
+		char c;
+
+		KT_EQ(pipe(ready), 0);
+		kid = fork();
+		if (kid == 0) {
+			struct unshared u = { .fd = kopen(O_RDWR), .close_it = false };
+			pthread_t t;
+
+			if (lock_ex(u.fd, 1000, 0, NULL))
+				_exit(1);
+			for (int k = 0; k < 2; k++)
+				pthread_create(&t, NULL, unshared_sleeper, &u);
+			kt_sleep_ms(100);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		KT_CHECK(kid > 0);
+		KT_EQ(read(ready[0], &c, 1), 1);
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+		result = 99;
+		KT_EQ(lock_ex(other, 2000, 0, &result), 0);
+		KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+		KT_EQ(unlock_ex(other, KSHM_UNLOCK_COMMIT), 0);
+		close(ready[0]);
+		close(ready[1]);
+	}
+	close(other);
+}
+
 /* ---- 4. the ticker ------------------------------------------------------ */
 
 static void test_tick_param_never_waits(void)
@@ -1238,6 +1337,8 @@ static const struct kt_test tests[] = {
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },
 	{ "3b fork: opener dies holding, a child keeps the file: DIED", test_fork_opener_dies_holding },
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
+	{ "3d a thread with its own fd table closes or exits: the process keeps its id and lock",
+	  test_unshared_table_thread_keeps_id },
 	{ "4 writing tick_ms never waits for a held lock", test_tick_param_never_waits },
 	{ "4 tick_ms=0 does not wait for a tick about to queue behind a holder",
 	  test_tick_param_never_waits_racing_tick, 60 },
