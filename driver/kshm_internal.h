@@ -61,6 +61,7 @@ struct kshm_region {
 	struct xarray owners;		/* lock-word id -> struct kshm_owner */
 	u32 next_id;			/* for xa_alloc_cyclic() */
 	bool kernel_holds;		/* granted to the kernel (trusts no word) */
+	const void *blocked_key;	/* kshm_region_block(): LOCK fails at once */
 	struct kshm_stats stats;
 	struct delayed_work recheck;	/* rechecks the word while anyone waits */
 
@@ -125,6 +126,8 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generation);
 void kshm_region_kill(struct kshm_region *r);
 void kshm_region_cancel(struct kshm_region *r, const void *key);
+void kshm_region_block(struct kshm_region *r, const void *key, bool block);
+void kshm_region_unblock(struct kshm_region *r);
 void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool last_close);
 bool kshm_region_holds(struct kshm_region *r, u32 id);
 int kshm_owner_id(struct kshm_region *r, struct kshm_file *f, bool create, u32 *id);

@@ -254,6 +254,28 @@ static void kshm_restore_kernel(struct kshm_region *r)
 	}
 }
 
+/*
+ * The kernel has seized the word from a user id (kshm_seize) whose hold ends
+ * (an UNLOCK, its process gone): end the write section and hand the lock on,
+ * with DIED when @died. But while the kernel holds the lock (its own record),
+ * that id was forged into the word during the kernel's hold: the kernel's
+ * word comes back instead (kshm_restore_kernel()), nobody is granted and its
+ * write section stays open until its own release. r->lock held.
+ *
+ * Return: true when the lock was passed on, false when the kernel keeps it.
+ */
+static bool kshm_pass_on(struct kshm_region *r, bool died)
+{
+	if (r->kernel_holds) {
+		kshm_restore_kernel(r);
+		kshm_publish(r);
+		return false;
+	}
+	kshm_seq_leave(r);
+	kshm_hand_off(r, died);
+	return true;
+}
+
 /* A word naming nobody who can hold the lock: pass it on with DIED. r->lock held. */
 static void kshm_reclaim(struct kshm_region *r, u32 owner)
 {
@@ -327,6 +349,15 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 		u32 owner = word & KSHM_LW_OWNER_MASK;
 
 		/*
+		 * A word naming the caller is its hold, however it got there
+		 * (even forged during a kernel hold): it would wait for
+		 * itself. Kernel parties share one id: they queue behind each
+		 * other.
+		 */
+		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
+			return -EDEADLK;
+
+		/*
 		 * The kernel's own record, not the word: a word forged during
 		 * its hold grants nobody (looked at on every pass: the word
 		 * may change between two).
@@ -335,10 +366,6 @@ static int kshm_take_or_flag(struct kshm_region *r, struct kshm_waiter *w, bool 
 			kshm_restore_kernel(r);
 			return try ? -EBUSY : -EAGAIN;
 		}
-
-		/* Kernel parties share one id: they queue behind each other. */
-		if (owner && owner == w->id && owner != KSHM_LW_KERNEL)
-			return -EDEADLK;
 		if (owner && !kshm_can_hold(r, owner)) {
 			kshm_reclaim(r, owner);
 			continue;
@@ -461,7 +488,8 @@ int kshm_region_lock(struct kshm_region *r, u32 id, const void *key, long *timeo
 		spin_unlock(&r->lock);
 		return -ENODEV;
 	}
-	if (id != KSHM_LW_KERNEL && !kshm_owner(r, id)) {
+	if ((id != KSHM_LW_KERNEL && !kshm_owner(r, id)) ||
+	    (key && key == r->blocked_key)) {
 		spin_unlock(&r->lock);
 		return -ECANCELED;
 	}
@@ -557,12 +585,15 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
 	} else {
 		r->stats.aborts++;
 	}
-	kshm_seq_leave(r);
-	if (seized) {
+	if (!kernel) {
 		/* A user commit after OWNER_DIED is taken as the repair. */
-		kshm_hand_off(r, (held & KSHM_LW_DIED) && !(commit && !kernel));
+		kshm_pass_on(r, (held & KSHM_LW_DIED) && !commit);
+	} else if (seized) {
+		kshm_seq_leave(r);
+		kshm_hand_off(r, held & KSHM_LW_DIED);
 	} else {
 		/* The forged word: reclaimed, or repaired for the queue. */
+		kshm_seq_leave(r);
 		kshm_recheck(r);
 		kshm_publish(r);
 	}
@@ -580,15 +611,47 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
  */
 void kshm_region_cancel(struct kshm_region *r, const void *key)
 {
+	kshm_region_block(r, key, false);
+}
+
+/**
+ * kshm_region_block - cancel the waits that @key started, and bar new ones
+ * @r: the region
+ * @key: the waits' key (the ticker's work)
+ * @block: also make every kshm_region_lock() with @key fail with -ECANCELED
+ *	from now until kshm_region_unblock(), without queueing; false: only
+ *	cancel (kshm_region_cancel())
+ *
+ * Both are done under r->lock, which kshm_region_lock() holds from its check
+ * of the bar until it has queued: a wait keyed @key that started before
+ * this call is cancelled, and one that starts after it never queues. So a
+ * caller that then waits for the party behind @key (cancel_delayed_work_sync()
+ * on the ticker) never waits for a lock holder. One key is barred at a time.
+ */
+void kshm_region_block(struct kshm_region *r, const void *key, bool block)
+{
 	struct kshm_waiter *w, *tmp;
 
 	spin_lock(&r->lock);
+	if (block)
+		r->blocked_key = key;
 	list_for_each_entry_safe(w, tmp, &r->waiters, node) {
 		if (w->key == key)
 			kshm_cancel_waiter(r, w);
 	}
 	kshm_clear_waiters(r);
 	kshm_publish(r);
+	spin_unlock(&r->lock);
+}
+
+/**
+ * kshm_region_unblock - lift the bar of kshm_region_block()
+ * @r: the region
+ */
+void kshm_region_unblock(struct kshm_region *r)
+{
+	spin_lock(&r->lock);
+	r->blocked_key = NULL;
 	spin_unlock(&r->lock);
 }
 
@@ -654,11 +717,8 @@ void kshm_region_owner_gone(struct kshm_region *r, struct kshm_file *f, bool las
 	list_for_each_entry_safe(o, otmp, &f->owners, node) {
 		if (!last_close && o->tgid != tgid)
 			continue;
-		if (kshm_seize(r, o->id, &held)) {
+		if (kshm_seize(r, o->id, &held) && kshm_pass_on(r, true))
 			r->stats.owner_died++;
-			kshm_seq_leave(r);
-			kshm_hand_off(r, true);
-		}
 		list_del(&o->node);
 		xa_erase(&r->owners, o->id);
 		put_pid(o->tgid);

@@ -261,6 +261,30 @@ static int kshm_is_file(const void *p, struct file *file, unsigned int fd)
 }
 
 /*
+ * Does another descriptor table of the calling process (a thread that
+ * unshared its table, CLONE_FILES left out) than @closing hold @file? A
+ * table goes from its task under task_lock(), so it is safe to look at
+ * there (task_lock, then the table's lock, as /proc/PID/fdinfo does).
+ */
+static bool kshm_other_table_has(struct file *file, struct files_struct *closing)
+{
+	struct task_struct *t;
+	bool found = false;
+
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		task_lock(t);
+		if (t->files && t->files != closing)
+			found = iterate_fd(t->files, 0, kshm_is_file, file);
+		task_unlock(t);
+		if (found)
+			break;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/*
  * Called on every close() of a descriptor, and for each descriptor when a
  * process exits. The mapping keeps the file alive, so release() may come much
  * later (after munmap): the lock must not wait for it when its holder closes
@@ -281,6 +305,9 @@ static int kshm_flush(struct file *file, fl_owner_t id)
 	 * before closing it: the other descriptors found there are going too.
 	 */
 	if (!(current->flags & PF_EXITING) && iterate_fd(files, 0, kshm_is_file, file))
+		return 0;
+	/* A thread with a table of its own may still have it: the process does. */
+	if (kshm_other_table_has(file, files))
 		return 0;
 	kshm_region_owner_gone(f->region, f, false);
 	return 0;

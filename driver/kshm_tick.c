@@ -62,17 +62,24 @@ static void kshm_tick_fn(struct work_struct *work)
 	queue_delayed_work(system_unbound_wq, &r->tick_work, msecs_to_jiffies(ms));
 }
 
-/* Apply r->tick_ms: a waiting tick gives up at once. r->tick_mutex held. */
+/*
+ * Apply r->tick_ms: a waiting tick gives up at once. A tick that has read
+ * the old period but not yet queued for the lock must not queue either, or
+ * cancel_delayed_work_sync() would wait for it to time out on a user holder
+ * (up to KSHM_TICK_WAIT_MS): the ticker's lock calls are barred until the
+ * tick is rescheduled or gone. r->tick_mutex held.
+ */
 static void kshm_tick_reschedule(struct kshm_region *r)
 {
 	unsigned int ms = r->tick_ms;
 
 	lockdep_assert_held(&r->tick_mutex);
-	kshm_region_cancel(r, &r->tick_work);
+	kshm_region_block(r, &r->tick_work, true);
 	if (ms && r->tick_enabled)
 		mod_delayed_work(system_unbound_wq, &r->tick_work, msecs_to_jiffies(ms));
 	else
 		cancel_delayed_work_sync(&r->tick_work);
+	kshm_region_unblock(r);
 }
 
 /**

@@ -111,7 +111,7 @@ for (const series of wanted) {
     `KBUILD_EXTRA_SYMBOLS=${join(kshmBuild, 'Module.symvers')}`,
     `KSHM_INCLUDE=${k.CHROOT ? join(kshmBuild, 'include') : join(repoRoot, 'driver', 'include')}`,
   ];
-  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko, kshm_events_test.ko', againstKshm) && ok;
+  ok = buildModule(k, join(repoRoot, 'spec', 'kmod'), kapiOut, 'kshm_kapi_test.ko, kshm_events_test.ko, kshm_tickrace_test.ko', againstKshm) && ok;
   // The sample producer (driver/samples), built like the kapi test module.
   const sampleOut = sampleBuildDir(series);
   rmSync(sampleOut, { recursive: true, force: true });

@@ -248,6 +248,108 @@ static void test_forged_free_word_during_kernel_hold(void)
 	close(b);
 }
 
+/*
+ * The same with the forger's own id: a user who stores its own (valid) id
+ * while the kernel holds the lock and then calls UNLOCK. Its UNLOCK works
+ * (the word named it), but it must not hand the lock on while the kernel
+ * holds it: a queued KWRITE granted then made two kernel holders, and the
+ * second release failed with EPERM though it had committed.
+ */
+static void test_forged_own_id_unlocked_during_kernel_hold(void)
+{
+	struct fast f = fast_open();
+	volatile struct kshm_ctrl *c = f.c;
+	uint32_t *word = (uint32_t *)&c->lock;
+	atomic_int stop = 0;
+	struct kwriter k[2] = { { kopen(O_RDWR), &stop, 0, 0, 0 }, { kopen(O_RDWR), &stop, 0, 0, 0 } };
+	pthread_t t[2];
+	uint64_t g0 = info(f.fd).generation;
+	double until = kt_now_ms() + 1500;
+	long forged = 0, unlocks = 0, commits = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, kwriter_thread, &k[i]);
+	while (kt_now_ms() < until) {
+		__atomic_store_n(word, f.id, __ATOMIC_RELAXED);
+		forged++;
+		if (unlock_ex(f.fd, KSHM_UNLOCK_ABORT) == 0)
+			unlocks++;
+	}
+	/* The same hold ended by a close: the id of a file of its own, closed at once. */
+	until = kt_now_ms() + 1500;
+	while (kt_now_ms() < until) {
+		int o = kopen(O_RDWR);
+
+		__atomic_store_n(word, info(o).file_id, __ATOMIC_RELAXED);
+		forged++;
+		close(o);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	commits = info(f.fd).commits;
+	printf("    %ld + %ld KWRITEs, %ld + %ld failed (errno %d, %d), %ld forged words, %ld UNLOCKs\n",
+	       k[0].ok, k[1].ok, k[0].failed, k[1].failed, k[0].last_errno, k[1].last_errno, forged,
+	       unlocks);
+	KT_CHECK(k[0].ok > 0 && k[1].ok > 0 && unlocks > 0 && commits > 0);
+	/* Once KWRITE has acted it returns success: no EPERM, no timeout. */
+	KT_EQ(k[0].failed + k[1].failed, 0);
+	KT_EQ(info(f.fd).generation - g0, (uint64_t)(k[0].ok + k[1].ok));
+	KT_EQ(c->seq & 1, 0);
+	KT_EQ(c->lock & KSHM_LW_OWNER_MASK, 0);
+	KT_EQ(kwrite(f.fd, 0, "ok", 2, 1000), 0);
+	KT_EQ(lock_ex(f.fd, 1000, 0, NULL), 0);
+	KT_EQ(unlock_ex(f.fd, KSHM_UNLOCK_ABORT), 0);
+	close(k[0].fd);
+	close(k[1].fd);
+	close(f.fd);
+}
+
+/*
+ * A word naming the caller's own valid id is its hold, whenever it was
+ * written: KSHM_IOC_LOCK returns EDEADLK to it, also while the kernel holds
+ * the lock (it queued behind itself and waited until its timeout), and its
+ * UNLOCK then works.
+ */
+static void test_forged_own_id_lock_edeadlk_during_kernel_hold(void)
+{
+	struct fast f = fast_open();
+	uint32_t *word = (uint32_t *)&f.c->lock;
+	atomic_int stop = 0;
+	struct kwriter k[2] = { { kopen(O_RDWR), &stop, 0, 0, 0 }, { kopen(O_RDWR), &stop, 0, 0, 0 } };
+	pthread_t t[2];
+	double until = kt_now_ms() + 1500;
+	long tries = 0, other = 0;
+	int last = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, kwriter_thread, &k[i]);
+	while (kt_now_ms() < until) {
+		int ret;
+
+		__atomic_store_n(word, f.id, __ATOMIC_RELAXED);
+		tries++;
+		ret = lock_ex(f.fd, 200, 0, NULL);
+		if (ret != -EDEADLK) {
+			other++;
+			last = ret;
+		}
+		if (ret == 0 || ret == -EDEADLK)
+			KT_EQ(unlock_ex(f.fd, KSHM_UNLOCK_ABORT), 0);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("    %ld + %ld KWRITEs, %ld LOCKs on a word naming the caller, %ld not EDEADLK (last %d)\n",
+	       k[0].ok, k[1].ok, tries, other, last);
+	KT_CHECK(k[0].ok > 0 && k[1].ok > 0 && tries > 0);
+	KT_EQ(other, 0);
+	KT_EQ(k[0].failed + k[1].failed, 0);
+	close(k[0].fd);
+	close(k[1].fd);
+	close(f.fd);
+}
+
 /* ---- 2. kernel waits ---------------------------------------------------- */
 
 struct call {
@@ -531,6 +633,105 @@ static void test_fork_child_dies_holding(void)
 	KT_EQ(fast_unlock(&f, true, true), 0);
 }
 
+struct unshared {
+	int fd;
+	bool close_it;	/* close its copy; otherwise just exit with it */
+	int ret;
+};
+
+/* A thread that takes a descriptor table of its own, then closes or exits. */
+static void *unshared_thread(void *arg)
+{
+	struct unshared *u = arg;
+
+	u->ret = unshare(CLONE_FILES) ? -errno : 0;
+	if (!u->ret && u->close_it)
+		u->ret = close(u->fd) ? -errno : 0;
+	return NULL;
+}
+
+/* The same thread, which then sleeps until the process dies. */
+static void *unshared_sleeper(void *arg)
+{
+	unshared_thread(arg);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * An id is valid while its process keeps a descriptor of the file: a thread
+ * with a table of its own (unshare(CLONE_FILES)) that closes its copy, or
+ * exits with it, leaves the process's other descriptor, its id and its lock
+ * alone. Before the fix either passed the lock on with DIED.
+ */
+static void test_unshared_table_thread_keeps_id(void)
+{
+	int fd = kopen(O_RDWR), other = kopen(O_RDWR);
+	uint32_t id = info(fd).file_id;
+	struct kshm_info i0 = info(other), i1;
+	unsigned int result = 99;
+
+	KT_EQ(lock_ex(fd, 1000, 0, NULL), 0);
+	for (int k = 0; k < 2; k++) {
+		struct unshared u = { .fd = fd, .close_it = k == 0 };
+		pthread_t t;
+
+		KT_EQ(pthread_create(&t, NULL, unshared_thread, &u), 0);
+		KT_EQ(pthread_join(t, NULL), 0);
+		KT_EQ(u.ret, 0);
+		i1 = info(other);
+		if (i1.lock_word != id)
+			KT_FAIL("%s: word %#x, want %#x (owner_died +%llu)",
+				u.close_it ? "the thread closed its copy" : "the thread exited with its copy",
+				i1.lock_word, id, (unsigned long long)(i1.owner_died - i0.owner_died));
+		KT_EQ(info(fd).file_id, id);
+	}
+	KT_EQ(i1.owner_died, i0.owner_died);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_COMMIT), 0);
+	/* The process's own last close still retires the id and passes the lock on. */
+	KT_EQ(lock_ex(fd, 1000, 0, NULL), 0);
+	close(fd);
+	KT_EQ(lock_ex(other, 1000, 0, &result), 0);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(other, KSHM_UNLOCK_COMMIT), 0);
+
+	/* A SIGKILLed holder whose threads have tables of their own: DIED too. */
+	{
+		int ready[2];
+		pid_t kid;
+		char c;
+
+		KT_EQ(pipe(ready), 0);
+		kid = fork();
+		if (kid == 0) {
+			struct unshared u = { .fd = kopen(O_RDWR), .close_it = false };
+			pthread_t t;
+
+			if (lock_ex(u.fd, 1000, 0, NULL))
+				_exit(1);
+			for (int k = 0; k < 2; k++)
+				pthread_create(&t, NULL, unshared_sleeper, &u);
+			kt_sleep_ms(100);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		KT_CHECK(kid > 0);
+		KT_EQ(read(ready[0], &c, 1), 1);
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+		result = 99;
+		KT_EQ(lock_ex(other, 2000, 0, &result), 0);
+		KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+		KT_EQ(unlock_ex(other, KSHM_UNLOCK_COMMIT), 0);
+		close(ready[0]);
+		close(ready[1]);
+	}
+	close(other);
+}
+
 /* ---- 4. the ticker ------------------------------------------------------ */
 
 static void test_tick_param_never_waits(void)
@@ -555,6 +756,76 @@ static void test_tick_param_never_waits(void)
 	KT_EQ(write_param("tick_ms", "3600001"), -EINVAL);
 	KT_EQ(write_param("tick_ms", "-1"), -EINVAL);
 	KT_EQ(info(fd).tick_ms, 0);
+}
+
+static void tickrace_unload(void)
+{
+	syscall(SYS_delete_module, "kshm_tickrace_test", O_NONBLOCK);
+}
+
+static int read_param_of(const char *module, const char *name)
+{
+	char path[128], buf[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/%s", module, name);
+	fd = open(path, O_RDONLY);
+	KT_CHECK(fd >= 0);
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	KT_CHECK(n > 0);
+	return atoi(buf);
+}
+
+/*
+ * tick_ms=0 written while a tick has read tick_ms but not yet queued for the
+ * lock (spec/kmod's kshm_tickrace_test holds the tick there for 300 ms):
+ * the writer waits for that tick, which must give up instead of queueing
+ * behind the user holder. Before the fix it queued and timed out (100 ms on
+ * the holder, lock_timeouts + 1) while the writer waited for it.
+ */
+static void test_tick_param_never_waits_racing_tick(void)
+{
+	int fd = kopen(O_RDWR);
+	struct kshm_info i0, i1;
+	double t0;
+
+	atexit(tickrace_unload);
+	/* register_kprobe() without CONFIG_KPROBES (the debug kernel): EOPNOTSUPP. */
+	if (kt_try_load_module("kshm_tickrace_test", "delay_ms=300") == -EOPNOTSUPP) {
+		printf("    not run: this kernel has no kprobes\n");
+		return;
+	}
+	KT_CHECK(read_param_of("kshm_tickrace_test", "delay_ms") == 300);
+	KT_EQ(lock_ex(fd, 0, 0, NULL), 0);
+	KT_EQ(write_param_of("kshm_tickrace_test", "armed", "1"), 0);
+	i0 = info(fd);
+	KT_EQ(write_param("tick_ms", "1000"), 0);	/* min(1000, 100) ms per tick */
+	t0 = kt_now_ms();
+	while (!read_param_of("kshm_tickrace_test", "hit")) {
+		if (kt_now_ms() - t0 > 20000 * kt_time_scale())
+			KT_FAIL("the ticker never came");
+		kt_sleep_ms(5);
+	}
+	/* The tick sits between reading tick_ms and the queue for up to 300 ms. */
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	i1 = info(fd);
+	if (i1.lock_timeouts != i0.lock_timeouts)
+		KT_FAIL("the tick queued behind the holder and timed out (+%llu) while tick_ms=0 waited",
+			(unsigned long long)(i1.lock_timeouts - i0.lock_timeouts));
+	KT_EQ(i1.ticks, i0.ticks);
+	KT_EQ(i1.ticks_skipped, i0.ticks_skipped + 1);
+	KT_EQ(unlock_ex(fd, KSHM_UNLOCK_ABORT), 0);
+	/* The ticker works again afterwards. */
+	KT_EQ(write_param("tick_ms", "5"), 0);
+	t0 = kt_now_ms();
+	while (info(fd).ticks == i1.ticks) {
+		if (kt_now_ms() - t0 > 20000 * kt_time_scale())
+			KT_FAIL("no tick after tick_ms=5");
+		kt_sleep_ms(5);
+	}
+	KT_EQ(write_param("tick_ms", "0"), 0);
+	KT_EQ(syscall(SYS_delete_module, "kshm_tickrace_test", O_NONBLOCK), 0);
 }
 
 /* ---- 5. hand-offs never overwrite a word they did not check ------------- */
@@ -1057,12 +1328,20 @@ static const struct kt_test tests[] = {
 	{ "1 forged word: KWRITE and the ticker reclaim it too", test_forged_word_kernel_parties },
 	{ "1 a free word forged while the kernel holds grants nobody; its release still commits",
 	  test_forged_free_word_during_kernel_hold },
+	{ "1 a user's own id forged and unlocked while the kernel holds hands nothing on",
+	  test_forged_own_id_unlocked_during_kernel_hold },
+	{ "1 LOCK on a word naming the caller: EDEADLK, also while the kernel holds",
+	  test_forged_own_id_lock_edeadlk_during_kernel_hold },
 	{ "2 KWRITE without a limit stalls no kernel party; CANCEL, close end it", test_kwrite_forever_stalls_nobody },
 	{ "2 the in-kernel API keeps its deadline behind a KWRITE without a limit", test_kernel_api_bounded },
 	{ "3a fork: parent's close and exit keep the child's fast lock", test_fork_child_lock_survives_parent },
 	{ "3b fork: opener dies holding, a child keeps the file: DIED", test_fork_opener_dies_holding },
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
+	{ "3d a thread with its own fd table closes or exits: the process keeps its id and lock",
+	  test_unshared_table_thread_keeps_id },
 	{ "4 writing tick_ms never waits for a held lock", test_tick_param_never_waits },
+	{ "4 tick_ms=0 does not wait for a tick about to queue behind a holder",
+	  test_tick_param_never_waits_racing_tick, 60 },
 	{ "5 hand-offs never rewrite a word they did not check", test_handoff_never_overwrites, 60 },
 	{ "5 the repair of a lost WAITERS never rewrites a won CAS", test_repair_never_overwrites, 60 },
 	{ "6 SIGSTOP/SIGCONT: LOCK and KWRITE restart, no EINTR", test_stop_cont_restarts },

@@ -48,14 +48,15 @@
 /*
  * Loads a test module the harness built, build/kmod/<series>/@name.ko, with
  * @params: found from this program's own path (build/spec-c/PROGRAM), the
- * series being the one the harness booted (KSHM_KERNEL).
+ * series being the one the harness booted (KSHM_KERNEL). kt_try_load_module()
+ * returns 0 or -errno of the load instead of failing the test.
  */
-static inline void kt_load_module(const char *name, const char *params)
+static inline int kt_try_load_module(const char *name, const char *params)
 {
 	char path[512];
 	struct utsname u;
 	ssize_t n;
-	int fd;
+	int fd, ret;
 
 	KT_EQ(uname(&u), 0);
 	n = readlink("/proc/self/exe", path, sizeof(path) - 128);
@@ -69,8 +70,14 @@ static inline void kt_load_module(const char *name, const char *params)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		KT_FAIL("%s: %s (npm run driver:build builds it)", path, strerror(errno));
-	KT_EQ(syscall(SYS_finit_module, fd, params, 0), 0);
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
 	close(fd);
+	return ret;
+}
+
+static inline void kt_load_module(const char *name, const char *params)
+{
+	KT_EQ(kt_try_load_module(name, params), 0);
 }
 
 struct kt_test {

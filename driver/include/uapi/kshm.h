@@ -24,7 +24,9 @@
  * or any ring page (see EVENTS) fails with EACCES; a writable MAP_PRIVATE
  * mapping of data and control pages only fails with EINVAL. A mapping that
  * reaches past the device's last page (the control page, or the ring's last
- * page when there is a ring) fails with EINVAL.
+ * page when there is a ring) fails with EINVAL (an offset of 2^63 or more,
+ * negative as an off_t, may fail with EOVERFLOW instead: mmap() itself
+ * refuses it before the driver sees it).
  * Nothing is executable: PROT_EXEC fails with EACCES (EPERM when /dev is
  * mounted noexec), and mprotect() can never add it later (no VM_MAYEXEC).
  *
@@ -166,6 +168,10 @@
  *   naming nobody who can hold the lock (a compare-and-exchange; a word a
  *   live user took meanwhile stays theirs); its release still commits (the
  *   generation advances), ends the write section (seq even) and succeeds.
+ *   A user whose valid id was written into the word during the kernel's
+ *   hold and who then calls KSHM_IOC_UNLOCK (it succeeds) or closes the
+ *   file ends only its own hold: the kernel's word comes back, nobody is
+ *   granted and no KSHM_LW_DIED is set.
  * - The kernel changes the word only with a compare-and-exchange from a value
  *   it has just checked: it never overwrites a value that a user CAS wrote
  *   in between, and it grants a waiter only the word it has verified.
