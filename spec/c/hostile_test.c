@@ -732,6 +732,51 @@ static void test_unshared_table_thread_keeps_id(void)
 	close(other);
 }
 
+static int clone_files_kid(void *arg)
+{
+	int *p = arg;
+	char c;
+
+	/* Shares its parent's descriptor table until the parent says go. */
+	if (read(p[0], &c, 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * close_range(CLOSE_RANGE_UNSHARE) in a process whose table is shared with
+ * another process (clone(CLONE_FILES) without CLONE_THREAD): the caller gets
+ * a private copy without the descriptor, closed there before the copy is
+ * installed. The process then has no descriptor of the file: its id is
+ * retired and its lock passed on with DIED (the other process has a
+ * descriptor of its own, and its own id).
+ */
+static void test_close_range_unshare_with_other_process_retires_id(void)
+{
+	int fd = kopen(O_RDWR), other = kopen(O_RDWR);
+	static char stack[65536] __attribute__((aligned(16)));
+	unsigned int result = 99;
+	int p[2], ret;
+	pid_t kid;
+
+	KT_EQ(pipe(p), 0);
+	KT_EQ(lock_ex(fd, 1000, 0, NULL), 0);
+	kid = clone(clone_files_kid, stack + sizeof(stack), CLONE_FILES | SIGCHLD, p);
+	KT_CHECK(kid > 0);
+	KT_EQ(syscall(SYS_close_range, fd, fd, 2U /* CLOSE_RANGE_UNSHARE */), 0);
+	KT_CHECK(fcntl(fd, F_GETFD) < 0);
+	ret = lock_ex(other, 1000, 0, &result);
+	KT_EQ(write(p[1], "g", 1), 1);
+	waitpid(kid, NULL, 0);
+	if (ret)
+		KT_FAIL("LOCK after the process closed its last descriptor of the holder's file: %d", ret);
+	KT_EQ(result, KSHM_LOCK_OWNER_DIED);
+	KT_EQ(unlock_ex(other, KSHM_UNLOCK_COMMIT), 0);
+	close(p[0]);
+	close(p[1]);
+	close(other);
+}
+
 /* ---- 4. the ticker ------------------------------------------------------ */
 
 static void test_tick_param_never_waits(void)
@@ -1339,6 +1384,8 @@ static const struct kt_test tests[] = {
 	{ "3c fork: a child dies holding a fast lock: DIED", test_fork_child_dies_holding },
 	{ "3d a thread with its own fd table closes or exits: the process keeps its id and lock",
 	  test_unshared_table_thread_keeps_id },
+	{ "3e close_range(UNSHARE) with the table shared by another process retires the id",
+	  test_close_range_unshare_with_other_process_retires_id },
 	{ "4 writing tick_ms never waits for a held lock", test_tick_param_never_waits },
 	{ "4 tick_ms=0 does not wait for a tick about to queue behind a holder",
 	  test_tick_param_never_waits_racing_tick, 60 },
