@@ -265,6 +265,11 @@ static int kshm_is_file(const void *p, struct file *file, unsigned int fd)
  * unshared its table, CLONE_FILES left out) than @closing hold @file? A
  * table goes from its task under task_lock(), so it is safe to look at
  * there (task_lock, then the table's lock, as /proc/PID/fdinfo does).
+ * The caller's own thread is skipped: its table is @closing, or none (it
+ * exits), or one about to be replaced (close_range() with
+ * CLOSE_RANGE_UNSHARE closes in the new copy before installing it, and the
+ * old one may be another process's now). Only the close of a table's
+ * last descriptor of the file gets here.
  */
 static bool kshm_other_table_has(struct file *file, struct files_struct *closing)
 {
@@ -273,6 +278,8 @@ static bool kshm_other_table_has(struct file *file, struct files_struct *closing
 
 	rcu_read_lock();
 	for_each_thread(current, t) {
+		if (t == current)
+			continue;
 		task_lock(t);
 		if (t->files && t->files != closing)
 			found = iterate_fd(t->files, 0, kshm_is_file, file);

@@ -22,7 +22,8 @@ export function checkRange(offset: number, width: number, size: number): void {
  * 1.5 as something else, silently).
  */
 export function toBytes(bytes: ArrayLike<number>): Uint8Array {
-  if (bytes instanceof Uint8Array) return bytes.slice();
+  // A copy, always (Buffer's slice() is a view): the caller may reuse its buffer at once.
+  if (bytes instanceof Uint8Array) return new Uint8Array(bytes);
   return Uint8Array.from(bytes, (b) => {
     if (!Number.isInteger(b) || b < 0 || b > 0xff) throw new RangeError(`${b} is not a valid byte (0..255)`);
     return b;

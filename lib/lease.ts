@@ -141,7 +141,8 @@ export class LeaseEmitter {
       if (error !== undefined) this.subscriber.error(error);
       else this.subscriber.complete();
     };
-    if (this.#emitting) this.#ended = end;
+    // The first end wins, as it does outside an emission.
+    if (this.#emitting) this.#ended ??= end;
     else end();
   }
 }

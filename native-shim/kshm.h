@@ -18,9 +18,10 @@
  * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot,
  *   kshm_generation, kshm_layout: safe from any thread, on any handle.
  * - kshm_lock and kshm_kwrite block: call them from a worker thread (koffi's
- *   .async). Another thread may kshm_close() the handle meanwhile (or
- *   kshm_cancel() it, for kshm_lock); the blocked call then returns
- *   -ECANCELED promptly.
+ *   .async). Another thread may kshm_close() or kshm_cancel() the handle
+ *   meanwhile; the blocked call then returns -ECANCELED promptly. The
+ *   driver's cancel is per open file: a kshm_cancel() made for a lock call
+ *   also ends a kshm_kwrite() of the handle waiting at that moment.
  * - kshm_trylock, kshm_unlock, kshm_publish, kshm_wake: any thread; the lock belongs to
  *   the handle (the open file), not to a thread.
  */
@@ -183,6 +184,8 @@ int kshm_wake(kshm_handle h);
  *
  * Callable from any thread; returns once no lock call of the handle is
  * blocked any more, spinning or queued (bounded: -ETIMEDOUT after about 2 s).
+ * The driver's cancel is per open file: a kshm_kwrite() of the handle
+ * waiting for the lock meanwhile returns -ECANCELED too.
  */
 int kshm_cancel(kshm_handle h);
 
@@ -216,7 +219,8 @@ int kshm_info(kshm_handle h, struct kshm_info *info);
  * Ask the kernel to write @len bytes at @offset under the lock and commit.
  * @generation: out (may be NULL), the generation of this commit.
  * Blocks while it waits for the lock: a kshm_close() of the handle from
- * another thread ends that wait (-ECANCELED), and the kernel never writes.
+ * another thread ends that wait (-ECANCELED) and the kernel does not write
+ * (a KWRITE already granted completes: its write is committed).
  * Return: 0, -EINVAL (range), -ETIMEDOUT, -EDEADLK (this handle holds the
  * lock), -ECANCELED, -EBADF, or another errno of KSHM_IOC_KWRITE.
  */

@@ -824,7 +824,8 @@ static int read_param_of(const char *module, const char *name)
 
 /*
  * tick_ms=0 written while a tick has read tick_ms but not yet queued for the
- * lock (spec/kmod's kshm_tickrace_test holds the tick there for 300 ms):
+ * lock (spec/kmod's kshm_tickrace_test holds the tick there for 1.5 s: room
+ * for a loaded host to run the writer late):
  * the writer waits for that tick, which must give up instead of queueing
  * behind the user holder. Before the fix it queued and timed out (100 ms on
  * the holder, lock_timeouts + 1) while the writer waited for it.
@@ -837,11 +838,11 @@ static void test_tick_param_never_waits_racing_tick(void)
 
 	atexit(tickrace_unload);
 	/* register_kprobe() without CONFIG_KPROBES (the debug kernel): EOPNOTSUPP. */
-	if (kt_try_load_module("kshm_tickrace_test", "delay_ms=300") == -EOPNOTSUPP) {
+	if (kt_try_load_module("kshm_tickrace_test", "delay_ms=1500") == -EOPNOTSUPP) {
 		printf("    not run: this kernel has no kprobes\n");
 		return;
 	}
-	KT_CHECK(read_param_of("kshm_tickrace_test", "delay_ms") == 300);
+	KT_CHECK(read_param_of("kshm_tickrace_test", "delay_ms") == 1500);
 	KT_EQ(lock_ex(fd, 0, 0, NULL), 0);
 	KT_EQ(write_param_of("kshm_tickrace_test", "armed", "1"), 0);
 	i0 = info(fd);
@@ -852,7 +853,7 @@ static void test_tick_param_never_waits_racing_tick(void)
 			KT_FAIL("the ticker never came");
 		kt_sleep_ms(5);
 	}
-	/* The tick sits between reading tick_ms and the queue for up to 300 ms. */
+	/* The tick sits between reading tick_ms and the queue for up to 1.5 s. */
 	KT_EQ(write_param("tick_ms", "0"), 0);
 	i1 = info(fd);
 	if (i1.lock_timeouts != i0.lock_timeouts)

@@ -159,11 +159,21 @@
  *   KSHM_IOC_LOCK returns EDEADLK to it) or closes the file. Cooperating
  *   users time out meanwhile. A user who overwrites the word while someone
  *   holds the lock breaks that holder's exclusion, as scribbling on the
- *   data would; the kernel's own bookkeeping stays consistent.
+ *   data would; the kernel's own bookkeeping stays consistent. A holder
+ *   that stores 0 (or any free word) over its own hold while others are
+ *   queued loses the lock: the queue's head is granted (within
+ *   KSHM_LW_RECHECK_MS), and the old holder's KSHM_IOC_UNLOCK fails with
+ *   EPERM.
+ * - A word whose owner field is 0 is free whatever its other bits: with
+ *   nobody queued, KSHM_IOC_LOCK (KSHM_LOCK_TRY included) takes it at once,
+ *   with KSHM_LOCK_OWNER_DIED when KSHM_LW_DIED is set; with waiters queued,
+ *   the queue's head gets it within KSHM_LW_RECHECK_MS. The fast path's
+ *   acquire takes only the exact values 0 and KSHM_LW_DIED.
  * - While the kernel holds the lock (KSHM_IOC_KWRITE, a tick, an in-kernel
  *   holder), the kernel goes by its own record, not the word: a word
  *   overwritten meanwhile grants nobody through the driver (KSHM_IOC_LOCK
- *   and kernel parties queue, KSHM_LOCK_TRY gets EBUSY), and the kernel
+ *   and kernel parties queue, KSHM_LOCK_TRY gets EBUSY; a word naming the
+ *   caller's own id gets EDEADLK, as at any time), and the kernel
  *   puts KSHM_LW_KERNEL | KSHM_LW_WAITERS back into a free word or one
  *   naming nobody who can hold the lock (a compare-and-exchange; a word a
  *   live user took meanwhile stays theirs); its release still commits (the
@@ -248,8 +258,9 @@
  * again): the next fast commit then makes one WAKE that wakes nobody.
  *
  * ctrl->generation is in the user-writable control page: the kernel adds 1
- * per commit (wrapping at 2^64), but any writer can overwrite it, so a reader
- * must not rely on it against a hostile writer (the kernel never does).
+ * per commit to the value the page holds (wrapping at 2^64), but any writer
+ * can overwrite it, so a reader must not rely on it against a hostile writer
+ * (the kernel never does).
  *
  * SYSFS AND PARAMETERS
  *
@@ -490,10 +501,30 @@
  *
  * ERRORS COMMON TO THE IOCTLS
  *
- * LOCK, UNLOCK, KWRITE and WAKE on a read-only open file: EBADF. A request
- * is read, then its flags and reserved fields are checked (EINVAL), then its
- * writability (EFAULT): in every case nothing happened. Growing a mapping
- * with mremap() fails (EFAULT).
+ * An ioctl number this header does not define, or a defined one with
+ * another size or direction: ENOTTY. Every call on a destroyed region:
+ * ENODEV (see REGIONS). LOCK, UNLOCK, KWRITE and WAKE on a read-only open
+ * file: EBADF. A request is read (EFAULT), then its flags and reserved
+ * fields are checked (EINVAL), then its writability (EFAULT): in every case
+ * nothing happened. Growing a mapping with mremap() fails (EFAULT).
+ *
+ * ERRORS BY CALL
+ *
+ * KSHM_IOC_LOCK: EINVAL (flags other than KSHM_LOCK_*, reserved not 0),
+ * EDEADLK (the word names the caller's own id, KSHM_LOCK_TRY included),
+ * EBUSY (KSHM_LOCK_TRY: the lock is held or waiters are queued), ETIMEDOUT
+ * (timeout_ms passed), ECANCELED, EINTR (see WAITING).
+ * KSHM_IOC_UNLOCK: EINVAL (flags not exactly one of KSHM_UNLOCK_COMMIT and
+ * KSHM_UNLOCK_ABORT, optionally with KSHM_UNLOCK_PUBLISHED; other bits;
+ * reserved not 0), EPERM (the word does not name the caller's own id).
+ * KSHM_IOC_KWRITE: EINVAL (len 0, offset + len beyond data_size, also when
+ * the sum overflows, reserved not 0), EDEADLK (the caller's own id holds
+ * the lock), EFAULT (the bytes unreadable: they are copied once, at the
+ * call, before the wait; nothing happened), ENOMEM, then as LOCK:
+ * ETIMEDOUT, ECANCELED, EINTR.
+ * KSHM_IOC_INFO: EFAULT (the struct unwritable).
+ * read(): EINVAL (a size other than 8), EAGAIN (O_NONBLOCK, nothing new),
+ * EFAULT (the buffer unwritable: the generation is not marked seen), ENODEV.
  */
 #ifndef _UAPI_LINUX_KSHM_H
 #define _UAPI_LINUX_KSHM_H
@@ -522,6 +553,8 @@
  * last slow-path event (LOCK, UNLOCK, a hand-off, a waiter); a lock taken
  * and released on the fast path never shows there. KSHM_IOC_INFO and
  * ctrl->lock are always current. waiters is exact: only the slow path waits.
+ * waiters counts every party queued for the lock: KSHM_IOC_LOCK and
+ * KSHM_IOC_KWRITE callers, a tick, in-kernel users.
  * holder_pid is always 0 (see "Pids" above).
  */
 #define KSHM_HDR_LOCKED		_BITUL(0)	/* someone holds the lock */
@@ -535,7 +568,7 @@
 /* struct kshm_ctrl.lock */
 #define KSHM_LW_OWNER_MASK	0x3fffffffU	/* holder: a lock-word id, or ... */
 #define KSHM_LW_KERNEL		KSHM_LW_OWNER_MASK	/* ...the kernel */
-#define KSHM_LW_WAITERS		_BITUL(30)	/* KSHM_IOC_LOCK callers queued */
+#define KSHM_LW_WAITERS		_BITUL(30)	/* parties queued in the driver */
 #define KSHM_LW_DIED		_BITUL(31)	/* a holder died; not repaired */
 /* A word naming nobody who can hold the lock is reclaimed within this while anyone waits. */
 #define KSHM_LW_RECHECK_MS	50
@@ -550,7 +583,7 @@ struct kshm_header {
 	__u32 flags;		/* KSHM_HDR_* */
 	__u64 abi1_generation;	/* ABI 1's generation: 0, see kshm_ctrl */
 	__s32 holder_pid;	/* always 0 (was the holder's pid): use KSHM_IOC_INFO */
-	__u32 waiters;		/* blocked in KSHM_IOC_LOCK */
+	__u32 waiters;		/* parties queued for the lock (see above) */
 	__u64 data_offset;	/* mmap offset of the data pages */
 	__u64 data_size;	/* pages * page_size */
 	__u64 ctrl_offset;	/* mmap offset of the control page, or 0 */
@@ -566,7 +599,8 @@ struct kshm_header {
 
 /*
  * The control page, at hdr->ctrl_offset: what a fast-path holder must be able
- * to write. Only the first 64 bytes are used; the rest of the page is 0.
+ * to write. Only the first 64 bytes are used; the rest of the page is 0 when
+ * the region is created (users may write it; the kernel never reads it).
  */
 struct kshm_ctrl {
 	__u32 lock;		/* owner id | KSHM_LW_WAITERS | KSHM_LW_DIED; 0: free */
@@ -636,7 +670,7 @@ struct kshm_info {
 	__u32 flags;		/* KSHM_HDR_* */
 	__u64 generation;
 	__s32 holder_pid;
-	__u32 waiters;
+	__u32 waiters;		/* parties queued: LOCK, KWRITE, a tick, in-kernel */
 	__u32 tick_ms;
 	__u32 features;
 	__u64 locks_granted;	/* LOCKs granted, user and kernel */

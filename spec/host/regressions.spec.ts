@@ -1,4 +1,4 @@
-// Review findings (session 9, reviewer r1): each test failed on main at 972aa11.
+// Regressions a review found (session 9): each test failed on main at 972aa11.
 import { lastValueFrom, map, take } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -6,7 +6,7 @@ import { LeaseEndedError } from '../../lib/index.js';
 import { toBytes } from '../../lib/bytes.js';
 import { createFakeDevice } from '../../lib/testing/index.js';
 
-const test = suite('review r1');
+const test = suite('regressions: caller buffers, a lease ended inside its emission');
 
 test('toBytes: a Buffer is copied, not aliased (Buffer.prototype.slice is a view)', () => {
   const buf = Buffer.from([1, 2, 3]);
