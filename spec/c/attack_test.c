@@ -2077,6 +2077,159 @@ static void t_events(void)
 	}
 }
 
+
+/* INFO into bad memory: EFAULT, nothing else. */
+static void t_info_bad_pointers(void)
+{
+	struct dev d = dev_new();
+	void *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	KT_EQ(e(ioctl(d.fd, KSHM_IOC_INFO, NULL)), -EFAULT);
+	KT_EQ(e(ioctl(d.fd, KSHM_IOC_INFO, ro)), -EFAULT);
+	KT_EQ(e(ioctl(d.fd, KSHM_IOC_INFO, d.hdr)), -EFAULT);
+	KT_EQ(e(ioctl(d.fd, KSHM_IOC_INFO, (uint8_t *)ro + ps - 8)), -EFAULT);
+	KT_EQ(d.hdr->magic, KSHM_MAGIC);
+	/* Into the device's own data: fine. */
+	KT_EQ(e(ioctl(d.fd, KSHM_IOC_INFO, d.data + 256)), 0);
+	KT_EQ(((struct kshm_info *)(d.data + 256))->abi_version, KSHM_ABI_VERSION);
+}
+
+/* The word forged while the kernel holds the lock (KWRITE): KWRITE still commits. */
+static atomic_int stop_zeroing;
+
+static void *zeroer(void *p)
+{
+	struct dev *d = p;
+	unsigned int n = 0;
+
+	while (!atomic_load(&stop_zeroing)) {
+		uint32_t v = (n++ & 1) ? 0 : KSHM_LW_KERNEL;
+
+		__atomic_store_n(&d->ctrl->lock, v, __ATOMIC_RELAXED);
+		if ((n & 255) == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void t_forge_during_kwrite(void)
+{
+	struct dev d = dev_new();
+	int fd2 = dev_open(O_RDWR | O_CLOEXEC);
+	struct kshm_info i0 = info(d.fd);
+	uint64_t g0 = d.ctrl->generation;
+	int ok = 0, tries = 0;
+	pthread_t z;
+
+	KT_EQ(pthread_create(&z, NULL, zeroer, &d), 0);
+	for (int n = 0; n < 200; n++) {
+		struct kshm_kwrite_req r = { .offset = (uint64_t)n, .data = (uintptr_t)&n, .len = 1,
+					     .timeout_ms = 2000 };
+		double t0 = kt_now_ms();
+		int ret = e(ioctl(d.fd, KSHM_IOC_KWRITE, &r));
+
+		if (kt_now_ms() - t0 > (2000 + 500) * scale())
+			KT_FAIL("KWRITE %d took %.0f ms", n, kt_now_ms() - t0);
+		if (ret == 0)
+			ok++;
+		else if (ret != -ETIMEDOUT)
+			KT_FAIL("KWRITE %d under forgery: %d", n, ret);
+		/* A LOCK TRY on another file now and then (never a deadlock, never a hang). */
+		if (n % 10 == 0) {
+			int lr = do_lock(fd2, 0, KSHM_LOCK_TRY, NULL);
+
+			tries++;
+			if (lr == 0)
+				KT_EQ(do_unlock(fd2, KSHM_UNLOCK_ABORT) == 0 ||
+				      do_unlock(fd2, KSHM_UNLOCK_ABORT) == -EPERM, 1);
+			else if (lr != -EBUSY)
+				KT_FAIL("LOCK TRY under forgery: %d", lr);
+		}
+	}
+	atomic_store(&stop_zeroing, 1);
+	pthread_join(z, NULL);
+	KT_CHECK(ok > 0);
+	KT_EQ(info(d.fd).kernel_writes, i0.kernel_writes + (uint64_t)ok);
+	KT_CHECK(d.ctrl->generation - g0 >= (uint64_t)ok);
+	KT_EQ(d.ctrl->seq & 1, 0);
+	/* Recovers: a LOCK within a bound, then all is clean. */
+	KT_EQ(do_lock(d.fd, 3000, 0, NULL), 0);
+	KT_EQ(do_unlock(d.fd, KSHM_UNLOCK_COMMIT), 0);
+	KT_EQ(word(&d), 0);
+	KT_EQ(info(d.fd).waiters, 0);
+}
+
+/* Signals: EINTR only with a handler without SA_RESTART, time left stored, never more than timeout_ms. */
+static void on_usr1(int sig) { (void)sig; }
+
+struct sigw { int fd; struct kshm_lock_req r; int ret; double ms; };
+
+static void *sig_waiter(void *p)
+{
+	struct sigw *w = p;
+	double t0 = kt_now_ms();
+
+	w->ret = e(ioctl(w->fd, KSHM_IOC_LOCK, &w->r));
+	w->ms = kt_now_ms() - t0;
+	return NULL;
+}
+
+static void t_signals(void)
+{
+	struct kid h = kid_start(holder_fn, 0);
+	double slack = 400 * scale();
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	int fd;
+
+	KT_EQ(get(h.from, 5000), 'L');
+	fd = dev_open(O_RDWR | O_CLOEXEC);
+	for (int restart = 0; restart < 2; restart++) {
+		struct sigw w = { .fd = fd, .r = { .timeout_ms = 800 } };
+		pthread_t t;
+		double t0 = kt_now_ms();
+
+		sa.sa_flags = restart ? SA_RESTART : 0;
+		KT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+		KT_EQ(pthread_create(&t, NULL, sig_waiter, &w), 0);
+		kt_sleep_ms(300);
+		pthread_kill(t, SIGUSR1);
+		pthread_join(t, NULL);
+		if (!restart) {
+			KT_EQ(w.ret, -EINTR);
+			KT_CHECK(w.r.timeout_ms >= 1 && w.r.timeout_ms < 800);
+			/* The same request again waits for the rest only. */
+			KT_EQ(pthread_create(&t, NULL, sig_waiter, &w), 0);
+			pthread_join(t, NULL);
+		}
+		KT_CHECK(w.ret < 0 && w.ret != -EINTR);
+		if (kt_now_ms() - t0 > 800 + slack || kt_now_ms() - t0 < 790)
+			KT_FAIL("%s: the wait of 800 ms ended after %.0f ms", restart ? "SA_RESTART" : "EINTR + again",
+				kt_now_ms() - t0);
+	}
+	/* SIGSTOP for 300 ms: not waiting; ends about 800 + 300 ms after it began. */
+	{
+		pid_t c = fork();
+		int st;
+		double t0 = kt_now_ms();
+
+		if (c == 0) {
+			int r = do_lock(fd, 800, 0, NULL);
+
+			_exit(r == -EINTR ? 1 : r == 0 ? 2 : 0);
+		}
+		kt_sleep_ms(200);
+		kill(c, SIGSTOP);
+		kt_sleep_ms(300);
+		kill(c, SIGCONT);
+		KT_EQ(waitpid(c, &st, 0), c);
+		KT_EQ(st, 0);
+		if (kt_now_ms() - t0 < 1000 || kt_now_ms() - t0 > 1100 + slack)
+			KT_FAIL("stopped 300 ms in an 800 ms wait: ended after %.0f ms", kt_now_ms() - t0);
+	}
+	close(h.to);
+	kid_wait(&h);
+}
+
 /* Cases known to fail (skipped with ATTACK_KNOWN=1 while the driver is fixed). */
 static const char *const known[] = { NULL };
 
@@ -2113,6 +2266,9 @@ static const struct kt_test tests[] = {
 	{ "exec with and without O_CLOEXEC", t_exec, 60 },
 	{ "CANCEL reaches a forked child's wait; not sticky", t_cancel_across_fork, 30 },
 	{ "events: EMIT/EVENTS errors, records, positions", t_events, 60 },
+	{ "INFO: bad pointers are EFAULT", t_info_bad_pointers, 30 },
+	{ "word forged while the kernel holds it (KWRITE): commits, no hang", t_forge_during_kwrite, 90 },
+	{ "signals: EINTR, time left, SA_RESTART, SIGSTOP not counted", t_signals, 60 },
 };
 
 static void drop_privileges(void)
