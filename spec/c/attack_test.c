@@ -2230,6 +2230,97 @@ static void t_signals(void)
 	kid_wait(&h);
 }
 
+
+/* The request made unwritable while the call waits: LOCK gives the lock back (EFAULT); KWRITE still succeeds. */
+struct rqw { int fd; void *req; int kwrite; int ret; };
+
+static void *rq_waiter(void *p)
+{
+	struct rqw *w = p;
+
+	w->ret = e(ioctl(w->fd, w->kwrite ? KSHM_IOC_KWRITE : KSHM_IOC_LOCK, w->req));
+	return NULL;
+}
+
+static void t_request_unwritable_while_waiting(void)
+{
+	for (int kw = 0; kw < 2; kw++) {
+		for (int how = 0; how < 2; how++) {
+			struct kid h = kid_start(holder_fn, 0);
+			struct dev d;
+			uint8_t *page = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			struct rqw w;
+			pthread_t t;
+			uint64_t g;
+			static uint8_t byte = 0x99;
+
+			KT_CHECK(page != MAP_FAILED);
+			KT_EQ(get(h.from, 5000), 'L');
+			d = dev_new();
+			if (kw) {
+				struct kshm_kwrite_req *r = (void *)page;
+
+				r->offset = 40;
+				r->len = 1;
+				r->data = (uintptr_t)&byte;
+			}
+			w = (struct rqw){ .fd = d.fd, .req = page, .kwrite = kw };
+			KT_EQ(pthread_create(&t, NULL, rq_waiter, &w), 0);
+			wait_waiters(d.fd, 1);
+			if (how)
+				KT_EQ(munmap(page, ps), 0);
+			else
+				KT_EQ(mprotect(page, ps, PROT_READ), 0);
+			g = d.ctrl->generation;
+			put(h.to, 'U');
+			KT_EQ(get(h.from, 5000), 'u');
+			pthread_join(t, NULL);
+			if (kw) {
+				KT_EQ(w.ret, 0);
+				KT_EQ(d.data[40], 0x99);
+				KT_EQ(d.ctrl->generation, g + 2);
+			} else {
+				KT_EQ(w.ret, -EFAULT);
+				/* Given back: free (or OWNER_DIED-free), a TRY gets it. */
+				KT_EQ(word(&d) & KSHM_LW_OWNER_MASK, 0);
+				KT_EQ(do_lock(d.fd, 0, KSHM_LOCK_TRY, NULL), 0);
+				KT_EQ(do_unlock(d.fd, KSHM_UNLOCK_COMMIT), 0);
+			}
+			KT_EQ(d.ctrl->seq & 1, 0);
+			KT_EQ(info(d.fd).waiters, 0);
+			close(h.to);
+			kid_wait(&h);
+			close(d.fd);
+		}
+	}
+}
+
+/* A forked child that (against the rules) takes the lock with its parent's id, then exits. */
+static void t_child_uses_parent_id(void)
+{
+	struct dev d = dev_new();
+	uint32_t id = info(d.fd).file_id;
+	int other = dev_open(O_RDWR | O_CLOEXEC);
+	pid_t c = fork();
+	int st;
+
+	if (c == 0) {
+		uint32_t z = 0;
+
+		_exit(__atomic_compare_exchange_n(&d.ctrl->lock, &z, id, 0, __ATOMIC_ACQ_REL,
+						  __ATOMIC_ACQUIRE) ? 0 : 1);
+	}
+	KT_EQ(waitpid(c, &st, 0), c);
+	KT_EQ(st, 0);
+	/* The id is still valid (ours): the child's exit released nothing. */
+	kt_sleep_ms(100);
+	KT_EQ(word(&d), id);
+	KT_EQ(do_lock(other, 200, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(do_lock(d.fd, 200, 0, NULL), -EDEADLK);
+	KT_EQ(do_unlock(d.fd, KSHM_UNLOCK_ABORT), 0);
+	KT_EQ(word(&d), 0);
+}
+
 /* Cases known to fail (skipped with ATTACK_KNOWN=1 while the driver is fixed). */
 static const char *const known[] = { NULL };
 
@@ -2269,6 +2360,8 @@ static const struct kt_test tests[] = {
 	{ "INFO: bad pointers are EFAULT", t_info_bad_pointers, 30 },
 	{ "word forged while the kernel holds it (KWRITE): commits, no hang", t_forge_during_kwrite, 90 },
 	{ "signals: EINTR, time left, SA_RESTART, SIGSTOP not counted", t_signals, 60 },
+	{ "request unwritable while waiting: LOCK gives back (EFAULT), KWRITE succeeds", t_request_unwritable_while_waiting, 60 },
+	{ "forked child takes the lock with its parent's id, exits", t_child_uses_parent_id, 30 },
 };
 
 static void drop_privileges(void)
