@@ -2321,6 +2321,103 @@ static void t_child_uses_parent_id(void)
 	KT_EQ(word(&d), 0);
 }
 
+
+/* Threads share their process's id: another thread gets EDEADLK from LOCK and may UNLOCK. */
+struct thr { int fd; int lock_ret; int kwrite_ret; int unlock_ret; };
+
+static void *thr_fn(void *p)
+{
+	struct thr *t = p;
+
+	t->lock_ret = do_lock(t->fd, 200, 0, NULL);
+	t->kwrite_ret = do_kwrite(t->fd, 0, "q", 1, 200);
+	t->unlock_ret = do_unlock(t->fd, KSHM_UNLOCK_COMMIT);
+	return NULL;
+}
+
+static void t_threads_share_id(void)
+{
+	struct dev d = dev_new();
+	int fd2 = dev_open(O_RDWR | O_CLOEXEC);
+	struct thr th = { .fd = d.fd };
+	pthread_t t;
+
+	KT_EQ(do_lock(d.fd, 1000, 0, NULL), 0);
+	KT_EQ(pthread_create(&t, NULL, thr_fn, &th), 0);
+	pthread_join(t, NULL);
+	KT_EQ(th.lock_ret, -EDEADLK);
+	KT_EQ(th.kwrite_ret, -EDEADLK);
+	KT_EQ(th.unlock_ret, 0);
+	KT_EQ(word(&d), 0);
+	/* Another open file of the same process is another id: it queues, it does not deadlock. */
+	KT_EQ(do_lock(d.fd, 1000, 0, NULL), 0);
+	KT_CHECK(info(fd2).file_id != info(d.fd).file_id);
+	KT_EQ(do_lock(fd2, 0, KSHM_LOCK_TRY, NULL), -EBUSY);
+	KT_EQ(do_unlock(fd2, KSHM_UNLOCK_COMMIT), -EPERM);
+	KT_EQ(do_unlock(d.fd, KSHM_UNLOCK_COMMIT), 0);
+}
+
+/* A read-only opener may map the ring; a poll on a closed descriptor is not ended by the close. */
+static int g_pollfd;
+
+static void *close_later(void *p)
+{
+	(void)p;
+	kt_sleep_ms(200);
+	close(g_pollfd);
+	return NULL;
+}
+
+static void t_ring_readonly_and_poll_close(void)
+{
+	int ro = dev_open(O_RDONLY | O_CLOEXEC), rw = dev_open(O_RDWR | O_CLOEXEC);
+	struct kshm_header *h = mmap(NULL, ps, PROT_READ, MAP_SHARED, ro, 0);
+	struct kshm_events_req ev = { 0 };
+	struct pollfd p;
+	pthread_t t;
+	double t0;
+	void *m;
+
+	KT_CHECK(h != MAP_FAILED);
+	if (!(h->features & KSHM_FEAT_RING)) {
+		printf("    NOTE: no ring\n");
+		return;
+	}
+	m = mmap(NULL, h->ring_size, PROT_READ, MAP_SHARED, ro, h->ring_offset);
+	KT_CHECK(m != MAP_FAILED);
+	KT_EQ(((struct kshm_ring_hdr *)m)->records, h->ring_records);
+	KT_CHECK(mprotect(m, h->ring_size, PROT_READ | PROT_WRITE) < 0);
+	/* Poll a reader at head; close it from another thread; a record ends the poll: POLLNVAL. */
+	g_pollfd = dev_open(O_RDONLY | O_CLOEXEC);
+	ev.pos = ((struct kshm_ring_hdr *)m)->head;
+	KT_EQ(e(ioctl(g_pollfd, KSHM_IOC_EVENTS, &ev)), 0);
+	p = (struct pollfd){ .fd = g_pollfd, .events = POLLPRI };
+	KT_EQ(pthread_create(&t, NULL, close_later, NULL), 0);
+	{
+		pid_t c = fork();
+
+		if (c == 0) {
+			struct kshm_emit_req er = { .type = 1 };
+
+			kt_sleep_ms(600);
+			_exit(ioctl(rw, KSHM_IOC_EMIT, &er) ? 1 : 0);
+		}
+		t0 = kt_now_ms();
+		int r = poll(&p, 1, (int)(5000 * scale()));
+
+		printf("    NOTE: poll on a descriptor closed meanwhile: %d revents %#x after %.0f ms\n",
+		       r, p.revents, kt_now_ms() - t0);
+		KT_EQ(r, 1);
+		KT_CHECK(kt_now_ms() - t0 >= 500);	/* not ended by the close at 200 ms */
+		KT_CHECK(p.revents & POLLNVAL);
+		int st;
+
+		KT_EQ(waitpid(c, &st, 0), c);
+		KT_EQ(st, 0);
+	}
+	pthread_join(t, NULL);
+}
+
 /* Cases known to fail (skipped with ATTACK_KNOWN=1 while the driver is fixed). */
 static const char *const known[] = { NULL };
 
@@ -2362,6 +2459,8 @@ static const struct kt_test tests[] = {
 	{ "signals: EINTR, time left, SA_RESTART, SIGSTOP not counted", t_signals, 60 },
 	{ "request unwritable while waiting: LOCK gives back (EFAULT), KWRITE succeeds", t_request_unwritable_while_waiting, 60 },
 	{ "forked child takes the lock with its parent's id, exits", t_child_uses_parent_id, 30 },
+	{ "threads share the id: EDEADLK, UNLOCK by another thread", t_threads_share_id, 30 },
+	{ "ring: read-only opener maps it; poll outlives a close (POLLNVAL)", t_ring_readonly_and_poll_close, 30 },
 };
 
 static void drop_privileges(void)
