@@ -42,6 +42,9 @@ const suites = regions ? [
   // see its first lines) and the 32-bit caller (make -C spec/c compat32, then
   // npm run vm -- --kernel 7.3 --smp 2 --param ring=4096 build/spec-c/adversary_events_compat32).
   ...(scale > 1 || !long ? [] : [['events vs the uapi header (C, adversary)', [join(repoRoot, 'build/spec-c/adversary_events_test')], 300]]),
+  // A second attacker's test from the uapi header alone (session 9: 39 cases, as uid 65534, the ticker
+  // off for its run); test:debug's production guest (--long), with the other long adversary.
+  ...(scale > 1 || !long ? [] : [['driver vs the uapi header (C, attack: an unprivileged user)', [join(repoRoot, 'build/spec-c/attack_test')], 400]]),
   // 420 s: the staging spec (issue 19: two processes around 2 s leases, both paths) joined the
   // group, which took ~260 s under a shared machine's load before it.
   ['lib specs (uvu)', [process.execPath, join(repoRoot, 'harness/uvu-timed.mjs'), 'dist/spec/guest', '\\.spec\\.js$'], 420],

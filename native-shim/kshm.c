@@ -816,7 +816,13 @@ static int seq_copy(struct kshm *k, void *dst, uint64_t offset, uint64_t len,
 }
 
 int kshm_snapshot(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
-		  uint64_t *generation, uint32_t max_wait_us)
+		  uint64_t *generation)
+{
+	return kshm_snapshot_wait(h, dst, offset, len, generation, KSHM_SNAPSHOT_WAIT_US);
+}
+
+int kshm_snapshot_wait(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
+		       uint64_t *generation, uint32_t max_wait_us)
 {
 	struct kshm *k = get(h);
 	int ret;

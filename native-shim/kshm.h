@@ -15,7 +15,7 @@
  * - Only non-variadic entry points (koffi runs them on worker threads).
  *
  * Thread safety
- * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot,
+ * - kshm_open, kshm_close, kshm_cancel, kshm_info, kshm_snapshot(_wait),
  *   kshm_generation, kshm_layout: safe from any thread, on any handle.
  * - kshm_lock and kshm_kwrite block: call them from a worker thread (koffi's
  *   .async). Another thread may kshm_close() or kshm_cancel() the handle
@@ -189,18 +189,28 @@ int kshm_wake(kshm_handle h);
  */
 int kshm_cancel(kshm_handle h);
 
+/* How long kshm_snapshot() waits for a writer to leave, in microseconds. */
+#define KSHM_SNAPSHOT_WAIT_US	2000
+
 /**
  * kshm_snapshot() - seqcount-consistent copy of data bytes
  * @dst: @len bytes
  * @offset: data offset
  * @generation: out (may be NULL), the generation the copy belongs to
- * @max_wait_us: how long to wait for a writer to leave
  *
- * Never returns a torn copy. Return: 0, -EAGAIN (a writer stayed in longer
- * than @max_wait_us), -EINVAL (range), -EBADF.
+ * Never returns a torn copy: while a writer holds the write section it
+ * retries, for up to KSHM_SNAPSHOT_WAIT_US. Return: 0, -EAGAIN (a writer
+ * stayed in longer), -EINVAL (range), -EBADF.
  */
 int kshm_snapshot(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
-		  uint64_t *generation, uint32_t max_wait_us);
+		  uint64_t *generation);
+
+/*
+ * kshm_snapshot() with its own bound: @max_wait_us (0: a few retries, no
+ * wait; what a caller on an event loop wants).
+ */
+int kshm_snapshot_wait(kshm_handle h, void *dst, uint64_t offset, uint64_t len,
+		       uint64_t *generation, uint32_t max_wait_us);
 
 /* The generation in the control page (no syscall); 0 for a bad handle. */
 uint64_t kshm_generation(kshm_handle h);

@@ -174,7 +174,7 @@ export function libkshm(): LibKshm {
     unlock: fn('int kshm_unlock(int32_t h, uint32_t flags)'),
     wake: fn('int kshm_wake(int32_t h)'),
     cancel: fn('int kshm_cancel(int32_t h)'),
-    snapshot: fn('int kshm_snapshot(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),
+    snapshot: fn('int kshm_snapshot_wait(int32_t h, _Out_ uint8_t *dst, uint64_t offset, uint64_t len, _Out_ uint64_t *generation, uint32_t max_wait_us)'),
     consume: fn('int kshm_consume(int32_t h, void *generation)'),
     info: fn('int kshm_info(int32_t h, _Out_ kshm_info *info)'),
     kwrite: fn('int kshm_kwrite(int32_t h, uint64_t offset, const uint8_t *src, uint32_t len, uint32_t timeout_ms, _Out_ uint64_t *generation)'),

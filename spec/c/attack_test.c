@@ -6,11 +6,13 @@
  * asserts only what the header says; where the header is silent the test
  * prints "NOTE:" lines with what it saw instead of asserting a guess.
  *
- * Run in a guest with the ticker off and a ring on the default region:
- *	npm run vm -- --kernel 6.12-debug --smp 2 --param tick_ms=0 --param ring=64 \
- *		build/spec-c/attack_test
- * (without ring=N the ring tests check ENOSPC instead). As root it makes
- * the device node 0666 and drops to uid/gid 65534 first.
+ * Run in a guest, best with a ring on the default region:
+ *	npm run vm -- --kernel 6.12-debug --smp 2 --param ring=64 build/spec-c/attack_test
+ * (without ring=N the ring tests check ENOSPC instead). As root it turns the
+ * ticker off (tick_ms=0: the tests count generations), makes the device node
+ * 0666 and runs the tests in a child that dropped to uid/gid 65534; then it
+ * puts tick_ms and the node's mode back (later tests in the same guest see
+ * the device as it was).
  *
  * ATTACK_KNOWN=1 (or KSHM_ATTACK_KNOWN=1, which npm run vm passes to the
  * guest) skips the cases listed in known[] (known failures, while the driver
@@ -2476,28 +2478,69 @@ static const struct kt_test tests[] = {
 	{ "ring: read-only opener maps it; poll outlives a close (POLLNVAL)", t_ring_readonly_and_poll_close, 30 },
 };
 
+#define TICK_MS_PARAM "/sys/module/kshm/parameters/tick_ms"
+
+/* The parameter's value ("" when unreadable), or writes @value (0 or -errno). */
+static int tick_ms_param(char *old, size_t size, const char *value)
+{
+	int fd = open(TICK_MS_PARAM, value ? O_WRONLY : O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (value)
+		n = write(fd, value, strlen(value));
+	else
+		n = read(fd, old, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if (!value)
+		old[n] = 0;
+	return 0;
+}
+
+/*
+ * As root: the ticker off and the node 0666, then the tests in a child as
+ * uid/gid 65534; the parent puts both back and exits with the child's status.
+ * Returns in the child (or when not root, or with ATTACK_AS_ROOT).
+ */
 static void drop_privileges(void)
 {
-	char path[64];
-	int fd;
+	char path[64], real[256], tick[32] = "";
+	struct stat st;
+	int fd, status;
+	ssize_t n;
+	pid_t pid;
 
 	if (getuid() != 0 || getenv("ATTACK_AS_ROOT"))
 		return;
 	fd = dev_open(O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	{
-		char real[256];
-		ssize_t n = readlink(path, real, sizeof(real) - 1);
-
-		KT_CHECK(n > 0);
-		real[n] = 0;
-		KT_EQ(chmod(real, 0666), 0);
-	}
+	n = readlink(path, real, sizeof(real) - 1);
+	KT_CHECK(n > 0);
+	real[n] = 0;
+	KT_EQ(fstat(fd, &st), 0);
 	close(fd);
-	KT_EQ(setgroups(0, NULL), 0);
-	KT_EQ(setgid(65534), 0);
-	KT_EQ(setuid(65534), 0);
-	printf("(running as uid 65534)\n");
+	if (tick_ms_param(tick, sizeof(tick), NULL) == 0)
+		KT_EQ(tick_ms_param(NULL, 0, "0"), 0);
+	KT_EQ(chmod(real, 0666), 0);
+	fflush(stdout);
+	pid = fork();
+	KT_CHECK(pid >= 0);
+	if (pid == 0) {
+		KT_EQ(setgroups(0, NULL), 0);
+		KT_EQ(setgid(65534), 0);
+		KT_EQ(setuid(65534), 0);
+		printf("(running as uid 65534, tick_ms 0)\n");
+		return;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		KT_CHECK(errno == EINTR);
+	KT_EQ(chmod(real, st.st_mode & 07777), 0);
+	if (tick[0])
+		KT_EQ(tick_ms_param(NULL, 0, tick), 0);
+	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 int main(int argc, char **argv)

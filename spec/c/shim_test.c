@@ -140,7 +140,8 @@ static void test_bad_handles(void)
 	KT_EQ(kshm_trylock(77), -EBADF);
 	KT_EQ(kshm_unlock(77, KSHM_UNLOCK_COMMIT), -EBADF);
 	KT_EQ(kshm_cancel(77), -EBADF);
-	KT_EQ(kshm_snapshot(77, buf, 0, 4, NULL, 0), -EBADF);
+	KT_EQ(kshm_snapshot(77, buf, 0, 4, NULL), -EBADF);
+	KT_EQ(kshm_snapshot_wait(77, buf, 0, 4, NULL, 0), -EBADF);
 	KT_EQ(kshm_info(77, &info), -EBADF);
 	KT_EQ(kshm_layout(77, &layout), -EBADF);
 	KT_EQ(kshm_generation(77), 0);
@@ -567,7 +568,7 @@ static void read_untorn(kshm_handle h, uint32_t max_wait_us, double ms, long *go
 	for (; now < until; now = kt_now_ms()) {
 		uint32_t copy[WORDS], sum = 0;
 		uint64_t gen;
-		int ret = kshm_snapshot(h, copy, 0, sizeof(copy), &gen, max_wait_us);
+		int ret = kshm_snapshot_wait(h, copy, 0, sizeof(copy), &gen, max_wait_us);
 
 		if (ret == -EAGAIN) {
 			if (!wait_from)
@@ -616,9 +617,9 @@ static void test_snapshot_never_torn(void)
 	/* Range checks. */
 	uint8_t b[8];
 
-	KT_EQ(kshm_snapshot(h, b, layout(h).data_size - 4, 8, NULL, 0), -EINVAL);
-	KT_EQ(kshm_snapshot(h, b, UINT64_MAX, 1, NULL, 0), -EINVAL);
-	KT_EQ(kshm_snapshot(h, b, 0, 0, NULL, 0), 0);
+	KT_EQ(kshm_snapshot(h, b, layout(h).data_size - 4, 8, NULL), -EINVAL);
+	KT_EQ(kshm_snapshot_wait(h, b, UINT64_MAX, 1, NULL, 0), -EINVAL);
+	KT_EQ(kshm_snapshot(h, b, 0, 0, NULL), 0);
 	kshm_close(h);
 }
 
@@ -631,11 +632,16 @@ static void test_snapshot_waits_bounded(void)
 
 	KT_EQ(kshm_trylock(w), 0);
 	t0 = kt_now_ms();
-	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL, 20000), -EAGAIN);
+	KT_EQ(kshm_snapshot_wait(r, b, 0, sizeof(b), NULL, 20000), -EAGAIN);
 	KT_CHECK(kt_now_ms() - t0 >= 15);
 	KT_CHECK(kt_now_ms() - t0 < 2000);
+	/* kshm_snapshot() waits its own bound, KSHM_SNAPSHOT_WAIT_US. */
+	t0 = kt_now_ms();
+	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL), -EAGAIN);
+	KT_CHECK(kt_now_ms() - t0 >= KSHM_SNAPSHOT_WAIT_US / 1000.0 * 0.9);
+	KT_CHECK(kt_now_ms() - t0 < 2000);
 	KT_EQ(kshm_unlock(w, KSHM_UNLOCK_ABORT), 0);
-	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL, 0), 0);
+	KT_EQ(kshm_snapshot(r, b, 0, sizeof(b), NULL), 0);
 	kshm_close(w);
 	kshm_close(r);
 }
@@ -657,7 +663,7 @@ static void test_consume_poll_kwrite(void)
 	KT_EQ(g, g2);
 	KT_EQ(kshm_generation(r), g2);
 	KT_EQ(poll(&pfd, 1, 0), 0);
-	KT_EQ(kshm_snapshot(r, back, 10, 3, &g, 0), 0);
+	KT_EQ(kshm_snapshot(r, back, 10, 3, &g), 0);
 	KT_EQ(memcmp(back, "abc", 3), 0);
 	KT_EQ(kshm_info(r, &info), 0);
 	KT_EQ(info.generation, g2);
@@ -700,7 +706,7 @@ static void staged_basics(uint32_t flags)
 	KT_EQ(c->seq, seq);
 	KT_EQ(kshm_trylock(o), -EBUSY);
 	/* A reader that never waits gets the committed state during the hold. */
-	KT_EQ(kshm_snapshot(r, copy, 0, sizeof(copy), &cg, 0), 0);
+	KT_EQ(kshm_snapshot(r, copy, 0, sizeof(copy), &cg), 0);
 	KT_EQ(cg, g);
 	KT_EQ(copy[0], 'A');
 	KT_EQ(copy[100], 'A');
