@@ -585,14 +585,11 @@ int kshm_region_unlock_id(struct kshm_region *r, u32 id, u32 flags, u64 *generat
 	} else {
 		r->stats.aborts++;
 	}
-	if (!kernel) {
+	if (seized) {
 		/* A user commit after OWNER_DIED is taken as the repair. */
-		kshm_pass_on(r, (held & KSHM_LW_DIED) && !commit);
-	} else if (seized) {
-		kshm_seq_leave(r);
-		kshm_hand_off(r, held & KSHM_LW_DIED);
+		kshm_pass_on(r, (held & KSHM_LW_DIED) && !(commit && !kernel));
 	} else {
-		/* The forged word: reclaimed, or repaired for the queue. */
+		/* A kernel holder's word was forged: reclaimed, or repaired for the queue. */
 		kshm_seq_leave(r);
 		kshm_recheck(r);
 		kshm_publish(r);
