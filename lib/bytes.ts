@@ -16,6 +16,13 @@ export function checkRange(offset: number, width: number, size: number): void {
   }
 }
 
+/** Throws RangeError unless `value` is an integer from `min` to `max` (`what` names it). */
+export function checkInt(value: number, min: number, max: number, what: string): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${value} is not a valid ${what} (${min}..${max})`);
+  }
+}
+
 /**
  * A fresh Uint8Array of `bytes`, each element checked: RangeError unless it
  * is an integer from 0 to 255 (a plain copy would write 256 as 0 and 'a' or
@@ -25,7 +32,7 @@ export function toBytes(bytes: ArrayLike<number>): Uint8Array {
   // A copy, always (Buffer's slice() is a view): the caller may reuse its buffer at once.
   if (bytes instanceof Uint8Array) return new Uint8Array(bytes);
   return Uint8Array.from(bytes, (b) => {
-    if (!Number.isInteger(b) || b < 0 || b > 0xff) throw new RangeError(`${b} is not a valid byte (0..255)`);
+    checkInt(b, 0, 0xff, 'byte');
     return b;
   });
 }

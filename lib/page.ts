@@ -1,16 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { ByteReader, checkRange, toBytes, WordsOf } from './bytes.js';
+import { ByteReader, checkInt, checkRange, toBytes, WordsOf } from './bytes.js';
 import { LeaseEndedError } from './errors.js';
 import { orderBulkWrite } from './lockword.js';
 import { planOf, type FieldMap, type Layout, type LayoutPatch, type NumberType, type Plan, type PlanField } from './layout.js';
 
 const encoder = new TextEncoder();
-
-function checkInt(value: number, min: number, max: number, what: string): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${value} is not a valid ${what} (${min}..${max})`);
-  }
-}
 
 function checkBig(value: bigint | number, min: bigint, max: bigint, what: string): bigint {
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {

@@ -402,12 +402,17 @@ export class NativeBackend implements Backend {
     return ret === 0 ? { bytes, generation: toBig(gen[0]), seq } : undefined;
   }
 
+  /** Whether this device's region was destroyed (INFO says ENODEV, as every call then does). */
+  #destroyed(): boolean {
+    return this.#lib.info(this.#h, {}) === -E.ENODEV;
+  }
+
   watchCommits(onCommit: () => void, onError: (errno: number) => void): () => void {
     // Nothing to poll (the benchmarks' private stand-in region has no fd):
     // an error, since koffi.node.poll on -1 would abort the process.
     if (this.#fd < 0) return failSoon(onError, E.EBADF);
     // Destroyed already: a new subscriber gets DeviceGoneError, not the last contents first.
-    if (this.#lib.info(this.#h, {}) === -E.ENODEV) {
+    if (this.#destroyed()) {
       onError(E.ENODEV);
       return () => {};
     }
@@ -460,7 +465,7 @@ export class NativeBackend implements Backend {
     // destroyed the path is gone or names a new region, so ENODEV then, as
     // every call gives (checked after the open: a region alive then is the
     // one its path named).
-    if (this.#lib.info(this.#h, {}) === -E.ENODEV) {
+    if (this.#destroyed()) {
       if (h > 0) lib.close(h);
       return fail(E.ENODEV);
     }
