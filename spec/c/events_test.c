@@ -248,23 +248,6 @@ static void test_emit(void)
 
 /* ---- KSHM_IOC_EVENTS and poll() ----------------------------------------- */
 
-struct sleeper {
-	int fd;
-	short events;
-	int ret;
-	short revents;
-};
-
-static void *sleeper_fn(void *arg)
-{
-	struct sleeper *s = arg;
-	struct pollfd p = { .fd = s->fd, .events = s->events };
-
-	s->ret = poll(&p, 1, 5000);
-	s->revents = p.revents;
-	return NULL;
-}
-
 static void test_events_poll(void)
 {
 	int fd = kopen(O_RDWR), rd = kopen(O_RDONLY), plain = kopen(O_RDONLY);
@@ -274,7 +257,7 @@ static void test_events_poll(void)
 	struct kshm_events_req bad = { .flags = 2 };
 	struct kshm_emit_req req = { .type = 1 };
 	struct kshm_info i0, i1;
-	struct sleeper s = { .fd = rd, .events = POLLPRI };
+	struct kt_poller s = { .fd = rd, .events = POLLPRI, .timeout_ms = 5000 };
 	pthread_t t;
 	uint64_t head = 0;
 
@@ -353,7 +336,7 @@ static void test_events_poll(void)
 	/* A sleeper is woken by the next record, once. */
 	KT_EQ(events_raw(rd, r->head, 0, NULL), 0);
 	i0 = info_of(fd);
-	pthread_create(&t, NULL, sleeper_fn, &s);
+	pthread_create(&t, NULL, kt_poll_thread, &s);
 	kt_sleep_ms(300);
 	KT_EQ(emit_raw(fd, &req), 0);
 	pthread_join(t, NULL);

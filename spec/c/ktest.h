@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -105,6 +106,28 @@ static inline double kt_time_scale(void)
 	double v = s ? atof(s) : 1;
 
 	return v >= 1 ? v : 1;
+}
+
+/*
+ * A poll() of one file on a thread of its own
+ * (pthread_create(&t, NULL, kt_poll_thread, &p)): what it returned, and revents.
+ */
+struct kt_poller {
+	int fd;
+	short events;
+	int timeout_ms;
+	int ret;
+	short revents;
+};
+
+static inline void *kt_poll_thread(void *arg)
+{
+	struct kt_poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = p->events };
+
+	p->ret = poll(&pfd, 1, p->timeout_ms);
+	p->revents = pfd.revents;
+	return NULL;
 }
 
 static inline void kt_sleep_ms(double ms)

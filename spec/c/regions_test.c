@@ -472,23 +472,6 @@ static int kapi_create_ring(const char *name, unsigned int pages, unsigned int r
 	return kapi_create(name, pages);
 }
 
-struct ring_poller {
-	int fd;
-	short events;
-	int ret;
-	short revents;
-};
-
-static void *ring_poll_thread(void *arg)
-{
-	struct ring_poller *p = arg;
-	struct pollfd pfd = { .fd = p->fd, .events = p->events };
-
-	p->ret = poll(&pfd, 1, (int)(10000 * kt_time_scale()));
-	p->revents = pfd.revents;
-	return NULL;
-}
-
 /*
  * Destroyed under its ring's readers (EVENTS): poll() wakes and reports
  * EPOLLERR | EPOLLHUP on every open file, a reader registered with
@@ -500,7 +483,7 @@ static void test_destroy_under_ring_readers(void)
 	const char *path = KSHM_REGION_DIR "evgone";
 	struct kshm_events_req req = { .flags = KSHM_EVENTS_POLLIN };
 	struct epoll_event ee = { .events = EPOLLIN | EPOLLPRI | EPOLLET }, got;
-	struct ring_poller pin, ppri;
+	struct kt_poller pin, ppri;
 	pthread_t tin, tpri;
 	int fin, fpri, ep, i;
 	struct pollfd p;
@@ -518,10 +501,12 @@ static void test_destroy_under_ring_readers(void)
 	ee.data.fd = fin;
 	KT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fin, &ee), 0);
 	KT_EQ(epoll_wait(ep, &got, 1, 0), 0);	/* no record, no commit: nothing */
-	pin = (struct ring_poller){ .fd = fin, .events = POLLIN | POLLPRI };
-	ppri = (struct ring_poller){ .fd = fpri, .events = POLLPRI };
-	KT_EQ(pthread_create(&tin, NULL, ring_poll_thread, &pin), 0);
-	KT_EQ(pthread_create(&tpri, NULL, ring_poll_thread, &ppri), 0);
+	pin = (struct kt_poller){ .fd = fin, .events = POLLIN | POLLPRI,
+				  .timeout_ms = (int)(10000 * kt_time_scale()) };
+	ppri = (struct kt_poller){ .fd = fpri, .events = POLLPRI,
+				   .timeout_ms = (int)(10000 * kt_time_scale()) };
+	KT_EQ(pthread_create(&tin, NULL, kt_poll_thread, &pin), 0);
+	KT_EQ(pthread_create(&tpri, NULL, kt_poll_thread, &ppri), 0);
 	kt_sleep_ms(100);	/* both asleep in poll() */
 
 	t0 = kt_now_ms();
